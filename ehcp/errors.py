@@ -1,0 +1,78 @@
+"""The one exception root of EHCP Exchange.
+
+Every error the project raises on purpose derives from :class:`EhcpError`. Third-party
+errors (fastavro, pydantic, aiokafka, kafka-python, fhir.resources) are translated at the
+edge with ``raise ... from exc`` so callers only ever handle these types::
+
+    EhcpError
+    ├── ConfigurationError          settings missing or invalid; prerequisites absent
+    ├── BrokerError                 the local Kafka broker could not be set up or reached
+    ├── ContractError               an event does not fit the Avro contract
+    │   ├── UnknownSchemaError      a message names a writer schema we do not hold
+    │   └── MalformedMessageError   bytes that are not a single-object-encoded record
+    ├── ValidationError             input from an agency is invalid (4xx at the edge)
+    │   └── InvalidIdentifierError  an NHS number / UPN / ULN fails its check digit
+    ├── AuthError                   authentication or authorisation refused
+    ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
+    └── CaseworkError               a domain rule refused an event
+"""
+
+from __future__ import annotations
+
+
+class EhcpError(Exception):
+    """Root of every error EHCP Exchange raises deliberately."""
+
+
+class ConfigurationError(EhcpError):
+    """Settings are missing or invalid, or a prerequisite program is absent."""
+
+
+class BrokerError(EhcpError):
+    """The local Kafka broker could not be assembled, started, stopped or reached."""
+
+
+class ContractError(EhcpError):
+    """An event does not fit the Avro contract."""
+
+
+class UnknownSchemaError(ContractError):
+    """A message names (by fingerprint) a writer schema this build does not hold."""
+
+
+class MalformedMessageError(ContractError):
+    """Bytes that are not a valid Avro single-object-encoded record."""
+
+
+class ValidationError(EhcpError):
+    """Input from an agency is invalid.
+
+    Attributes:
+        location: where in the input the problem is (a JSON pointer, FHIRPath or CSV column).
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+
+class InvalidIdentifierError(ValidationError):
+    """An identifier (NHS number, UPN, ULN) fails its format or check digit."""
+
+
+class AuthError(EhcpError):
+    """Authentication failed (401) or the caller is not allowed to do this (403)."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class PublishError(EhcpError):
+    """An event could not be made durable in Kafka; the caller should retry later."""
+
+
+class CaseworkError(EhcpError):
+    """A casework rule refused an event (for example advice for a closed case)."""
