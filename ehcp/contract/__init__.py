@@ -1,0 +1,1 @@
+"""The event contract between agencies: Avro schemas, wire framing, CloudEvents headers, topics."""

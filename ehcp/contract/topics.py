@@ -1,0 +1,114 @@
+"""The topic catalogue: every Kafka topic EHCP Exchange uses, declared once.
+
+Keys are the EHC case id wherever a case is known, so one case's events stay in order on one
+partition. Topics a stream joins on the same key (``co_partitioned``) share one partition count,
+taken from settings, so that more workers in one consumer group split work by case.
+
+``ehcp topics apply`` creates missing topics and aligns configuration idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+FOREVER: Final = -1
+DAY_MS: Final = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic of the catalogue.
+
+    Attributes:
+        name: the topic name.
+        key: what the Kafka key holds.
+        value_schema: Avro full name of the value, or ``None`` for raw bytes (dead letters).
+        cleanup_policy: ``delete`` or ``compact``.
+        retention_ms: ``-1`` keeps events for replay; the LA's retention schedule may shorten it.
+        description: what flows on it.
+        co_partitioned: True if it must have the catalogue's shared partition count.
+    """
+
+    name: str
+    key: str
+    value_schema: str | None
+    cleanup_policy: str
+    retention_ms: int
+    description: str
+    co_partitioned: bool = True
+
+    def configs(self, min_insync_replicas: int) -> dict[str, str]:
+        """Topic-level configuration applied by ``ehcp topics apply``."""
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(min_insync_replicas),
+        }
+
+
+NS: Final = "org.ehcpexchange.events"
+
+REFERRALS: Final = TopicSpec(
+    "ehcp.referrals.v1", "case id", f"{NS}.ReferralReceived", "delete", FOREVER,
+    "Requests for an EHC needs assessment received by the LA.",
+)
+ADVICE_REQUESTS: Final = TopicSpec(
+    "ehcp.advice-requests.v1", "case id", f"{NS}.AdviceRequested", "delete", FOREVER,
+    "Advice requests sent to agencies (reg 6); health ones become FHIR Tasks.",
+)
+CONTRIBUTIONS: Final = TopicSpec(
+    "ehcp.contributions.v1", "case id if the sender named it, else the child key",
+    f"{NS}.AdviceSubmitted", "delete", FOREVER,
+    "Advice as submitted by agencies, before routing to a case.",
+)
+CHILD_INDEX: Final = TopicSpec(
+    "ehcp.child-index.v1", "child key", f"{NS}.CaseChildLinked", "delete", FOREVER,
+    "Routing index: which case each (pseudonymised) child identifier belongs to.",
+)
+CONTRIBUTIONS_ROUTED: Final = TopicSpec(
+    "ehcp.contributions-routed.v1", "case id", f"{NS}.AdviceSubmitted", "delete", FOREVER,
+    "Advice routed into its case (case_id set).",
+)
+UNROUTED: Final = TopicSpec(
+    "ehcp.unrouted.v1", "child key or contribution id", f"{NS}.ContributionUnrouted", "delete",
+    FOREVER, "Contributions not (yet) matched to a case, with the reason. Never dropped.",
+)
+CASE_STATUS: Final = TopicSpec(
+    "ehcp.case-status.v1", "case id", f"{NS}.CaseStatus", "compact", FOREVER,
+    "Latest state of each case, for other systems and `ehcp case show`.",
+)
+ALERTS: Final = TopicSpec(
+    "ehcp.alerts.v1", "case id (or child key for unrouted)", f"{NS}.Alert", "delete", 365 * DAY_MS,
+    "Alerts raised and resolved for monitoring staff.",
+)
+DEAD_LETTER: Final = TopicSpec(
+    "ehcp.dead-letter.v1", "original key", None, "delete", FOREVER,
+    "Messages a stage could not process: original bytes plus error headers.",
+    co_partitioned=False,
+)
+
+EVENT_TOPICS: Final = (
+    REFERRALS, ADVICE_REQUESTS, CONTRIBUTIONS, CHILD_INDEX, CONTRIBUTIONS_ROUTED, UNROUTED,
+    CASE_STATUS, ALERTS, DEAD_LETTER,
+)
+
+
+def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
+    """Faust's changelog topics for the streams' tables, declared here so the catalogue is whole.
+
+    Faust names a table's changelog ``{app_id}-{table}-changelog`` and needs it compacted.
+    """
+    tables = {
+        "cases": "Case table: each case's events and the alerts already emitted.",
+        "routing": "Routing table: cases per child key and parked contributions.",
+    }
+    return tuple(
+        TopicSpec(f"{app_id}-{table}-changelog", "table key", None, "compact", FOREVER, text)
+        for table, text in tables.items()
+    )
+
+
+def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
+    """Every topic EHCP Exchange needs, event topics first."""
+    return EVENT_TOPICS + changelog_topics(app_id)

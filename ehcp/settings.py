@@ -1,0 +1,76 @@
+"""The one typed, frozen settings object, read from the environment once.
+
+Every field's environment variable is ``EHCP_`` + the field name in capitals (for example
+``EHCP_KAFKA_BOOTSTRAP``). ``docs/configuration.md`` lists them all. There are no secret
+defaults: the pseudonym key must be set (``ehcp dev`` generates one for a local run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """EHCP Exchange configuration (environment variables ``EHCP_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EHCP_", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str | None = Field(None, description="e.g. SCRAM-SHA-256.")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify brokers (TLS).")
+    partitions: int = Field(
+        4, ge=1, description="Partitions of every case-keyed topic (must not shrink later)."
+    )
+    replication_factor: int = Field(1, ge=1, description="Replicas per topic (3 in production).")
+    min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas for topics.")
+    publish_timeout_s: float = Field(
+        10.0, gt=0, description="How long a connector waits for acks=all before answering 503."
+    )
+
+    # Streams (Faust)
+    app_id: str = Field("ehcp-streams", description="Faust app id = consumer group id.")
+    store: str = Field("memory://", description="Faust table store (memory:// or rocksdb://).")
+    data_dir: Path = Field(Path(".ehcp/data"), description="Worker state and document store root.")
+    alert_tick_s: float = Field(60.0, gt=0, description="How often the alert timer runs.")
+
+    # Privacy
+    pseudonym_key: SecretStr = Field(
+        ..., description="Secret for HMAC child keys (32+ random bytes, hex or text). Required."
+    )
+
+    # Connectors (HTTP)
+    http_host: str = Field("127.0.0.1", description="Interface the connectors listen on.")
+    http_port: int = Field(8080, description="Port of the connectors' HTTP server.")
+    tls_certfile: Path | None = Field(None, description="Serve HTTPS with this certificate.")
+    tls_keyfile: Path | None = Field(None, description="Private key for tls_certfile.")
+    credentials_file: Path = Field(
+        Path(".ehcp/credentials.json"), description="Hashed agency credentials."
+    )
+    documents_dir: Path = Field(
+        Path(".ehcp/documents"), description="Content-addressed document store (filesystem)."
+    )
+    max_document_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Largest advice document accepted (413 beyond)."
+    )
+    document_url_hosts: tuple[str, ...] = Field(
+        (), description="Hosts an attachment url may point at (JSON list); empty: urls refused."
+    )
+
+    # Logging
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The pseudonym key as bytes for HMAC."""
+        return self.pseudonym_key.get_secret_value().encode()
