@@ -1,8 +1,8 @@
 """The topic catalogue: every Kafka topic EHCP Exchange uses, declared once.
 
 Keys are the EHC case id wherever a case is known, so one case's events stay in order on one
-partition. Topics a stream joins on the same key (``co_partitioned``) share one partition count,
-taken from settings, so that more workers in one consumer group split work by case.
+partition. All topics share one partition count (from settings) so that topics joined on the
+same key are co-partitioned and more workers in one consumer group split the work by case.
 
 ``ehcp topics apply`` creates missing topics and aligns configuration idempotently.
 """
@@ -27,7 +27,6 @@ class TopicSpec:
         cleanup_policy: ``delete`` or ``compact``.
         retention_ms: ``-1`` keeps events for replay; the LA's retention schedule may shorten it.
         description: what flows on it.
-        co_partitioned: True if it must have the catalogue's shared partition count.
     """
 
     name: str
@@ -36,7 +35,6 @@ class TopicSpec:
     cleanup_policy: str
     retention_ms: int
     description: str
-    co_partitioned: bool = True
 
     def configs(self, min_insync_replicas: int) -> dict[str, str]:
         """Topic-level configuration applied by ``ehcp topics apply``."""
@@ -85,7 +83,6 @@ ALERTS: Final = TopicSpec(
 DEAD_LETTER: Final = TopicSpec(
     "ehcp.dead-letter.v1", "original key", None, "delete", FOREVER,
     "Messages a stage could not process: original bytes plus error headers.",
-    co_partitioned=False,
 )
 
 EVENT_TOPICS: Final = (
