@@ -1,0 +1,115 @@
+"""Reviews and amendments of a maintained plan.
+
+- Annual review within 12 months of the plan being made, then of the last review
+  (CFA 2014 s.44(1)).
+- A child under 5: the LA "should consider" reviewing every 3 to 6 months (CoP 9.178); this is
+  guidance, so the interval is a policy setting.
+- Amendments: at least 15 days to comment (reg 22(2)(c)); final amended plan within 8 weeks of
+  sending the proposed amendments (reg 22(3)); combined, at most 12 weeks after the review
+  meeting (R (L, M and P) v Devon CC [2022] EWHC 493 (Admin)).
+- Phase transfer: reviewed and amended by 15 February of the transfer year between school
+  phases (reg 18(1)(b)), by 31 March from secondary to post-16 (reg 18(1)(a)), and at least
+  5 months before a post-16 to post-16 transfer at another time (reg 18(2)).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ehcp.casework.events import PhaseTransferKind
+from ehcp.casework.rules.dates import add_months, add_weeks, age_on, day_number
+from ehcp.casework.rules.limits import TimeLimit
+
+ANNUAL_REVIEW = TimeLimit(
+    name="annual_review_due",
+    rule_text=(
+        "The plan must be reviewed within 12 months of being made, then within 12 months of "
+        "the last review (for a child under 5, every few months as LA policy sets)."
+    ),
+    regulation="CFA 2014 s.44(1); under 5: CoP 9.178 (guidance, policy interval)",
+    excusable=False,
+)
+AMENDMENT_COMMENT_PERIOD = TimeLimit(
+    name="amendment_comment_period_ends",
+    rule_text=(
+        "The family has at least 15 days to comment on proposed amendments; the amended plan "
+        "must not be issued before this day ends."
+    ),
+    regulation="reg 22(2)(c)",
+    excusable=False,
+)
+AMENDED_PLAN = TimeLimit(
+    name="amended_plan_due",
+    rule_text="The final amended plan must be issued within 8 weeks of sending the proposed amendments.",
+    regulation="reg 22(3)",
+    excusable=False,
+)
+AMENDED_PLAN_AFTER_REVIEW = TimeLimit(
+    name="amended_plan_due_after_review_meeting",
+    rule_text=(
+        "Where a review leads to amendments, the final amended plan must be issued at most "
+        "12 weeks after the review meeting."
+    ),
+    regulation="reg 20-22 as read in R (L, M and P) v Devon CC [2022] EWHC 493 (Admin)",
+    excusable=False,
+)
+PHASE_TRANSFER = TimeLimit(
+    name="phase_transfer_review_due",
+    rule_text=(
+        "Before a phase transfer the plan must be reviewed and amended: by 15 February of the "
+        "transfer year between school phases, by 31 March from secondary school to post-16, "
+        "and at least 5 months before a post-16 to post-16 transfer."
+    ),
+    regulation="reg 18(1)(a), 18(1)(b), 18(2)",
+    excusable=False,
+)
+
+ANNUAL_REVIEW_MONTHS = 12
+AMENDMENT_COMMENT_DAYS = 15
+UNDER_FIVE_AGE = 5
+
+
+def review_interval_months(date_of_birth: date | None, anchor: date, under_five_months: int) -> int:
+    """Months until the next review from ``anchor`` (plan made or last review).
+
+    12 months (CFA s.44(1)); for a child under 5 on ``anchor``, the policy interval
+    (CoP 9.178). Unknown date of birth: 12 months.
+    """
+    if date_of_birth is not None and age_on(date_of_birth, anchor) < UNDER_FIVE_AGE:
+        return min(under_five_months, ANNUAL_REVIEW_MONTHS)
+    return ANNUAL_REVIEW_MONTHS
+
+
+def annual_review_due(
+    anchor: date, date_of_birth: date | None = None, under_five_months: int = 6
+) -> date:
+    """The review due date from the plan being made or the last review (CFA s.44(1))."""
+    return add_months(anchor, review_interval_months(date_of_birth, anchor, under_five_months))
+
+
+def amendment_comment_period_ends(proposed_on: date) -> date:
+    """Day 15 of the comment period on proposed amendments, day 1 being the day sent (reg 22(2)(c))."""
+    return day_number(proposed_on, AMENDMENT_COMMENT_DAYS)
+
+
+def amended_plan_due(proposed_on: date) -> date:
+    """8 weeks from sending the proposed amendments (reg 22(3))."""
+    return add_weeks(proposed_on, 8)
+
+
+def amended_plan_due_after_review_meeting(meeting_on: date) -> date:
+    """12 weeks from the review meeting (Devon CC [2022] EWHC 493)."""
+    return add_weeks(meeting_on, 12)
+
+
+def phase_transfer_review_due(transfer_on: date, kind: PhaseTransferKind) -> date:
+    """The reg 18 deadline to review and amend the plan before a phase transfer.
+
+    15 February (reg 18(1)(b)) or 31 March (reg 18(1)(a)) of the calendar year of transfer,
+    or 5 months before a post-16 to post-16 transfer (reg 18(2)).
+    """
+    if kind is PhaseTransferKind.SCHOOL_PHASE:
+        return date(transfer_on.year, 2, 15)
+    if kind is PhaseTransferKind.SECONDARY_TO_POST_16:
+        return date(transfer_on.year, 3, 31)
+    return add_months(transfer_on, -5)
