@@ -1,0 +1,432 @@
+"""Worked cases through ``evaluate``: each reads like a real EHC case (synthetic data)."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+
+from ehcp.casework.calendar import ClosurePeriod
+from ehcp.casework.engine import evaluate
+from ehcp.casework.events import (
+    AdditionalAdviceAdded,
+    AdviceRequestDeclined,
+    AdviceReused,
+    AdviceType,
+    AssessmentRefused,
+    CaseEvent,
+    DeclineReason,
+    DecisionNotToIssuePlan,
+    DraftPlanIssued,
+    ExceptionGround,
+    FinalPlanIssued,
+    InstitutionClosurePeriodRecorded,
+    LookedAfterStatusChanged,
+    PlanCeased,
+    TimescaleExceptionEnded,
+    TimescaleExceptionRecorded,
+)
+from ehcp.casework.model import AdviceStatus, AlertKind, CaseAssessment, DateStatus, Stage
+from ehcp.casework.policy import Policy
+from ehcp.errors import CaseworkError
+
+from .builders import (
+    CASE,
+    REAL_CALENDAR,
+    all_core_requests,
+    decided,
+    next_id,
+    request_received,
+    requested,
+    submitted,
+)
+
+POLICY = Policy()
+SCHOOL = "SCH-100001"
+SUMMER = InstitutionClosurePeriodRecorded(
+    event_id="ev-summer", case_id=CASE, institution_id=SCHOOL,
+    first_day=date(2025, 7, 23), last_day=date(2025, 9, 2),
+)
+
+
+def run(events: list[CaseEvent], as_of: date, policy: Policy = POLICY) -> CaseAssessment:
+    return evaluate(events, as_of, policy, REAL_CALENDAR)
+
+
+def kinds(assessment: CaseAssessment) -> set[tuple[AlertKind, str]]:
+    return {(a.kind, a.subject) for a in assessment.alerts}
+
+
+def advice_of(assessment: CaseAssessment, advice_type: AdviceType) -> list[AdviceStatus]:
+    return [a.status for a in assessment.advice if a.advice_type is advice_type]
+
+
+# --- A request just before the summer closure: reg 10(4)(a) -------------------------------
+
+
+def _summer_case(educational_sent_on: date) -> list[CaseEvent]:
+    return [
+        request_received(date(2025, 5, 12), setting_id=SCHOOL),
+        SUMMER,
+        decided(date(2025, 6, 20)),
+        requested("REQ-EDU", AdviceType.EDUCATIONAL, educational_sent_on, agency_id=SCHOOL),
+    ]
+
+
+def test_educational_request_in_summer_window_excuses_final_plan() -> None:
+    """Educational advice asked of the school on 17 July, within a week of its summer closure, excuses the 20 weeks (reg 10(4)(a), 13(3))."""
+    result = run(_summer_case(date(2025, 7, 17)), date(2025, 10, 6))
+    final = result.statutory_date("final_plan_due")
+    assert final is not None
+    assert final.due_on == date(2025, 9, 29)
+    assert final.status is DateStatus.MISSED
+    assert final.excused
+    assert final.exception_ids == ("derived:REG_10_4_A:REQ-EDU",)
+    assert (AlertKind.DEADLINE_MISSED, "final_plan_due:2025-09-29") not in kinds(result)
+    assert result.timeliness.exceptions_apply
+
+
+def test_educational_request_before_window_does_not_excuse() -> None:
+    """A request sent 15 July, eight days before the closure, is outside the window, so the missed 20 weeks is a breach."""
+    result = run(_summer_case(date(2025, 7, 15)), date(2025, 10, 6))
+    final = result.statutory_date("final_plan_due")
+    assert final is not None and final.breached
+    assert (AlertKind.DEADLINE_MISSED, "final_plan_due:2025-09-29") in kinds(result)
+
+
+def test_closure_exception_does_not_excuse_the_schools_own_advice() -> None:
+    """Reg 8(2) has no school-holiday ground: the school's advice is still overdue after 6 weeks."""
+    result = run(_summer_case(date(2025, 7, 17)), date(2025, 9, 1))
+    item = next(a for a in result.advice if a.request_id == "REQ-EDU")
+    assert item.due_on == date(2025, 8, 28)
+    assert item.status is AdviceStatus.OVERDUE
+    assert not item.excused
+    assert (AlertKind.ADVICE_OVERDUE, "request:REQ-EDU") in kinds(result)
+
+
+def test_la_default_closures_apply_to_schools_without_term_dates() -> None:
+    """A school with no term dates of its own uses the LA default closures from policy."""
+    policy = Policy(la_default_closures=(ClosurePeriod(date(2025, 7, 23), date(2025, 9, 2)),))
+    events = [e for e in _summer_case(date(2025, 7, 17)) if e is not SUMMER]
+    result = run(events, date(2025, 10, 6), policy)
+    final = result.statutory_date("final_plan_due")
+    assert final is not None and final.excused
+
+
+def test_medical_request_in_summer_window_does_not_excuse() -> None:
+    """Only advice asked of a head teacher or principal counts for reg 10(4)(a), not medical advice."""
+    events = [
+        request_received(date(2025, 5, 12)),
+        SUMMER,
+        decided(date(2025, 6, 20)),
+        requested("REQ-MED", AdviceType.MEDICAL, date(2025, 7, 17), agency_id=SCHOOL),
+    ]
+    final = run(events, date(2025, 10, 6)).statutory_date("final_plan_due")
+    assert final is not None and not final.excused
+
+
+def test_early_years_setting_gives_ground_b() -> None:
+    """Educational advice asked of the child's early years provider in the window gives reg 10(4)(b)."""
+    events = [
+        request_received(date(2025, 5, 12), setting_id=SCHOOL, early_years=True, year_group=None,
+                         date_of_birth=date(2021, 10, 1)),
+        SUMMER,
+        requested("REQ-EY", AdviceType.EDUCATIONAL, date(2025, 7, 20), agency_id=SCHOOL),
+    ]
+    result = run(events, date(2025, 8, 1))
+    assert [e.ground for e in result.exceptions] == [ExceptionGround.REG_10_4_B]
+
+
+# --- A child absent from the area: reg 10(4)(d) -----------------------------------------------
+
+
+def _absence(starts: date, ends: date | None) -> TimescaleExceptionRecorded:
+    return TimescaleExceptionRecorded(
+        event_id=next_id(), case_id=CASE, exception_id="EXC-ABSENT",
+        ground=ExceptionGround.REG_10_4_D, starts_on=starts, ends_on=ends,
+    )
+
+
+def _absent_case(*extra: CaseEvent) -> list[CaseEvent]:
+    return [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), *extra]
+
+
+def test_absence_of_four_weeks_excuses_la_limits() -> None:
+    """A family away from the area 1 March to 15 April (over 4 weeks) excuses the 20 weeks (reg 10(4)(d))."""
+    result = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 4, 15))), date(2025, 6, 2))
+    final = result.statutory_date("final_plan_due")
+    assert final is not None and final.status is DateStatus.MISSED and final.excused
+    assert result.timeliness.final_plan_within_20_weeks is False
+    assert result.timeliness.within_20_weeks_or_excused is True
+
+
+def test_absence_under_four_weeks_does_not_excuse() -> None:
+    """An absence that ended after 20 days does not meet reg 10(4)(d), so the limit is a breach."""
+    result = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 3, 20))), date(2025, 6, 2))
+    final = result.statutory_date("final_plan_due")
+    assert final is not None and final.breached
+    assert not result.exceptions[0].qualifies
+
+
+def test_absence_end_recorded_separately() -> None:
+    """An open absence ended by TimescaleExceptionEnded after 13 days stops qualifying."""
+    ended = TimescaleExceptionEnded(event_id=next_id(), case_id=CASE, exception_id="EXC-ABSENT",
+                                    ends_on=date(2025, 3, 13))
+    open_only = run(_absent_case(_absence(date(2025, 3, 1), None)), date(2025, 6, 2))
+    with_end = run(_absent_case(_absence(date(2025, 3, 1), None), ended), date(2025, 6, 2))
+    assert open_only.statutory_date("final_plan_due").excused  # type: ignore[union-attr]
+    assert not with_end.statutory_date("final_plan_due").excused  # type: ignore[union-attr]
+
+
+def test_exception_excuses_but_never_moves_the_date() -> None:
+    """Recording an exception leaves every due date exactly where it was."""
+    without = run(_absent_case(), date(2025, 6, 2))
+    with_exc = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 4, 15))), date(2025, 6, 2))
+    assert [d.due_on for d in without.statutory_dates] == [d.due_on for d in with_exc.statutory_dates]
+
+
+def test_advice_exception_does_not_excuse_la_limit() -> None:
+    """A missed appointment (reg 8(2)(c)) excuses that body's advice, not the LA's 20 weeks."""
+    missed = TimescaleExceptionRecorded(
+        event_id=next_id(), case_id=CASE, exception_id="EXC-DNA", ground=ExceptionGround.REG_8_2_C,
+        starts_on=date(2025, 3, 4), request_id="REQ-MED",
+    )
+    events = _absent_case(
+        requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 12), received_by_body_on=date(2025, 2, 13)),
+        missed,
+    )
+    result = run(events, date(2025, 6, 2))
+    med = next(a for a in result.advice if a.request_id == "REQ-MED")
+    assert med.status is AdviceStatus.OVERDUE and med.excused
+    assert (AlertKind.ADVICE_OVERDUE, "request:REQ-MED") not in kinds(result)
+    assert result.statutory_date("final_plan_due").breached  # type: ignore[union-attr]
+
+
+def test_recorded_la_exception_must_be_c_or_d() -> None:
+    """Reg 10(4)(a) cannot be recorded by hand: it is derived from closure periods."""
+    with pytest.raises(CaseworkError):
+        TimescaleExceptionRecorded(event_id="e", case_id=CASE, exception_id="x",
+                                   ground=ExceptionGround.REG_10_4_A, starts_on=date(2025, 3, 1))
+
+
+# --- Required advice by the child's circumstances --------------------------------------------
+
+
+def test_year_9_young_person_needs_preparation_for_adulthood_advice() -> None:
+    """A year 9 pupil needs reg 6(1)(g) advice; once the decision is made it is flagged as not requested."""
+    events = [request_received(date(2025, 1, 6), year_group=9, date_of_birth=date(2011, 2, 3)),
+              decided(date(2025, 2, 10)), *all_core_requests(date(2025, 2, 11))]
+    result = run(events, date(2025, 2, 12))
+    assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == [AdviceStatus.NOT_REQUESTED]
+    assert (AlertKind.ADVICE_NOT_REQUESTED, "required:PREPARATION_FOR_ADULTHOOD") in kinds(result)
+
+
+def test_year_8_pupil_needs_no_preparation_for_adulthood_advice() -> None:
+    """A year 8 pupil does not yet need reg 6(1)(g) advice."""
+    events = [request_received(date(2025, 1, 6), year_group=8, date_of_birth=date(2012, 2, 3)),
+              decided(date(2025, 2, 10))]
+    result = run(events, date(2025, 2, 12))
+    assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == []
+
+
+def test_hearing_impairment_needs_specialist_teacher_advice() -> None:
+    """A child with a hearing impairment needs advice from a qualified specialist teacher (reg 6(2))."""
+    events = [request_received(date(2025, 1, 6), hearing=True), decided(date(2025, 2, 10))]
+    result = run(events, date(2025, 2, 12))
+    assert advice_of(result, AdviceType.VISION_HEARING_SPECIALIST) == [AdviceStatus.NOT_REQUESTED]
+    item = next(a for a in result.advice if a.advice_type is AdviceType.VISION_HEARING_SPECIALIST)
+    assert item.regulation == "reg 6(2)" and item.required
+
+
+def test_looked_after_child_needs_virtual_school_head_by_policy() -> None:
+    """A looked-after child needs Virtual School Head advice when LA policy says so, and not otherwise."""
+    events = [request_received(date(2025, 1, 6), looked_after=True), decided(date(2025, 2, 10))]
+    assert advice_of(run(events, date(2025, 2, 12)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
+        AdviceStatus.NOT_REQUESTED
+    ]
+    off = Policy(virtual_school_head_for_looked_after=False)
+    assert advice_of(run(events, date(2025, 2, 12), off), AdviceType.VIRTUAL_SCHOOL_HEAD) == []
+
+
+def test_child_who_becomes_looked_after_needs_virtual_school_head() -> None:
+    """A child who becomes looked after during the assessment then needs VSH advice."""
+    change = LookedAfterStatusChanged(event_id=next_id(), case_id=CASE,
+                                      occurred_on=date(2025, 3, 1), looked_after=True)
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), change]
+    assert advice_of(run(events, date(2025, 2, 20)), AdviceType.VIRTUAL_SCHOOL_HEAD) == []
+    assert advice_of(run(events, date(2025, 3, 2)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
+        AdviceStatus.NOT_REQUESTED
+    ]
+
+
+def test_family_requested_advice_is_required_until_requested() -> None:
+    """Speech and language therapy the family reasonably asked for (reg 6(1)(h)) is required until requested."""
+    added = AdditionalAdviceAdded(event_id=next_id(), case_id=CASE, addition_id="ADD-SALT",
+                                  advice_type=AdviceType.FAMILY_REQUESTED,
+                                  occurred_on=date(2025, 2, 12), agency_id="NHS-SALT")
+    base = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), added]
+    before = run(base, date(2025, 2, 14))
+    assert (AlertKind.ADVICE_NOT_REQUESTED, "addition:ADD-SALT") in kinds(before)
+    after = run([*base, requested("REQ-SALT", AdviceType.FAMILY_REQUESTED, date(2025, 2, 13),
+                                  agency_id="NHS-SALT")], date(2025, 2, 14))
+    assert (AlertKind.ADVICE_NOT_REQUESTED, "addition:ADD-SALT") not in kinds(after)
+    salt = next(a for a in after.advice if a.request_id == "REQ-SALT")
+    assert salt.required and salt.status is AdviceStatus.REQUESTED
+
+
+# --- Reuse of advice under reg 6(4) ---------------------------------------------------------
+
+
+def _reuse(family_agreed: bool) -> AdviceReused:
+    return AdviceReused(event_id=next_id(), case_id=CASE, reuse_id="REUSE-EP",
+                        advice_type=AdviceType.PSYCHOLOGICAL, source_contribution_id="CON-2024-77",
+                        occurred_on=date(2025, 2, 14), author_agreed=True, la_agreed=True,
+                        family_agreed=family_agreed)
+
+
+def test_reuse_with_all_three_agreements_satisfies_without_request() -> None:
+    """EP advice from last year reused with author, LA and family agreement meets reg 6(1)(d) with no new request."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(True)]
+    result = run(events, date(2025, 2, 20))
+    assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.REUSED]
+    assert (AlertKind.ADVICE_NOT_REQUESTED, "required:PSYCHOLOGICAL") not in kinds(result)
+
+
+def test_reuse_without_family_agreement_does_not_satisfy() -> None:
+    """Without the family's agreement reg 6(4) does not apply, so psychological advice is still required."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(False)]
+    result = run(events, date(2025, 2, 20))
+    assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.NOT_REQUESTED]
+
+
+def test_reuse_of_family_views_is_refused() -> None:
+    """Reg 6(4) never applies to the parent or young person's own advice (6(1)(a))."""
+    with pytest.raises(CaseworkError):
+        AdviceReused(event_id="e", case_id=CASE, reuse_id="r",
+                     advice_type=AdviceType.PARENT_OR_YOUNG_PERSON, source_contribution_id="c",
+                     occurred_on=date(2025, 2, 14), author_agreed=True, la_agreed=True,
+                     family_agreed=True)
+
+
+# --- Declines, unlinked advice, stages ------------------------------------------------------------
+
+
+def test_declined_request_needs_a_new_request() -> None:
+    """A health body declining as 'not known to service' excuses nothing: the advice must be sought again."""
+    declined = AdviceRequestDeclined(event_id=next_id(), case_id=CASE, request_id="REQ-MED",
+                                     occurred_on=date(2025, 2, 20),
+                                     reason=DeclineReason.NOT_KNOWN_TO_SERVICE)
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
+              requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 11)), declined]
+    result = run(events, date(2025, 2, 21))
+    assert sorted(s.value for s in advice_of(result, AdviceType.MEDICAL)) == [
+        "DECLINED", "NOT_REQUESTED"
+    ]
+    assert (AlertKind.ADVICE_NOT_REQUESTED, "required:MEDICAL") in kinds(result)
+    assert not result.exceptions
+
+
+def test_unlinked_advice_answers_the_open_request_of_its_type() -> None:
+    """Advice submitted without a request id answers the earliest open request of the same type."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
+              requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
+              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1))]
+    result = run(events, date(2025, 3, 2))
+    item = next(a for a in result.advice if a.request_id == "REQ-EP")
+    assert item.status is AdviceStatus.RECEIVED and item.contribution_ids == ("CON-1",)
+    assert item.on_time
+
+
+def test_request_delivered_friday_evening_counts_from_monday() -> None:
+    """A request emailed at 18:30 on Friday 10 January 2025 counts as received Monday 13 January."""
+    result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14))
+    assert result.received_on == date(2025, 1, 13)
+    assert result.statutory_date("decision_to_assess_due").due_on == date(2025, 2, 24)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("extra", "stage"),
+    [
+        ([], Stage.REQUEST_RECEIVED),
+        ([AssessmentRefused(event_id="r", case_id=CASE, occurred_on=date(2025, 2, 3))],
+         Stage.ASSESSMENT_REFUSED),
+        ([decided(date(2025, 2, 3))], Stage.ASSESSING),
+        ([decided(date(2025, 2, 3)),
+          DecisionNotToIssuePlan(event_id="n", case_id=CASE, occurred_on=date(2025, 4, 1))],
+         Stage.PLAN_NOT_ISSUED),
+        ([decided(date(2025, 2, 3)),
+          DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1))],
+         Stage.DRAFT_PLAN_ISSUED),
+        ([decided(date(2025, 2, 3)),
+          DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
+          FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1))],
+         Stage.PLAN_MAINTAINED),
+        ([decided(date(2025, 2, 3)),
+          PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2025, 3, 1))],
+         Stage.CEASED),
+    ],
+)
+def test_stage_follows_events(extra: list[CaseEvent], stage: Stage) -> None:
+    """The stage reflects the latest step of the case."""
+    assert run([request_received(date(2025, 1, 6)), *extra], date(2025, 6, 1)).stage is stage
+
+
+def test_refused_case_has_no_plan_deadlines() -> None:
+    """After a refusal to assess (reg 4), the 16- and 20-week limits no longer apply."""
+    refused = AssessmentRefused(event_id="r", case_id=CASE, occurred_on=date(2025, 2, 3))
+    result = run([request_received(date(2025, 1, 6)), refused], date(2025, 6, 30))
+    assert result.statutory_date("final_plan_due").status is DateStatus.NOT_APPLICABLE  # type: ignore[union-attr]
+    assert result.statutory_date("decision_to_assess_due").status is DateStatus.MET  # type: ignore[union-attr]
+    assert not result.alerts
+
+
+def test_final_plan_before_comment_period_ends_is_flagged() -> None:
+    """Issuing the final plan on day 10 of the family's 15 days breaks reg 13(1)."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3)),
+              DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
+              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 4, 10))]
+    result = run(events, date(2025, 5, 1))
+    comments = result.statutory_date("draft_comment_period_ends")
+    assert comments is not None and comments.due_on == date(2025, 4, 15)
+    assert comments.status is DateStatus.MISSED
+    assert result.timeliness.final_plan_within_20_weeks is True
+
+
+def test_ceased_plan_raises_no_alerts() -> None:
+    """Once the plan has ceased no alert is raised and open limits no longer apply."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3)),
+              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
+              PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2026, 4, 1))]
+    result = run(events, date(2026, 5, 1))
+    assert result.stage is Stage.CEASED and not result.alerts
+    assert result.statutory_date("annual_review_due").status is DateStatus.NOT_APPLICABLE  # type: ignore[union-attr]
+
+
+def test_events_after_as_of_are_ignored() -> None:
+    """Evaluating as of a past date ignores events dated after it."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3))]
+    assert run(events, date(2025, 1, 20)).stage is Stage.REQUEST_RECEIVED
+
+
+def test_events_of_two_cases_are_refused() -> None:
+    """Events of different cases cannot be evaluated together."""
+    other = AssessmentRefused(event_id="x", case_id="CASE-OTHER", occurred_on=date(2025, 2, 3))
+    with pytest.raises(CaseworkError):
+        run([request_received(date(2025, 1, 6)), other], date(2025, 3, 1))
+
+
+def test_no_events_is_refused() -> None:
+    """An empty event list is refused."""
+    with pytest.raises(CaseworkError):
+        run([], date(2025, 3, 1))
+
+
+def test_duplicate_contribution_is_counted_once() -> None:
+    """The same contribution delivered twice under different event ids is one contribution."""
+    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
+              requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
+              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1), "REQ-EP"),
+              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 2), "REQ-EP")]
+    item = next(a for a in run(events, date(2025, 3, 5)).advice if a.request_id == "REQ-EP")
+    assert item.contribution_ids == ("CON-1",)
+    assert item.submitted_on == date(2025, 3, 1)
