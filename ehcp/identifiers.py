@@ -27,6 +27,8 @@ ODS_SITE_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-site-code"
 UPN_SYSTEM: Final = "https://ehcp-exchange.org/Id/upn"
 ULN_SYSTEM: Final = "https://ehcp-exchange.org/Id/uln"
 LA_CHILD_ID_SYSTEM: Final = "https://ehcp-exchange.org/Id/la-child-id"
+LA_CODE_SYSTEM: Final = "https://ehcp-exchange.org/Id/la-code"
+SCHOOL_URN_SYSTEM: Final = "https://ehcp-exchange.org/Id/school-urn"
 
 _UPN_LETTERS: Final = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: I, O and S are never used
 _NHS_RE: Final = re.compile(r"^\d{10}$")

@@ -55,6 +55,10 @@ ADVICE_REQUESTS: Final = TopicSpec(
     "ehcp.advice-requests.v1", "case id", f"{NS}.AdviceRequested", "delete", FOREVER,
     "Advice requests sent to agencies (reg 6); health ones become FHIR Tasks.",
 )
+TASK_STATUS: Final = TopicSpec(
+    "ehcp.task-status.v1", "case id if known, else request id", f"{NS}.TaskStatusChanged",
+    "delete", FOREVER, "Health bodies' FHIR Task status changes (accepted, rejected, completed).",
+)
 CONTRIBUTIONS: Final = TopicSpec(
     "ehcp.contributions.v1", "case id if the sender named it, else the child key",
     f"{NS}.AdviceSubmitted", "delete", FOREVER,
@@ -72,6 +76,10 @@ UNROUTED: Final = TopicSpec(
     "ehcp.unrouted.v1", "child key or contribution id", f"{NS}.ContributionUnrouted", "delete",
     FOREVER, "Contributions not (yet) matched to a case, with the reason. Never dropped.",
 )
+CASE_TICKS: Final = TopicSpec(
+    "ehcp.case-ticks.v1", "case id", f"{NS}.CaseTick", "delete", 30 * DAY_MS,
+    "Timer ticks for cases whose alerts fall due: time as an event, so replays agree.",
+)
 CASE_STATUS: Final = TopicSpec(
     "ehcp.case-status.v1", "case id", f"{NS}.CaseStatus", "compact", FOREVER,
     "Latest state of each case, for other systems and `ehcp case show`.",
@@ -86,8 +94,8 @@ DEAD_LETTER: Final = TopicSpec(
 )
 
 EVENT_TOPICS: Final = (
-    REFERRALS, ADVICE_REQUESTS, CONTRIBUTIONS, CHILD_INDEX, CONTRIBUTIONS_ROUTED, UNROUTED,
-    CASE_STATUS, ALERTS, DEAD_LETTER,
+    REFERRALS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS, CHILD_INDEX, CONTRIBUTIONS_ROUTED, UNROUTED,
+    CASE_TICKS, CASE_STATUS, ALERTS, DEAD_LETTER,
 )
 
 

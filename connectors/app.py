@@ -1,0 +1,152 @@
+"""The connectors' composition root: one ASGI app serving every agency's API.
+
+- ``/fhir``: the health connector (FHIR R4; errors are OperationOutcomes);
+- ``/api/education``, ``/api/social-care``: JSON APIs (errors are RFC 9457 problem details);
+- ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract.
+
+``create_app`` takes every port explicitly, so tests pass fakes through the same factory that
+``create_production_app`` uses with Kafka, the filesystem document store and the credential file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from connectors.auth import CredentialStore, FileCredentialStore
+from connectors.docstore import FileDocumentStore
+from connectors.education.router import build_router as build_json_router
+from connectors.fhir import outcome
+from connectors.fhir.ports import (
+    InMemorySubmissionLedger,
+    InMemoryTaskEvents,
+    InMemoryTaskStore,
+    SubmissionLedger,
+    TaskEvents,
+    TaskStore,
+    UrlFetcher,
+)
+from connectors.fhir.router import build_router as build_fhir_router
+from connectors.ports import DocumentStore, EventPublisher
+from ehcp import __version__
+from ehcp.clock import Clock, SystemClock
+from ehcp.errors import AuthError, PublishError, ValidationError
+from ehcp.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Ports:
+    """Every external system the connectors touch."""
+
+    publisher: EventPublisher
+    docstore: DocumentStore
+    credentials: CredentialStore
+    tasks: TaskStore = field(default_factory=InMemoryTaskStore)
+    task_events: TaskEvents = field(default_factory=InMemoryTaskEvents)
+    submissions: SubmissionLedger = field(default_factory=InMemorySubmissionLedger)
+    url_fetcher: UrlFetcher | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def _problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers=headers)
+
+
+def _json_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RequestValidationError):
+        errors = [{"location": "/" + "/".join(str(p) for p in err["loc"][1:]), "message": err["msg"]}
+                  for err in exc.errors()]
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            return _problem(400, "Malformed JSON", "the request body is not valid JSON", errors)
+        return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
+    if isinstance(exc, AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _problem(exc.status, "Unauthorized" if exc.status == 401 else "Forbidden",
+                        exc.message, headers=headers)
+    if isinstance(exc, ValidationError):
+        return _problem(422, "Invalid request", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, PublishError):
+        return _problem(503, "Kafka unavailable", "the event could not be made durable; retry",
+                        headers={"Retry-After": "5"})
+    log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    return _problem(500, "Internal error", "an unexpected error occurred")
+
+
+def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> FastAPI:
+    """Build the connectors app around the given ports."""
+    app = FastAPI(title="EHCP Exchange connectors", version=__version__, lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.publisher = ports.publisher
+    app.state.docstore = ports.docstore
+    app.state.credentials = ports.credentials
+    app.state.tasks = ports.tasks
+    app.state.task_events = ports.task_events
+    app.state.submissions = ports.submissions
+    app.state.url_fetcher = ports.url_fetcher
+    app.state.clock = ports.clock
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/fhir"):
+            return outcome.error_response(exc)
+        return _json_error(request, exc)
+
+    for exc_type in (Exception, RequestValidationError):
+        app.add_exception_handler(exc_type, handle)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(build_json_router(), prefix="/api")
+    app.include_router(build_fhir_router(), prefix="/fhir")
+    return app
+
+
+def create_production_app(settings: Settings) -> FastAPI:
+    """The app with Kafka, the filesystem document store and the credential file."""
+    from connectors.kafka_publisher import KafkaPublisher
+    from connectors.task_feed import KafkaTaskEvents, TaskFeed
+    from ehcp.contract.avro import default_codec
+
+    codec = default_codec()
+    publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(settings, codec, tasks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runner = asyncio.create_task(feed.run())
+        try:
+            yield
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await publisher.close()
+
+    ports = Ports(
+        publisher=publisher,
+        docstore=FileDocumentStore(settings.documents_dir),
+        credentials=FileCredentialStore(settings.credentials_file),
+        tasks=tasks,
+        task_events=KafkaTaskEvents(publisher),
+    )
+    return create_app(settings, ports, lifespan=lifespan)
+

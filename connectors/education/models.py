@@ -1,0 +1,192 @@
+"""Request bodies of the education and social care JSON APIs, and their mapping to Avro records.
+
+Pydantic checks shape and types; the identifier validators check NHS number and UPN check digits.
+Mapping functions are pure: they take validated models and return Avro record dicts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from ehcp.errors import InvalidIdentifierError
+from ehcp.identifiers import (
+    LA_CHILD_ID_SYSTEM,
+    NHS_NUMBER_SYSTEM,
+    UPN_SYSTEM,
+    normalise_nhs_number,
+    normalise_upn,
+)
+
+#: Namespace for deterministic event ids: the same submission always gets the same id.
+EVENT_NAMESPACE: Final = uuid.UUID("6b1f4a53-2f0e-4e0c-9d43-7d4b1d1c7e21")
+CASE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+
+
+def _check_nhs(value: str) -> str:
+    try:
+        return normalise_nhs_number(value)
+    except InvalidIdentifierError as exc:
+        raise ValueError(exc.message) from exc
+
+
+def _check_upn(value: str) -> str:
+    try:
+        return normalise_upn(value)
+    except InvalidIdentifierError as exc:
+        raise ValueError(exc.message) from exc
+
+
+NhsNumber = Annotated[str, AfterValidator(_check_nhs)]
+Upn = Annotated[str, AfterValidator(_check_upn)]
+
+
+class AdviceType(StrEnum):
+    """Advice under reg 6 (symbols of the Avro AdviceType enum)."""
+
+    PARENT_OR_YOUNG_PERSON = "PARENT_OR_YOUNG_PERSON"
+    EDUCATIONAL = "EDUCATIONAL"
+    MEDICAL = "MEDICAL"
+    PSYCHOLOGICAL = "PSYCHOLOGICAL"
+    SOCIAL_CARE = "SOCIAL_CARE"
+    OTHER_LA = "OTHER_LA"
+    PREPARATION_FOR_ADULTHOOD = "PREPARATION_FOR_ADULTHOOD"
+    FAMILY_REQUESTED = "FAMILY_REQUESTED"
+    VISION_HEARING_SPECIALIST = "VISION_HEARING_SPECIALIST"
+    VIRTUAL_SCHOOL_HEAD = "VIRTUAL_SCHOOL_HEAD"
+
+
+class AreaOfNeed(StrEnum):
+    """The four broad areas of need (SEND Code of Practice chapter 6)."""
+
+    COMMUNICATION_AND_INTERACTION = "COMMUNICATION_AND_INTERACTION"
+    COGNITION_AND_LEARNING = "COGNITION_AND_LEARNING"
+    SOCIAL_EMOTIONAL_AND_MENTAL_HEALTH = "SOCIAL_EMOTIONAL_AND_MENTAL_HEALTH"
+    SENSORY_AND_PHYSICAL = "SENSORY_AND_PHYSICAL"
+
+
+class RequesterRole(StrEnum):
+    """Who asked for the EHC needs assessment."""
+
+    PARENT = "PARENT"
+    YOUNG_PERSON = "YOUNG_PERSON"
+    SCHOOL_OR_SETTING = "SCHOOL_OR_SETTING"
+    HEALTH = "HEALTH"
+    SOCIAL_CARE = "SOCIAL_CARE"
+    OTHER = "OTHER"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentifierIn(_Strict):
+    """An identifier with its naming system URI."""
+
+    system: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=64)
+
+
+class ChildIn(_Strict):
+    """The child or young person. At least one identifier is required."""
+
+    nhs_number: NhsNumber | None = Field(None, description="10 digits, Modulus 11 check digit.")
+    upn: Upn | None = Field(None, description="DfE Unique Pupil Number, check letter first.")
+    la_child_id: str | None = Field(None, min_length=1, max_length=64)
+    date_of_birth: date
+    year_group: int | None = Field(None, ge=-3, le=14, description="NC year; reception = 0.")
+    vision_impairment: bool = False
+    hearing_impairment: bool = False
+    looked_after: bool = False
+
+    def identifiers(self) -> list[dict[str, str]]:
+        """Avro Identifier records, strongest first."""
+        out = []
+        if self.nhs_number:
+            out.append({"system": NHS_NUMBER_SYSTEM, "value": self.nhs_number})
+        if self.upn:
+            out.append({"system": UPN_SYSTEM, "value": self.upn})
+        if self.la_child_id:
+            out.append({"system": LA_CHILD_ID_SYSTEM, "value": self.la_child_id})
+        return out
+
+
+class AdviceProviderIn(_Strict):
+    """Which agency gives one kind of advice for this case."""
+
+    advice_type: AdviceType
+    agency: IdentifierIn
+
+
+class ReferralIn(_Strict):
+    """A request for an EHC needs assessment received by the LA."""
+
+    case_id: str = Field(pattern=CASE_ID_PATTERN, description="The LA's EHC case reference.")
+    la_code: str = Field(pattern=r"^\d{3}$", description="DfE three-digit LA code.")
+    received_at: AwareDatetime
+    requested_by: RequesterRole
+    child: ChildIn
+    areas_of_need: list[AreaOfNeed] = Field(default_factory=list, max_length=4)
+    institution: IdentifierIn | None = None
+    advice_providers: list[AdviceProviderIn] = Field(default_factory=list, max_length=20)
+
+
+class AdviceIn(_Strict):
+    """Advice submitted over the JSON API (education or social care)."""
+
+    contribution_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,127}$")
+    advice_type: AdviceType
+    case_id: str | None = Field(None, pattern=CASE_ID_PATTERN)
+    request_id: str | None = Field(None, min_length=1, max_length=128)
+    child: ChildIn | None = None
+    submitted_at: AwareDatetime
+
+
+def referral_record(body: ReferralIn) -> dict[str, Any]:
+    """The Avro ``ReferralReceived`` record for a referral."""
+    return {
+        "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"referral|{body.case_id}")),
+        "case_id": body.case_id,
+        "la_code": body.la_code,
+        "received_at": body.received_at.astimezone(UTC),
+        "requested_by": body.requested_by.value,
+        "child": {
+            "identifiers": body.child.identifiers(),
+            "date_of_birth": body.child.date_of_birth,
+            "year_group": body.child.year_group,
+            "vision_impairment": body.child.vision_impairment,
+            "hearing_impairment": body.child.hearing_impairment,
+            "looked_after": body.child.looked_after,
+        },
+        "areas_of_need": [a.value for a in body.areas_of_need],
+        "institution": body.institution.model_dump() if body.institution else None,
+        "advice_providers": [
+            {"advice_type": p.advice_type.value, "agency": p.agency.model_dump()}
+            for p in body.advice_providers
+        ],
+    }
+
+
+def advice_record(
+    body: AdviceIn, agency_system: str, agency_value: str, channel: str,
+    document: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Avro ``AdviceSubmitted`` record for advice sent over a JSON API or CSV."""
+    return {
+        "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"advice|{agency_value}|{body.contribution_id}")),
+        "contribution_id": body.contribution_id,
+        "case_id": body.case_id,
+        "request_id": body.request_id,
+        "child_identifiers": body.child.identifiers() if body.child else [],
+        "child_date_of_birth": body.child.date_of_birth if body.child else None,
+        "advice_type": body.advice_type.value,
+        "agency": {"system": agency_system, "value": agency_value},
+        "submitted_at": body.submitted_at.astimezone(UTC),
+        "channel": channel,
+        "document": document,
+    }
+

@@ -1,0 +1,88 @@
+"""JSON API of the education and social care connectors. Handlers are thin.
+
+Every write answers 202 with the Kafka receipt only after acks=all: the event is durable, and the
+streams will process it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from connectors.auth import require_scope
+from connectors.education.models import AdviceIn, ReferralIn, advice_record, referral_record
+from connectors.ports import EventPublisher, Principal, PublishedEvent
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.keys import contribution_key
+from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
+from ehcp.errors import AuthError, ValidationError
+from ehcp.settings import Settings
+
+
+class Accepted(BaseModel):
+    """Where the event now durably lives."""
+
+    event_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+def _publisher(request: Request) -> EventPublisher:
+    publisher: EventPublisher = request.app.state.publisher
+    return publisher
+
+
+async def _publish(request: Request, event: PublishedEvent) -> Accepted:
+    receipt = await _publisher(request).publish(event)
+    return Accepted(event_id=str(event.record["event_id"]), topic=receipt.topic,
+                    partition=receipt.partition, offset=receipt.offset)
+
+
+async def _submit_advice(request: Request, body: AdviceIn, principal: Principal, channel: str) -> Accepted:
+    if body.advice_type.value not in principal.advice_types:
+        raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
+    if body.case_id is None and body.child is None and body.request_id is None:
+        raise ValidationError("give case_id, request_id or child so the advice can be routed",
+                              location="/case_id")
+    settings: Settings = request.app.state.settings
+    record = advice_record(body, principal.agency_system, principal.agency_value, channel)
+    schema = CONTRIBUTIONS.value_schema or ""
+    return await _publish(request, PublishedEvent(
+        topic=CONTRIBUTIONS.name, key=contribution_key(settings.pseudonym_key_bytes(), record),
+        schema_name=schema, record=record, ce_type=event_type(schema),
+        ce_subject=body.case_id or body.contribution_id,
+    ))
+
+
+def build_router() -> APIRouter:
+    """Routes under ``/api``: education (LA SEN team, schools) and social care."""
+    router = APIRouter()
+    education = Annotated[Principal, Depends(require_scope("education:write"))]
+    social_care = Annotated[Principal, Depends(require_scope("social_care:write"))]
+
+    @router.post("/education/referrals", status_code=202, response_model=Accepted,
+                 tags=["education"], summary="A request for an EHC needs assessment was received")
+    async def post_referral(request: Request, body: ReferralIn, principal: education) -> Any:
+        if principal.agency_value != body.la_code:
+            raise AuthError("this credential may only submit referrals for its own LA", status=403)
+        record = referral_record(body)
+        schema = REFERRALS.value_schema or ""
+        return await _publish(request, PublishedEvent(
+            topic=REFERRALS.name, key=body.case_id, schema_name=schema, record=record,
+            ce_type=event_type(schema), ce_subject=body.case_id,
+        ))
+
+    @router.post("/education/advice", status_code=202, response_model=Accepted,
+                 tags=["education"], summary="Educational, psychological or family advice")
+    async def post_education_advice(request: Request, body: AdviceIn, principal: education) -> Any:
+        return await _submit_advice(request, body, principal, "JSON_API")
+
+    @router.post("/social-care/advice", status_code=202, response_model=Accepted,
+                 tags=["social care"], summary="Social care advice (reg 6(1)(e))")
+    async def post_social_care_advice(request: Request, body: AdviceIn, principal: social_care) -> Any:
+        return await _submit_advice(request, body, principal, "JSON_API")
+
+    return router

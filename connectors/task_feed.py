@@ -1,0 +1,103 @@
+"""Keeps the health connector's Task store in step with Kafka, and publishes Task changes.
+
+Kafka is the source of truth: on start the feed reads the advice-requests and task-status topics
+from the beginning (no consumer group: every connector process holds every health Task, which
+is small) and then follows them, so a restarted connector serves the same Tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from connectors.fhir.events import TaskStatusChanged
+from connectors.fhir.ports import TaskStore
+from connectors.fhir.tasks import task_id_for
+from connectors.ports import EventPublisher, PublishedEvent
+from ehcp.contract.avro import AvroCodec
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import ADVICE_REQUESTS, TASK_STATUS
+from ehcp.errors import ContractError
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.kafka_clients import aiokafka_config
+from ehcp.settings import Settings
+
+log = structlog.get_logger(__name__)
+_IDS = uuid.UUID("3c9b8f0e-7a1d-4d5e-9f2a-6b4c8d2e1f03")
+
+
+def task_status_record(change: TaskStatusChanged) -> dict[str, Any]:
+    """The Avro ``TaskStatusChanged`` record for a change."""
+    return {
+        "event_id": str(uuid.uuid5(_IDS, f"{change.request_id}|{change.status}|{change.at.isoformat()}")),
+        "request_id": change.request_id, "case_id": change.case_id,
+        "status": change.status.upper(), "reason_code": change.reason_code,
+        "reason_text": change.reason_text,
+        "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": change.owner_ods},
+        "changed_at": change.at,
+    }
+
+
+class KafkaTaskEvents:
+    """Publishes Task status changes to the task-status topic (acks=all)."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish(self, event: TaskStatusChanged) -> None:
+        """Publish one change; raises PublishError if Kafka cannot take it."""
+        schema = TASK_STATUS.value_schema or ""
+        await self._publisher.publish(PublishedEvent(
+            topic=TASK_STATUS.name, key=event.case_id or event.request_id, schema_name=schema,
+            record=task_status_record(event), ce_type=event_type(schema),
+            ce_subject=event.case_id or event.request_id,
+        ))
+
+
+class TaskFeed:
+    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
+
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+        self._settings = settings
+        self._codec = codec
+        self._tasks = tasks
+
+    def apply(self, name: str, record: dict[str, Any]) -> None:
+        """Apply one decoded record to the store."""
+        if name.endswith(".AdviceRequested"):
+            if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
+                self._tasks.add(record)
+        elif name.endswith(".TaskStatusChanged"):
+            task_id = task_id_for(record["request_id"])
+            if self._tasks.get(task_id) is not None:
+                self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
+                                       record["reason_text"], record["changed_at"])
+
+    async def run(self) -> None:
+        """Follow both topics until cancelled, reconnecting after broker outages."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                ADVICE_REQUESTS.name, TASK_STATUS.name, group_id=None,
+                auto_offset_reset="earliest", enable_auto_commit=False,
+                client_id="ehcp-connectors-task-feed", **aiokafka_config(self._settings),
+            )
+            try:
+                await consumer.start()
+                async for message in consumer:
+                    try:
+                        name, record = self._codec.decode(message.value or b"")
+                        self.apply(name, record)
+                    except ContractError as exc:
+                        log.warning("task_feed_skipped", topic=message.topic,
+                                    partition=message.partition, offset=message.offset,
+                                    error=type(exc).__name__)
+            except (KafkaError, OSError) as exc:
+                log.warning("task_feed_reconnecting", error=type(exc).__name__)
+                await asyncio.sleep(2)
+            finally:
+                await consumer.stop()

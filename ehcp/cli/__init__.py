@@ -1,0 +1,1 @@
+"""The ``ehcp`` command: one group per area (kafka, topics, worker, connectors, case, ...)."""

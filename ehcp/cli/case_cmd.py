@@ -1,0 +1,88 @@
+"""``ehcp case show`` (live state from Kafka) and ``ehcp alerts tail``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import click
+
+from ehcp.cli.common import load_settings, reports_errors
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import ALERTS, CASE_STATUS
+from ehcp.readers import decode_all, latest_for_key, read_partitions
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """A case status as text a caseworker can read."""
+    lines = [
+        f"case {status['case_id']}: {status['stage'].replace('_', ' ').lower()} (as of {status['as_of']})",
+        f"  request received: {status['received_on'] or '-'}; final plan due (reg 13(2)): "
+        f"{status['final_plan_due_on'] or '-'}; open alerts: {status['open_alerts']}",
+        "  advice:",
+    ]
+    received = [a for a in status["advice"] if a["status"] in ("RECEIVED", "REUSED")]
+    for item in status["advice"]:
+        agency = item["agency"]["value"] if item["agency"] else "-"
+        lines.append(f"    {item['advice_type']:<27} {item['status']:<13} {item['regulation']:<12} "
+                     f"agency {agency:<8} due {item['due_on'] or '-'}")
+    missing = len(status["advice"]) - len(received)
+    lines.append(f"  {len(received)} received, {missing} still missing")
+    return "\n".join(lines)
+
+
+@click.group("case")
+def case() -> None:
+    """Look at EHC cases."""
+
+
+@case.command("show")
+@click.argument("case_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the CaseStatus record as JSON.")
+@reports_errors
+def show(case_id: str, as_json: bool) -> None:
+    """Show a case's current state from the compacted case-status topic."""
+    settings = load_settings()
+    record = latest_for_key(settings, CASE_STATUS.name, case_id)
+    if record is None:
+        raise click.ClickException(f"no status for case {case_id} yet")
+    _, status = default_codec().decode(record.value or b"")
+    click.echo(json.dumps(_jsonable(status), indent=2) if as_json else render_status(status))
+
+
+@click.group("alerts")
+def alerts() -> None:
+    """Follow overdue-contribution alerts."""
+
+
+def render_alert(alert: dict[str, Any]) -> str:
+    """One alert as one readable line."""
+    advice = alert["advice_type"] or "-"
+    agency = alert["agency"]["value"] if alert["agency"] else "-"
+    due = alert["due_on"].isoformat() if alert["due_on"] else "-"
+    return (f"{alert['as_of']} {alert['status']:<8} {alert['severity']:<8} {alert['kind']:<21} "
+            f"case={alert['case_id'] or '-'} advice={advice} agency={agency} due={due} "
+            f"overdue={alert['days_overdue']}d {alert['regulation']}: {alert['message']}")
+
+
+@alerts.command("tail")
+@click.option("--follow/--no-follow", default=True, help="Keep waiting for new alerts.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@reports_errors
+def tail(follow: bool, as_json: bool) -> None:
+    """Print alerts from the beginning of the alerts topic, then follow."""
+    settings = load_settings()
+    codec = default_codec()
+    for _, alert in decode_all(codec, read_partitions(settings, ALERTS.name, follow=follow)):
+        click.echo(json.dumps(_jsonable(alert)) if as_json else render_alert(alert))

@@ -1,0 +1,168 @@
+"""``ehcp dev``: the whole pipeline on one machine, with a demo case.
+
+Starts the local broker, applies the topic catalogue, creates demo agency credentials, runs one
+stream worker and the connectors as child processes, posts a demo referral, medical advice (FHIR,
+routed by NHS number) and educational advice (JSON, by case id), waits until the case shows
+them, and says where to look. Ctrl-C stops the worker and connectors (the broker keeps running
+until ``ehcp kafka stop``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import httpx
+
+from connectors.auth import FileCredentialStore, new_credential
+from ehcp import demo
+from ehcp.broker.local import BrokerConfig, LocalBroker
+from ehcp.cli.case_cmd import render_status
+from ehcp.cli.common import load_settings, reports_errors
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import CASE_STATUS, catalogue
+from ehcp.dev_env import apply_dev_env
+from ehcp.errors import EhcpError
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
+from ehcp.kafka_clients import apply_topics
+from ehcp.readers import latest_for_key
+from ehcp.settings import Settings
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "ehcp.cli.main", *args], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+
+def _wait_http(url: str, procs: list[subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise EhcpError(f"a child process exited with {proc.returncode}; see .ehcp/logs/")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise EhcpError(f"{url} did not answer within {timeout_s:.0f}s; see .ehcp/logs/")
+
+
+def _demo_tokens(settings: Settings) -> dict[str, str]:
+    store = FileCredentialStore(settings.credentials_file)
+    tokens = {}
+    made = []
+    for kind, system, value in (("education", LA_CODE_SYSTEM, demo.DEMO_LA),
+                                ("health", ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS)):
+        credential, token = new_credential(system, value, kind)
+        made.append(credential)
+        tokens[kind] = token
+    store.save([*store.all(), *made])
+    return tokens
+
+
+def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]:
+    """Post the demo case's referral and advice; return one line per request sent."""
+    received_at, submitted_at = demo.demo_times(now)
+    lines = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        edu = {"Authorization": f"Bearer {tokens['education']}"}
+        health = {"Authorization": f"Bearer {tokens['health']}",
+                  "Content-Type": "application/fhir+json"}
+        calls = [
+            ("POST /api/education/referrals", client.post(
+                "/api/education/referrals", json=demo.referral(received_at), headers=edu)),
+            ("POST /fhir/DocumentReference (medical, by NHS number)", client.post(
+                "/fhir/DocumentReference", headers=health,
+                json=demo.medical_advice(submitted_at, str(uuid.uuid5(uuid.NAMESPACE_URL, demo.DEMO_CASE))))),
+            ("POST /api/education/advice (educational, by case id)", client.post(
+                "/api/education/advice", json=demo.educational_advice(submitted_at), headers=edu)),
+        ]
+        for label, response in calls:
+            if response.status_code >= 300:
+                raise EhcpError(f"{label} answered {response.status_code}: {response.text[:300]}")
+            lines.append(f"{label} -> {response.status_code}")
+    return lines
+
+
+def wait_for_advice(settings: Settings, case_id: str, received: set[str], timeout_s: float) -> dict:  # type: ignore[type-arg]
+    """Poll the case-status topic until the given advice types show RECEIVED."""
+    codec = default_codec()
+    deadline = time.monotonic() + timeout_s
+    status = None
+    while time.monotonic() < deadline:
+        record = latest_for_key(settings, CASE_STATUS.name, case_id)
+        if record is not None:
+            _, status = codec.decode(record.value or b"")
+            got = {a["advice_type"] for a in status["advice"] if a["status"] == "RECEIVED"}
+            if received <= got:
+                return status
+        time.sleep(1)
+    raise EhcpError(f"case {case_id} did not show {sorted(received)} received within {timeout_s:.0f}s"
+                    + (f"; last status: {status}" if status else ""))
+
+
+@click.command("dev")
+@click.option("--exit-after-demo", is_flag=True, help="Stop everything once the demo case shows.")
+@click.option("--state", type=click.Path(path_type=Path), default=Path(".ehcp"), show_default=True)
+@reports_errors
+def dev(exit_after_demo: bool, state: Path) -> None:
+    """Run broker, topics, worker and connectors locally, and load a demo case."""
+    apply_dev_env(state / "dev.env")
+    os.environ.setdefault("EHCP_ALERT_TICK_S", "10")
+    settings = load_settings()
+    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    broker = LocalBroker(BrokerConfig(home=state / "kafka-home", port=port, controller_port=port + 1),
+                         state / "kafka")
+    click.echo(f"starting Kafka on {settings.kafka_bootstrap} (first run fetches jars with Maven) ...")
+    broker.start()
+    changes = apply_topics(settings, catalogue(settings.app_id))
+    click.echo(f"topics: {len(changes)} change(s); {len(catalogue(settings.app_id))} in the catalogue")
+    tokens = _demo_tokens(settings)
+    logs = state / "logs"
+    procs = [_spawn(["worker"], logs / "worker.log"), _spawn(["connectors"], logs / "connectors.log")]
+    base_url = f"http://{settings.http_host}:{settings.http_port}"
+    try:
+        _wait_http(f"{base_url}/healthz", procs)
+        for line in post_demo(base_url, tokens, datetime.now(UTC)):
+            click.echo(line)
+        status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180)
+        click.echo("")
+        click.echo(render_status(status))
+        click.echo("")
+        click.echo("Where to look:")
+        click.echo(f"  ehcp case show {demo.DEMO_CASE}      live case state (compacted case-status topic)")
+        click.echo("  ehcp alerts tail                     due-soon and overdue advice alerts")
+        click.echo(f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API")
+        click.echo(f"  logs in {logs}/; demo tokens (education, health) in {state}/demo-tokens.txt")
+        (state / "demo-tokens.txt").write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
+        (state / "demo-tokens.txt").chmod(0o600)
+        if exit_after_demo:
+            return
+        click.echo("Running. Ctrl-C stops the worker and connectors (`ehcp kafka stop` stops Kafka).")
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        raise EhcpError("a child process exited; see the logs")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

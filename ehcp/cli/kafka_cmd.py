@@ -1,0 +1,72 @@
+"""``ehcp kafka start|stop|status``: the local single-node broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ehcp.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker, metadata_ok
+from ehcp.cli.common import reports_errors
+from ehcp.errors import BrokerError
+
+
+def _broker(home: Path, port: int, controller_port: int, cache: Path) -> LocalBroker:
+    return LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller_port), cache)
+
+
+_options = [
+    click.option("--home", type=click.Path(path_type=Path), default=Path(".ehcp/kafka-home"),
+                 envvar="EHCP_KAFKA_HOME", show_default=True, help="Broker data, logs and pid."),
+    click.option("--port", type=int, default=9092, envvar="EHCP_KAFKA_PORT", show_default=True),
+    click.option("--controller-port", type=int, default=9093, envvar="EHCP_KAFKA_CONTROLLER_PORT",
+                 show_default=True),
+    click.option("--cache", type=click.Path(path_type=Path), default=Path(".ehcp/kafka"),
+                 envvar="EHCP_KAFKA_CACHE", show_default=True, help="Where the jars are cached."),
+]
+
+
+def broker_options(func):  # type: ignore[no-untyped-def]
+    """Attach the shared broker options."""
+    for option in reversed(_options):
+        func = option(func)
+    return func
+
+
+@click.group("kafka")
+def kafka() -> None:
+    """Run a local Apache Kafka broker (KRaft, single node, 127.0.0.1)."""
+
+
+@kafka.command()
+@broker_options
+@reports_errors
+def start(home: Path, port: int, controller_port: int, cache: Path) -> None:
+    """Fetch Kafka from Maven Central (once), format storage (once) and start the broker."""
+    broker = _broker(home, port, controller_port, cache)
+    broker.start()
+    click.echo(f"Kafka {KAFKA_VERSION} is up on 127.0.0.1:{port} (pid {broker.pid()}, data in {home})")
+
+
+@kafka.command()
+@broker_options
+@reports_errors
+def stop(home: Path, port: int, controller_port: int, cache: Path) -> None:
+    """Stop the broker."""
+    stopped = _broker(home, port, controller_port, cache).stop()
+    click.echo("Kafka stopped" if stopped else "Kafka was not running")
+
+
+@kafka.command()
+@broker_options
+def status(home: Path, port: int, controller_port: int, cache: Path) -> None:
+    """Say whether the broker runs and answers a metadata request (exit 1 if not)."""
+    broker = _broker(home, port, controller_port, cache)
+    pid = broker.pid()
+    try:
+        answering = metadata_ok(f"127.0.0.1:{port}")
+    except BrokerError:
+        answering = False
+    click.echo(f"process: {'pid ' + str(pid) if pid else 'not running'}; "
+               f"127.0.0.1:{port}: {'answering' if answering else 'not answering'}")
+    raise SystemExit(0 if answering else 1)

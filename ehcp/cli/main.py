@@ -1,0 +1,34 @@
+"""The ``ehcp`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from ehcp import __version__
+from ehcp.cli.agencies_cmd import agencies
+from ehcp.cli.case_cmd import alerts, case
+from ehcp.cli.casework_cmd import explain
+from ehcp.cli.dev_cmd import dev
+from ehcp.cli.kafka_cmd import kafka
+from ehcp.cli.run_cmd import connectors, worker
+from ehcp.cli.topics_cmd import topics
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ehcp")
+def cli() -> None:
+    """EHCP Exchange: route EHC needs assessment advice between agencies over Kafka."""
+
+
+case.add_command(explain)
+for command in (kafka, topics, worker, connectors, agencies, case, alerts, dev):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

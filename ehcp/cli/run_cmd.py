@@ -1,0 +1,41 @@
+"""``ehcp worker`` and ``ehcp connectors``: the long-running processes."""
+
+from __future__ import annotations
+
+import click
+
+from ehcp.cli.common import load_settings, reports_errors
+from ehcp.logs import configure_logging
+
+
+@click.command("worker")
+@reports_errors
+def worker() -> None:
+    """Run a stream worker (join more for more throughput: same EHCP_APP_ID, same group)."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+
+
+@click.command("connectors")
+@reports_errors
+def connectors() -> None:
+    """Serve the agency connectors (FHIR, education, social care) over HTTP(S)."""
+    import uvicorn
+
+    from connectors.app import create_production_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_production_app(settings)
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, log_config=None,
+        ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
+        ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
+        access_log=False,
+    )

@@ -1,0 +1,97 @@
+"""Routing a contribution to its EHC case (pure, no I/O).
+
+Rules, in order:
+
+1. The sender named the case (``case_id``): route there. A contribution that arrives before its
+   case is kept with the case's events and counted once the referral arrives.
+2. Otherwise match the child: the contribution is keyed by its strongest identifier (NHS number,
+   then UPN, ULN, LA child id) and compared with the routing index built from referrals.
+   - An NHS number has a national Modulus 11 check digit and is unique, so it matches alone; if
+     the sender also gives a date of birth it must agree.
+   - Any other identifier also needs the date of birth, and it must agree.
+   - Exactly one open case: routed. More than one open case: ``AMBIGUOUS_MATCH``, unrouted.
+   - No case yet: parked (``NO_MATCHING_CASE``) and applied when the case appears, because
+     agencies do not send in order. It is reported unrouted meanwhile; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from ehcp.identifiers import NHS_NUMBER_SYSTEM
+
+
+class UnroutedReason(StrEnum):
+    """Why a contribution is not (yet) in a case (symbols of the Avro UnroutedReason enum)."""
+
+    NO_MATCHING_CASE = "NO_MATCHING_CASE"
+    AMBIGUOUS_MATCH = "AMBIGUOUS_MATCH"
+    DATE_OF_BIRTH_MISMATCH = "DATE_OF_BIRTH_MISMATCH"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLink:
+    """A routing index entry: this child identifier belongs to this case."""
+
+    case_id: str
+    identifier_system: str
+    date_of_birth: date
+    case_open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The contribution belongs to ``case_id``."""
+
+    case_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotRouted:
+    """The contribution is not routed; ``park`` says whether to retry when a case appears."""
+
+    reason: UnroutedReason
+    detail: str
+    park: bool
+
+
+Decision = Routed | NotRouted
+
+
+def route_by_child(
+    identifier_system: str | None, date_of_birth: date | None, links: list[CaseLink]
+) -> Decision:
+    """Decide where a contribution without a case id goes, from the links under its child key."""
+    if identifier_system is None:
+        return NotRouted(UnroutedReason.OTHER, "no case id and no known child identifier", park=False)
+    if identifier_system != NHS_NUMBER_SYSTEM and date_of_birth is None:
+        return NotRouted(
+            UnroutedReason.OTHER,
+            "identifiers other than the NHS number need the date of birth to match",
+            park=False,
+        )
+    open_links = [link for link in links if link.case_open and link.identifier_system == identifier_system]
+    if not open_links:
+        return NotRouted(UnroutedReason.NO_MATCHING_CASE, "no open case for this child yet; parked", park=True)
+    if date_of_birth is not None:
+        agreeing = [link for link in open_links if link.date_of_birth == date_of_birth]
+        if not agreeing:
+            return NotRouted(UnroutedReason.DATE_OF_BIRTH_MISMATCH,
+                             "the date of birth does not agree with the case", park=False)
+        open_links = agreeing
+    case_ids = sorted({link.case_id for link in open_links})
+    if len(case_ids) > 1:
+        return NotRouted(UnroutedReason.AMBIGUOUS_MATCH,
+                         f"{len(case_ids)} open cases match this child", park=False)
+    return Routed(case_ids[0])
+
+
+def add_link(links: list[CaseLink], link: CaseLink) -> list[CaseLink]:
+    """The index entries after ``link`` (idempotent; a newer entry for the case replaces the old)."""
+    kept = [existing for existing in links
+            if not (existing.case_id == link.case_id and existing.identifier_system == link.identifier_system)]
+    return [*kept, link]
+

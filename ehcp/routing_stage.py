@@ -1,0 +1,135 @@
+"""The routing stage: contributions and routing-index entries in, routed/unrouted records out.
+
+Pure (no Kafka, Faust or logging): the agent passes the routing state stored under a child key and
+one decoded record, and sends what comes back. See :mod:`ehcp.routing` for the matching rules.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from ehcp.contract.avro import AvroCodec
+from ehcp.contract.keys import identifiers_of, strongest_identifier
+from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, NS, UNROUTED
+from ehcp.errors import ContractError
+from ehcp.routing import (
+    CaseLink,
+    NotRouted,
+    Routed,
+    UnroutedReason,
+    add_link,
+    route_by_child,
+)
+Output = tuple[str, str, dict[str, Any], str]  # topic, key, record, CloudEvents subject
+ADVICE_SUBMITTED = f"{NS}.AdviceSubmitted"
+CASE_CHILD_LINKED = f"{NS}.CaseChildLinked"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingResult:
+    """What the routing stage decided for one input."""
+
+    state: dict[str, Any]
+    outputs: list[Output]
+    summary: str
+
+
+def _links(state: Mapping[str, Any]) -> list[CaseLink]:
+    return [CaseLink(e["case_id"], e["identifier_system"], date.fromisoformat(e["date_of_birth"]),
+                     e["case_open"]) for e in state.get("links", [])]
+
+
+def _unrouted_alert(record: Mapping[str, Any], decision: NotRouted, status: str) -> dict[str, Any]:
+    contribution_id = record["contribution_id"]
+    alert_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['agency']['value']}|{contribution_id}"))
+    return {
+        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{alert_id}|{status}")),
+        "alert_id": alert_id, "case_id": None, "kind": "CONTRIBUTION_UNROUTED", "status": status,
+        "severity": "WARNING" if decision.park else "CRITICAL",
+        "advice_type": record["advice_type"], "agency": dict(record["agency"]),
+        "due_on": None, "days_overdue": 0, "regulation": "reg 6(1)",
+        "message": f"{record['advice_type'].lower().replace('_', ' ')} advice {contribution_id} "
+                   f"is not in a case: {decision.detail}",
+        "as_of": record["submitted_at"].date(),
+    }
+
+
+def decide(record: Mapping[str, Any], links: list[CaseLink]) -> Routed | NotRouted:
+    """Where one ``AdviceSubmitted`` record goes, given the index entries under its child key."""
+    if record.get("case_id"):
+        return Routed(record["case_id"])
+    best = strongest_identifier(identifiers_of(record.get("child_identifiers", [])))
+    return route_by_child(best.system if best else None, record.get("child_date_of_birth"), links)
+
+
+class RoutingProcessor:
+    """Routes contributions to cases using the routing index kept per child key."""
+
+    def __init__(self, codec: AvroCodec) -> None:
+        self._codec = codec
+
+    def handle(self, state: Mapping[str, Any] | None, key: str, name: str,
+               record: dict[str, Any]) -> RoutingResult:
+        """Fold one input (a contribution or an index entry) into the routing state."""
+        current: dict[str, Any] = {"links": [], "parked": []} if state is None else dict(state)
+        if name == CASE_CHILD_LINKED:
+            return self._on_link(current, record)
+        if name == ADVICE_SUBMITTED:
+            return self._on_contribution(current, key, record)
+        raise ContractError(f"the routing stage does not take {name}")
+
+
+    def _on_contribution(self, state: dict[str, Any], key: str, record: dict[str, Any]) -> RoutingResult:
+        decision = decide(record, _links(state))
+        if isinstance(decision, Routed):
+            routed = {**record, "case_id": decision.case_id}
+            return RoutingResult(state, [(CONTRIBUTIONS_ROUTED.name, decision.case_id, routed,
+                                          decision.case_id)], "routed")
+        if any(p["contribution_id"] == record["contribution_id"] for p in state["parked"]):
+            return RoutingResult(state, [], "already parked")
+        outputs: list[Output] = [
+            (UNROUTED.name, key, {
+                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['event_id']}")),
+                "reason": decision.reason.value, "detail": decision.detail,
+                "parked": decision.park, "contribution": record,
+            }, record["contribution_id"]),
+            (ALERTS.name, key, _unrouted_alert(record, decision, "RAISED"), record["contribution_id"]),
+        ]
+        if decision.park:
+            raw = self._codec.encode(ADVICE_SUBMITTED, record)
+            state = {**state, "parked": [*state["parked"], {
+                "contribution_id": record["contribution_id"],
+                "avro": base64.b64encode(raw).decode()}]}
+        return RoutingResult(state, outputs, decision.reason.value.lower())
+
+    def _on_link(self, state: dict[str, Any], record: dict[str, Any]) -> RoutingResult:
+        link = CaseLink(record["case_id"], record["identifier_system"], record["date_of_birth"],
+                        record["case_open"])
+        links = add_link(_links(state), link)
+        outputs: list[Output] = []
+        still_parked = []
+        for parked in state["parked"]:
+            _, contribution = self._codec.decode(base64.b64decode(parked["avro"]), ADVICE_SUBMITTED)
+            decision = decide(contribution, links)
+            if isinstance(decision, Routed):
+                routed = {**contribution, "case_id": decision.case_id}
+                outputs.append((CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id))
+                parked_decision = NotRouted(UnroutedReason.NO_MATCHING_CASE, "routed once its case appeared", park=True)
+                outputs.append((ALERTS.name, decision.case_id,
+                                _unrouted_alert(contribution, parked_decision, "RESOLVED"),
+                                decision.case_id))
+            else:
+                still_parked.append(parked)
+        new_state = {
+            "links": [{"case_id": e.case_id, "identifier_system": e.identifier_system,
+                       "date_of_birth": e.date_of_birth.isoformat(), "case_open": e.case_open}
+                      for e in links],
+            "parked": still_parked,
+        }
+        released = len(state["parked"]) - len(still_parked)
+        return RoutingResult(new_state, outputs, f"linked; released {released}")
