@@ -1,0 +1,90 @@
+"""The CapabilityStatement: exactly what this server supports, no more (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.fhir.codes import FHIR_JSON, FHIR_VERSION
+
+_PROFILE_DOC = "docs/fhir-profile.md"
+
+
+def capability_statement(*, base_url: str, date: str, software_version: str) -> dict[str, Any]:
+    """The CapabilityStatement served at ``/fhir/metadata``.
+
+    Args:
+        base_url: the FHIR base, e.g. ``https://broker.example.org/fhir``.
+        date: publication date (ISO date) of this statement.
+        software_version: the EHCP Exchange version.
+    """
+    # Tokens are opaque per-organisation bearer tokens, not OAuth or SMART: no coding claims so.
+    bearer = {"text": "Bearer token issued per organisation (not OAuth, not SMART on FHIR)"}
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "EHCP Exchange",
+        "kind": "instance",
+        "software": {"name": "EHCP Exchange health connector", "version": software_version},
+        "implementation": {"description": "EHCP Exchange: advice for EHC needs assessments",
+                           "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": [FHIR_JSON, "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": f"Profile: {_PROFILE_DOC}. JSON only; no XML, no _format, no paging.",
+            "security": {
+                "cors": False,
+                "service": [bearer],
+                "description": (
+                    "Every interaction except metadata needs 'Authorization: Bearer <token>' "
+                    "issued per organisation (ehcp agencies); scopes fhir:read and fhir:write."
+                ),
+            },
+            "resource": [
+                {
+                    "type": "DocumentReference",
+                    "documentation": (
+                        "Advice for an EHC needs assessment (reg 6 SEND Regulations 2014). "
+                        "Create only; conditional create by identifier; read, search, update "
+                        "and delete are not supported."
+                    ),
+                    "interaction": [{"code": "create"}],
+                    "versioning": "no-version",
+                    "readHistory": False,
+                    "updateCreate": False,
+                    "conditionalCreate": True,
+                    "conditionalUpdate": False,
+                    "conditionalDelete": "not-supported",
+                },
+                {
+                    "type": "Task",
+                    "documentation": (
+                        "Advice requests addressed to the caller's organisation. Update changes "
+                        "status (accepted, rejected, completed) and statusReason only."
+                    ),
+                    "interaction": [{"code": "read"}, {"code": "update"},
+                                    {"code": "search-type"}],
+                    "versioning": "versioned",
+                    "readHistory": False,
+                    "updateCreate": False,
+                    "conditionalCreate": False,
+                    "conditionalUpdate": False,
+                    "conditionalDelete": "not-supported",
+                    "searchParam": [
+                        {"name": "owner", "type": "reference",
+                         "documentation": "By ODS code: owner=<code>, owner=<system>|<code> or "
+                                          "owner:identifier=<system>|<code>; must be the "
+                                          "caller's organisation (default)."},
+                        {"name": "status", "type": "token",
+                         "documentation": "Task status code; comma-separated values are OR-ed."},
+                    ],
+                },
+            ],
+            "interaction": [{
+                "code": "transaction",
+                "documentation": "Only the Bundle of one DocumentReference (POST) and its "
+                                 "completed Task (PUT).",
+            }],
+        }],
+    }

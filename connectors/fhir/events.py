@@ -1,0 +1,34 @@
+"""The Task status event this connector emits (not a Kafka contract: the lead maps it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+TaskStatus = Literal["accepted", "rejected", "completed"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatusChanged:
+    """A health body accepted, rejected or completed an advice request (a FHIR Task).
+
+    Attributes:
+        request_id: the advice request (``AdviceRequested.request_id``, ``Task.identifier``).
+        case_id: the EHC case the request belongs to, as the task store holds it.
+        status: the new status.
+        reason_code: a code of ``https://ehcp-exchange.org/CodeSystem/advice-task-reason``
+            (``reg-8-2-a`` .. ``reg-8-2-c`` excuse the 6-week limit; ``wrong-recipient``,
+            ``duplicate-request``, ``other`` explain a rejection), or None.
+        reason_text: free text from ``Task.statusReason.text`` (may hold personal data: never log).
+        owner_ods: the ODS organisation code of the body that changed the status.
+        at: when the broker accepted the change (UTC).
+    """
+
+    request_id: str
+    case_id: str | None
+    status: TaskStatus
+    reason_code: str | None
+    reason_text: str | None
+    owner_ods: str
+    at: datetime

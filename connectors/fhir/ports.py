@@ -1,0 +1,231 @@
+"""Ports of the health connector, each with an in-memory implementation for tests.
+
+The app factory puts implementations on ``app.state``:
+
+- ``app.state.submissions``: :class:`SubmissionLedger` (idempotency of advice submissions);
+- ``app.state.tasks``: :class:`TaskStore` (advice requests for health, as FHIR Tasks);
+- ``app.state.task_events``: :class:`TaskEvents` (where Task status changes go);
+- ``app.state.url_fetcher`` (optional): :class:`UrlFetcher` for attachments given by url.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
+from connectors.fhir.events import TaskStatusChanged
+from connectors.fhir.tasks import task_id_for
+from ehcp.errors import PublishError
+
+# --- idempotency of advice submissions ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionOutcome:
+    """What a successful advice submission answered, replayed for a retry.
+
+    Attributes:
+        resource_id: the id the server gave the DocumentReference.
+        resource: the stored DocumentReference (no inline data) as returned with 201.
+        contribution_id: ``AdviceSubmitted.contribution_id``.
+        event_id: ``AdviceSubmitted.event_id`` of the published event.
+    """
+
+    resource_id: str
+    resource: Mapping[str, Any]
+    contribution_id: str
+    event_id: str
+
+
+class SubmissionLedger(Protocol):
+    """Remembers published submissions by (agency ODS code, identifier ``system|value``)."""
+
+    def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
+        """The outcome recorded for this agency and identifier token, or None."""
+        ...
+
+    def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
+        """Remember an outcome under every identifier token of the resource.
+
+        Called only after the event was published, so a failed publish leaves nothing behind.
+        """
+        ...
+
+
+@dataclass
+class InMemorySubmissionLedger:
+    """Submission ledger in a dict (lost on restart; the lead backs it durably)."""
+
+    outcomes: dict[tuple[str, str], SubmissionOutcome] = field(default_factory=dict)
+
+    def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
+        """The outcome recorded for this agency and identifier token, or None."""
+        return self.outcomes.get((agency, identifier))
+
+    def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
+        """Remember an outcome under every identifier token (first one wins)."""
+        for identifier in identifiers:
+            self.outcomes.setdefault((agency, identifier), outcome)
+
+
+# --- advice requests for health, as Tasks ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """An advice request held for a health body, and where it has got to.
+
+    Attributes:
+        task_id: the FHIR logical id (:func:`connectors.fhir.tasks.task_id_for`).
+        request: the ``AdviceRequested`` record (Avro field names and types).
+        status: ``requested``, ``accepted``, ``rejected`` or ``completed``.
+        reason_code: code of the last status change, if any.
+        reason_text: text of the last status change, if any.
+        last_modified: when the status last changed (None: never).
+        version: FHIR ``meta.versionId``, 1 on arrival and +1 per status change.
+    """
+
+    task_id: str
+    request: Mapping[str, Any]
+    status: str = "requested"
+    reason_code: str | None = None
+    reason_text: str | None = None
+    last_modified: datetime | None = None
+    version: int = 1
+
+    @property
+    def owner_ods(self) -> str:
+        """ODS code of the organisation asked for the advice."""
+        return str(self.request["agency"]["value"])
+
+
+class TaskStore(Protocol):
+    """Advice requests addressed to health bodies."""
+
+    def add(self, request: Mapping[str, Any]) -> StoredTask:
+        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
+        ...
+
+    def get(self, task_id: str) -> StoredTask | None:
+        """The Task with this logical id, or None."""
+        ...
+
+    def search(self, owner_ods: str, statuses: frozenset[str] | None = None) -> list[StoredTask]:
+        """Tasks owned by ``owner_ods``, optionally only those with one of ``statuses``."""
+        ...
+
+    def set_status(self, task_id: str, status: str, reason_code: str | None,
+                   reason_text: str | None, at: datetime) -> StoredTask:
+        """Record a status change and return the new state."""
+        ...
+
+
+@dataclass
+class InMemoryTaskStore:
+    """Task store in a dict, ordered by arrival."""
+
+    tasks: dict[str, StoredTask] = field(default_factory=dict)
+
+    def add(self, request: Mapping[str, Any]) -> StoredTask:
+        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
+        task_id = task_id_for(str(request["request_id"]))
+        if task_id not in self.tasks:
+            self.tasks[task_id] = StoredTask(task_id=task_id, request=dict(request))
+        return self.tasks[task_id]
+
+    def get(self, task_id: str) -> StoredTask | None:
+        """The Task with this logical id, or None."""
+        return self.tasks.get(task_id)
+
+    def search(self, owner_ods: str, statuses: frozenset[str] | None = None) -> list[StoredTask]:
+        """Tasks owned by ``owner_ods``, optionally filtered by status."""
+        return [
+            t for t in self.tasks.values()
+            if t.owner_ods == owner_ods and (statuses is None or t.status in statuses)
+        ]
+
+    def set_status(self, task_id: str, status: str, reason_code: str | None,
+                   reason_text: str | None, at: datetime) -> StoredTask:
+        """Record a status change and return the new state.
+
+        Raises:
+            KeyError: if the Task is unknown (callers look it up first).
+        """
+        current = self.tasks[task_id]
+        updated = replace(current, status=status, reason_code=reason_code,
+                          reason_text=reason_text, last_modified=at, version=current.version + 1)
+        self.tasks[task_id] = updated
+        return updated
+
+
+# --- Task status events ---------------------------------------------------------------------
+
+
+class TaskEvents(Protocol):
+    """Where Task status changes go; raises :class:`PublishError` if they cannot be made durable."""
+
+    async def publish(self, event: TaskStatusChanged) -> None:
+        """Hand over one status change, returning only once it is durable."""
+        ...
+
+
+@dataclass
+class InMemoryTaskEvents:
+    """Fake task events sink: records events; can be switched to fail like a lost broker."""
+
+    events: list[TaskStatusChanged] = field(default_factory=list)
+    unavailable: bool = False
+
+    async def publish(self, event: TaskStatusChanged) -> None:
+        """Record the event, or raise PublishError while ``unavailable`` is set."""
+        if self.unavailable:
+            raise PublishError("task events are unavailable")
+        self.events.append(event)
+
+
+# --- attachments given by url ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedDocument:
+    """Bytes read from an attachment url, and the media type the server gave (if any)."""
+
+    content: bytes
+    content_type: str | None = None
+
+
+class UrlFetcher(Protocol):
+    """Reads an attachment url whose host is on ``settings.document_url_hosts``."""
+
+    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
+        """Read at most ``max_bytes`` from ``url``.
+
+        Raises:
+            DocumentTooLargeError: if the document is longer than ``max_bytes``.
+            DocumentFetchError: if it cannot be read.
+        """
+        ...
+
+
+@dataclass
+class InMemoryUrlFetcher:
+    """Fake fetcher serving documents from a dict keyed by url."""
+
+    documents: dict[str, FetchedDocument] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+
+    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
+        """Serve ``url`` from the dict, honouring the size limit."""
+        self.fetched.append(url)
+        document = self.documents.get(url)
+        if document is None:
+            raise DocumentFetchError("the attachment url could not be fetched")
+        if len(document.content) > max_bytes:
+            raise DocumentTooLargeError(
+                f"the document is larger than {max_bytes} bytes",
+                location="DocumentReference.content[0].attachment.url",
+            )
+        return document

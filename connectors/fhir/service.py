@@ -1,0 +1,439 @@
+"""The health connector's use cases, calling the ports (no FastAPI, no HTTP).
+
+Each use case validates everything first and only then acts, in the order that keeps a retry
+safe: store the document, publish the event, then remember the outcome. A failed publish
+leaves no ledger entry, so the client's retry publishes; a repeat after success publishes
+nothing and answers with the first result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import structlog
+
+from connectors.fhir.advice import (
+    AdviceSubmission,
+    RemoteDocument,
+    advice_submitted_event,
+    advice_submitted_record,
+    authorise,
+    check_document,
+    derived_ids,
+    read_advice,
+    stored_resource,
+)
+from connectors.fhir.bundles import read_transaction, response_entry, transaction_response
+from connectors.fhir.codes import TASK_STATUS
+from connectors.fhir.errors import (
+    DocumentTooLargeError,
+    ResourceNotFoundError,
+    StructureError,
+)
+from connectors.fhir.events import TaskStatusChanged
+from connectors.fhir.ports import (
+    StoredTask,
+    SubmissionLedger,
+    SubmissionOutcome,
+    TaskEvents,
+    TaskStore,
+    UrlFetcher,
+)
+from connectors.fhir.tasks import (
+    TaskUpdate,
+    advice_request_to_task,
+    check_transition,
+    read_task_update,
+    task_id_for,
+)
+from connectors.ports import DocumentStore, EventPublisher, Principal
+from ehcp.errors import AuthError, ValidationError
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.settings import Settings
+
+Clock = Callable[[], datetime]
+
+log = structlog.get_logger(__name__)
+
+_SEARCH_PARAMS: Final = frozenset({"owner", "owner:identifier", "status"})
+
+
+def system_clock() -> datetime:
+    """The current time in UTC (the production clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FhirPorts:
+    """Everything the use cases reach the outside world through."""
+
+    settings: Settings
+    publisher: EventPublisher
+    docstore: DocumentStore
+    submissions: SubmissionLedger
+    tasks: TaskStore
+    task_events: TaskEvents
+    url_fetcher: UrlFetcher | None
+    clock: Clock
+
+
+@dataclass
+class KeyedLocks:
+    """One asyncio lock per key, so retries of one submission run one at a time in a process."""
+
+    _locks: dict[Any, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        """Hold the lock for ``key``; forget it when nobody waits."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The answer to an advice submission: created now, or the first result replayed."""
+
+    created: bool
+    outcome: SubmissionOutcome
+
+    @property
+    def last_updated(self) -> datetime | None:
+        """``meta.lastUpdated`` of the stored resource."""
+        value = self.outcome.resource.get("meta", {}).get("lastUpdated")
+        return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTaskUpdate:
+    """A validated Task status change, not yet applied."""
+
+    stored: StoredTask
+    update: TaskUpdate
+    changed: bool
+
+
+def parse_if_none_exist(header: str) -> str:
+    """The identifier token of an ``If-None-Exist: identifier=<system>|<value>`` header.
+
+    Raises:
+        StructureError: (400) any other search, or an identifier without a system.
+    """
+    params = parse_qsl(header.strip(), keep_blank_values=True)
+    if len(params) != 1 or params[0][0] != "identifier":
+        raise StructureError("If-None-Exist supports identifier=<system>|<value> only",
+                             location="If-None-Exist", issue_code="not-supported")
+    system, bar, value = params[0][1].partition("|")
+    if not bar or not system or not value:
+        raise StructureError("If-None-Exist needs identifier=<system>|<value>",
+                             location="If-None-Exist", issue_code="invalid")
+    return f"{system}|{value}"
+
+
+def parse_task_search(params: Sequence[tuple[str, str]],
+                      caller_ods: str) -> tuple[str, frozenset[str] | None]:
+    """The owner and statuses of a Task search.
+
+    Args:
+        params: the query parameters in order.
+        caller_ods: the caller's ODS organisation code (the default owner).
+
+    Raises:
+        StructureError: (400) an unsupported parameter or an unknown status code.
+        AuthError: (403) a search for Tasks owned by another organisation.
+    """
+    owner = caller_ods
+    statuses: set[str] | None = None
+    for name, value in params:
+        if name not in _SEARCH_PARAMS:
+            raise StructureError(f"search parameter {name!r} is not supported (owner, status)",
+                                 location=name, issue_code="not-supported")
+        if name.startswith("owner"):
+            system, bar, code = value.rpartition("|")
+            if bar and system and system != ODS_ORGANISATION_SYSTEM:
+                raise StructureError(f"owner must be an ODS code ({ODS_ORGANISATION_SYSTEM})",
+                                     location=name, issue_code="value")
+            if code.upper() != caller_ods.upper():
+                raise AuthError("you may search only Tasks your organisation owns", status=403)
+        else:
+            codes = {c for c in value.split(",") if c}
+            if not codes or not codes <= TASK_STATUS:
+                raise StructureError("status must be Task status codes", location="status",
+                                     issue_code="code-invalid")
+            statuses = codes if statuses is None else statuses & codes
+    return owner, None if statuses is None else frozenset(statuses)
+
+
+def task_resource(stored: StoredTask) -> dict[str, Any]:
+    """The FHIR Task for a stored advice request."""
+    return advice_request_to_task(
+        stored.request, status=stored.status, reason_code=stored.reason_code,
+        reason_text=stored.reason_text, last_modified=stored.last_modified,
+        version=stored.version,
+    )
+
+
+class FhirService:
+    """The connector's use cases over one set of ports."""
+
+    def __init__(self, ports: FhirPorts, locks: KeyedLocks) -> None:
+        self._ports = ports
+        self._locks = locks
+
+    # --- advice -----------------------------------------------------------------------------
+
+    async def submit_advice(
+        self,
+        principal: Principal,
+        data: Mapping[str, Any],
+        *,
+        if_none_exist: str | None = None,
+        root: str = "DocumentReference",
+        answering: StoredTask | None = None,
+    ) -> SubmitResult:
+        """Validate, store and publish one piece of advice, at most once per identifier.
+
+        Args:
+            principal: the authenticated caller.
+            data: the DocumentReference as parsed JSON.
+            if_none_exist: the ``If-None-Exist`` header, if sent.
+            root: FHIRPath of the resource in the request.
+            answering: the Task this advice completes (transaction path).
+
+        Raises:
+            ValidationError: (4xx) the advice is not acceptable.
+            AuthError: (403) the caller may not submit it.
+            PublishError: (503) Kafka did not take the event; nothing was recorded.
+        """
+        ports = self._ports
+        settings = ports.settings
+        now = ports.clock()
+        submission = read_advice(
+            data, max_document_bytes=settings.max_document_bytes,
+            document_url_hosts=settings.document_url_hosts, now=now, root=root,
+        )
+        authorise(submission, principal)
+        agency = principal.agency_value.upper()
+        request_id, case_id = self._resolve_request(submission, agency, answering, root)
+        conditional = parse_if_none_exist(if_none_exist) if if_none_exist else None
+
+        async with self._locks.hold(("advice", agency, submission.contribution_token)):
+            for token in (conditional, submission.contribution_token):
+                existing = ports.submissions.get(agency, token) if token else None
+                if existing is not None:
+                    log.info("fhir_advice_repeated", contribution_id=existing.contribution_id,
+                             agency=agency)
+                    return SubmitResult(created=False, outcome=existing)
+
+            content = await self._document_bytes(submission, root)
+            claim = await asyncio.to_thread(ports.docstore.put, content, submission.content_type)
+            resource_id, event_id = derived_ids(agency, submission.contribution_token)
+            record = advice_submitted_record(
+                submission, claim, agency_ods=agency, event_id=event_id,
+                submitted_at=submission.date or now, request_id=request_id, case_id=case_id,
+            )
+            event = advice_submitted_event(record, settings.pseudonym_key_bytes())
+            receipt = await ports.publisher.publish(event)
+            outcome = SubmissionOutcome(
+                resource_id=resource_id,
+                resource=stored_resource(data, resource_id=resource_id, content=content,
+                                         last_updated=now),
+                contribution_id=submission.contribution_id, event_id=event_id,
+            )
+            tokens = submission.identifier_tokens + ((conditional,) if conditional else ())
+            ports.submissions.record(agency, tokens, outcome)
+        log.info(
+            "fhir_advice_submitted", contribution_id=submission.contribution_id, agency=agency,
+            advice_type=submission.advice_type, request_id=request_id, case_id=case_id,
+            topic=receipt.topic, partition=receipt.partition, offset=receipt.offset,
+        )
+        return SubmitResult(created=True, outcome=outcome)
+
+    def _resolve_request(self, submission: AdviceSubmission, agency: str,
+                         answering: StoredTask | None, root: str) -> tuple[str | None, str | None]:
+        """The request the advice answers and its case, checked against the task store."""
+        where = f"{root}.context.related"
+        stored = answering
+        if submission.request_task_id is not None:
+            found = self._ports.tasks.get(submission.request_task_id)
+            if found is None or found.owner_ods != agency:
+                raise ValidationError("context.related references a Task you do not own",
+                                      location=where)
+            if stored is not None and found.task_id != stored.task_id:
+                raise ValidationError("context.related references a different Task",
+                                      location=where)
+            stored = found
+        request_id = submission.request_id
+        if stored is not None:
+            stored_request_id = str(stored.request["request_id"])
+            if request_id is not None and request_id != stored_request_id:
+                raise ValidationError("context.related names a different advice request",
+                                      location=where)
+            request_id = stored_request_id
+        elif request_id is not None:
+            found = self._ports.tasks.get(task_id_for(request_id))
+            if found is not None:
+                if found.owner_ods != agency:
+                    raise ValidationError("context.related names a request you do not own",
+                                          location=where)
+                stored = found
+        case_id = submission.case_id
+        if stored is not None:
+            stored_case = str(stored.request["case_id"])
+            if case_id is not None and case_id != stored_case:
+                raise ValidationError("context.related names a different case than the request",
+                                      location=where)
+            case_id = stored_case
+        return request_id, case_id
+
+    async def _document_bytes(self, submission: AdviceSubmission, root: str) -> bytes:
+        where = f"{root}.content[0].attachment"
+        document = submission.document
+        if not isinstance(document, RemoteDocument):
+            return document.content
+        fetcher = self._ports.url_fetcher
+        if fetcher is None:
+            raise ValidationError("this server does not fetch attachment urls; send data inline",
+                                  location=f"{where}.url")
+        limit = self._ports.settings.max_document_bytes
+        fetched = await fetcher.fetch(document.url, limit)
+        if len(fetched.content) > limit:  # do not trust the fetcher alone with the limit
+            raise DocumentTooLargeError(f"the document is larger than {limit} bytes",
+                                        location=f"{where}.url")
+        check_document(fetched.content, submission.declared_size, submission.declared_sha1,
+                       location=where)
+        return fetched.content
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _owned_task(self, principal: Principal, task_id: str) -> StoredTask:
+        stored = self._ports.tasks.get(task_id)
+        if (stored is None or principal.agency_system != ODS_ORGANISATION_SYSTEM
+                or stored.owner_ods.upper() != principal.agency_value.upper()):
+            raise ResourceNotFoundError(f"Task/{task_id} is not known")
+        return stored
+
+    def read_task(self, principal: Principal, task_id: str) -> dict[str, Any]:
+        """The Task, if the caller's organisation owns it.
+
+        Raises:
+            ResourceNotFoundError: unknown, or owned by another organisation.
+        """
+        return task_resource(self._owned_task(principal, task_id))
+
+    def search_tasks(self, principal: Principal,
+                     params: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Tasks the caller's organisation owns, filtered by status.
+
+        Raises:
+            StructureError: (400) unsupported parameters.
+            AuthError: (403) a search for another organisation's Tasks.
+        """
+        if principal.agency_system != ODS_ORGANISATION_SYSTEM:
+            raise AuthError("this credential does not belong to an NHS (ODS) organisation",
+                            status=403)
+        owner, statuses = parse_task_search(params, principal.agency_value)
+        return [task_resource(t) for t in self._ports.tasks.search(owner, statuses)]
+
+    def prepare_task_update(self, principal: Principal, task_id: str, data: Mapping[str, Any],
+                            *, root: str = "Task") -> PreparedTaskUpdate:
+        """Validate a status change of an owned Task without applying it.
+
+        Raises:
+            ResourceNotFoundError: (404) unknown or not owned.
+            StructureError: (400) not a valid R4 Task, or ``Task.id`` differs from the URL.
+            ValidationError: (422) a change this profile does not allow.
+            ConflictError: (409) the Task is already closed with another status.
+        """
+        stored = self._owned_task(principal, task_id)
+        update = read_task_update(data, root=root)
+        if update.task_id is not None and update.task_id != task_id:
+            raise StructureError("Task.id must match the id in the URL", location=f"{root}.id",
+                                 issue_code="invalid")
+        if update.request_id is not None and update.request_id != stored.request["request_id"]:
+            raise ValidationError("identifier names a different advice request",
+                                  location=f"{root}.identifier")
+        if update.owner_ods is not None and update.owner_ods.upper() != stored.owner_ods.upper():
+            raise ValidationError("owner cannot be changed", location=f"{root}.owner")
+        changed = check_transition(stored.status, update.status, location=f"{root}.status")
+        return PreparedTaskUpdate(stored=stored, update=update, changed=changed)
+
+    async def apply_task_update(self, principal: Principal, prepared: PreparedTaskUpdate) -> StoredTask:
+        """Publish the status change, then record it (nothing is recorded if publishing fails).
+
+        Raises:
+            PublishError: (503) the status change could not be made durable.
+        """
+        if not prepared.changed:
+            return prepared.stored
+        ports = self._ports
+        stored, update = prepared.stored, prepared.update
+        async with self._locks.hold(("task", stored.task_id)):
+            current = ports.tasks.get(stored.task_id) or stored
+            if not check_transition(current.status, update.status):
+                return current  # a concurrent identical update got here first
+            now = ports.clock()
+            await ports.task_events.publish(TaskStatusChanged(
+                request_id=str(stored.request["request_id"]),
+                case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,
+                status=update.status, reason_code=update.reason_code,
+                reason_text=update.reason_text, owner_ods=principal.agency_value.upper(), at=now,
+            ))
+            updated = ports.tasks.set_status(stored.task_id, update.status, update.reason_code,
+                                             update.reason_text, now)
+        log.info("fhir_task_status_changed", request_id=stored.request["request_id"],
+                 status=update.status, reason_code=update.reason_code)
+        return updated
+
+    # --- transaction ------------------------------------------------------------------------
+
+    async def transaction(self, principal: Principal,
+                          data: Mapping[str, Any]) -> dict[str, Any]:
+        """Process the advice transaction: the DocumentReference, then the completed Task.
+
+        Both entries are validated before anything is stored or published. A retry after a
+        partial failure (503 on the Task event) publishes only what is missing.
+
+        Returns:
+            The transaction-response Bundle.
+        """
+        tx = read_transaction(data)
+        task_root = f"Bundle.entry[{tx.task_index}].resource"
+        prepared = self.prepare_task_update(principal, tx.task_id, tx.task, root=task_root)
+        if prepared.update.status != "completed":
+            raise ValidationError("the Task sent with advice must be completed",
+                                  location=f"{task_root}.status")
+        result = await self.submit_advice(
+            principal, tx.document, root=f"Bundle.entry[{tx.document_index}].resource",
+            answering=prepared.stored,
+        )
+        stored = await self.apply_task_update(principal, prepared)
+        outcome = result.outcome
+        entries: list[dict[str, Any]] = [{}, {}]
+        entries[tx.document_index] = response_entry(
+            "201 Created" if result.created else "200 OK",
+            f"DocumentReference/{outcome.resource_id}/_history/1", version="1",
+            last_modified=result.last_updated, resource=outcome.resource,
+        )
+        entries[tx.task_index] = response_entry(
+            "200 OK", f"Task/{stored.task_id}/_history/{stored.version}",
+            version=str(stored.version), last_modified=stored.last_modified,
+            resource=task_resource(stored),
+        )
+        return transaction_response(entries)
+

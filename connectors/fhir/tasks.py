@@ -1,0 +1,259 @@
+"""Advice requests as FHIR R4 Tasks, and the status updates health bodies send (pure).
+
+An ``AdviceRequested`` record addressed to a health body becomes a Task: intent ``order``,
+``for`` the child by NHS number, ``owner`` the ODS organisation, ``restriction.period.end`` the
+date the advice is due (reg 8(1): 6 weeks from receipt of the request), ``identifier`` the
+request id and ``groupIdentifier`` the EHC case id.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final, cast
+
+from fhir.resources.R4B.task import Task
+
+from connectors.fhir.codes import (
+    ADVICE_REQUEST_SYSTEM,
+    ADVICE_TYPE_BY_SYMBOL,
+    ADVICE_TYPE_SYSTEM,
+    EHC_CASE_SYSTEM,
+    TASK_INTENT,
+    TASK_REASON_BY_CODE,
+    TASK_REASON_SYSTEM,
+    TASK_STATUS,
+    TASK_TRANSITIONS,
+    UPDATABLE_TASK_STATUS,
+)
+from connectors.fhir.errors import ConflictError
+from connectors.fhir.events import TaskStatus
+from connectors.fhir.parsing import (
+    check_code,
+    check_modifiers,
+    require_resource_type,
+    validate_model,
+)
+from ehcp.contract.keys import identifiers_of, strongest_identifier
+from ehcp.errors import InvalidIdentifierError, ValidationError
+from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, is_valid_nhs_number
+
+_FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+#: Namespace for Task ids derived from request ids that are not valid FHIR ids.
+_TASK_ID_NAMESPACE: Final = uuid.UUID("6f1c1f1e-3b53-5b8e-9a57-2f0b8e6c1d10")
+
+
+def task_id_for(request_id: str) -> str:
+    """The Task's logical id: the request id itself when it is a valid FHIR id, else a UUIDv5."""
+    if _FHIR_ID.match(request_id):
+        return request_id
+    return str(uuid.uuid5(_TASK_ID_NAMESPACE, request_id))
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def advice_request_to_task(
+    request: Mapping[str, Any],
+    *,
+    status: str = "requested",
+    reason_code: str | None = None,
+    reason_text: str | None = None,
+    last_modified: datetime | None = None,
+    version: int = 1,
+) -> dict[str, Any]:
+    """Map an ``AdviceRequested`` record (Avro field names and types) to a FHIR R4 Task.
+
+    Args:
+        request: the record; ``sent_on`` and ``due_on`` are ``datetime.date``.
+        status: the Task status the store holds.
+        reason_code: code of the last status change (advice-task-reason code system).
+        reason_text: text of the last status change.
+        last_modified: when the status last changed.
+        version: ``meta.versionId``.
+
+    Returns:
+        The Task as a JSON-ready dict.
+    """
+    advice = ADVICE_TYPE_BY_SYMBOL.get(str(request["advice_type"]))
+    regulation = str(request["regulation"])
+    code: dict[str, Any]
+    if advice is None:
+        code = {"text": f"Advice ({regulation} SEND Regulations 2014)"}
+        label = "advice"
+    else:
+        code = {
+            "coding": [{"system": ADVICE_TYPE_SYSTEM, "code": advice.code,
+                        "display": advice.display}],
+            "text": advice.display,
+        }
+        label = advice.display[0].lower() + advice.display[1:]
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": task_id_for(str(request["request_id"])),
+        "meta": {"versionId": str(version)},
+        "identifier": [{"use": "official", "system": ADVICE_REQUEST_SYSTEM,
+                        "value": str(request["request_id"])}],
+        "groupIdentifier": {"system": EHC_CASE_SYSTEM, "value": str(request["case_id"])},
+        "status": status,
+        "intent": "order",
+        "priority": "routine",
+        "code": code,
+        "description": (
+            f"Provide {label} for an EHC needs assessment ({regulation} SEND Regulations 2014) "
+            f"by {_iso(request['due_on'])} (reg 8(1): within 6 weeks of receiving the request)."
+        ),
+        "authoredOn": _iso(request["sent_on"]),
+        "owner": {"type": "Organization", "identifier": {
+            "system": str(request["agency"]["system"]), "value": str(request["agency"]["value"])}},
+        "reasonCode": {"text": f"{regulation} SEND Regulations 2014"},
+        "restriction": {"period": {"end": _iso(request["due_on"])}},
+    }
+    child = strongest_identifier(identifiers_of(request.get("child_identifiers", [])))
+    if child is not None:
+        task["for"] = {"type": "Patient",
+                       "identifier": {"system": child.system, "value": child.value}}
+    if last_modified is not None:
+        task["lastModified"] = last_modified.isoformat()
+        task["meta"]["lastUpdated"] = last_modified.isoformat()
+    if reason_code is not None or reason_text is not None:
+        reason: dict[str, Any] = {}
+        known = TASK_REASON_BY_CODE.get(reason_code or "")
+        if known is not None:
+            reason["coding"] = [{"system": TASK_REASON_SYSTEM, "code": known.code,
+                                 "display": known.display}]
+        if reason_text:
+            reason["text"] = reason_text
+        task["statusReason"] = reason
+    return task
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """What a health body asks to change on an advice request Task.
+
+    Attributes:
+        task_id: ``Task.id`` in the body, if given.
+        request_id: the ``Task.identifier`` in the advice-request system, if given.
+        status: the new status.
+        reason_code: advice-task-reason code from ``statusReason``, if any.
+        reason_text: ``statusReason.text``, if any.
+        owner_ods: ODS code in ``Task.owner.identifier``, if given.
+    """
+
+    task_id: str | None
+    request_id: str | None
+    status: TaskStatus
+    reason_code: str | None
+    reason_text: str | None
+    owner_ods: str | None
+
+
+def read_task_update(data: Mapping[str, Any], *, root: str = "Task") -> TaskUpdate:
+    """Validate a Task sent to update an advice request and extract the change.
+
+    Only ``status`` and ``statusReason`` are applied; the broker owns the rest of the Task
+    (the LA's request), so other elements are validated for structure and otherwise ignored.
+
+    Args:
+        data: the Task as parsed JSON.
+        root: FHIRPath of the Task in the request (for error locations).
+
+    Raises:
+        StructureError: (400) not a valid R4 Task, or a code outside a required value set.
+        ValidationError: (422) valid FHIR this profile does not accept.
+        InvalidIdentifierError: (422) ``for`` names an NHS number failing its check digit.
+    """
+    require_resource_type(data, "Task", location=root)
+    check_modifiers(data, root=root)
+    task = validate_model(Task, data, root=root)
+    check_code(task.status, TASK_STATUS, location=f"{root}.status")
+    check_code(task.intent, TASK_INTENT, location=f"{root}.intent")
+    if task.status not in UPDATABLE_TASK_STATUS:
+        raise ValidationError(
+            "a health body may set status accepted, rejected or completed only",
+            location=f"{root}.status",
+        )
+    if task.intent != "order":
+        raise ValidationError("advice request Tasks have intent order", location=f"{root}.intent")
+    status = cast(TaskStatus, task.status)
+
+    request_ids = [i.value for i in task.identifier or []
+                   if i.system == ADVICE_REQUEST_SYSTEM and i.value]
+    if len(set(request_ids)) > 1:
+        raise ValidationError("more than one advice request identifier",
+                              location=f"{root}.identifier")
+
+    owner_ods: str | None = None
+    if task.owner is not None:
+        ident = task.owner.identifier
+        if ident is None or ident.system != ODS_ORGANISATION_SYSTEM or not ident.value:
+            raise ValidationError(
+                f"owner must identify the organisation by {ODS_ORGANISATION_SYSTEM}",
+                location=f"{root}.owner.identifier",
+            )
+        owner_ods = ident.value
+
+    for_ = getattr(task, "for_fhir", None)
+    if for_ is not None and for_.identifier is not None:
+        ident = for_.identifier
+        if ident.system == NHS_NUMBER_SYSTEM and not is_valid_nhs_number(ident.value or ""):
+            raise InvalidIdentifierError("NHS number fails its format or Modulus 11 check",
+                                         location=f"{root}.for.identifier.value")
+
+    reason_code, reason_text = _read_status_reason(task, status, root)
+    return TaskUpdate(
+        task_id=task.id, request_id=request_ids[0] if request_ids else None, status=status,
+        reason_code=reason_code, reason_text=reason_text, owner_ods=owner_ods,
+    )
+
+
+def _read_status_reason(task: Task, status: str, root: str) -> tuple[str | None, str | None]:
+    reason = task.statusReason
+    code: str | None = None
+    text: str | None = None
+    if reason is not None:
+        text = reason.text or None
+        for index, coding in enumerate(reason.coding or []):
+            where = f"{root}.statusReason.coding[{index}]"
+            if coding.system != TASK_REASON_SYSTEM:
+                raise ValidationError(
+                    f"statusReason codes must come from {TASK_REASON_SYSTEM}", location=where)
+            known = TASK_REASON_BY_CODE.get(coding.code or "")
+            if known is None:
+                raise ValidationError("unknown advice-task-reason code", location=f"{where}.code")
+            if status not in known.statuses:
+                raise ValidationError(
+                    f"reason {known.code} cannot accompany status {status}",
+                    location=f"{where}.code",
+                )
+            if code is not None and code != known.code:
+                raise ValidationError("give one reason code", location=where)
+            code = known.code
+    if status == "rejected" and code is None and text is None:
+        raise ValidationError("a rejected Task needs a statusReason (a code or text)",
+                              location=f"{root}.statusReason")
+    if code == "other" and not text:
+        raise ValidationError("reason other needs statusReason.text",
+                              location=f"{root}.statusReason.text")
+    return code, text
+
+
+def check_transition(current: str, new: str, *, location: str = "Task.status") -> bool:
+    """Whether moving from ``current`` to ``new`` changes anything.
+
+    Returns:
+        False for a repeat of the current status (an idempotent retry), True for a change.
+
+    Raises:
+        ConflictError: if the Task cannot move from ``current`` to ``new``.
+    """
+    if current == new:
+        return False
+    if new not in TASK_TRANSITIONS.get(current, frozenset()):
+        raise ConflictError(f"the Task is {current} and cannot become {new}", location=location)
+    return True
