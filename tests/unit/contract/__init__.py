@@ -1,0 +1,1 @@
+"""Unit tests of the Avro contract: wire format, fingerprints, compatibility, CloudEvents."""
