@@ -152,20 +152,24 @@ def test_duplicates_and_reordering_change_nothing(data: st.DataObject) -> None:
 @settings(max_examples=60, deadline=None)
 @given(cases(with_exceptions=False))
 def test_alerts_do_not_change_before_next_alert_due_on(case: tuple[list[CaseEvent], date]) -> None:
-    """No alert appears or disappears before next_alert_due_on; on that date the set changes."""
-    events, as_of = case
-    first = _run(events, as_of)
-    ids = {a.alert_id for a in first.alerts}
-    nxt = next_alert_due_on(first)
-    horizon = as_of + timedelta(days=200)
-    day = as_of + timedelta(days=1)
-    while day < (nxt or horizon) and day <= horizon:
-        assert {a.alert_id for a in _run(events, day).alerts} == ids, day
-        day += timedelta(days=1)
-    future_events = any(
-        (e.received_at.astimezone(LONDON).date() if isinstance(e, RequestForAssessmentReceived)
-         else e.occurred_on) > as_of  # type: ignore[union-attr]
+    """Walking day by day, alerts change only on next_alert_due_on dates, and do change on them."""
+    events, start = case
+    last_event = max(
+        e.received_at.astimezone(LONDON).date() if isinstance(e, RequestForAssessmentReceived)
+        else e.occurred_on  # type: ignore[union-attr]
         for e in events
     )
-    if nxt is not None and not future_events:
-        assert {a.alert_id for a in _run(events, nxt).alerts} != ids
+    horizon = start + timedelta(days=200)
+    current = _run(events, start)
+    day = start + timedelta(days=1)
+    while day <= horizon:
+        expected_change = next_alert_due_on(current)
+        result = _run(events, day)
+        changed = {a.alert_id for a in result.alerts} != {a.alert_id for a in current.alerts}
+        if expected_change is None or day < expected_change:
+            assert not changed, f"alerts changed on {day}, next_alert_due_on said {expected_change}"
+        elif day == expected_change:
+            # Once every event is in the past, each predicted date is a real change.
+            assert changed or day <= last_event, f"nothing changed on predicted {day}"
+            current = result
+        day += timedelta(days=1)
