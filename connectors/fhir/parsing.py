@@ -60,7 +60,9 @@ def require_resource_type(data: Mapping[str, Any], expected: str, *, location: s
         StructureError: if ``resourceType`` is missing or not ``expected``.
     """
     actual = data.get("resourceType")
-    where = f"{location}.resourceType" if location else "resourceType"
+    # At the top level the root is the expected type's name: plain "resourceType" reads better.
+    nested = location and location != expected
+    where = f"{location}.resourceType" if nested else "resourceType"
     if not isinstance(actual, str) or not actual:
         raise StructureError("resourceType is missing", location=where, issue_code="required")
     if actual != expected:

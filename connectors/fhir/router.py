@@ -2,7 +2,7 @@
 
 The app factory includes ``build_router()`` under ``/fhir`` and keeps the ports on
 ``app.state``: ``settings``, ``publisher``, ``docstore``, ``credentials``, ``submissions``,
-``tasks``, ``task_events`` and optionally ``url_fetcher``. Its exception handlers answer errors
+``tasks``, ``task_events``, ``clock`` and optionally ``url_fetcher``. Its exception handlers answer errors
 raised here with :func:`connectors.fhir.outcome.error_response`.
 """
 
@@ -25,7 +25,7 @@ from connectors.fhir.errors import (
 )
 from connectors.fhir.outcome import fhir_response
 from connectors.fhir.parsing import check_content_type, parse_json
-from connectors.fhir.service import Clock, FhirPorts, FhirService, KeyedLocks, system_clock
+from connectors.fhir.service import FhirPorts, FhirService, KeyedLocks
 from connectors.ports import Principal
 
 #: Room for the JSON around a base64 document (base64 is 4/3 of the bytes).
@@ -72,11 +72,11 @@ async def _read_body(request: Request) -> dict[str, Any]:
     return parse_json(bytes(body))
 
 
-def build_router(*, clock: Clock = system_clock) -> APIRouter:
+def build_router() -> APIRouter:
     """The health connector's routes, to be included under ``/fhir``.
 
-    Args:
-        clock: returns the current time (tz-aware); tests pass a fixed one.
+    The ports come from ``app.state`` per request (see the module docstring), the clock from
+    ``app.state.clock`` (an :class:`ehcp.clock.Clock`).
     """
     router = APIRouter(tags=["fhir"])
     locks = KeyedLocks()
@@ -86,7 +86,7 @@ def build_router(*, clock: Clock = system_clock) -> APIRouter:
         ports = FhirPorts(
             settings=state.settings, publisher=state.publisher, docstore=state.docstore,
             submissions=state.submissions, tasks=state.tasks, task_events=state.task_events,
-            url_fetcher=getattr(state, "url_fetcher", None), clock=clock,
+            url_fetcher=getattr(state, "url_fetcher", None), clock=state.clock,
         )
         return FhirService(ports, locks)
 
@@ -98,7 +98,7 @@ def build_router(*, clock: Clock = system_clock) -> APIRouter:
     async def metadata_(request: Request) -> Response:
         """The CapabilityStatement (no authentication, as FHIR servers do)."""
         statement = capability_statement(base_url=_base(request, "/metadata"),
-                                         date=clock().date().isoformat(),
+                                         date=request.app.state.clock.now().date().isoformat(),
                                          software_version=_software_version())
         return fhir_response(statement)
 

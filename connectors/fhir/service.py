@@ -9,10 +9,10 @@ nothing and answers with the first result.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -53,20 +53,14 @@ from connectors.fhir.tasks import (
     task_id_for,
 )
 from connectors.ports import DocumentStore, EventPublisher, Principal
+from ehcp.clock import Clock
 from ehcp.errors import AuthError, ValidationError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
 
-Clock = Callable[[], datetime]
-
 log = structlog.get_logger(__name__)
 
 _SEARCH_PARAMS: Final = frozenset({"owner", "owner:identifier", "status"})
-
-
-def system_clock() -> datetime:
-    """The current time in UTC (the production clock)."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +216,7 @@ class FhirService:
         """
         ports = self._ports
         settings = ports.settings
-        now = ports.clock()
+        now = ports.clock.now()
         submission = read_advice(
             data, max_document_bytes=settings.max_document_bytes,
             document_url_hosts=settings.document_url_hosts, now=now, root=root,
@@ -387,7 +381,7 @@ class FhirService:
             current = ports.tasks.get(stored.task_id) or stored
             if not check_transition(current.status, update.status):
                 return current  # a concurrent identical update got here first
-            now = ports.clock()
+            now = ports.clock.now()
             await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(stored.request["request_id"]),
                 case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,
