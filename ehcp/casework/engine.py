@@ -347,7 +347,9 @@ def _advice(
     active = {AdviceStatus.REQUESTED, AdviceStatus.OVERDUE, AdviceStatus.RECEIVED, AdviceStatus.REUSED}
     if request is not None:
         required_types = advice_rules.required_advice(
-            year_group=request.year_group,
+            year_group=advice_rules.year_group_on(
+                request.year_group, event_date(request, timezone), cycle_decided_on
+            ),
             date_of_birth=request.date_of_birth,
             on=cycle_decided_on,
             vision_impairment=request.vision_impairment,

@@ -54,6 +54,22 @@ def year_group_from_birth(date_of_birth: date, on: date) -> int:
     return age_on(date_of_birth, year_start) - 4
 
 
+def year_group_on(recorded: int | None, recorded_on: date, on: date) -> int | None:
+    """The year group on ``on`` for a pupil recorded in ``recorded`` on ``recorded_on``.
+
+    Pupils move up a year each 1 September; used so a re-assessment years after the request
+    judges reg 6(1)(g) on the current year, not the one recorded at the start.
+    """
+    if recorded is None:
+        return None
+    moves = sum(
+        1
+        for year in range(recorded_on.year, on.year + 1)
+        if recorded_on < date(year, 9, 1) <= on
+    )
+    return recorded + moves
+
+
 def needs_preparation_for_adulthood(
     year_group: int | None, date_of_birth: date, on: date
 ) -> bool:

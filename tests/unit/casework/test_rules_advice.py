@@ -78,3 +78,19 @@ def test_reuse_never_allowed_for_family_views() -> None:
 def test_advice_due_six_weeks_from_body_receipt(received_by_body: date, due: date) -> None:
     """Reg 8(1): advice is due 6 weeks from the date the body received the request."""
     assert advice.advice_due_on(received_by_body) == due
+
+
+@pytest.mark.parametrize(
+    ("recorded", "recorded_on", "on", "expected"),
+    [
+        (8, date(2025, 3, 1), date(2025, 8, 31), 8),
+        (8, date(2025, 3, 1), date(2025, 9, 1), 9),  # moves up on 1 September
+        (6, date(2023, 1, 10), date(2025, 10, 1), 9),  # three Septembers later
+        (None, date(2025, 3, 1), date(2026, 3, 1), None),
+    ],
+)
+def test_year_group_moves_up_each_september(
+    recorded: int | None, recorded_on: date, on: date, expected: int | None
+) -> None:
+    """A recorded year group advances each 1 September, so reg 6(1)(g) is judged on the current year."""
+    assert advice.year_group_on(recorded, recorded_on, on) == expected

@@ -430,3 +430,81 @@ def test_duplicate_contribution_is_counted_once() -> None:
     item = next(a for a in run(events, date(2025, 3, 5)).advice if a.request_id == "REQ-EP")
     assert item.contribution_ids == ("CON-1",)
     assert item.submitted_on == date(2025, 3, 1)
+
+
+# --- Maintained plans: reviews, amendments, re-assessment -------------------------------------
+
+
+def _maintained(*extra: CaseEvent) -> list[CaseEvent]:
+    from ehcp.casework.events import AmendmentsProposed, AnnualReviewMeetingHeld
+
+    return [
+        request_received(date(2023, 1, 9), year_group=7, date_of_birth=date(2011, 11, 2)),
+        decided(date(2023, 2, 13)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2023, 5, 22)),
+        AnnualReviewMeetingHeld(event_id="m1", case_id=CASE, occurred_on=date(2024, 5, 13)),
+        AnnualReviewMeetingHeld(event_id="m2", case_id=CASE, occurred_on=date(2025, 6, 2)),
+        AmendmentsProposed(event_id="p", case_id=CASE, occurred_on=date(2025, 6, 16)),
+        *extra,
+    ]
+
+
+def test_annual_reviews_chain_from_plan_then_last_review() -> None:
+    """Reviews fall due 12 months after the plan, then 12 months after each review (CFA s.44(1))."""
+    result = run(_maintained(), date(2025, 8, 1))
+    reviews = [(d.due_on, d.status) for d in result.statutory_dates if d.name == "annual_review_due"]
+    assert reviews == [
+        (date(2024, 5, 22), DateStatus.MET),
+        (date(2025, 5, 13), DateStatus.MISSED),  # held 2 June 2025, three weeks late
+        (date(2026, 6, 2), DateStatus.PENDING),
+    ]
+
+
+def test_amendment_limits_after_review() -> None:
+    """Amendments sent 16 June are due by 11 August (reg 22(3)) and within 12 weeks of the 2 June meeting (25 August)."""
+    result = run(_maintained(), date(2025, 8, 20))
+    assert result.stage is Stage.AMENDING
+    amended = result.statutory_date("amended_plan_due")
+    devon = result.statutory_date("amended_plan_due_after_review_meeting")
+    assert amended is not None and (amended.due_on, amended.status) == (
+        date(2025, 8, 11), DateStatus.MISSED
+    )
+    assert devon is not None and (devon.due_on, devon.status) == (
+        date(2025, 8, 25), DateStatus.PENDING
+    )
+    assert {(a.kind, a.threshold) for a in result.alerts} >= {
+        (AlertKind.DEADLINE_MISSED, "missed"), (AlertKind.DEADLINE_AT_RISK, "5d")
+    }
+
+
+def test_reassessment_runs_14_weeks_and_rejudges_required_advice() -> None:
+    """A re-assessment noticed 1 October 2025 is due 7 January 2026 (reg 27(2)); the pupil, now in year 10, needs reg 6(1)(g) advice."""
+    from ehcp.casework.events import ReassessmentDecided
+
+    notice = ReassessmentDecided(event_id="ra", case_id=CASE, occurred_on=date(2025, 10, 1))
+    result = run(_maintained(notice), date(2025, 10, 2))
+    assert result.stage is Stage.REASSESSING
+    due = result.statutory_date("reassessment_plan_due")
+    assert due is not None and due.due_on == date(2026, 1, 7)
+    assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == [AdviceStatus.NOT_REQUESTED]
+
+
+def test_under_five_reviewed_on_policy_interval() -> None:
+    """A plan for a 3-year-old is reviewed after the policy interval (CoP 9.178), here 3 months."""
+    events = [request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
+              decided(date(2025, 2, 3)),
+              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1))]
+    result = run(events, date(2025, 5, 2), Policy(under_five_review_months=3))
+    review = result.statutory_date("annual_review_due")
+    assert review is not None and review.due_on == date(2025, 8, 1)
+
+
+def test_phase_transfer_review_by_15_february() -> None:
+    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 15 February 2026 (reg 18(1)(b))."""
+    from ehcp.casework.events import PhaseTransferKind, PhaseTransferNoted
+
+    noted = PhaseTransferNoted(event_id="pt", case_id=CASE, occurred_on=date(2025, 9, 1),
+                               transfer_on=date(2026, 9, 2), kind=PhaseTransferKind.SCHOOL_PHASE)
+    result = run(_maintained(noted), date(2026, 2, 16))
+    due = result.statutory_date("phase_transfer_review_due")
+    assert due is not None and (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
