@@ -61,7 +61,8 @@ def read_transaction(data: Mapping[str, Any]) -> AdviceTransaction:
     entries = data.get("entry") or []
     if len(entries) != 2:
         raise ValidationError(
-            "a transaction holds exactly one DocumentReference and one Task", location="Bundle.entry")
+            "a transaction holds exactly one DocumentReference and one Task",
+            location="Bundle.entry")
     document: tuple[int, Mapping[str, Any]] | None = None
     task: tuple[int, str, Mapping[str, Any]] | None = None
     for index, entry in enumerate(entries):

@@ -95,7 +95,8 @@ def error_response(exc: Exception) -> Response:
             return _outcome(409, "conflict", exc.message, exc.location)
         case PublishError():
             return _outcome(503, "transient",
-                            "the event could not be made durable; nothing was accepted, retry later",
+                            "the event could not be made durable; nothing was accepted; "
+                            "retry later",
                             headers={"Retry-After": str(RETRY_AFTER_S)})
         case DocumentFetchError():
             return _outcome(502, "transient", str(exc))

@@ -79,7 +79,7 @@ def fhir_path(root: str, loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            # fhir.resources suffixes Python keywords (for -> for_fhir); FHIR names are the JSON names.
+            # fhir.resources renames Python keywords (for -> for_fhir); FHIRPath uses JSON names.
             path += "." + part.removesuffix("__ext").removesuffix("_fhir")
     return path
 

@@ -2,8 +2,8 @@
 
 The app factory includes ``build_router()`` under ``/fhir`` and keeps the ports on
 ``app.state``: ``settings``, ``publisher``, ``docstore``, ``credentials``, ``submissions``,
-``tasks``, ``task_events``, ``clock`` and optionally ``url_fetcher``. Its exception handlers answer errors
-raised here with :func:`connectors.fhir.outcome.error_response`.
+``tasks``, ``task_events``, ``clock`` and optionally ``url_fetcher``. Its exception handlers
+answer errors raised here with :func:`connectors.fhir.outcome.error_response`.
 """
 
 from __future__ import annotations
@@ -117,13 +117,15 @@ def build_router() -> APIRouter:
 
     @router.post("")
     @router.post("/")
-    async def transaction(request: Request, principal: Writer, svc: FhirService = service_dep) -> Response:
+    async def transaction(request: Request, principal: Writer,
+                          svc: FhirService = service_dep) -> Response:
         """A transaction Bundle: advice and the completed Task together."""
         data = await _read_body(request)
         return fhir_response(await svc.transaction(principal, data))
 
     @router.get("/Task")
-    async def search_tasks(request: Request, principal: Reader, svc: FhirService = service_dep) -> Response:
+    async def search_tasks(request: Request, principal: Reader,
+                           svc: FhirService = service_dep) -> Response:
         """Tasks owned by the caller's organisation (``owner``, ``status``)."""
         tasks = svc.search_tasks(principal, list(request.query_params.multi_items()))
         return fhir_response(searchset(tasks, base_url=_base(request, "/Task"),

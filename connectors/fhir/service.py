@@ -367,7 +367,8 @@ class FhirService:
         changed = check_transition(stored.status, update.status, location=f"{root}.status")
         return PreparedTaskUpdate(stored=stored, update=update, changed=changed)
 
-    async def apply_task_update(self, principal: Principal, prepared: PreparedTaskUpdate) -> StoredTask:
+    async def apply_task_update(self, principal: Principal,
+                                prepared: PreparedTaskUpdate) -> StoredTask:
         """Publish the status change, then record it (nothing is recorded if publishing fails).
 
         Raises:

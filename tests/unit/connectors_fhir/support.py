@@ -17,7 +17,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 
-from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.fhir.outcome import error_response
 from connectors.fhir.ports import (
     InMemorySubmissionLedger,
@@ -128,7 +127,7 @@ def advice_document(**overrides: Any) -> dict[str, Any]:
 
 def advice_request(request_id: str = "REQ-2025-0042", *, owner: str = "RBZ",
                    nhs_number: str = NHS_NUMBER, case_id: str = "CASE-2025-0007") -> dict[str, Any]:
-    """An ``AdviceRequested`` record (as fastavro decodes it) asking ``owner`` for medical advice."""
+    """An ``AdviceRequested`` record (as fastavro decodes it) asking ``owner`` for advice."""
     return {
         "event_id": f"evt-{request_id}",
         "request_id": request_id,

@@ -39,7 +39,8 @@ def test_valid_advice_is_created_and_published_once_with_the_right_record(
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["resourceType"] == "DocumentReference" and body["id"]
+    assert body["resourceType"] == "DocumentReference"
+    assert body["id"]
     assert response.headers["location"].endswith(f"/fhir/DocumentReference/{body['id']}/_history/1")
     assert len(harness.publisher.events) == 1
     event = harness.publisher.events[0]
@@ -60,7 +61,8 @@ def test_valid_advice_is_created_and_published_once_with_the_right_record(
     }
     assert event.topic == CONTRIBUTIONS.name
     assert event.key == contribution_key(harness.settings.pseudonym_key_bytes(), event.record)
-    assert event.key.startswith("child:") and NHS_NUMBER not in event.key
+    assert event.key.startswith("child:")
+    assert NHS_NUMBER not in event.key
     assert event.schema_name == "org.ehcpexchange.events.AdviceSubmitted"
     assert event.ce_type == "org.ehcpexchange.advice.submitted.v1"
     assert event.ce_subject == CONTRIBUTION_ID
@@ -82,9 +84,11 @@ def test_kafka_never_carries_the_document_and_the_response_omits_it(harness: Har
     """The event holds only the claim check and the 201 body drops the inline data."""
     response = harness.post("/fhir/DocumentReference", advice_document())
     attachment = response.json()["content"][0]["attachment"]
-    assert "data" not in attachment and attachment["size"] == len(ADVICE_TEXT)
+    assert "data" not in attachment
+    assert attachment["size"] == len(ADVICE_TEXT)
     encoded = base64.b64encode(ADVICE_TEXT).decode()
-    assert encoded not in repr(harness.publisher.events[0]) and b"PDF" not in repr(
+    assert encoded not in repr(harness.publisher.events[0])
+    assert b"PDF" not in repr(
         harness.publisher.events[0]).encode()
 
 
@@ -93,7 +97,8 @@ def test_malformed_json_is_400_and_nothing_is_published(harness: Harness) -> Non
     response = harness.post("/fhir/DocumentReference", b'{"resourceType": "DocumentRef')
     assert response.status_code == 400
     assert issue(response)["code"] == "structure"
-    assert harness.publisher.events == [] and harness.docstore.blobs == {}
+    assert harness.publisher.events == []
+    assert harness.docstore.blobs == {}
 
 
 def test_nhs_number_failing_its_check_digit_is_422_naming_the_element(harness: Harness) -> None:
@@ -215,7 +220,8 @@ def test_publisher_unavailable_is_503_then_the_retry_publishes_exactly_once(
     harness.publisher.unavailable = False
     retry = harness.post("/fhir/DocumentReference", advice_document())
     again = harness.post("/fhir/DocumentReference", advice_document())
-    assert retry.status_code == 201 and again.status_code == 200
+    assert retry.status_code == 201
+    assert again.status_code == 200
     assert len(harness.publisher.events) == 1
 
 
@@ -262,7 +268,8 @@ def test_an_oversize_inline_document_is_413_and_nothing_is_stored(harness: Harne
     response = harness.post("/fhir/DocumentReference", document)
     assert response.status_code == 413
     assert issue(response)["code"] == "too-long"
-    assert harness.docstore.blobs == {} and harness.publisher.events == []
+    assert harness.docstore.blobs == {}
+    assert harness.publisher.events == []
 
 
 def test_an_oversize_request_body_is_413_before_parsing(harness: Harness) -> None:
@@ -364,7 +371,8 @@ def test_advice_answering_a_known_request_carries_its_request_and_case(harness: 
     event = harness.publisher.events[0]
     assert event.record["request_id"] == "REQ-2025-0042"
     assert event.record["case_id"] == "CASE-2025-0007"
-    assert event.key == "CASE-2025-0007" and event.ce_subject == "CASE-2025-0007"
+    assert event.key == "CASE-2025-0007"
+    assert event.ce_subject == "CASE-2025-0007"
 
 
 def test_advice_referencing_another_organisations_task_is_refused(harness: Harness) -> None:

@@ -36,7 +36,8 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
 def test_interactions_not_in_the_statement_answer_405(harness: Harness) -> None:
     """Reading a DocumentReference or deleting a Task is not offered, so it is a 405."""
     read = harness.get("/fhir/DocumentReference/abc")
-    assert read.status_code == 405 and read.headers["allow"] == "POST"
+    assert read.status_code == 405
+    assert read.headers["allow"] == "POST"
     assert issue(read)["code"] == "not-supported"
     assert harness.client.delete("/fhir/Task/REQ-1", headers=harness.headers()).status_code == 405
 
@@ -45,20 +46,23 @@ def test_an_unexpected_error_is_500_without_internal_details() -> None:
     """A programming error answers 500 'exception' and never echoes its message."""
     response = error_response(RuntimeError(f"boom while handling {NHS_NUMBER}"))
     assert response.status_code == 500
-    assert NHS_NUMBER.encode() not in response.body and b"boom" not in response.body
+    assert NHS_NUMBER.encode() not in response.body
+    assert b"boom" not in response.body
 
 
 def test_publish_error_is_503_with_retry_after() -> None:
     """PublishError maps to 503 transient with a Retry-After header."""
     response = error_response(PublishError("broker down"))
-    assert response.status_code == 503 and int(response.headers["retry-after"]) > 0
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
 
 
 def test_auth_errors_keep_their_status() -> None:
     """AuthError 401 carries a Bearer challenge; 403 does not."""
     assert error_response(AuthError("no token")).headers["www-authenticate"] == "Bearer"
     forbidden = error_response(AuthError("not yours", status=403))
-    assert forbidden.status_code == 403 and "www-authenticate" not in forbidden.headers
+    assert forbidden.status_code == 403
+    assert "www-authenticate" not in forbidden.headers
 
 
 def test_document_too_large_is_413() -> None:

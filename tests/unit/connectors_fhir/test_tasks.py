@@ -23,14 +23,16 @@ def test_an_advice_request_maps_to_a_valid_r4_task() -> None:
     """The mapped Task is valid R4 with intent, for, owner, due date, identifier and regulation."""
     task = advice_request_to_task(advice_request())
     Task.model_validate(task)
-    assert task["status"] == "requested" and task["intent"] == "order"
+    assert task["status"] == "requested"
+    assert task["intent"] == "order"
     assert task["for"]["identifier"] == {"system": NHS_NUMBER_SYSTEM, "value": "9434765919"}
     assert task["owner"]["identifier"] == {"system": ODS_ORGANISATION_SYSTEM, "value": "RBZ"}
     assert task["restriction"]["period"]["end"] == "2025-04-14"
     assert task["identifier"][0]["value"] == "REQ-2025-0042"
     assert task["groupIdentifier"]["value"] == "CASE-2025-0007"
     assert task["code"]["coding"][0]["code"] == "medical"
-    assert "reg 6(1)(c)" in task["description"] and "reg 8(1)" in task["description"]
+    assert "reg 6(1)(c)" in task["description"]
+    assert "reg 8(1)" in task["description"]
 
 
 def test_a_request_id_that_is_not_a_fhir_id_gets_a_stable_uuid() -> None:
@@ -49,7 +51,8 @@ def test_task_search_sees_only_the_callers_own_tasks(harness: Harness) -> None:
                            status="requested")
     assert response.status_code == 200
     bundle = response.json()
-    assert bundle["type"] == "searchset" and bundle["total"] == 2
+    assert bundle["type"] == "searchset"
+    assert bundle["total"] == 2
     assert sorted(e["resource"]["id"] for e in bundle["entry"]) == ["REQ-1", "REQ-2"]
     bare = harness.get("/fhir/Task").json()
     assert bare["total"] == 2
@@ -81,7 +84,8 @@ def test_reading_an_own_task_works_and_anothers_is_404(harness: Harness) -> None
     harness.tasks.add(advice_request("REQ-1"))
     harness.tasks.add(advice_request("REQ-3", owner="RX1"))
     own = harness.get("/fhir/Task/REQ-1")
-    assert own.status_code == 200 and own.json()["id"] == "REQ-1"
+    assert own.status_code == 200
+    assert own.json()["id"] == "REQ-1"
     Task.model_validate(own.json())
     for task_id in ("REQ-3", "REQ-404"):
         response = harness.get(f"/fhir/Task/{task_id}")
@@ -157,7 +161,8 @@ def test_task_events_unavailable_is_503_and_changes_nothing(harness: Harness) ->
     harness.tasks.add(advice_request())
     harness.task_events.unavailable = True
     response = harness.put("/fhir/Task/REQ-2025-0042", task_update("accepted"))
-    assert response.status_code == 503 and "retry-after" in response.headers
+    assert response.status_code == 503
+    assert "retry-after" in response.headers
     assert harness.tasks.get("REQ-2025-0042").status == "requested"  # type: ignore[union-attr]
     harness.task_events.unavailable = False
     assert harness.put("/fhir/Task/REQ-2025-0042", task_update("accepted")).status_code == 200

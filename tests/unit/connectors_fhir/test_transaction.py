@@ -41,7 +41,8 @@ def test_repeating_a_transaction_publishes_nothing_new(harness: Harness) -> None
     second = harness.post("/fhir", transaction()).json()
     assert [e["response"]["status"] for e in second["entry"]] == ["200 OK", "200 OK"]
     assert first["entry"][0]["response"]["location"] == second["entry"][0]["response"]["location"]
-    assert len(harness.publisher.events) == 1 and len(harness.task_events.events) == 1
+    assert len(harness.publisher.events) == 1
+    assert len(harness.task_events.events) == 1
 
 
 def test_a_failed_task_event_is_503_and_the_retry_completes_without_duplicates(
@@ -53,7 +54,8 @@ def test_a_failed_task_event_is_503_and_the_retry_completes_without_duplicates(
     assert len(harness.publisher.events) == 1
     harness.task_events.unavailable = False
     assert harness.post("/fhir", transaction()).status_code == 200
-    assert len(harness.publisher.events) == 1 and len(harness.task_events.events) == 1
+    assert len(harness.publisher.events) == 1
+    assert len(harness.task_events.events) == 1
 
 
 def test_an_invalid_entry_stops_the_whole_transaction(harness: Harness) -> None:
@@ -64,7 +66,8 @@ def test_an_invalid_entry_stops_the_whole_transaction(harness: Harness) -> None:
     response = harness.post("/fhir", transaction(document=document))
     assert response.status_code == 422
     assert issue(response)["expression"] == ["Bundle.entry[0].resource.subject.identifier.value"]
-    assert harness.publisher.events == [] and harness.task_events.events == []
+    assert harness.publisher.events == []
+    assert harness.task_events.events == []
     assert harness.tasks.get("REQ-2025-0042").status == "requested"  # type: ignore[union-attr]
 
 
