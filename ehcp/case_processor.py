@@ -221,22 +221,29 @@ class CaseProcessor:
         return outputs
 
     def _alert_changes(self, state: dict[str, Any], assessment: CaseAssessment) -> list[Output]:
-        """Raise alerts newly due; resolve raised ones no longer due. Each fires once."""
+        """Raise alerts newly due; resolve raised ones no longer due. Each fires once.
+
+        The state keeps each raised alert's details, so its resolution names the same advice,
+        agency and due date.
+        """
         raised: dict[str, Any] = dict(state["alerts"])
         current = {a.alert_id: a for a in assessment.alerts}
         outputs: list[Output] = []
         for alert_id, alert in current.items():
             if alert_id not in raised:
                 record = self._alert_record(alert, "RAISED", assessment.as_of)
-                raised[alert_id] = {"kind": alert.kind.value, "raised_on": assessment.as_of.isoformat()}
+                raised[alert_id] = {k: (v.isoformat() if isinstance(v, date) else v)
+                                    for k, v in record.items() if k not in ("event_id", "as_of")}
                 outputs.append((ALERTS.name, assessment.case_id, record, assessment.case_id))
         for alert_id in [a for a in raised if a not in current]:
-            kind = raised.pop(alert_id)["kind"]
+            details = raised.pop(alert_id)
+            due_on = details["due_on"]
             outputs.append((ALERTS.name, assessment.case_id, {
-                "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")), "alert_id": alert_id,
-                "case_id": assessment.case_id, "kind": kind, "status": "RESOLVED",
-                "severity": "INFO", "advice_type": None, "agency": None, "due_on": None,
-                "days_overdue": 0, "regulation": "", "message": "no longer due",
+                **details,
+                "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")),
+                "status": "RESOLVED",
+                "due_on": date.fromisoformat(due_on) if due_on else None,
+                "message": f"resolved: {details['message']}",
                 "as_of": assessment.as_of,
             }, assessment.case_id))
         state["alerts"] = raised

@@ -2,7 +2,8 @@
 
 Every field's environment variable is ``EHCP_`` + the field name in capitals (for example
 ``EHCP_KAFKA_BOOTSTRAP``). ``docs/configuration.md`` lists them all. There are no secret
-defaults: the pseudonym key must be set (``ehcp dev`` generates one for a local run).
+defaults: the pseudonym key must be set for the worker and connectors (``ehcp dev`` generates
+one for a local run).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ehcp.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -45,8 +48,10 @@ class Settings(BaseSettings):
     alert_tick_s: float = Field(60.0, gt=0, description="How often the alert timer runs.")
 
     # Privacy
-    pseudonym_key: SecretStr = Field(
-        ..., description="Secret for HMAC child keys (32+ random bytes, hex or text). Required."
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret for HMAC child keys (32+ random characters). Required by the worker "
+        "and connectors; no default.",
     )
 
     # Connectors (HTTP)
@@ -72,5 +77,13 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
 
     def pseudonym_key_bytes(self) -> bytes:
-        """The pseudonym key as bytes for HMAC."""
+        """The pseudonym key as bytes for HMAC.
+
+        Raises:
+            ConfigurationError: if EHCP_PSEUDONYM_KEY is unset or shorter than 32 characters.
+        """
+        if self.pseudonym_key is None or len(self.pseudonym_key.get_secret_value()) < 32:
+            raise ConfigurationError(
+                "EHCP_PSEUDONYM_KEY must be set to a secret of at least 32 characters"
+            )
         return self.pseudonym_key.get_secret_value().encode()

@@ -33,6 +33,7 @@ from ehcp.contract.topics import (
     CASE_TICKS,
     CHILD_INDEX,
     CONTRIBUTIONS,
+    CONTRIBUTIONS_ROUTED,
     DEAD_LETTER,
     EVENT_TOPICS,
     REFERRALS,
@@ -110,6 +111,7 @@ def create_app(
     codec = codec or default_codec()
     processor = processor or CaseProcessor.default(settings.pseudonym_key_bytes())
     router = RoutingProcessor(codec)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],

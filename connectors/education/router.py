@@ -30,6 +30,11 @@ class Accepted(BaseModel):
     offset: int
 
 
+# Module level, so FastAPI can resolve these annotations (this module defers annotations).
+EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
+SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
+
+
 def _publisher(request: Request) -> EventPublisher:
     publisher: EventPublisher = request.app.state.publisher
     return publisher
@@ -60,12 +65,10 @@ async def _submit_advice(request: Request, body: AdviceIn, principal: Principal,
 def build_router() -> APIRouter:
     """Routes under ``/api``: education (LA SEN team, schools) and social care."""
     router = APIRouter()
-    education = Annotated[Principal, Depends(require_scope("education:write"))]
-    social_care = Annotated[Principal, Depends(require_scope("social_care:write"))]
 
     @router.post("/education/referrals", status_code=202, response_model=Accepted,
                  tags=["education"], summary="A request for an EHC needs assessment was received")
-    async def post_referral(request: Request, body: ReferralIn, principal: education) -> Any:
+    async def post_referral(request: Request, body: ReferralIn, principal: EducationWriter) -> Any:
         if principal.agency_value != body.la_code:
             raise AuthError("this credential may only submit referrals for its own LA", status=403)
         record = referral_record(body)
@@ -77,12 +80,12 @@ def build_router() -> APIRouter:
 
     @router.post("/education/advice", status_code=202, response_model=Accepted,
                  tags=["education"], summary="Educational, psychological or family advice")
-    async def post_education_advice(request: Request, body: AdviceIn, principal: education) -> Any:
+    async def post_education_advice(request: Request, body: AdviceIn, principal: EducationWriter) -> Any:
         return await _submit_advice(request, body, principal, "JSON_API")
 
     @router.post("/social-care/advice", status_code=202, response_model=Accepted,
                  tags=["social care"], summary="Social care advice (reg 6(1)(e))")
-    async def post_social_care_advice(request: Request, body: AdviceIn, principal: social_care) -> Any:
+    async def post_social_care_advice(request: Request, body: AdviceIn, principal: SocialCareWriter) -> Any:
         return await _submit_advice(request, body, principal, "JSON_API")
 
     return router

@@ -99,7 +99,9 @@ def advice_alerts(
         ):
             alerts.append(
                 Alert(
-                    alert_id=alert_id(case_id, AlertKind.ADVICE_NOT_REQUESTED, item.subject, "grace"),
+                    alert_id=alert_id(
+                        case_id, AlertKind.ADVICE_NOT_REQUESTED, item.subject, "grace"
+                    ),
                     case_id=case_id,
                     kind=AlertKind.ADVICE_NOT_REQUESTED,
                     subject=item.subject,
@@ -145,7 +147,9 @@ def advice_alerts(
         days_left = (item.due_on - as_of).days
         alerts.append(
             Alert(
-                alert_id=alert_id(case_id, AlertKind.ADVICE_DUE_SOON, item.subject, f"{threshold}d"),
+                alert_id=alert_id(
+                    case_id, AlertKind.ADVICE_DUE_SOON, item.subject, f"{threshold}d"
+                ),
                 case_id=case_id,
                 kind=AlertKind.ADVICE_DUE_SOON,
                 subject=item.subject,

@@ -127,9 +127,7 @@ def _statutory_date(
     not_applicable: bool = False,
 ) -> StatutoryDate:
     excusing = (
-        tuple(
-            e.exception_id for e in clock.exceptions if excuses_la_limit(e, start, due)
-        )
+        tuple(e.exception_id for e in clock.exceptions if excuses_la_limit(e, start, due))
         if limit.excusable
         else ()
     )
@@ -344,7 +342,12 @@ def _advice(
         return tuple(_sorted_items(items))
 
     # Requirements: reg 6(1)(a)-(e), (g), 6(2) and the VSH policy, plus 6(1)(f)/(h) additions.
-    active = {AdviceStatus.REQUESTED, AdviceStatus.OVERDUE, AdviceStatus.RECEIVED, AdviceStatus.REUSED}
+    active = {
+        AdviceStatus.REQUESTED,
+        AdviceStatus.OVERDUE,
+        AdviceStatus.RECEIVED,
+        AdviceStatus.REUSED,
+    }
     if request is not None:
         required_types = advice_rules.required_advice(
             year_group=advice_rules.year_group_on(
@@ -646,11 +649,24 @@ def evaluate(
     )
 
     stage = _stage(
-        request, decided_to_assess, refused, not_issuing, draft, final, ceased,
-        proposals, amended_dates, latest_reassessment, cycle_plan_issued,
+        request,
+        decided_to_assess,
+        refused,
+        not_issuing,
+        draft,
+        final,
+        ceased,
+        proposals,
+        amended_dates,
+        latest_reassessment,
+        cycle_plan_issued,
     )
-    gathering = stage in (Stage.REQUEST_RECEIVED, Stage.ASSESSING, Stage.DRAFT_PLAN_ISSUED,
-                          Stage.REASSESSING)
+    gathering = stage in (
+        Stage.REQUEST_RECEIVED,
+        Stage.ASSESSING,
+        Stage.DRAFT_PLAN_ISSUED,
+        Stage.REASSESSING,
+    )
     not_requested_from = (
         cycle_decided_on + timedelta(days=policy.advice_request_grace_days)
         if gathering and cycle_decided_on is not None
@@ -671,15 +687,14 @@ def evaluate(
             alert_rules.transition_dates(dates, alert_items, policy, not_requested_from)
         )
     # An open absence that ends may stop qualifying once it is known to be under 4 weeks.
-    candidates.extend(
-        e.ends_on + timedelta(days=1) for e in exceptions if e.ends_on is not None
-    )
+    candidates.extend(e.ends_on + timedelta(days=1) for e in exceptions if e.ends_on is not None)
     next_change = min((d for d in candidates if d > as_of), default=None)
 
     final_date = next((d for d in dates if d.name == assessment_rules.FINAL_PLAN.name), None)
     within = (
         None
-        if final_date is None or final_date.status in (DateStatus.PENDING, DateStatus.NOT_APPLICABLE)
+        if final_date is None
+        or final_date.status in (DateStatus.PENDING, DateStatus.NOT_APPLICABLE)
         else final_date.status is DateStatus.MET
     )
     exceptions_apply = final_date is not None and final_date.excused

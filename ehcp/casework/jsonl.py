@@ -94,7 +94,8 @@ def parse_event(data: Any, *, line: int | None = None) -> CaseEvent:
     unknown = sorted(set(data) - set(fields) - {"type"})
     if unknown:
         raise ValidationError(
-            f"{where}{type_name}: unknown field '{unknown[0]}'", location=f"line {line}/{unknown[0]}"
+            f"{where}{type_name}: unknown field '{unknown[0]}'",
+            location=f"line {line}/{unknown[0]}",
         )
     kwargs: dict[str, Any] = {}
     for name, spec in fields.items():

@@ -258,5 +258,7 @@ class CaseAssessment:
         return tuple(
             e
             for e in self.exceptions
-            if e.qualifies and e.starts_on <= self.as_of and (e.ends_on is None or self.as_of <= e.ends_on)
+            if e.qualifies
+            and e.starts_on <= self.as_of
+            and (e.ends_on is None or self.as_of <= e.ends_on)
         )

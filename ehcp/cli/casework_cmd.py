@@ -32,8 +32,9 @@ def explain(events_file: click.utils.LazyFile, as_of: datetime, as_json: bool) -
     try:
         events = parse_lines(events_file)
         policy = Policy()
-        assessment = evaluate(events, date(as_of.year, as_of.month, as_of.day), policy,
-                              policy.calendar())
+        assessment = evaluate(
+            events, date(as_of.year, as_of.month, as_of.day), policy, policy.calendar()
+        )
     except (ValidationError, CaseworkError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

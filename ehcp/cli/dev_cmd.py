@@ -17,6 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -45,12 +46,16 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is not None:
+            raise EhcpError(f"a child process exited with {proc.returncode}; see .ehcp/logs/")
+
+
 def _wait_http(url: str, procs: list[subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise EhcpError(f"a child process exited with {proc.returncode}; see .ehcp/logs/")
+        _check_alive(procs)
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -97,12 +102,14 @@ def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]
     return lines
 
 
-def wait_for_advice(settings: Settings, case_id: str, received: set[str], timeout_s: float) -> dict:  # type: ignore[type-arg]
+def wait_for_advice(settings: Settings, case_id: str, received: set[str], timeout_s: float,
+                    procs: list[subprocess.Popen[bytes]] | None = None) -> dict[str, Any]:
     """Poll the case-status topic until the given advice types show RECEIVED."""
     codec = default_codec()
     deadline = time.monotonic() + timeout_s
     status = None
     while time.monotonic() < deadline:
+        _check_alive(procs or [])
         record = latest_for_key(settings, CASE_STATUS.name, case_id)
         if record is not None:
             _, status = codec.decode(record.value or b"")
@@ -138,7 +145,8 @@ def dev(exit_after_demo: bool, state: Path) -> None:
         _wait_http(f"{base_url}/healthz", procs)
         for line in post_demo(base_url, tokens, datetime.now(UTC)):
             click.echo(line)
-        status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180)
+        status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180,
+                                 procs)
         click.echo("")
         click.echo(render_status(status))
         click.echo("")

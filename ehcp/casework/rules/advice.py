@@ -63,16 +63,12 @@ def year_group_on(recorded: int | None, recorded_on: date, on: date) -> int | No
     if recorded is None:
         return None
     moves = sum(
-        1
-        for year in range(recorded_on.year, on.year + 1)
-        if recorded_on < date(year, 9, 1) <= on
+        1 for year in range(recorded_on.year, on.year + 1) if recorded_on < date(year, 9, 1) <= on
     )
     return recorded + moves
 
 
-def needs_preparation_for_adulthood(
-    year_group: int | None, date_of_birth: date, on: date
-) -> bool:
+def needs_preparation_for_adulthood(year_group: int | None, date_of_birth: date, on: date) -> bool:
     """Reg 6(1)(g): advice on preparing for adulthood when in or beyond year 9.
 
     Uses the recorded year group; if there is none (not at school, or post-school), the usual

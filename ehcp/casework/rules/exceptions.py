@@ -90,8 +90,11 @@ def excuses_la_limit(exception: ExceptionInForce, clock_start: date, due_on: dat
     Derived (a)/(b) grounds count when the request was sent within the clock's run; recorded
     (c)/(d) grounds when they applied at some point during it.
     """
-    if exception.ground in (ExceptionGround.REG_8_2_A, ExceptionGround.REG_8_2_B,
-                            ExceptionGround.REG_8_2_C):
+    if exception.ground in (
+        ExceptionGround.REG_8_2_A,
+        ExceptionGround.REG_8_2_B,
+        ExceptionGround.REG_8_2_C,
+    ):
         return False
     if exception.derived:
         return clock_start <= exception.starts_on <= due_on

@@ -1,0 +1,30 @@
+# The two set-up commands of the README:
+#   make run    broker, topics, worker and connectors with a demo case (Ctrl-C to stop)
+#   make test   every test tier against a real Kafka broker the suite starts itself
+# Both create .venv and install the project on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ehcp dev
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not integration and not e2e"
+
+clean:
+	-$(BIN)/ehcp kafka stop
+	rm -rf .ehcp

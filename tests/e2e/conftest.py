@@ -1,0 +1,113 @@
+"""The whole pipeline as a user runs it: a stream worker and the connectors as processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connectors.auth import FileCredentialStore, new_credential
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
+from ehcp.settings import Settings
+from tests.support import free_ports, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A running pipeline: where to reach it and the agencies' tokens."""
+
+    base_url: str
+    settings: Settings
+    env: dict[str, str]
+    tokens: dict[str, str]
+    logs: Path
+
+    def headers(self, who: str, fhir: bool = False) -> dict[str, str]:
+        """Authorization (and content type) headers for one agency."""
+        out = {"Authorization": f"Bearer {self.tokens[who]}"}
+        if fhir:
+            out["Content-Type"] = "application/fhir+json"
+        return out
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes child processes read the same settings."""
+    assert settings.pseudonym_key is not None
+    return {
+        **os.environ,
+        "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "EHCP_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
+        "EHCP_PARTITIONS": str(settings.partitions),
+        "EHCP_APP_ID": settings.app_id,
+        "EHCP_DATA_DIR": str(settings.data_dir),
+        "EHCP_CREDENTIALS_FILE": str(settings.credentials_file),
+        "EHCP_DOCUMENTS_DIR": str(settings.documents_dir),
+        "EHCP_HTTP_PORT": str(settings.http_port),
+        "EHCP_ALERT_TICK_S": str(settings.alert_tick_s),
+    }
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``ehcp ARGS`` as a child process logging to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "ehcp.cli.main", *args], env=env,
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a child process, killing it if it does not stop in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def pipeline(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """Worker and connectors running against the session broker, with agency credentials."""
+    (port,) = free_ports(1)
+    settings = kafka_settings.model_copy(update={"http_port": port})
+    store = FileCredentialStore(settings.credentials_file)
+    tokens = {}
+    made = []
+    for who, kind, system, value in (
+        ("la", "education", LA_CODE_SYSTEM, "999"),
+        ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
+        ("other_health", "health", ODS_ORGANISATION_SYSTEM, "ZZ902"),
+        ("social_care", "social_care", LA_CODE_SYSTEM, "999"),
+    ):
+        credential, token = new_credential(system, value, kind)
+        made.append(credential)
+        tokens[who] = token
+    store.save(made)
+    env = settings_env(settings)
+    logs = tmp_path_factory.mktemp("logs")
+    worker = spawn(["worker"], env, logs / "worker.log")
+    connectors = spawn(["connectors"], env, logs / "connectors.log")
+    base_url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert worker.poll() is None, (logs / "worker.log").read_text()[-3000:]
+        assert connectors.poll() is None, (logs / "connectors.log").read_text()[-3000:]
+        try:
+            return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 90, what="the connectors to answer")
+        yield Pipeline(base_url, settings, env, tokens, logs)
+    finally:
+        stop(connectors)
+        stop(worker)

@@ -1,0 +1,181 @@
+"""One EHC case end to end through the real broker, the worker and the connectors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from ehcp import demo
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import CASE_STATUS, CONTRIBUTIONS, DEAD_LETTER, REFERRALS
+from ehcp.readers import latest_for_key
+from ehcp.settings import Settings
+from tests.e2e.conftest import REPO, Pipeline
+from tests.support import synthetic_nhs_number, wait_until
+
+pytestmark = pytest.mark.e2e
+CODEC = default_codec()
+
+
+def new_case(tag: str) -> tuple[str, str]:
+    """A fresh case id and NHS number, so tests never route into each other's cases."""
+    return f"EHC-999-{tag}-{uuid.uuid4().hex[:8]}", synthetic_nhs_number()
+
+
+def referral(case_id: str, nhs_number: str, received_at: datetime) -> dict[str, Any]:
+    """The demo referral for another case and child."""
+    body = demo.referral(received_at, case_id)
+    body["child"] = {**body["child"], "nhs_number": nhs_number}
+    del body["child"]["upn"]
+    return body
+
+
+def medical_advice(nhs_number: str, submitted_at: datetime) -> dict[str, Any]:
+    """Medical advice as a FHIR DocumentReference naming only the child's NHS number."""
+    doc = demo.medical_advice(submitted_at, str(uuid.uuid4()))
+    doc["subject"]["identifier"]["value"] = nhs_number
+    return doc
+
+
+def status_of(settings: Settings, case_id: str) -> dict[str, Any] | None:
+    """The case's latest CaseStatus record, if any."""
+    record = latest_for_key(settings, CASE_STATUS.name, case_id)
+    return CODEC.decode(record.value or b"")[1] if record else None
+
+
+def advice_states(status: dict[str, Any] | None) -> dict[str, str]:
+    """Advice type -> status, from a CaseStatus record."""
+    return {a["advice_type"]: a["status"] for a in status["advice"]} if status else {}
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The end offset of every partition of a topic."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
+    """Referral, FHIR advice by NHS number and JSON advice by case id end in one case's status."""
+    case_id, nhs = new_case("E2E")
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                        json=referral(case_id, nhs, now - timedelta(weeks=5)))
+        assert r.status_code == 202, r.text
+        assert r.json()["topic"] == REFERRALS.name
+        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
+                        json=medical_advice(nhs, now))
+        assert r.status_code == 201, r.text
+        r = client.post("/api/education/advice", headers=pipeline.headers("la"),
+                        json=demo.educational_advice(now, case_id))
+        assert r.status_code == 202, r.text
+
+    def both_received() -> dict[str, str] | None:
+        states = advice_states(status_of(pipeline.settings, case_id))
+        return states if states.get("MEDICAL") == states.get("EDUCATIONAL") == "RECEIVED" else None
+
+    states = wait_until(both_received, 90, what="medical and educational advice in the case")
+    assert states == {"PARENT_OR_YOUNG_PERSON": "REQUESTED", "EDUCATIONAL": "RECEIVED",
+                      "MEDICAL": "RECEIVED", "PSYCHOLOGICAL": "REQUESTED", "SOCIAL_CARE": "REQUESTED"}
+
+    shown = subprocess.run([sys.executable, "-m", "ehcp.cli.main", "case", "show", case_id],
+                           env=pipeline.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "2 received, 3 still missing" in shown.stdout
+    assert nhs not in shown.stdout
+
+
+def test_advice_naming_a_case_before_its_referral_is_kept(pipeline: Pipeline) -> None:
+    """Educational advice that arrives before its referral is counted once the case opens."""
+    case_id, nhs = new_case("EARLY")
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        assert client.post("/api/education/advice", headers=pipeline.headers("la"),
+                           json=demo.educational_advice(now, case_id)).status_code == 202
+        assert client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                           json=referral(case_id, nhs, now - timedelta(days=3))).status_code == 202
+    wait_until(lambda: advice_states(status_of(pipeline.settings, case_id)).get("EDUCATIONAL") == "RECEIVED",
+               90, what="early educational advice in the case")
+
+
+def test_invalid_input_gets_a_clear_4xx_and_reaches_no_topic(pipeline: Pipeline) -> None:
+    """Malformed JSON, a bad NHS check digit and an unknown resource type are refused; Kafka is untouched."""
+    before = {t: end_offsets(pipeline.settings, t) for t in (REFERRALS.name, CONTRIBUTIONS.name)}
+    case_id, nhs = new_case("BAD")
+    bad_nhs = nhs[:-1] + str((int(nhs[-1]) + 1) % 10)
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/referrals", headers={**pipeline.headers("la"),
+                        "Content-Type": "application/json"}, content=b'{"case_id": ')
+        assert r.status_code == 400
+        assert r.json()["title"] == "Malformed JSON"
+
+        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                        json=referral(case_id, bad_nhs, now))
+        assert r.status_code == 422
+        problem = r.json()
+        assert problem["errors"][0]["location"] == "/child/nhs_number"
+        assert "check digit" in problem["errors"][0]["message"]
+        assert bad_nhs not in r.text
+
+        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
+                        json={**medical_advice(nhs, now), "resourceType": "Observation"})
+        assert 400 <= r.status_code < 500
+        assert r.json()["resourceType"] == "OperationOutcome"
+
+        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
+                        json=medical_advice(bad_nhs, now))
+        assert 400 <= r.status_code < 500
+        outcome = r.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert "subject" in json.dumps(outcome["issue"][0].get("expression", []))
+
+        r = client.post("/api/education/referrals", json=referral(case_id, nhs, now))
+        assert r.status_code == 401
+        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("other_health", fhir=True),
+                        json=medical_advice(nhs, now))
+        assert r.status_code == 403
+    after = {t: end_offsets(pipeline.settings, t) for t in (REFERRALS.name, CONTRIBUTIONS.name)}
+    assert after == before
+
+
+def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: Pipeline) -> None:
+    """Corrupt bytes on the referrals topic go to the dead-letter topic; later events still flow."""
+    bad_key = f"EHC-999-DLQ-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=pipeline.settings.kafka_bootstrap, acks="all")
+    producer.send(REFERRALS.name, key=bad_key.encode(), value=b"\xc3\x01not-avro-at-all").get(30)
+    producer.close()
+    case_id, nhs = new_case("AFTER-DLQ")
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        assert client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                           json=referral(case_id, nhs, datetime.now(UTC))).status_code == 202
+
+    def dead_letter() -> dict[str, bytes] | None:
+        consumer = KafkaConsumer(DEAD_LETTER.name, bootstrap_servers=pipeline.settings.kafka_bootstrap,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=2000)
+        try:
+            for message in consumer:
+                if message.key == bad_key.encode():
+                    return dict(message.headers)
+        finally:
+            consumer.close()
+        return None
+
+    headers = wait_until(dead_letter, 60, what="the dead letter")
+    assert headers["__connect.errors.topic"] == REFERRALS.name.encode()
+    assert headers["__connect.errors.stage"] == b"process_cases"
+    assert headers["__connect.errors.exception.class.name"] == b"UnknownSchemaError"
+    assert int(headers["__connect.errors.offset"]) >= 0
+    wait_until(lambda: status_of(pipeline.settings, case_id), 60, what="the next case to be processed")
