@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 import uvicorn
 from fhirclient.models.task import Task as ClientTask
-from fhirclient.server import FHIRServer
+from fhirclient.server import FHIRNotFoundException, FHIRServer
 
 from .support import Harness, advice_request
 
@@ -63,8 +62,9 @@ def test_fhirclient_searches_and_reads_own_tasks(harness: Harness, served: str) 
 
 def test_fhirclient_sees_a_404_for_another_organisations_task(harness: Harness,
                                                               served: str) -> None:
-    """Reading RX1's Task as RBZ fails with HTTP 404 in fhirclient too."""
+    """Reading RX1's Task as RBZ is a 404 with an OperationOutcome in fhirclient too."""
     harness.tasks.add(advice_request("REQ-3", owner="RX1"))
     server = client_server(served, harness.rbz_token)
-    with pytest.raises(requests.HTTPError, match="404"):
+    with pytest.raises(FHIRNotFoundException) as raised:
         ClientTask.read("REQ-3", server)
+    assert raised.value.response.json()["resourceType"] == "OperationOutcome"
