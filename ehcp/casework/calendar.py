@@ -43,7 +43,7 @@ class ReceiptRule:
 
 @dataclass(frozen=True, slots=True)
 class ClosurePeriod:
-    """An institution closed from ``first_day`` to ``last_day`` inclusive; re-opens the day after."""
+    """An institution closed ``first_day`` to ``last_day`` inclusive; re-opens the day after."""
 
     first_day: date
     last_day: date

@@ -718,7 +718,7 @@ def evaluate(
 
 
 def _ceased(item: StatutoryDate, ceased_on: date) -> StatutoryDate:
-    """After cessation, steps not yet done are no longer owed (a limit already missed stays missed)."""
+    """After cessation, steps not yet done are not owed (a limit already missed stays missed)."""
     if item.completed_on is not None or item.status is DateStatus.NOT_APPLICABLE:
         return item
     if item.status is DateStatus.MISSED and item.due_on < ceased_on:

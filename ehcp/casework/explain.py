@@ -33,7 +33,7 @@ def _iso(value: date | None) -> str | None:
 
 
 def to_json(assessment: CaseAssessment) -> dict[str, Any]:
-    """The assessment as a JSON-ready dict with the stable keys listed in this module's docstring."""
+    """The assessment as a JSON-ready dict with the stable keys listed in the module docstring."""
     in_force = {e.exception_id for e in assessment.exceptions_in_force}
     return {
         "format_version": FORMAT_VERSION,

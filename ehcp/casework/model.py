@@ -139,7 +139,7 @@ class AdviceItem:
 
     @property
     def on_time(self) -> bool | None:
-        """True if submitted by its due date, False if late, None if not submitted or no due date."""
+        """True if submitted by its due date, False if late, else None."""
         if self.submitted_on is None or self.due_on is None:
             return None
         return self.submitted_on <= self.due_on

@@ -32,7 +32,7 @@ class Policy:
     due_soon_days: tuple[int, ...] = (10, 5)
     under_five_review_months: int = 6
     virtual_school_head_for_looked_after: bool = True
-    receipt_rule: ReceiptRule = ReceiptRule()
+    receipt_rule: ReceiptRule = ReceiptRule()  # noqa: RUF009 - frozen, so sharing is safe
     la_default_closures: tuple[ClosurePeriod, ...] = ()
     advice_request_grace_days: int = 0
 

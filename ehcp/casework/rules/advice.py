@@ -1,17 +1,17 @@
 """Which advice the LA must seek (reg 6) and when a body must give it (reg 8).
 
-| reg     | advice                                  | required when                                  |
-|---------|-----------------------------------------|------------------------------------------------|
-| 6(1)(a) | parent or young person                  | always                                         |
-| 6(1)(b) | educational                             | always                                         |
-| 6(1)(c) | medical                                 | always                                         |
-| 6(1)(d) | psychological                           | always                                         |
-| 6(1)(e) | social care                             | always                                         |
-| 6(1)(f) | anyone else the LA thinks appropriate   | LA discretion (AdditionalAdviceAdded)          |
-| 6(1)(g) | preparation for adulthood               | child or young person in or beyond year 9      |
-| 6(1)(h) | anyone the family reasonably requests   | on request (AdditionalAdviceAdded)             |
-| 6(2)    | vision/hearing specialist teacher       | the child has a vision or hearing impairment   |
-| policy  | Virtual School Head                     | looked-after child, if the LA's policy says so |
+| reg     | advice                                | required when                              |
+|---------|---------------------------------------|--------------------------------------------|
+| 6(1)(a) | parent or young person                | always                                     |
+| 6(1)(b) | educational                           | always                                     |
+| 6(1)(c) | medical                               | always                                     |
+| 6(1)(d) | psychological                         | always                                     |
+| 6(1)(e) | social care                           | always                                     |
+| 6(1)(f) | anyone else the LA thinks appropriate | LA discretion (AdditionalAdviceAdded)      |
+| 6(1)(g) | preparation for adulthood             | in or beyond year 9                        |
+| 6(1)(h) | anyone the family reasonably requests | on request (AdditionalAdviceAdded)         |
+| 6(2)    | vision/hearing specialist teacher     | the child has a vision/hearing impairment  |
+| policy  | Virtual School Head                   | looked after, if the LA's policy says so   |
 
 Reg 6(4): existing advice may be used instead of a new request when its author, the LA and the
 parent or young person all agree it is sufficient; never for 6(1)(a).

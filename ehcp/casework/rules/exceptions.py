@@ -77,7 +77,7 @@ def derived_closure_exception(
 
 
 def overlaps(exception: ExceptionInForce, window_start: date, window_end: date) -> bool:
-    """True if a qualifying exception applied at some point from ``window_start`` to ``window_end``."""
+    """True if a qualifying exception applied on any day from ``window_start`` to ``window_end``."""
     if not exception.qualifies:
         return False
     ends = exception.ends_on if exception.ends_on is not None else date.max

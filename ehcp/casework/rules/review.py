@@ -40,7 +40,9 @@ AMENDMENT_COMMENT_PERIOD = TimeLimit(
 )
 AMENDED_PLAN = TimeLimit(
     name="amended_plan_due",
-    rule_text="The final amended plan must be issued within 8 weeks of sending the proposed amendments.",
+    rule_text=(
+        "The final amended plan must be issued within 8 weeks of sending the proposed amendments."
+    ),
     regulation="reg 22(3)",
     excusable=False,
 )
@@ -88,7 +90,7 @@ def annual_review_due(
 
 
 def amendment_comment_period_ends(proposed_on: date) -> date:
-    """Day 15 of the comment period on proposed amendments, day 1 being the day sent (reg 22(2)(c))."""
+    """Day 15 of the comments on proposed amendments, day 1 being the day sent (reg 22(2)(c))."""
     return day_number(proposed_on, AMENDMENT_COMMENT_DAYS)
 
 

@@ -21,18 +21,28 @@ def _case() -> list[CaseEvent]:
     return [
         request_received(date(2025, 5, 12), date_of_birth=date(2014, 3, 9), year_group=6),
         decided(date(2025, 6, 20)),
-        requested("REQ-MED", AdviceType.MEDICAL, date(2025, 6, 23),
-                  agency_id="ICB-QWE", received_by_body_on=date(2025, 6, 25)),
+        requested(
+            "REQ-MED",
+            AdviceType.MEDICAL,
+            date(2025, 6, 23),
+            agency_id="ICB-QWE",
+            received_by_body_on=date(2025, 6, 25),
+        ),
     ]
 
 
-def run(as_of: date, events: list[CaseEvent] | None = None, policy: Policy = POLICY) -> CaseAssessment:
+def run(
+    as_of: date, events: list[CaseEvent] | None = None, policy: Policy = POLICY
+) -> CaseAssessment:
     return evaluate(events if events is not None else _case(), as_of, policy, REAL_CALENDAR)
 
 
 def med_alerts(result: CaseAssessment) -> list[tuple[AlertKind, str, Severity, int]]:
-    return [(a.kind, a.threshold, a.severity, a.days_overdue)
-            for a in result.alerts if a.subject == "request:REQ-MED"]
+    return [
+        (a.kind, a.threshold, a.severity, a.days_overdue)
+        for a in result.alerts
+        if a.subject == "request:REQ-MED"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -58,9 +68,12 @@ def test_thresholds_are_policy() -> None:
 
 
 def test_alert_id_is_stable_within_a_threshold_and_changes_across() -> None:
-    """The same threshold crossing gives the same alert id on different days; the next threshold a new one."""
-    ids = {d: [a.alert_id for a in run(d).alerts if a.subject == "request:REQ-MED"]
-           for d in (date(2025, 7, 27), date(2025, 7, 28), date(2025, 8, 1))}
+    """The same threshold crossing gives the same alert id on different days; the next threshold a
+    new one."""
+    ids = {
+        d: [a.alert_id for a in run(d).alerts if a.subject == "request:REQ-MED"]
+        for d in (date(2025, 7, 27), date(2025, 7, 28), date(2025, 8, 1))
+    }
     assert ids[date(2025, 7, 27)] == ids[date(2025, 7, 28)]
     assert ids[date(2025, 8, 1)] != ids[date(2025, 7, 27)]
 
@@ -72,19 +85,22 @@ def test_alert_absent_once_advice_arrives() -> None:
 
 
 def test_deadline_at_risk_and_missed() -> None:
-    """The decision whether to assess is at risk 10 days before its reg 5(1) date and missed the day after."""
+    """The decision whether to assess is at risk 10 days before its reg 5(1) date and missed the day
+    after."""
     events = [request_received(date(2025, 1, 6))]  # decision due 17 February
     at_risk = {(a.kind, a.threshold) for a in run(date(2025, 2, 7), events).alerts}
     missed = run(date(2025, 2, 18), events).alerts
     assert (AlertKind.DEADLINE_AT_RISK, "10d") in at_risk
-    assert [(a.kind, a.severity, a.days_overdue) for a in missed
-            if a.subject == "decision_to_assess_due:2025-02-17"] == [
-        (AlertKind.DEADLINE_MISSED, Severity.CRITICAL, 1)
-    ]
+    assert [
+        (a.kind, a.severity, a.days_overdue)
+        for a in missed
+        if a.subject == "decision_to_assess_due:2025-02-17"
+    ] == [(AlertKind.DEADLINE_MISSED, Severity.CRITICAL, 1)]
 
 
 def test_not_requested_alert_waits_for_policy_grace_period() -> None:
-    """With a 5-day grace period, required advice not requested is flagged 5 days after the decision."""
+    """With a 5-day grace period, required advice not requested is flagged 5 days after the
+    decision."""
     events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10))]
     policy = Policy(advice_request_grace_days=5)
     early = run(date(2025, 2, 14), events, policy)
@@ -107,16 +123,22 @@ def test_next_alert_due_on_is_the_next_threshold() -> None:
     """From 20 July the next change is 27 July, when the medical advice crosses 10 days."""
     result = run(date(2025, 7, 20))
     assert next_alert_due_on(result) == date(2025, 7, 27)
-    assert {a.alert_id for a in run(date(2025, 7, 26)).alerts} == {a.alert_id for a in result.alerts}
-    assert {a.alert_id for a in run(date(2025, 7, 27)).alerts} != {a.alert_id for a in result.alerts}
+    assert {a.alert_id for a in run(date(2025, 7, 26)).alerts} == {
+        a.alert_id for a in result.alerts
+    }
+    assert {a.alert_id for a in run(date(2025, 7, 27)).alerts} != {
+        a.alert_id for a in result.alerts
+    }
 
 
 def test_next_alert_due_on_none_when_nothing_pending() -> None:
     """A refused request with its decision made on time has nothing further to alert about."""
     from ehcp.casework.events import AssessmentRefused
 
-    events = [request_received(date(2025, 1, 6)),
-              AssessmentRefused(event_id="r", case_id=_case()[0].case_id, occurred_on=date(2025, 2, 1))]
+    events = [
+        request_received(date(2025, 1, 6)),
+        AssessmentRefused(event_id="r", case_id=_case()[0].case_id, occurred_on=date(2025, 2, 1)),
+    ]
     result = run(date(2025, 2, 2), events)
     assert next_alert_due_on(result) is None
     assert run(date(2025, 2, 2) + timedelta(days=400), events).alerts == ()

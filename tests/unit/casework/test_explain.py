@@ -15,8 +15,17 @@ from ehcp.cli.casework_cmd import explain
 
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "case-summer-closure.jsonl"
 TOP_KEYS = {
-    "format_version", "case_id", "as_of", "stage", "received_on", "next_alert_due_on",
-    "timeliness", "statutory_dates", "advice", "exceptions", "alerts",
+    "format_version",
+    "case_id",
+    "as_of",
+    "stage",
+    "received_on",
+    "next_alert_due_on",
+    "timeliness",
+    "statutory_dates",
+    "advice",
+    "exceptions",
+    "alerts",
 }
 
 
@@ -37,7 +46,8 @@ def test_to_json_has_stable_keys_and_is_serialisable() -> None:
 def test_render_text_names_regulations() -> None:
     """The text explanation states each date with its regulation and the alerts."""
     text = render_text(_assessment())
-    assert "final_plan_due" in text and "reg 13(2)" in text
+    assert "final_plan_due" in text
+    assert "reg 13(2)" in text
     assert "ADVICE_OVERDUE" in text
 
 

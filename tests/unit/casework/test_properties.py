@@ -43,7 +43,8 @@ def test_twenty_weeks_is_always_140_days(received: date) -> None:
 
 @given(MOMENTS, MOMENTS, st.booleans())
 def test_later_request_never_gets_earlier_deadline(a: datetime, b: datetime, rule_on: bool) -> None:
-    """A request delivered later never counts as received earlier, so never gets an earlier deadline."""
+    """A request delivered later never counts as received earlier, so never gets an earlier
+    deadline."""
     early, late = sorted((a, b))
     rule = ReceiptRule(enabled=rule_on)
     received_early = REAL_CALENDAR.receipt_date(early, rule)
@@ -62,34 +63,59 @@ def cases(draw: st.DrawFn, *, with_exceptions: bool = True) -> tuple[list[CaseEv
     at = draw(st.sampled_from([time(9, 0), time(16, 59), time(17, 30)]))
     events: list[CaseEvent] = [
         RequestForAssessmentReceived(
-            event_id="e-req", case_id=CASE, received_at=datetime.combine(received, at, LONDON),
-            date_of_birth=date(2012, 5, 1), year_group=draw(st.sampled_from([None, 4, 9])),
-            hearing_impairment=draw(st.booleans()), looked_after=draw(st.booleans()),
+            event_id="e-req",
+            case_id=CASE,
+            received_at=datetime.combine(received, at, LONDON),
+            date_of_birth=date(2012, 5, 1),
+            year_group=draw(st.sampled_from([None, 4, 9])),
+            hearing_impairment=draw(st.booleans()),
+            looked_after=draw(st.booleans()),
             setting_id="SCH-1",
         )
     ]
     if draw(st.booleans()):
-        events.append(DecisionToAssessMade(event_id="e-dec", case_id=CASE,
-                                           occurred_on=received + timedelta(days=draw(st.integers(0, 60)))))
+        events.append(
+            DecisionToAssessMade(
+                event_id="e-dec",
+                case_id=CASE,
+                occurred_on=received + timedelta(days=draw(st.integers(0, 60))),
+            )
+        )
     for index in range(draw(st.integers(0, 5))):
         sent = received + timedelta(days=draw(st.integers(0, 100)))
-        events.append(AdviceRequested(
-            event_id=f"e-ar{index}", case_id=CASE, request_id=f"R{index}",
-            advice_type=draw(ADVICE_TYPES), agency_id="SCH-1", sent_on=sent,
-            received_by_body_on=sent + timedelta(days=draw(st.integers(0, 5))),
-        ))
+        events.append(
+            AdviceRequested(
+                event_id=f"e-ar{index}",
+                case_id=CASE,
+                request_id=f"R{index}",
+                advice_type=draw(ADVICE_TYPES),
+                agency_id="SCH-1",
+                sent_on=sent,
+                received_by_body_on=sent + timedelta(days=draw(st.integers(0, 5))),
+            )
+        )
         if draw(st.booleans()):
-            events.append(AdviceSubmitted(
-                event_id=f"e-as{index}", case_id=CASE, contribution_id=f"C{index}",
-                advice_type=AdviceType.MEDICAL, request_id=f"R{index}",
-                submitted_on=sent + timedelta(days=draw(st.integers(0, 70))),
-            ))
+            events.append(
+                AdviceSubmitted(
+                    event_id=f"e-as{index}",
+                    case_id=CASE,
+                    contribution_id=f"C{index}",
+                    advice_type=AdviceType.MEDICAL,
+                    request_id=f"R{index}",
+                    submitted_on=sent + timedelta(days=draw(st.integers(0, 70))),
+                )
+            )
     if draw(st.booleans()):
         draft = received + timedelta(days=draw(st.integers(60, 160)))
         events.append(DraftPlanIssued(event_id="e-draft", case_id=CASE, occurred_on=draft))
         if draw(st.booleans()):
-            events.append(FinalPlanIssued(event_id="e-final", case_id=CASE,
-                                          occurred_on=draft + timedelta(days=draw(st.integers(0, 40)))))
+            events.append(
+                FinalPlanIssued(
+                    event_id="e-final",
+                    case_id=CASE,
+                    occurred_on=draft + timedelta(days=draw(st.integers(0, 40))),
+                )
+            )
     as_of = received + timedelta(days=draw(st.integers(0, 250)))
     return events, as_of
 
@@ -102,15 +128,29 @@ def exceptions(draw: st.DrawFn, events: list[CaseEvent]) -> TimescaleExceptionRe
     request_ids = [e.request_id for e in events if isinstance(e, AdviceRequested)]
     if request_ids and draw(st.booleans()):
         return TimescaleExceptionRecorded(
-            event_id="e-exc", case_id=CASE, exception_id="X1",
-            ground=draw(st.sampled_from([ExceptionGround.REG_8_2_A, ExceptionGround.REG_8_2_B,
-                                         ExceptionGround.REG_8_2_C])),
-            starts_on=starts, ends_on=ends, request_id=draw(st.sampled_from(request_ids)),
+            event_id="e-exc",
+            case_id=CASE,
+            exception_id="X1",
+            ground=draw(
+                st.sampled_from(
+                    [
+                        ExceptionGround.REG_8_2_A,
+                        ExceptionGround.REG_8_2_B,
+                        ExceptionGround.REG_8_2_C,
+                    ]
+                )
+            ),
+            starts_on=starts,
+            ends_on=ends,
+            request_id=draw(st.sampled_from(request_ids)),
         )
     return TimescaleExceptionRecorded(
-        event_id="e-exc", case_id=CASE, exception_id="X1",
+        event_id="e-exc",
+        case_id=CASE,
+        exception_id="X1",
         ground=draw(st.sampled_from([ExceptionGround.REG_10_4_C, ExceptionGround.REG_10_4_D])),
-        starts_on=starts, ends_on=ends,
+        starts_on=starts,
+        ends_on=ends,
     )
 
 
@@ -129,14 +169,17 @@ def _breaches(result: CaseAssessment) -> set[tuple[str, date]]:
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_recording_an_exception_never_creates_a_new_breach(data: st.DataObject) -> None:
-    """Adding an exception can only excuse: breaches and alerts with it are a subset of those without."""
+    """Adding an exception can only excuse: breaches and alerts with it are a subset of those
+    without."""
     events, as_of = data.draw(cases())
     exception = data.draw(exceptions(events))
     without = _run(events, as_of)
     with_exc = _run([*events, exception], as_of)
     assert _breaches(with_exc) <= _breaches(without)
     assert {a.alert_id for a in with_exc.alerts} <= {a.alert_id for a in without.alerts}
-    assert [d.due_on for d in with_exc.statutory_dates] == [d.due_on for d in without.statutory_dates]
+    assert [d.due_on for d in with_exc.statutory_dates] == [
+        d.due_on for d in without.statutory_dates
+    ]
 
 
 @settings(max_examples=150, deadline=None)
@@ -155,7 +198,8 @@ def test_alerts_do_not_change_before_next_alert_due_on(case: tuple[list[CaseEven
     """Walking day by day, alerts change only on next_alert_due_on dates, and do change on them."""
     events, start = case
     last_event = max(
-        e.received_at.astimezone(LONDON).date() if isinstance(e, RequestForAssessmentReceived)
+        e.received_at.astimezone(LONDON).date()
+        if isinstance(e, RequestForAssessmentReceived)
         else e.occurred_on  # type: ignore[union-attr]
         for e in events
     )

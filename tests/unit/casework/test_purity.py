@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[3] / "ehcp" / "casework"
-FORBIDDEN_MODULES = {"kafka", "aiokafka", "faust", "httpx", "requests", "fastapi", "asyncio",
-                     "logging", "structlog", "uvicorn", "socket"}
+FORBIDDEN_MODULES = {
+    "kafka",
+    "aiokafka",
+    "faust",
+    "httpx",
+    "requests",
+    "fastapi",
+    "asyncio",
+    "logging",
+    "structlog",
+    "uvicorn",
+    "socket",
+}
 FORBIDDEN_CALLS = {"now", "today", "utcnow"}
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 

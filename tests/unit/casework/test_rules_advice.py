@@ -92,5 +92,6 @@ def test_advice_due_six_weeks_from_body_receipt(received_by_body: date, due: dat
 def test_year_group_moves_up_each_september(
     recorded: int | None, recorded_on: date, on: date, expected: int | None
 ) -> None:
-    """A recorded year group advances each 1 September, so reg 6(1)(g) is judged on the current year."""
+    """A recorded year group advances each 1 September, so reg 6(1)(g) is judged on the current
+    year."""
     assert advice.year_group_on(recorded, recorded_on, on) == expected

@@ -15,17 +15,36 @@ from ehcp.casework.rules.dates import add_months, age_on
     ("received", "decision", "not_issue", "draft", "final"),
     [
         # Received Monday 6 January 2025.
-        (date(2025, 1, 6), date(2025, 2, 17), date(2025, 4, 28), date(2025, 5, 11), date(2025, 5, 26)),
+        (
+            date(2025, 1, 6),
+            date(2025, 2, 17),
+            date(2025, 4, 28),
+            date(2025, 5, 11),
+            date(2025, 5, 26),
+        ),
         # Leap year: 29 February 2024 is counted.
-        (date(2024, 1, 15), date(2024, 2, 26), date(2024, 5, 6), date(2024, 5, 19), date(2024, 6, 3)),
+        (
+            date(2024, 1, 15),
+            date(2024, 2, 26),
+            date(2024, 5, 6),
+            date(2024, 5, 19),
+            date(2024, 6, 3),
+        ),
         # Across the year end.
-        (date(2025, 9, 1), date(2025, 10, 13), date(2025, 12, 22), date(2026, 1, 4), date(2026, 1, 19)),
+        (
+            date(2025, 9, 1),
+            date(2025, 10, 13),
+            date(2025, 12, 22),
+            date(2026, 1, 4),
+            date(2026, 1, 19),
+        ),
     ],
 )
 def test_assessment_time_limits(
     received: date, decision: date, not_issue: date, draft: date, final: date
 ) -> None:
-    """6 weeks to decide (reg 5(1)), 16 weeks not to issue (reg 10(1)), draft by day 125, final in 20 weeks (reg 13(2))."""
+    """6 weeks to decide (reg 5(1)), 16 weeks not to issue (reg 10(1)), draft by day 125, final in
+    20 weeks (reg 13(2))."""
     assert assessment.decision_to_assess_due(received) == decision
     assert assessment.decision_not_to_issue_due(received) == not_issue
     assert assessment.latest_draft_plan_due(received) == draft
@@ -33,7 +52,7 @@ def test_assessment_time_limits(
 
 
 def test_final_plan_deadline_ignores_bank_holidays() -> None:
-    """20 weeks are calendar days: a due date on the Spring bank holiday (26 May 2025) is not moved."""
+    """20 weeks are calendar days: a due date on the bank holiday of 26 May 2025 is not moved."""
     assert assessment.final_plan_due(date(2025, 1, 6)) == date(2025, 5, 26)
 
 
@@ -57,7 +76,7 @@ def test_amendment_limits(proposed: date, comments_end: date, amended_due: date)
 
 
 def test_amended_plan_bound_after_review_meeting() -> None:
-    """Devon CC [2022] EWHC 493: the amended plan comes at most 12 weeks after the review meeting."""
+    """Devon CC [2022] EWHC 493: the amended plan comes at most 12 weeks after the meeting."""
     assert review.amended_plan_due_after_review_meeting(date(2025, 9, 22)) == date(2025, 12, 15)
 
 
@@ -86,7 +105,8 @@ def test_review_due(anchor: date, dob: date | None, months: int, due: date) -> N
     ],
 )
 def test_phase_transfer_deadlines(transfer_on: date, kind: PhaseTransferKind, due: date) -> None:
-    """Reg 18(1)(b) 15 February, reg 18(1)(a) 31 March of the transfer year, reg 18(2) 5 months before."""
+    """Reg 18(1)(b) 15 February, reg 18(1)(a) 31 March of the transfer year, reg 18(2) 5 months
+    before."""
     assert review.phase_transfer_review_due(transfer_on, kind) == due
 
 

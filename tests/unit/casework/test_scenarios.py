@@ -15,8 +15,8 @@ from ehcp.casework.events import (
     AdviceType,
     AssessmentRefused,
     CaseEvent,
-    DeclineReason,
     DecisionNotToIssuePlan,
+    DeclineReason,
     DraftPlanIssued,
     ExceptionGround,
     FinalPlanIssued,
@@ -44,8 +44,11 @@ from .builders import (
 POLICY = Policy()
 SCHOOL = "SCH-100001"
 SUMMER = InstitutionClosurePeriodRecorded(
-    event_id="ev-summer", case_id=CASE, institution_id=SCHOOL,
-    first_day=date(2025, 7, 23), last_day=date(2025, 9, 2),
+    event_id="ev-summer",
+    case_id=CASE,
+    institution_id=SCHOOL,
+    first_day=date(2025, 7, 23),
+    last_day=date(2025, 9, 2),
 )
 
 
@@ -74,7 +77,8 @@ def _summer_case(educational_sent_on: date) -> list[CaseEvent]:
 
 
 def test_educational_request_in_summer_window_excuses_final_plan() -> None:
-    """Educational advice asked of the school on 17 July, within a week of its summer closure, excuses the 20 weeks (reg 10(4)(a), 13(3))."""
+    """Educational advice asked of the school on 17 July, within a week of its summer closure,
+    excuses the 20 weeks (reg 10(4)(a), 13(3))."""
     result = run(_summer_case(date(2025, 7, 17)), date(2025, 10, 6))
     final = result.statutory_date("final_plan_due")
     assert final is not None
@@ -87,10 +91,12 @@ def test_educational_request_in_summer_window_excuses_final_plan() -> None:
 
 
 def test_educational_request_before_window_does_not_excuse() -> None:
-    """A request sent 15 July, eight days before the closure, is outside the window, so the missed 20 weeks is a breach."""
+    """A request sent 15 July, eight days before the closure, is outside the window, so the missed
+    20 weeks is a breach."""
     result = run(_summer_case(date(2025, 7, 15)), date(2025, 10, 6))
     final = result.statutory_date("final_plan_due")
-    assert final is not None and final.breached
+    assert final is not None
+    assert final.breached
     assert (AlertKind.DEADLINE_MISSED, "final_plan_due:2025-09-29") in kinds(result)
 
 
@@ -110,11 +116,12 @@ def test_la_default_closures_apply_to_schools_without_term_dates() -> None:
     events = [e for e in _summer_case(date(2025, 7, 17)) if e is not SUMMER]
     result = run(events, date(2025, 10, 6), policy)
     final = result.statutory_date("final_plan_due")
-    assert final is not None and final.excused
+    assert final is not None
+    assert final.excused
 
 
 def test_medical_request_in_summer_window_does_not_excuse() -> None:
-    """Only advice asked of a head teacher or principal counts for reg 10(4)(a), not medical advice."""
+    """Only advice asked of a head teacher or principal counts for reg 10(4)(a), not medical."""
     events = [
         request_received(date(2025, 5, 12)),
         SUMMER,
@@ -122,14 +129,21 @@ def test_medical_request_in_summer_window_does_not_excuse() -> None:
         requested("REQ-MED", AdviceType.MEDICAL, date(2025, 7, 17), agency_id=SCHOOL),
     ]
     final = run(events, date(2025, 10, 6)).statutory_date("final_plan_due")
-    assert final is not None and not final.excused
+    assert final is not None
+    assert not final.excused
 
 
 def test_early_years_setting_gives_ground_b() -> None:
-    """Educational advice asked of the child's early years provider in the window gives reg 10(4)(b)."""
+    """Educational advice asked of the child's early years provider in the window gives reg
+    10(4)(b)."""
     events = [
-        request_received(date(2025, 5, 12), setting_id=SCHOOL, early_years=True, year_group=None,
-                         date_of_birth=date(2021, 10, 1)),
+        request_received(
+            date(2025, 5, 12),
+            setting_id=SCHOOL,
+            early_years=True,
+            year_group=None,
+            date_of_birth=date(2021, 10, 1),
+        ),
         SUMMER,
         requested("REQ-EY", AdviceType.EDUCATIONAL, date(2025, 7, 20), agency_id=SCHOOL),
     ]
@@ -142,8 +156,12 @@ def test_early_years_setting_gives_ground_b() -> None:
 
 def _absence(starts: date, ends: date | None) -> TimescaleExceptionRecorded:
     return TimescaleExceptionRecorded(
-        event_id=next_id(), case_id=CASE, exception_id="EXC-ABSENT",
-        ground=ExceptionGround.REG_10_4_D, starts_on=starts, ends_on=ends,
+        event_id=next_id(),
+        case_id=CASE,
+        exception_id="EXC-ABSENT",
+        ground=ExceptionGround.REG_10_4_D,
+        starts_on=starts,
+        ends_on=ends,
     )
 
 
@@ -152,10 +170,13 @@ def _absent_case(*extra: CaseEvent) -> list[CaseEvent]:
 
 
 def test_absence_of_four_weeks_excuses_la_limits() -> None:
-    """A family away from the area 1 March to 15 April (over 4 weeks) excuses the 20 weeks (reg 10(4)(d))."""
+    """A family away from the area 1 March to 15 April (over 4 weeks) excuses the 20 weeks (reg
+    10(4)(d))."""
     result = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 4, 15))), date(2025, 6, 2))
     final = result.statutory_date("final_plan_due")
-    assert final is not None and final.status is DateStatus.MISSED and final.excused
+    assert final is not None
+    assert final.status is DateStatus.MISSED
+    assert final.excused
     assert result.timeliness.final_plan_within_20_weeks is False
     assert result.timeliness.within_20_weeks_or_excused is True
 
@@ -164,14 +185,16 @@ def test_absence_under_four_weeks_does_not_excuse() -> None:
     """An absence that ended after 20 days does not meet reg 10(4)(d), so the limit is a breach."""
     result = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 3, 20))), date(2025, 6, 2))
     final = result.statutory_date("final_plan_due")
-    assert final is not None and final.breached
+    assert final is not None
+    assert final.breached
     assert not result.exceptions[0].qualifies
 
 
 def test_absence_end_recorded_separately() -> None:
     """An open absence ended by TimescaleExceptionEnded after 13 days stops qualifying."""
-    ended = TimescaleExceptionEnded(event_id=next_id(), case_id=CASE, exception_id="EXC-ABSENT",
-                                    ends_on=date(2025, 3, 13))
+    ended = TimescaleExceptionEnded(
+        event_id=next_id(), case_id=CASE, exception_id="EXC-ABSENT", ends_on=date(2025, 3, 13)
+    )
     open_only = run(_absent_case(_absence(date(2025, 3, 1), None)), date(2025, 6, 2))
     with_end = run(_absent_case(_absence(date(2025, 3, 1), None), ended), date(2025, 6, 2))
     assert open_only.statutory_date("final_plan_due").excused  # type: ignore[union-attr]
@@ -182,22 +205,31 @@ def test_exception_excuses_but_never_moves_the_date() -> None:
     """Recording an exception leaves every due date exactly where it was."""
     without = run(_absent_case(), date(2025, 6, 2))
     with_exc = run(_absent_case(_absence(date(2025, 3, 1), date(2025, 4, 15))), date(2025, 6, 2))
-    assert [d.due_on for d in without.statutory_dates] == [d.due_on for d in with_exc.statutory_dates]
+    assert [d.due_on for d in without.statutory_dates] == [
+        d.due_on for d in with_exc.statutory_dates
+    ]
 
 
 def test_advice_exception_does_not_excuse_la_limit() -> None:
     """A missed appointment (reg 8(2)(c)) excuses that body's advice, not the LA's 20 weeks."""
     missed = TimescaleExceptionRecorded(
-        event_id=next_id(), case_id=CASE, exception_id="EXC-DNA", ground=ExceptionGround.REG_8_2_C,
-        starts_on=date(2025, 3, 4), request_id="REQ-MED",
+        event_id=next_id(),
+        case_id=CASE,
+        exception_id="EXC-DNA",
+        ground=ExceptionGround.REG_8_2_C,
+        starts_on=date(2025, 3, 4),
+        request_id="REQ-MED",
     )
     events = _absent_case(
-        requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 12), received_by_body_on=date(2025, 2, 13)),
+        requested(
+            "REQ-MED", AdviceType.MEDICAL, date(2025, 2, 12), received_by_body_on=date(2025, 2, 13)
+        ),
         missed,
     )
     result = run(events, date(2025, 6, 2))
     med = next(a for a in result.advice if a.request_id == "REQ-MED")
-    assert med.status is AdviceStatus.OVERDUE and med.excused
+    assert med.status is AdviceStatus.OVERDUE
+    assert med.excused
     assert (AlertKind.ADVICE_OVERDUE, "request:REQ-MED") not in kinds(result)
     assert result.statutory_date("final_plan_due").breached  # type: ignore[union-attr]
 
@@ -205,17 +237,26 @@ def test_advice_exception_does_not_excuse_la_limit() -> None:
 def test_recorded_la_exception_must_be_c_or_d() -> None:
     """Reg 10(4)(a) cannot be recorded by hand: it is derived from closure periods."""
     with pytest.raises(CaseworkError):
-        TimescaleExceptionRecorded(event_id="e", case_id=CASE, exception_id="x",
-                                   ground=ExceptionGround.REG_10_4_A, starts_on=date(2025, 3, 1))
+        TimescaleExceptionRecorded(
+            event_id="e",
+            case_id=CASE,
+            exception_id="x",
+            ground=ExceptionGround.REG_10_4_A,
+            starts_on=date(2025, 3, 1),
+        )
 
 
 # --- Required advice by the child's circumstances --------------------------------------------
 
 
 def test_year_9_young_person_needs_preparation_for_adulthood_advice() -> None:
-    """A year 9 pupil needs reg 6(1)(g) advice; once the decision is made it is flagged as not requested."""
-    events = [request_received(date(2025, 1, 6), year_group=9, date_of_birth=date(2011, 2, 3)),
-              decided(date(2025, 2, 10)), *all_core_requests(date(2025, 2, 11))]
+    """A year 9 pupil needs reg 6(1)(g) advice; once the decision is made it is flagged as not
+    requested."""
+    events = [
+        request_received(date(2025, 1, 6), year_group=9, date_of_birth=date(2011, 2, 3)),
+        decided(date(2025, 2, 10)),
+        *all_core_requests(date(2025, 2, 11)),
+    ]
     result = run(events, date(2025, 2, 12))
     assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == [AdviceStatus.NOT_REQUESTED]
     assert (AlertKind.ADVICE_NOT_REQUESTED, "required:PREPARATION_FOR_ADULTHOOD") in kinds(result)
@@ -223,23 +264,28 @@ def test_year_9_young_person_needs_preparation_for_adulthood_advice() -> None:
 
 def test_year_8_pupil_needs_no_preparation_for_adulthood_advice() -> None:
     """A year 8 pupil does not yet need reg 6(1)(g) advice."""
-    events = [request_received(date(2025, 1, 6), year_group=8, date_of_birth=date(2012, 2, 3)),
-              decided(date(2025, 2, 10))]
+    events = [
+        request_received(date(2025, 1, 6), year_group=8, date_of_birth=date(2012, 2, 3)),
+        decided(date(2025, 2, 10)),
+    ]
     result = run(events, date(2025, 2, 12))
     assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == []
 
 
 def test_hearing_impairment_needs_specialist_teacher_advice() -> None:
-    """A child with a hearing impairment needs advice from a qualified specialist teacher (reg 6(2))."""
+    """A child with a hearing impairment needs advice from a qualified specialist teacher (reg
+    6(2))."""
     events = [request_received(date(2025, 1, 6), hearing=True), decided(date(2025, 2, 10))]
     result = run(events, date(2025, 2, 12))
     assert advice_of(result, AdviceType.VISION_HEARING_SPECIALIST) == [AdviceStatus.NOT_REQUESTED]
     item = next(a for a in result.advice if a.advice_type is AdviceType.VISION_HEARING_SPECIALIST)
-    assert item.regulation == "reg 6(2)" and item.required
+    assert item.regulation == "reg 6(2)"
+    assert item.required
 
 
 def test_looked_after_child_needs_virtual_school_head_by_policy() -> None:
-    """A looked-after child needs Virtual School Head advice when LA policy says so, and not otherwise."""
+    """A looked-after child needs Virtual School Head advice when LA policy says so, and not
+    otherwise."""
     events = [request_received(date(2025, 1, 6), looked_after=True), decided(date(2025, 2, 10))]
     assert advice_of(run(events, date(2025, 2, 12)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
         AdviceStatus.NOT_REQUESTED
@@ -250,8 +296,9 @@ def test_looked_after_child_needs_virtual_school_head_by_policy() -> None:
 
 def test_child_who_becomes_looked_after_needs_virtual_school_head() -> None:
     """A child who becomes looked after during the assessment then needs VSH advice."""
-    change = LookedAfterStatusChanged(event_id=next_id(), case_id=CASE,
-                                      occurred_on=date(2025, 3, 1), looked_after=True)
+    change = LookedAfterStatusChanged(
+        event_id=next_id(), case_id=CASE, occurred_on=date(2025, 3, 1), looked_after=True
+    )
     events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), change]
     assert advice_of(run(events, date(2025, 2, 20)), AdviceType.VIRTUAL_SCHOOL_HEAD) == []
     assert advice_of(run(events, date(2025, 3, 2)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
@@ -260,32 +307,54 @@ def test_child_who_becomes_looked_after_needs_virtual_school_head() -> None:
 
 
 def test_family_requested_advice_is_required_until_requested() -> None:
-    """Speech and language therapy the family reasonably asked for (reg 6(1)(h)) is required until requested."""
-    added = AdditionalAdviceAdded(event_id=next_id(), case_id=CASE, addition_id="ADD-SALT",
-                                  advice_type=AdviceType.FAMILY_REQUESTED,
-                                  occurred_on=date(2025, 2, 12), agency_id="NHS-SALT")
+    """Speech and language therapy the family reasonably asked for (reg 6(1)(h)) is required until
+    requested."""
+    added = AdditionalAdviceAdded(
+        event_id=next_id(),
+        case_id=CASE,
+        addition_id="ADD-SALT",
+        advice_type=AdviceType.FAMILY_REQUESTED,
+        occurred_on=date(2025, 2, 12),
+        agency_id="NHS-SALT",
+    )
     base = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), added]
     before = run(base, date(2025, 2, 14))
     assert (AlertKind.ADVICE_NOT_REQUESTED, "addition:ADD-SALT") in kinds(before)
-    after = run([*base, requested("REQ-SALT", AdviceType.FAMILY_REQUESTED, date(2025, 2, 13),
-                                  agency_id="NHS-SALT")], date(2025, 2, 14))
+    after = run(
+        [
+            *base,
+            requested(
+                "REQ-SALT", AdviceType.FAMILY_REQUESTED, date(2025, 2, 13), agency_id="NHS-SALT"
+            ),
+        ],
+        date(2025, 2, 14),
+    )
     assert (AlertKind.ADVICE_NOT_REQUESTED, "addition:ADD-SALT") not in kinds(after)
     salt = next(a for a in after.advice if a.request_id == "REQ-SALT")
-    assert salt.required and salt.status is AdviceStatus.REQUESTED
+    assert salt.required
+    assert salt.status is AdviceStatus.REQUESTED
 
 
 # --- Reuse of advice under reg 6(4) ---------------------------------------------------------
 
 
 def _reuse(family_agreed: bool) -> AdviceReused:
-    return AdviceReused(event_id=next_id(), case_id=CASE, reuse_id="REUSE-EP",
-                        advice_type=AdviceType.PSYCHOLOGICAL, source_contribution_id="CON-2024-77",
-                        occurred_on=date(2025, 2, 14), author_agreed=True, la_agreed=True,
-                        family_agreed=family_agreed)
+    return AdviceReused(
+        event_id=next_id(),
+        case_id=CASE,
+        reuse_id="REUSE-EP",
+        advice_type=AdviceType.PSYCHOLOGICAL,
+        source_contribution_id="CON-2024-77",
+        occurred_on=date(2025, 2, 14),
+        author_agreed=True,
+        la_agreed=True,
+        family_agreed=family_agreed,
+    )
 
 
 def test_reuse_with_all_three_agreements_satisfies_without_request() -> None:
-    """EP advice from last year reused with author, LA and family agreement meets reg 6(1)(d) with no new request."""
+    """EP advice from last year reused with author, LA and family agreement meets reg 6(1)(d) with
+    no new request."""
     events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(True)]
     result = run(events, date(2025, 2, 20))
     assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.REUSED]
@@ -293,7 +362,8 @@ def test_reuse_with_all_three_agreements_satisfies_without_request() -> None:
 
 
 def test_reuse_without_family_agreement_does_not_satisfy() -> None:
-    """Without the family's agreement reg 6(4) does not apply, so psychological advice is still required."""
+    """Without the family's agreement reg 6(4) does not apply, so psychological advice is still
+    required."""
     events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(False)]
     result = run(events, date(2025, 2, 20))
     assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.NOT_REQUESTED]
@@ -302,25 +372,42 @@ def test_reuse_without_family_agreement_does_not_satisfy() -> None:
 def test_reuse_of_family_views_is_refused() -> None:
     """Reg 6(4) never applies to the parent or young person's own advice (6(1)(a))."""
     with pytest.raises(CaseworkError):
-        AdviceReused(event_id="e", case_id=CASE, reuse_id="r",
-                     advice_type=AdviceType.PARENT_OR_YOUNG_PERSON, source_contribution_id="c",
-                     occurred_on=date(2025, 2, 14), author_agreed=True, la_agreed=True,
-                     family_agreed=True)
+        AdviceReused(
+            event_id="e",
+            case_id=CASE,
+            reuse_id="r",
+            advice_type=AdviceType.PARENT_OR_YOUNG_PERSON,
+            source_contribution_id="c",
+            occurred_on=date(2025, 2, 14),
+            author_agreed=True,
+            la_agreed=True,
+            family_agreed=True,
+        )
 
 
 # --- Declines, unlinked advice, stages ------------------------------------------------------------
 
 
 def test_declined_request_needs_a_new_request() -> None:
-    """A health body declining as 'not known to service' excuses nothing: the advice must be sought again."""
-    declined = AdviceRequestDeclined(event_id=next_id(), case_id=CASE, request_id="REQ-MED",
-                                     occurred_on=date(2025, 2, 20),
-                                     reason=DeclineReason.NOT_KNOWN_TO_SERVICE)
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
-              requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 11)), declined]
+    """A health body declining as 'not known to service' excuses nothing: the advice must be sought
+    again."""
+    declined = AdviceRequestDeclined(
+        event_id=next_id(),
+        case_id=CASE,
+        request_id="REQ-MED",
+        occurred_on=date(2025, 2, 20),
+        reason=DeclineReason.NOT_KNOWN_TO_SERVICE,
+    )
+    events = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 11)),
+        declined,
+    ]
     result = run(events, date(2025, 2, 21))
     assert sorted(s.value for s in advice_of(result, AdviceType.MEDICAL)) == [
-        "DECLINED", "NOT_REQUESTED"
+        "DECLINED",
+        "NOT_REQUESTED",
     ]
     assert (AlertKind.ADVICE_NOT_REQUESTED, "required:MEDICAL") in kinds(result)
     assert not result.exceptions
@@ -328,12 +415,16 @@ def test_declined_request_needs_a_new_request() -> None:
 
 def test_unlinked_advice_answers_the_open_request_of_its_type() -> None:
     """Advice submitted without a request id answers the earliest open request of the same type."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
-              requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
-              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1))]
+    events = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
+        submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1)),
+    ]
     result = run(events, date(2025, 3, 2))
     item = next(a for a in result.advice if a.request_id == "REQ-EP")
-    assert item.status is AdviceStatus.RECEIVED and item.contribution_ids == ("CON-1",)
+    assert item.status is AdviceStatus.RECEIVED
+    assert item.contribution_ids == ("CON-1",)
     assert item.on_time
 
 
@@ -348,22 +439,40 @@ def test_request_delivered_friday_evening_counts_from_monday() -> None:
     ("extra", "stage"),
     [
         ([], Stage.REQUEST_RECEIVED),
-        ([AssessmentRefused(event_id="r", case_id=CASE, occurred_on=date(2025, 2, 3))],
-         Stage.ASSESSMENT_REFUSED),
+        (
+            [AssessmentRefused(event_id="r", case_id=CASE, occurred_on=date(2025, 2, 3))],
+            Stage.ASSESSMENT_REFUSED,
+        ),
         ([decided(date(2025, 2, 3))], Stage.ASSESSING),
-        ([decided(date(2025, 2, 3)),
-          DecisionNotToIssuePlan(event_id="n", case_id=CASE, occurred_on=date(2025, 4, 1))],
-         Stage.PLAN_NOT_ISSUED),
-        ([decided(date(2025, 2, 3)),
-          DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1))],
-         Stage.DRAFT_PLAN_ISSUED),
-        ([decided(date(2025, 2, 3)),
-          DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
-          FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1))],
-         Stage.PLAN_MAINTAINED),
-        ([decided(date(2025, 2, 3)),
-          PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2025, 3, 1))],
-         Stage.CEASED),
+        (
+            [
+                decided(date(2025, 2, 3)),
+                DecisionNotToIssuePlan(event_id="n", case_id=CASE, occurred_on=date(2025, 4, 1)),
+            ],
+            Stage.PLAN_NOT_ISSUED,
+        ),
+        (
+            [
+                decided(date(2025, 2, 3)),
+                DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
+            ],
+            Stage.DRAFT_PLAN_ISSUED,
+        ),
+        (
+            [
+                decided(date(2025, 2, 3)),
+                DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
+                FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
+            ],
+            Stage.PLAN_MAINTAINED,
+        ),
+        (
+            [
+                decided(date(2025, 2, 3)),
+                PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2025, 3, 1)),
+            ],
+            Stage.CEASED,
+        ),
     ],
 )
 def test_stage_follows_events(extra: list[CaseEvent], stage: Stage) -> None:
@@ -382,23 +491,31 @@ def test_refused_case_has_no_plan_deadlines() -> None:
 
 def test_final_plan_before_comment_period_ends_is_flagged() -> None:
     """Issuing the final plan on day 10 of the family's 15 days breaks reg 13(1)."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3)),
-              DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
-              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 4, 10))]
+    events = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 3)),
+        DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 4, 10)),
+    ]
     result = run(events, date(2025, 5, 1))
     comments = result.statutory_date("draft_comment_period_ends")
-    assert comments is not None and comments.due_on == date(2025, 4, 15)
+    assert comments is not None
+    assert comments.due_on == date(2025, 4, 15)
     assert comments.status is DateStatus.MISSED
     assert result.timeliness.final_plan_within_20_weeks is True
 
 
 def test_ceased_plan_raises_no_alerts() -> None:
     """Once the plan has ceased no alert is raised and open limits no longer apply."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3)),
-              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
-              PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2026, 4, 1))]
+    events = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 3)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
+        PlanCeased(event_id="c", case_id=CASE, occurred_on=date(2026, 4, 1)),
+    ]
     result = run(events, date(2026, 5, 1))
-    assert result.stage is Stage.CEASED and not result.alerts
+    assert result.stage is Stage.CEASED
+    assert not result.alerts
     assert result.statutory_date("annual_review_due").status is DateStatus.NOT_APPLICABLE  # type: ignore[union-attr]
 
 
@@ -423,10 +540,13 @@ def test_no_events_is_refused() -> None:
 
 def test_duplicate_contribution_is_counted_once() -> None:
     """The same contribution delivered twice under different event ids is one contribution."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)),
-              requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
-              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1), "REQ-EP"),
-              submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 2), "REQ-EP")]
+    events = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
+        submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 1), "REQ-EP"),
+        submitted("CON-1", AdviceType.PSYCHOLOGICAL, date(2025, 3, 2), "REQ-EP"),
+    ]
     item = next(a for a in run(events, date(2025, 3, 5)).advice if a.request_id == "REQ-EP")
     assert item.contribution_ids == ("CON-1",)
     assert item.submitted_on == date(2025, 3, 1)
@@ -452,7 +572,9 @@ def _maintained(*extra: CaseEvent) -> list[CaseEvent]:
 def test_annual_reviews_chain_from_plan_then_last_review() -> None:
     """Reviews fall due 12 months after the plan, then 12 months after each review (CFA s.44(1))."""
     result = run(_maintained(), date(2025, 8, 1))
-    reviews = [(d.due_on, d.status) for d in result.statutory_dates if d.name == "annual_review_due"]
+    reviews = [
+        (d.due_on, d.status) for d in result.statutory_dates if d.name == "annual_review_due"
+    ]
     assert reviews == [
         (date(2024, 5, 22), DateStatus.MET),
         (date(2025, 5, 13), DateStatus.MISSED),  # held 2 June 2025, three weeks late
@@ -461,50 +583,68 @@ def test_annual_reviews_chain_from_plan_then_last_review() -> None:
 
 
 def test_amendment_limits_after_review() -> None:
-    """Amendments sent 16 June are due by 11 August (reg 22(3)) and within 12 weeks of the 2 June meeting (25 August)."""
+    """Amendments sent 16 June are due by 11 August (reg 22(3)) and within 12 weeks of the 2 June
+    meeting (25 August)."""
     result = run(_maintained(), date(2025, 8, 20))
     assert result.stage is Stage.AMENDING
     amended = result.statutory_date("amended_plan_due")
     devon = result.statutory_date("amended_plan_due_after_review_meeting")
-    assert amended is not None and (amended.due_on, amended.status) == (
-        date(2025, 8, 11), DateStatus.MISSED
+    assert amended is not None
+    assert (amended.due_on, amended.status) == (
+        date(2025, 8, 11),
+        DateStatus.MISSED,
     )
-    assert devon is not None and (devon.due_on, devon.status) == (
-        date(2025, 8, 25), DateStatus.PENDING
+    assert devon is not None
+    assert (devon.due_on, devon.status) == (
+        date(2025, 8, 25),
+        DateStatus.PENDING,
     )
     assert {(a.kind, a.threshold) for a in result.alerts} >= {
-        (AlertKind.DEADLINE_MISSED, "missed"), (AlertKind.DEADLINE_AT_RISK, "5d")
+        (AlertKind.DEADLINE_MISSED, "missed"),
+        (AlertKind.DEADLINE_AT_RISK, "5d"),
     }
 
 
 def test_reassessment_runs_14_weeks_and_rejudges_required_advice() -> None:
-    """A re-assessment noticed 1 October 2025 is due 7 January 2026 (reg 27(2)); the pupil, now in year 10, needs reg 6(1)(g) advice."""
+    """A re-assessment noticed 1 October 2025 is due 7 January 2026 (reg 27(2)); the pupil, now in
+    year 10, needs reg 6(1)(g) advice."""
     from ehcp.casework.events import ReassessmentDecided
 
     notice = ReassessmentDecided(event_id="ra", case_id=CASE, occurred_on=date(2025, 10, 1))
     result = run(_maintained(notice), date(2025, 10, 2))
     assert result.stage is Stage.REASSESSING
     due = result.statutory_date("reassessment_plan_due")
-    assert due is not None and due.due_on == date(2026, 1, 7)
+    assert due is not None
+    assert due.due_on == date(2026, 1, 7)
     assert advice_of(result, AdviceType.PREPARATION_FOR_ADULTHOOD) == [AdviceStatus.NOT_REQUESTED]
 
 
 def test_under_five_reviewed_on_policy_interval() -> None:
     """A plan for a 3-year-old is reviewed after the policy interval (CoP 9.178), here 3 months."""
-    events = [request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
-              decided(date(2025, 2, 3)),
-              FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1))]
+    events = [
+        request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
+        decided(date(2025, 2, 3)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
+    ]
     result = run(events, date(2025, 5, 2), Policy(under_five_review_months=3))
     review = result.statutory_date("annual_review_due")
-    assert review is not None and review.due_on == date(2025, 8, 1)
+    assert review is not None
+    assert review.due_on == date(2025, 8, 1)
 
 
 def test_phase_transfer_review_by_15_february() -> None:
-    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 15 February 2026 (reg 18(1)(b))."""
+    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 15 February
+    2026 (reg 18(1)(b))."""
     from ehcp.casework.events import PhaseTransferKind, PhaseTransferNoted
 
-    noted = PhaseTransferNoted(event_id="pt", case_id=CASE, occurred_on=date(2025, 9, 1),
-                               transfer_on=date(2026, 9, 2), kind=PhaseTransferKind.SCHOOL_PHASE)
+    noted = PhaseTransferNoted(
+        event_id="pt",
+        case_id=CASE,
+        occurred_on=date(2025, 9, 1),
+        transfer_on=date(2026, 9, 2),
+        kind=PhaseTransferKind.SCHOOL_PHASE,
+    )
     result = run(_maintained(noted), date(2026, 2, 16))
     due = result.statutory_date("phase_transfer_review_due")
-    assert due is not None and (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
+    assert due is not None
+    assert (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
