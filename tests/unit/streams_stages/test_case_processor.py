@@ -1,0 +1,149 @@
+"""The case stage over contract records: open a case, fold inputs, fire each alert once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ehcp.case_processor import (
+    ADVICE_REQUESTED,
+    ADVICE_SUBMITTED,
+    CASE_TICK,
+    REFERRAL,
+    CaseOutcome,
+    CaseProcessor,
+)
+from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
+from ehcp.errors import ContractError
+from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, UPN_SYSTEM
+
+KEY = b"k" * 32
+CASE = "EHC-999-UNIT-1"
+RECEIVED = datetime(2026, 9, 7, 10, tzinfo=UTC)  # a Monday in term time
+
+
+def referral() -> dict[str, Any]:
+    """A referral naming a health provider for medical advice only."""
+    return {
+        "event_id": "ref-1", "case_id": CASE, "la_code": "999", "received_at": RECEIVED,
+        "requested_by": "PARENT",
+        "child": {"identifiers": [{"system": NHS_NUMBER_SYSTEM, "value": "9434765919"},
+                                  {"system": UPN_SYSTEM, "value": "B801200005001"}],
+                  "date_of_birth": date(2016, 3, 14), "year_group": 5,
+                  "vision_impairment": False, "hearing_impairment": False, "looked_after": False},
+        "areas_of_need": [], "institution": None,
+        "advice_providers": [{"advice_type": "MEDICAL",
+                              "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"}}],
+    }
+
+
+def tick(as_of: date) -> dict[str, Any]:
+    """A timer tick for the case."""
+    return {"event_id": f"tick-{as_of}", "case_id": CASE, "as_of": as_of}
+
+
+def medical(submitted_at: datetime, request_id: str | None) -> dict[str, Any]:
+    """Medical advice routed into the case."""
+    return {
+        "event_id": "adv-1", "contribution_id": "urn:uuid:adv-1", "case_id": CASE,
+        "request_id": request_id, "child_identifiers": [], "child_date_of_birth": None,
+        "advice_type": "MEDICAL", "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
+        "submitted_at": submitted_at, "channel": "FHIR", "document": None,
+    }
+
+
+def run(processor: CaseProcessor, inputs: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any] | None, list[CaseOutcome]]:
+    """Feed inputs through the stage as the agent would, returning the state and every outcome."""
+    state = None
+    outcomes = []
+    for name, record in inputs:
+        outcome = processor.on_event(state, CASE, name, record)
+        state = outcome.state
+        outcomes.append(outcome)
+    return state, outcomes
+
+
+def opened(processor: CaseProcessor) -> tuple[dict[str, Any], CaseOutcome, dict[str, Any]]:
+    """A case after its referral and the advice request the referral caused."""
+    state, (outcome,) = run(processor, [(REFERRAL, referral())])
+    request = next(r for t, _, r, _ in outcome.outputs if t == ADVICE_REQUESTS.name)
+    state2 = processor.on_event(state, CASE, ADVICE_REQUESTED, request).state
+    return state2, outcome, request
+
+
+@pytest.fixture
+def processor() -> CaseProcessor:
+    """The stage with the default policy."""
+    return CaseProcessor.default(KEY)
+
+
+def test_referral_opens_the_case(processor: CaseProcessor) -> None:
+    """A referral emits index entries per identifier, a medical request due in 6 weeks, and a status."""
+    _, outcome, request = opened(processor)
+    topics = [t for t, _, _, _ in outcome.outputs]
+    assert topics.count(CHILD_INDEX.name) == 2
+    assert topics.count(ADVICE_REQUESTS.name) == 1
+    assert topics[-1] == CASE_STATUS.name
+    for _, key, record, _ in outcome.outputs:
+        assert "9434765919" not in key
+    assert request["advice_type"] == "MEDICAL"
+    assert request["sent_on"] == date(2026, 9, 7)
+    assert request["due_on"] == date(2026, 10, 19)  # 6 weeks, reg 8(1)
+    assert request["regulation"] == "reg 6(1)(c)"
+
+
+def test_a_repeated_input_changes_nothing(processor: CaseProcessor) -> None:
+    """The same referral twice: the second is recognised and emits nothing."""
+    state, outcome, _ = opened(processor)
+    again = processor.on_event(state, CASE, REFERRAL, referral())
+    assert again.changed is False
+    assert again.outputs == []
+
+
+def test_a_record_for_another_case_is_refused(processor: CaseProcessor) -> None:
+    """A record whose case id is not its Kafka key is a contract error (dead-lettered)."""
+    with pytest.raises(ContractError):
+        processor.on_event(None, "EHC-OTHER", REFERRAL, referral())
+
+
+def _alerts(outcome: CaseOutcome) -> list[tuple[str, str, str | None]]:
+    return [(r["kind"], r["status"], r["advice_type"]) for t, _, r, _ in outcome.outputs if t == ALERTS.name]
+
+
+def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(processor: CaseProcessor) -> None:
+    """Late health advice raises exactly one overdue alert, repeated ticks add none, arrival resolves it."""
+    state, _, request = opened(processor)
+    overdue_day = date(2026, 10, 20)
+    first = processor.on_event(state, CASE, CASE_TICK, tick(overdue_day))
+    overdue = [a for a in _alerts(first) if a[0] == "ADVICE_OVERDUE" and a[2] == "MEDICAL"]
+    assert overdue == [("ADVICE_OVERDUE", "RAISED", "MEDICAL")]
+    later = processor.on_event(first.state, CASE, CASE_TICK, tick(overdue_day + timedelta(days=1)))
+    assert not [a for a in _alerts(later) if a[0] == "ADVICE_OVERDUE" and a[2] == "MEDICAL"]
+    arrived = processor.on_event(later.state, CASE, ADVICE_SUBMITTED,
+                                 medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"]))
+    assert ("ADVICE_OVERDUE", "RESOLVED", "MEDICAL") in _alerts(arrived)
+    status = next(r for t, _, r, _ in arrived.outputs if t == CASE_STATUS.name)
+    assert {a["advice_type"]: a["status"] for a in status["advice"]}["MEDICAL"] == "RECEIVED"
+
+
+def test_replaying_the_same_inputs_gives_identical_outputs(processor: CaseProcessor) -> None:
+    """Event time, not processing time: the same inputs replayed give byte-identical outputs."""
+    inputs = [(REFERRAL, referral()), (CASE_TICK, tick(date(2026, 10, 12))),
+              (CASE_TICK, tick(date(2026, 10, 20)))]
+    _, first = run(processor, inputs)
+    _, second = run(CaseProcessor.default(KEY), inputs)
+    assert [o.outputs for o in first] == [o.outputs for o in second]
+    assert any(_alerts(o) for o in first), "the scenario must raise alerts to compare"
+
+
+def test_ids_are_deterministic(processor: CaseProcessor) -> None:
+    """Request and alert event ids depend only on the case, so a replay after a crash repeats ids."""
+    _, outcome, request = opened(processor)
+    assert request["request_id"] == str(uuid.UUID(request["request_id"]))
+    _, again, request_again = opened(CaseProcessor.default(KEY))
+    assert request["request_id"] == request_again["request_id"]
+    assert [r["event_id"] for _, _, r, _ in outcome.outputs if "event_id" in r] == \
+        [r["event_id"] for _, _, r, _ in again.outputs if "event_id" in r]

@@ -1,0 +1,82 @@
+"""The routing stage over contract records: route, park, release, report; never drop."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, UNROUTED
+from ehcp.identifiers import NHS_NUMBER_SYSTEM
+from ehcp.routing_stage import ADVICE_SUBMITTED, CASE_CHILD_LINKED, RoutingProcessor
+
+NHS = "9434765919"
+KEY = "child:abc"
+
+
+def contribution(cid: str = "urn:uuid:1", case_id: str | None = None) -> dict[str, Any]:
+    """Medical advice naming only the child's NHS number (or a case)."""
+    return {
+        "event_id": f"e-{cid}", "contribution_id": cid, "case_id": case_id, "request_id": None,
+        "child_identifiers": [{"system": NHS_NUMBER_SYSTEM, "value": NHS}],
+        "child_date_of_birth": None, "advice_type": "MEDICAL",
+        "agency": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "ZZ901"},
+        "submitted_at": datetime(2026, 11, 2, 10, tzinfo=UTC), "channel": "FHIR", "document": None,
+    }
+
+
+def linked(case_id: str = "EHC-1") -> dict[str, Any]:
+    """A routing-index entry for the child."""
+    return {"event_id": f"l-{case_id}", "case_id": case_id, "identifier_system": NHS_NUMBER_SYSTEM,
+            "date_of_birth": date(2016, 3, 14), "linked_at": datetime(2026, 10, 1, tzinfo=UTC),
+            "case_open": True}
+
+
+def test_contribution_naming_a_case_is_routed_straight_there() -> None:
+    """A contribution with a case id goes to the routed topic keyed by that case."""
+    result = RoutingProcessor(default_codec()).handle(None, "EHC-9", ADVICE_SUBMITTED,
+                                                      contribution(case_id="EHC-9"))
+    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED.name, "EHC-9")]
+
+
+def test_early_contribution_is_parked_then_released_when_its_case_appears() -> None:
+    """Advice before its case is parked and reported; the index entry releases it into the case."""
+    stage = RoutingProcessor(default_codec())
+    first = stage.handle(None, KEY, ADVICE_SUBMITTED, contribution())
+    assert [t for t, _, _, _ in first.outputs] == [UNROUTED.name, ALERTS.name]
+    assert first.outputs[0][2]["parked"] is True
+    assert first.outputs[1][2]["status"] == "RAISED"
+    assert len(first.state["parked"]) == 1
+
+    again = stage.handle(first.state, KEY, ADVICE_SUBMITTED, contribution())
+    assert again.outputs == [], "a repeat of a parked contribution changes nothing"
+
+    released = stage.handle(first.state, KEY, CASE_CHILD_LINKED, linked())
+    routed = [o for o in released.outputs if o[0] == CONTRIBUTIONS_ROUTED.name]
+    assert [(k, r["case_id"], r["contribution_id"]) for _, k, r, _ in routed] == [
+        ("EHC-1", "EHC-1", "urn:uuid:1")]
+    resolved = [o for o in released.outputs if o[0] == ALERTS.name]
+    assert resolved[0][2]["status"] == "RESOLVED"
+    assert resolved[0][2]["alert_id"] == first.outputs[1][2]["alert_id"]
+    assert released.state["parked"] == []
+
+
+def test_contribution_after_its_case_is_routed_by_nhs_number() -> None:
+    """Once the index knows the child, advice naming only the NHS number joins the case."""
+    stage = RoutingProcessor(default_codec())
+    state = stage.handle(None, KEY, CASE_CHILD_LINKED, linked()).state
+    result = stage.handle(state, KEY, ADVICE_SUBMITTED, contribution("urn:uuid:2"))
+    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED.name, "EHC-1")]
+
+
+def test_ambiguous_contribution_is_reported_not_parked() -> None:
+    """Two open cases for the child: the contribution is reported unrouted with the reason."""
+    stage = RoutingProcessor(default_codec())
+    state = stage.handle(None, KEY, CASE_CHILD_LINKED, linked("EHC-1")).state
+    state = stage.handle(state, KEY, CASE_CHILD_LINKED, linked("EHC-2")).state
+    result = stage.handle(state, KEY, ADVICE_SUBMITTED, contribution("urn:uuid:3"))
+    unrouted = result.outputs[0][2]
+    assert unrouted["reason"] == "AMBIGUOUS_MATCH"
+    assert unrouted["parked"] is False
+    assert result.outputs[1][2]["severity"] == "CRITICAL"
+    assert result.state["parked"] == []
