@@ -54,6 +54,8 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 
 _MEDIA_TYPE: Final = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _FULL_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: ehcp.identifiers matches with \d and $ (any Unicode digit, a final newline): be stricter here.
+_ASCII_NHS_NUMBER: Final = re.compile(r"[0-9 ]{10,12}")
 _TASK_REFERENCE: Final = re.compile(r"^Task/([A-Za-z0-9\-.]{1,64})$")
 #: Namespace for ids derived from (agency, contribution identifier): retries get the same ids.
 _ID_NAMESPACE: Final = uuid.UUID("0c0f3f57-4f0e-5d1e-8a0e-5b7d8e0c9a31")
@@ -259,6 +261,8 @@ def _read_child(doc: DocumentReference, contained: Mapping[str, Any],
     checked: set[str] = set()
     for value, location in numbers:
         try:
+            if not _ASCII_NHS_NUMBER.fullmatch(value):
+                raise InvalidIdentifierError("NHS number must be 10 digits")
             checked.add(normalise_nhs_number(value))
         except InvalidIdentifierError as exc:
             raise InvalidIdentifierError(exc.message, location=location) from exc

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import fastavro
+import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 
 from connectors.fhir.ports import FetchedDocument
@@ -111,6 +112,18 @@ def test_nhs_number_failing_its_check_digit_is_422_naming_the_element(harness: H
     assert found["expression"] == ["DocumentReference.subject.identifier.value"]
     assert found["code"] == "value"
     assert BAD_NHS_NUMBER not in response.text
+    assert harness.publisher.events == []
+
+
+@pytest.mark.parametrize("value", ["\u0669\u0664\u0663\u0664\u0667\u0666\u0665\u0669\u0661\u0669",
+                                   "9434765919\n", "943476591"])
+def test_nhs_numbers_that_are_not_ten_ascii_digits_are_422(harness: Harness, value: str) -> None:
+    """Arabic-Indic digits, a trailing newline or nine digits are refused, not normalised."""
+    document = advice_document(subject={"identifier": {"system": NHS_NUMBER_SYSTEM,
+                                                       "value": value}})
+    response = harness.post("/fhir/DocumentReference", document)
+    assert response.status_code == 422
+    assert issue(response)["expression"] == ["DocumentReference.subject.identifier.value"]
     assert harness.publisher.events == []
 
 
