@@ -1,7 +1,8 @@
 """Working days, the receipt rule and institution closure periods (pure, no clock).
 
 - Working days are Monday to Friday except England and Wales bank holidays, taken from the
-  ``holidays`` package (``holidays.UnitedKingdom(subdiv="ENG")``; England and Wales share
+  ``holidays`` package (``holidays.country_holidays("GB", subdiv="ENG")``, the
+  ``UnitedKingdom`` class with the England subdivision; England and Wales share
   their bank holidays), not a hand-typed list.
 - The receipt rule is a common reading (IPSEA), not statute: a request delivered after the
   cut-off time (default 17:00 Europe/London) or on a non-working day counts as received on
@@ -83,7 +84,9 @@ class Calendar:
         la_default_closures: Iterable[ClosurePeriod] = (),
     ) -> None:
         self._bank_holidays: Container[date] = (
-            bank_holidays if bank_holidays is not None else holidays.UnitedKingdom(subdiv="ENG")
+            bank_holidays
+            if bank_holidays is not None
+            else holidays.country_holidays("GB", subdiv="ENG")
         )
         self._institution_closures: dict[str, tuple[ClosurePeriod, ...]] = {
             key: tuple(sorted(periods, key=lambda p: p.first_day))

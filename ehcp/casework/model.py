@@ -249,8 +249,8 @@ class CaseAssessment:
     next_change_on: date | None
 
     def statutory_date(self, name: str) -> StatutoryDate | None:
-        """The statutory date with this name, if the case has one."""
-        return next((d for d in self.statutory_dates if d.name == name), None)
+        """The statutory date with this name, or the latest-due one if it recurs (reviews)."""
+        return next((d for d in reversed(self.statutory_dates) if d.name == name), None)
 
     @property
     def exceptions_in_force(self) -> tuple[ExceptionInForce, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import pytest
@@ -32,7 +33,7 @@ def _case() -> list[CaseEvent]:
 
 
 def run(
-    as_of: date, events: list[CaseEvent] | None = None, policy: Policy = POLICY
+    as_of: date, events: Sequence[CaseEvent] | None = None, policy: Policy = POLICY
 ) -> CaseAssessment:
     return evaluate(events if events is not None else _case(), as_of, policy, REAL_CALENDAR)
 
@@ -80,14 +81,17 @@ def test_alert_id_is_stable_within_a_threshold_and_changes_across() -> None:
 
 def test_alert_absent_once_advice_arrives() -> None:
     """When the advice arrives the overdue alert is simply absent from the next evaluation."""
-    events = [*_case(), submitted("CON-9", AdviceType.MEDICAL, date(2025, 8, 10), "REQ-MED")]
+    events: list[CaseEvent] = [
+        *_case(),
+        submitted("CON-9", AdviceType.MEDICAL, date(2025, 8, 10), "REQ-MED"),
+    ]
     assert med_alerts(run(date(2025, 8, 12), events)) == []
 
 
 def test_deadline_at_risk_and_missed() -> None:
     """The decision whether to assess is at risk 10 days before its reg 5(1) date and missed the day
     after."""
-    events = [request_received(date(2025, 1, 6))]  # decision due 17 February
+    events: list[CaseEvent] = [request_received(date(2025, 1, 6))]  # decision due 17 February
     at_risk = {(a.kind, a.threshold) for a in run(date(2025, 2, 7), events).alerts}
     missed = run(date(2025, 2, 18), events).alerts
     assert (AlertKind.DEADLINE_AT_RISK, "10d") in at_risk
@@ -101,7 +105,7 @@ def test_deadline_at_risk_and_missed() -> None:
 def test_not_requested_alert_waits_for_policy_grace_period() -> None:
     """With a 5-day grace period, required advice not requested is flagged 5 days after the
     decision."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10))]
+    events: list[CaseEvent] = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10))]
     policy = Policy(advice_request_grace_days=5)
     early = run(date(2025, 2, 14), events, policy)
     late = run(date(2025, 2, 15), events, policy)
@@ -135,7 +139,7 @@ def test_next_alert_due_on_none_when_nothing_pending() -> None:
     """A refused request with its decision made on time has nothing further to alert about."""
     from ehcp.casework.events import AssessmentRefused
 
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         AssessmentRefused(event_id="r", case_id=_case()[0].case_id, occurred_on=date(2025, 2, 1)),
     ]

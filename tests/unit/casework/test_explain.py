@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from ehcp.casework.engine import evaluate
 from ehcp.casework.explain import render_text, to_json
 from ehcp.casework.jsonl import parse_lines
+from ehcp.casework.model import CaseAssessment
 from ehcp.cli.casework_cmd import explain
 
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "case-summer-closure.jsonl"
@@ -29,7 +30,7 @@ TOP_KEYS = {
 }
 
 
-def _assessment():  # type: ignore[no-untyped-def]
+def _assessment() -> CaseAssessment:
     events = parse_lines(EXAMPLE.read_text(encoding="utf-8").splitlines())
     return evaluate(events, date(2025, 8, 7))
 

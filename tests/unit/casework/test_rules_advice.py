@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -12,18 +13,25 @@ from ehcp.casework.rules import advice
 CORE = set(advice.ALWAYS_REQUIRED)
 
 
-def _required(**overrides: object) -> set[AdviceType]:
-    facts: dict[str, object] = {
-        "year_group": 4,
-        "date_of_birth": date(2016, 5, 14),
-        "on": date(2025, 3, 1),
-        "vision_impairment": False,
-        "hearing_impairment": False,
-        "looked_after": False,
-        "virtual_school_head_for_looked_after": True,
-    }
-    facts.update(overrides)
-    return set(advice.required_advice(**facts))  # type: ignore[arg-type]
+def _required(
+    *,
+    year_group: int | None = 4,
+    vision_impairment: bool = False,
+    hearing_impairment: bool = False,
+    looked_after: bool = False,
+    virtual_school_head_for_looked_after: bool = True,
+) -> set[AdviceType]:
+    return set(
+        advice.required_advice(
+            year_group=year_group,
+            date_of_birth=date(2016, 5, 14),
+            on=date(2025, 3, 1),
+            vision_impairment=vision_impairment,
+            hearing_impairment=hearing_impairment,
+            looked_after=looked_after,
+            virtual_school_head_for_looked_after=virtual_school_head_for_looked_after,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,7 +47,7 @@ def _required(**overrides: object) -> set[AdviceType]:
         ({"looked_after": True, "virtual_school_head_for_looked_after": False}, set()),
     ],
 )
-def test_required_advice_table(overrides: dict[str, object], extra: set[AdviceType]) -> None:
+def test_required_advice_table(overrides: dict[str, Any], extra: set[AdviceType]) -> None:
     """Reg 6(1)(a)-(e) always; 6(1)(g) from year 9; 6(2) for vision/hearing; VSH by policy."""
     assert _required(**overrides) == CORE | extra
 

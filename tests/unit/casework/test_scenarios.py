@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, time
 
 import pytest
@@ -26,7 +27,14 @@ from ehcp.casework.events import (
     TimescaleExceptionEnded,
     TimescaleExceptionRecorded,
 )
-from ehcp.casework.model import AdviceStatus, AlertKind, CaseAssessment, DateStatus, Stage
+from ehcp.casework.model import (
+    AdviceStatus,
+    AlertKind,
+    CaseAssessment,
+    DateStatus,
+    Stage,
+    StatutoryDate,
+)
 from ehcp.casework.policy import Policy
 from ehcp.errors import CaseworkError
 
@@ -52,8 +60,14 @@ SUMMER = InstitutionClosurePeriodRecorded(
 )
 
 
-def run(events: list[CaseEvent], as_of: date, policy: Policy = POLICY) -> CaseAssessment:
+def run(events: Sequence[CaseEvent], as_of: date, policy: Policy = POLICY) -> CaseAssessment:
     return evaluate(events, as_of, policy, REAL_CALENDAR)
+
+
+def named(assessment: CaseAssessment, name: str) -> StatutoryDate:
+    found = assessment.statutory_date(name)
+    assert found is not None, name
+    return found
 
 
 def kinds(assessment: CaseAssessment) -> set[tuple[AlertKind, str]]:
@@ -113,7 +127,7 @@ def test_closure_exception_does_not_excuse_the_schools_own_advice() -> None:
 def test_la_default_closures_apply_to_schools_without_term_dates() -> None:
     """A school with no term dates of its own uses the LA default closures from policy."""
     policy = Policy(la_default_closures=(ClosurePeriod(date(2025, 7, 23), date(2025, 9, 2)),))
-    events = [e for e in _summer_case(date(2025, 7, 17)) if e is not SUMMER]
+    events: list[CaseEvent] = [e for e in _summer_case(date(2025, 7, 17)) if e is not SUMMER]
     result = run(events, date(2025, 10, 6), policy)
     final = result.statutory_date("final_plan_due")
     assert final is not None
@@ -122,7 +136,7 @@ def test_la_default_closures_apply_to_schools_without_term_dates() -> None:
 
 def test_medical_request_in_summer_window_does_not_excuse() -> None:
     """Only advice asked of a head teacher or principal counts for reg 10(4)(a), not medical."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 5, 12)),
         SUMMER,
         decided(date(2025, 6, 20)),
@@ -136,7 +150,7 @@ def test_medical_request_in_summer_window_does_not_excuse() -> None:
 def test_early_years_setting_gives_ground_b() -> None:
     """Educational advice asked of the child's early years provider in the window gives reg
     10(4)(b)."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(
             date(2025, 5, 12),
             setting_id=SCHOOL,
@@ -197,8 +211,8 @@ def test_absence_end_recorded_separately() -> None:
     )
     open_only = run(_absent_case(_absence(date(2025, 3, 1), None)), date(2025, 6, 2))
     with_end = run(_absent_case(_absence(date(2025, 3, 1), None), ended), date(2025, 6, 2))
-    assert open_only.statutory_date("final_plan_due").excused  # type: ignore[union-attr]
-    assert not with_end.statutory_date("final_plan_due").excused  # type: ignore[union-attr]
+    assert named(open_only, "final_plan_due").excused
+    assert not named(with_end, "final_plan_due").excused
 
 
 def test_exception_excuses_but_never_moves_the_date() -> None:
@@ -231,7 +245,7 @@ def test_advice_exception_does_not_excuse_la_limit() -> None:
     assert med.status is AdviceStatus.OVERDUE
     assert med.excused
     assert (AlertKind.ADVICE_OVERDUE, "request:REQ-MED") not in kinds(result)
-    assert result.statutory_date("final_plan_due").breached  # type: ignore[union-attr]
+    assert named(result, "final_plan_due").breached
 
 
 def test_recorded_la_exception_must_be_c_or_d() -> None:
@@ -252,7 +266,7 @@ def test_recorded_la_exception_must_be_c_or_d() -> None:
 def test_year_9_young_person_needs_preparation_for_adulthood_advice() -> None:
     """A year 9 pupil needs reg 6(1)(g) advice; once the decision is made it is flagged as not
     requested."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6), year_group=9, date_of_birth=date(2011, 2, 3)),
         decided(date(2025, 2, 10)),
         *all_core_requests(date(2025, 2, 11)),
@@ -264,7 +278,7 @@ def test_year_9_young_person_needs_preparation_for_adulthood_advice() -> None:
 
 def test_year_8_pupil_needs_no_preparation_for_adulthood_advice() -> None:
     """A year 8 pupil does not yet need reg 6(1)(g) advice."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6), year_group=8, date_of_birth=date(2012, 2, 3)),
         decided(date(2025, 2, 10)),
     ]
@@ -275,7 +289,10 @@ def test_year_8_pupil_needs_no_preparation_for_adulthood_advice() -> None:
 def test_hearing_impairment_needs_specialist_teacher_advice() -> None:
     """A child with a hearing impairment needs advice from a qualified specialist teacher (reg
     6(2))."""
-    events = [request_received(date(2025, 1, 6), hearing=True), decided(date(2025, 2, 10))]
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6), hearing=True),
+        decided(date(2025, 2, 10)),
+    ]
     result = run(events, date(2025, 2, 12))
     assert advice_of(result, AdviceType.VISION_HEARING_SPECIALIST) == [AdviceStatus.NOT_REQUESTED]
     item = next(a for a in result.advice if a.advice_type is AdviceType.VISION_HEARING_SPECIALIST)
@@ -286,7 +303,10 @@ def test_hearing_impairment_needs_specialist_teacher_advice() -> None:
 def test_looked_after_child_needs_virtual_school_head_by_policy() -> None:
     """A looked-after child needs Virtual School Head advice when LA policy says so, and not
     otherwise."""
-    events = [request_received(date(2025, 1, 6), looked_after=True), decided(date(2025, 2, 10))]
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6), looked_after=True),
+        decided(date(2025, 2, 10)),
+    ]
     assert advice_of(run(events, date(2025, 2, 12)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
         AdviceStatus.NOT_REQUESTED
     ]
@@ -299,7 +319,11 @@ def test_child_who_becomes_looked_after_needs_virtual_school_head() -> None:
     change = LookedAfterStatusChanged(
         event_id=next_id(), case_id=CASE, occurred_on=date(2025, 3, 1), looked_after=True
     )
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), change]
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        change,
+    ]
     assert advice_of(run(events, date(2025, 2, 20)), AdviceType.VIRTUAL_SCHOOL_HEAD) == []
     assert advice_of(run(events, date(2025, 3, 2)), AdviceType.VIRTUAL_SCHOOL_HEAD) == [
         AdviceStatus.NOT_REQUESTED
@@ -317,7 +341,7 @@ def test_family_requested_advice_is_required_until_requested() -> None:
         occurred_on=date(2025, 2, 12),
         agency_id="NHS-SALT",
     )
-    base = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), added]
+    base: list[CaseEvent] = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), added]
     before = run(base, date(2025, 2, 14))
     assert (AlertKind.ADVICE_NOT_REQUESTED, "addition:ADD-SALT") in kinds(before)
     after = run(
@@ -355,7 +379,11 @@ def _reuse(family_agreed: bool) -> AdviceReused:
 def test_reuse_with_all_three_agreements_satisfies_without_request() -> None:
     """EP advice from last year reused with author, LA and family agreement meets reg 6(1)(d) with
     no new request."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(True)]
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        _reuse(True),
+    ]
     result = run(events, date(2025, 2, 20))
     assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.REUSED]
     assert (AlertKind.ADVICE_NOT_REQUESTED, "required:PSYCHOLOGICAL") not in kinds(result)
@@ -364,7 +392,11 @@ def test_reuse_with_all_three_agreements_satisfies_without_request() -> None:
 def test_reuse_without_family_agreement_does_not_satisfy() -> None:
     """Without the family's agreement reg 6(4) does not apply, so psychological advice is still
     required."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 10)), _reuse(False)]
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        _reuse(False),
+    ]
     result = run(events, date(2025, 2, 20))
     assert advice_of(result, AdviceType.PSYCHOLOGICAL) == [AdviceStatus.NOT_REQUESTED]
 
@@ -398,7 +430,7 @@ def test_declined_request_needs_a_new_request() -> None:
         occurred_on=date(2025, 2, 20),
         reason=DeclineReason.NOT_KNOWN_TO_SERVICE,
     )
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         decided(date(2025, 2, 10)),
         requested("REQ-MED", AdviceType.MEDICAL, date(2025, 2, 11)),
@@ -415,7 +447,7 @@ def test_declined_request_needs_a_new_request() -> None:
 
 def test_unlinked_advice_answers_the_open_request_of_its_type() -> None:
     """Advice submitted without a request id answers the earliest open request of the same type."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         decided(date(2025, 2, 10)),
         requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
@@ -432,7 +464,7 @@ def test_request_delivered_friday_evening_counts_from_monday() -> None:
     """A request emailed at 18:30 on Friday 10 January 2025 counts as received Monday 13 January."""
     result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14))
     assert result.received_on == date(2025, 1, 13)
-    assert result.statutory_date("decision_to_assess_due").due_on == date(2025, 2, 24)  # type: ignore[union-attr]
+    assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 24)
 
 
 @pytest.mark.parametrize(
@@ -484,14 +516,14 @@ def test_refused_case_has_no_plan_deadlines() -> None:
     """After a refusal to assess (reg 4), the 16- and 20-week limits no longer apply."""
     refused = AssessmentRefused(event_id="r", case_id=CASE, occurred_on=date(2025, 2, 3))
     result = run([request_received(date(2025, 1, 6)), refused], date(2025, 6, 30))
-    assert result.statutory_date("final_plan_due").status is DateStatus.NOT_APPLICABLE  # type: ignore[union-attr]
-    assert result.statutory_date("decision_to_assess_due").status is DateStatus.MET  # type: ignore[union-attr]
+    assert named(result, "final_plan_due").status is DateStatus.NOT_APPLICABLE
+    assert named(result, "decision_to_assess_due").status is DateStatus.MET
     assert not result.alerts
 
 
 def test_final_plan_before_comment_period_ends_is_flagged() -> None:
     """Issuing the final plan on day 10 of the family's 15 days breaks reg 13(1)."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         decided(date(2025, 2, 3)),
         DraftPlanIssued(event_id="d", case_id=CASE, occurred_on=date(2025, 4, 1)),
@@ -507,7 +539,7 @@ def test_final_plan_before_comment_period_ends_is_flagged() -> None:
 
 def test_ceased_plan_raises_no_alerts() -> None:
     """Once the plan has ceased no alert is raised and open limits no longer apply."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         decided(date(2025, 2, 3)),
         FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
@@ -516,12 +548,12 @@ def test_ceased_plan_raises_no_alerts() -> None:
     result = run(events, date(2026, 5, 1))
     assert result.stage is Stage.CEASED
     assert not result.alerts
-    assert result.statutory_date("annual_review_due").status is DateStatus.NOT_APPLICABLE  # type: ignore[union-attr]
+    assert named(result, "annual_review_due").status is DateStatus.NOT_APPLICABLE
 
 
 def test_events_after_as_of_are_ignored() -> None:
     """Evaluating as of a past date ignores events dated after it."""
-    events = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3))]
+    events: list[CaseEvent] = [request_received(date(2025, 1, 6)), decided(date(2025, 2, 3))]
     assert run(events, date(2025, 1, 20)).stage is Stage.REQUEST_RECEIVED
 
 
@@ -540,7 +572,7 @@ def test_no_events_is_refused() -> None:
 
 def test_duplicate_contribution_is_counted_once() -> None:
     """The same contribution delivered twice under different event ids is one contribution."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6)),
         decided(date(2025, 2, 10)),
         requested("REQ-EP", AdviceType.PSYCHOLOGICAL, date(2025, 2, 11)),
@@ -621,7 +653,7 @@ def test_reassessment_runs_14_weeks_and_rejudges_required_advice() -> None:
 
 def test_under_five_reviewed_on_policy_interval() -> None:
     """A plan for a 3-year-old is reviewed after the policy interval (CoP 9.178), here 3 months."""
-    events = [
+    events: list[CaseEvent] = [
         request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
         decided(date(2025, 2, 3)),
         FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 1)),
