@@ -127,7 +127,7 @@ def render_text(assessment: CaseAssessment) -> str:
     for d in assessment.statutory_dates:
         done = f", done {d.completed_on.isoformat()}" if d.completed_on else ""
         excused = f" (excused: {', '.join(d.exception_ids)})" if d.excused else ""
-        lines.append(f"  {d.due_on.isoformat()}  {d.name:<40} {d.status.name:<14}{done}{excused}")
+        lines.append(f"  {d.due_on.isoformat()}  {d.name:<38} {d.status.name}{done}{excused}")
         lines.append(f"      {d.rule_text} [{d.regulation}]")
     lines.append("")
     lines.append("Advice:")

@@ -151,11 +151,11 @@ def _plain(value: Any) -> Any:
 
 
 def event_to_dict(event: CaseEvent) -> dict[str, Any]:
-    """The JSON object for one event, ``type`` first, optional fields left out when None."""
+    """The JSON object for one event, ``type`` first; optional fields are left out when None."""
     result: dict[str, Any] = {"type": type(event).__name__}
     for spec in dataclasses.fields(event):
         value = getattr(event, spec.name)
-        if value is None:
+        if value is None and spec.default is None:
             continue
         result[spec.name] = _plain(value)
     return result

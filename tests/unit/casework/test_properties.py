@@ -22,6 +22,7 @@ from ehcp.casework.events import (
     TimescaleExceptionRecorded,
 )
 from ehcp.casework.explain import to_json
+from ehcp.casework.jsonl import dumps, parse_lines
 from ehcp.casework.model import CaseAssessment
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules import assessment
@@ -215,3 +216,12 @@ def test_alerts_do_not_change_before_next_alert_due_on(case: tuple[list[CaseEven
             assert changed or day <= last_event, f"nothing changed on predicted {day}"
             current = result
         day += timedelta(days=1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_jsonl_round_trip(data: st.DataObject) -> None:
+    """Dumping any case to JSON lines and parsing it back gives the same events."""
+    events, _ = data.draw(cases())
+    events = [*events, data.draw(exceptions(events))]
+    assert parse_lines(dumps(events).splitlines()) == events
