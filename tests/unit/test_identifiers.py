@@ -251,14 +251,8 @@ def test_validate_identifier_refuses_failed_checks(identifier: Identifier, reaso
         validate_identifier(identifier)
 
 
-# --- known defects (strict xfail: these fail once ehcp/identifiers.py is fixed) ---------------
+# --- input that only looks like digits ---------------------------------------------------------
 
-_UNICODE_DIGITS_BUG = (
-    "ehcp/identifiers.py: the patterns use \\d (any Unicode digit) and $ (allows a final newline)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_UNICODE_DIGITS_BUG)
 @pytest.mark.parametrize(
     "value",
     [
@@ -272,15 +266,20 @@ _UNICODE_DIGITS_BUG = (
 def test_nhs_number_is_ascii_digits_only(value: str) -> None:
     """Only the ten ASCII digits form an NHS number, so one child never gets two child keys."""
     assert not is_valid_nhs_number(value)
+    with pytest.raises(InvalidIdentifierError):
+        normalise_nhs_number(value)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=_UNICODE_DIGITS_BUG)
 @pytest.mark.parametrize(
     "identifier",
-    [Identifier(ULN_SYSTEM, "9276308686\n"), Identifier(UPN_SYSTEM, "B801200005001\n")],
-    ids=["uln", "upn"],
+    [
+        Identifier(ULN_SYSTEM, "9276308686\n"),
+        Identifier(UPN_SYSTEM, "B801200005001\n"),
+        Identifier(UPN_SYSTEM, "B\u0668\u0660\u0661200005001"),
+    ],
+    ids=["uln-trailing-newline", "upn-trailing-newline", "upn-arabic-indic-digits"],
 )
-def test_identifier_with_trailing_newline_is_refused_not_crashing(identifier: Identifier) -> None:
-    """A ULN or UPN with a trailing newline raises InvalidIdentifierError, not a bare ValueError."""
+def test_identifier_that_only_looks_valid_is_refused_not_crashing(identifier: Identifier) -> None:
+    """A ULN or UPN with a trailing newline or non-ASCII digits raises InvalidIdentifierError."""
     with pytest.raises(InvalidIdentifierError):
         validate_identifier(identifier)
