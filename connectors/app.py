@@ -20,6 +20,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.auth import CredentialStore, FileCredentialStore
 from connectors.docstore import FileDocumentStore
@@ -38,7 +39,7 @@ from connectors.fhir.router import build_router as build_fhir_router
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
-from ehcp.errors import AuthError, PublishError, ValidationError
+from ehcp.errors import AuthError, EhcpError, PublishError, ValidationError
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -81,6 +82,8 @@ def _json_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ValidationError):
         return _problem(422, "Invalid request", exc.message,
                         [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, StarletteHTTPException):
+        return _problem(exc.status_code, "HTTP error", str(exc.detail))
     if isinstance(exc, PublishError):
         return _problem(503, "Kafka unavailable", "the event could not be made durable; retry",
                         headers={"Retry-After": "5"})
@@ -107,7 +110,9 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
             return outcome.error_response(exc)
         return _json_error(request, exc)
 
-    for exc_type in (Exception, RequestValidationError):
+    # EhcpError and HTTPException are handled inside the app (a response, no traceback);
+    # a handler for bare Exception alone would run in Starlette's outermost layer and re-raise.
+    for exc_type in (EhcpError, StarletteHTTPException, RequestValidationError, Exception):
         app.add_exception_handler(exc_type, handle)
 
     @app.get("/healthz", include_in_schema=False)

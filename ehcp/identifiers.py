@@ -31,9 +31,10 @@ LA_CODE_SYSTEM: Final = "https://ehcp-exchange.org/Id/la-code"
 SCHOOL_URN_SYSTEM: Final = "https://ehcp-exchange.org/Id/school-urn"
 
 _UPN_LETTERS: Final = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: I, O and S are never used
-_NHS_RE: Final = re.compile(r"^\d{10}$")
-_UPN_RE: Final = re.compile(rf"^[{_UPN_LETTERS}]\d{{11}}[0-9{_UPN_LETTERS}]$")
-_ULN_RE: Final = re.compile(r"^[1-9]\d{9}$")
+# ASCII digits only, and \Z rather than $ (which also matches before a trailing newline).
+_NHS_RE: Final = re.compile(r"[0-9]{10}\Z")
+_UPN_RE: Final = re.compile(rf"[{_UPN_LETTERS}][0-9]{{11}}[0-9{_UPN_LETTERS}]\Z")
+_ULN_RE: Final = re.compile(r"[1-9][0-9]{9}\Z")
 
 
 def nhs_number_check_digit(first_nine: str) -> int | None:

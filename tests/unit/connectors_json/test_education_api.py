@@ -1,0 +1,145 @@
+"""The education and social care JSON APIs, through the production app factory with fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.app import Ports, create_app
+from connectors.auth import InMemoryCredentialStore, new_credential
+from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
+from ehcp import demo
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
+from ehcp.settings import Settings
+
+NOW = datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+
+class Api:
+    """A test client plus the fakes behind it."""
+
+    def __init__(self) -> None:
+        self.publisher = InMemoryPublisher()
+        credentials = InMemoryCredentialStore()
+        self.tokens = {}
+        for who, kind, system, value in (("la", "education", LA_CODE_SYSTEM, "999"),
+                                         ("other_la", "education", LA_CODE_SYSTEM, "998"),
+                                         ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
+                                         ("social_care", "social_care", LA_CODE_SYSTEM, "999")):
+            credential, token = new_credential(system, value, kind)
+            credentials.add(credential)
+            self.tokens[who] = token
+        settings = Settings(pseudonym_key="p" * 32)
+        app = create_app(settings, Ports(publisher=self.publisher, docstore=InMemoryDocumentStore(),
+                                         credentials=credentials))
+        self.client = TestClient(app)
+
+    def post(self, path: str, who: str | None, headers: dict[str, str] | None = None,
+             **kwargs):  # type: ignore[no-untyped-def]
+        auth = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        return self.client.post(path, headers={**auth, **(headers or {})}, **kwargs)
+
+
+@pytest.fixture
+def api() -> Api:
+    """A fresh app with fakes."""
+    return Api()
+
+
+def test_referral_is_published_keyed_by_case_and_fits_the_schema(api: Api) -> None:
+    """A valid referral answers 202 with the receipt and one ReferralReceived event keyed by case id."""
+    r = api.post("/api/education/referrals", "la", json=demo.referral(NOW))
+    assert r.status_code == 202, r.text
+    assert r.json()["topic"] == REFERRALS.name
+    (event,) = api.publisher.events
+    assert (event.topic, event.key) == (REFERRALS.name, demo.DEMO_CASE)
+    encoded = default_codec().encode(event.schema_name, event.record)
+    assert default_codec().decode(encoded)[1]["child"]["identifiers"][0]["value"] == demo.DEMO_NHS_NUMBER
+
+
+def test_same_referral_twice_has_the_same_event_id(api: Api) -> None:
+    """A retried referral carries the same event id, so the case stage ignores the repeat."""
+    api.post("/api/education/referrals", "la", json=demo.referral(NOW))
+    api.post("/api/education/referrals", "la", json=demo.referral(NOW))
+    first, second = api.publisher.events
+    assert first.record["event_id"] == second.record["event_id"]
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    """Broken JSON gets 400 problem details and publishes nothing."""
+    r = api.post("/api/education/referrals", "la", content=b"{not json",
+                 headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert api.publisher.events == []
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("nhs_number", "9434765910", "Modulus 11"),
+    ("nhs_number", "12345", "10 digits"),
+    ("upn", "A801200005001", "check letter"),
+])
+def test_bad_identifier_is_422_naming_the_field_not_the_value(
+        api: Api, field: str, value: str, message: str) -> None:
+    """An identifier failing its check gets 422 naming the field; the value is not echoed."""
+    body = demo.referral(NOW)
+    body["child"][field] = value
+    r = api.post("/api/education/referrals", "la", json=body)
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert error["location"] == f"/child/{field}"
+    assert message in error["message"]
+    assert value not in r.text
+    assert api.publisher.events == []
+
+
+def test_missing_token_is_401_and_wrong_kind_is_403(api: Api) -> None:
+    """No token: 401 with a Bearer challenge; a health token on the education API: 403."""
+    r = api.post("/api/education/referrals", None, json=demo.referral(NOW))
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert api.post("/api/education/referrals", "health", json=demo.referral(NOW)).status_code == 403
+    assert api.publisher.events == []
+
+
+def test_referral_for_another_la_is_403(api: Api) -> None:
+    """An LA credential cannot post a referral under another LA's code."""
+    assert api.post("/api/education/referrals", "other_la", json=demo.referral(NOW)).status_code == 403
+
+
+def test_social_care_cannot_submit_medical_advice(api: Api) -> None:
+    """Advice types are scoped per agency: social care submitting medical advice gets 403."""
+    body = {**demo.educational_advice(NOW), "advice_type": "MEDICAL"}
+    assert api.post("/api/social-care/advice", "social_care", json=body).status_code == 403
+    body = {**demo.educational_advice(NOW), "advice_type": "SOCIAL_CARE",
+            "contribution_id": "SC-1"}
+    r = api.post("/api/social-care/advice", "social_care", json=body)
+    assert r.status_code == 202, r.text
+    assert api.publisher.events[-1].topic == CONTRIBUTIONS.name
+
+
+def test_unroutable_advice_is_422(api: Api) -> None:
+    """Advice naming neither case, request nor child cannot be routed and is refused."""
+    body = {"contribution_id": "EDU-9", "advice_type": "EDUCATIONAL",
+            "submitted_at": NOW.isoformat()}
+    r = api.post("/api/education/advice", "la", json=body)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["location"] == "/case_id"
+
+
+def test_kafka_unavailable_is_503_with_retry_after(api: Api) -> None:
+    """While Kafka cannot take events the API answers 503 with Retry-After, never 2xx."""
+    api.publisher.unavailable = True
+    r = api.post("/api/education/referrals", "la", json=demo.referral(NOW))
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+
+
+def test_openapi_document_lists_the_json_api(api: Api) -> None:
+    """The OpenAPI document publishes the JSON endpoints."""
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert {"/api/education/referrals", "/api/education/advice", "/api/social-care/advice"} <= set(paths)
