@@ -53,7 +53,7 @@ def test_invalid_nhs_numbers(value: str) -> None:
 
 
 def test_nhs_number_whose_check_would_be_ten_is_never_valid() -> None:
-    """A prefix whose Modulus 11 check is 10 has no check digit, so no tenth digit makes it valid."""
+    """A prefix whose Modulus 11 check is 10 has no check digit: no tenth digit makes it valid."""
     prefix = next(f"{n:09d}" for n in range(10**6) if nhs_number_check_digit(f"{n:09d}") is None)
     assert not any(is_valid_nhs_number(prefix + d) for d in DIGITS)
 
@@ -213,7 +213,9 @@ def test_every_uln_prefix_with_its_check_digit_is_valid(prefix: str) -> None:
 
 @given(uln_prefixes.filter(lambda p: _uln_from(p) is not None), st.integers(0, 9),
        st.integers(1, 9))
-def test_changing_one_digit_of_a_uln_makes_it_invalid(prefix: str, position: int, shift: int) -> None:
+def test_changing_one_digit_of_a_uln_makes_it_invalid(
+    prefix: str, position: int, shift: int
+) -> None:
     """The mod 11 rule catches every single-digit error in a valid ULN."""
     valid = _uln_from(prefix)
     assert valid is not None

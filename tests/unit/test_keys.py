@@ -57,7 +57,8 @@ def test_child_key_is_not_a_plain_hash() -> None:
     assert child_key(SECRET, NHS).removeprefix(CHILD_KEY_PREFIX) not in plain
 
 
-@given(st.text(alphabet="0123456789", min_size=10, max_size=10), st.binary(min_size=16, max_size=64))
+@given(st.text(alphabet="0123456789", min_size=10, max_size=10),
+       st.binary(min_size=16, max_size=64))
 def test_child_key_never_contains_the_identifier_value(value: str, secret: bytes) -> None:
     """The key is the prefix and 32 hex digits, and the NHS number never appears in it."""
     key = child_key(secret, Identifier(NHS_NUMBER_SYSTEM, value))
@@ -118,6 +119,8 @@ def test_contribution_key_treats_an_empty_case_id_as_absent() -> None:
         ([], None),
     ],
 )
-def test_strongest_identifier_order(identifiers: list[Identifier], expected: Identifier | None) -> None:
+def test_strongest_identifier_order(
+    identifiers: list[Identifier], expected: Identifier | None
+) -> None:
     """Routing prefers NHS number, then UPN, then ULN, then the LA's own child id."""
     assert strongest_identifier(identifiers) == expected

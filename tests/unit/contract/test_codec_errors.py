@@ -43,7 +43,7 @@ def test_corrupt_body_is_malformed(
     codec: AvroCodec, message: bytes, corrupt: Callable[[bytes], bytes]
 ) -> None:
     """A body that is not a valid Avro Alert raises MalformedMessageError chained to the cause."""
-    with pytest.raises(MalformedMessageError, match="corrupt .*Alert body") as info:
+    with pytest.raises(MalformedMessageError, match=r"corrupt .*Alert body") as info:
         codec.decode(corrupt(message))
     assert info.value.__cause__ is not None
 
@@ -86,7 +86,7 @@ def test_record_of_another_type_than_expected_is_a_contract_error(
     codec: AvroCodec, message: bytes
 ) -> None:
     """Decoding an Alert where a CaseTick is expected raises ContractError naming both."""
-    with pytest.raises(ContractError, match="expected .*CaseTick.*Alert") as info:
+    with pytest.raises(ContractError, match=r"expected .*CaseTick.*Alert") as info:
         codec.decode(message, expected=f"{NS}.CaseTick")
     assert not isinstance(info.value, MalformedMessageError | UnknownSchemaError)
 

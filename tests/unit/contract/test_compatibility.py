@@ -40,7 +40,7 @@ def _pair_id(pair: tuple[Path, Path]) -> str:
 
 
 def incompatibilities(writer_json: Any, reader_json: Any) -> list[str]:
-    """Why data written with ``writer_json`` cannot be read with ``reader_json`` (empty if it can)."""
+    """Why data written with ``writer_json`` cannot be read with ``reader_json``."""
     writer = fastavro.parse_schema(copy.deepcopy(writer_json))
     reader = fastavro.parse_schema(copy.deepcopy(reader_json))
     problems = []
