@@ -238,7 +238,10 @@ def transition_dates(
     Due-soon thresholds start at ``due - t``; overdue / missed start the day after ``due``.
     """
     result: list[date] = []
-    if not_requested_from is not None:
+    items = list(items)
+    if not_requested_from is not None and any(
+        i.status is AdviceStatus.NOT_REQUESTED and i.required for i in items
+    ):
         result.append(not_requested_from)
     for item in items:
         if item.status in OPEN_ADVICE and item.due_on is not None and not item.excused:

@@ -680,3 +680,16 @@ def test_phase_transfer_review_by_15_february() -> None:
     due = result.statutory_date("phase_transfer_review_due")
     assert due is not None
     assert (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
+
+
+def test_maintained_plan_without_recorded_draft_raises_no_stale_alerts() -> None:
+    """A plan imported with only its final issue date does not keep alerting about the draft."""
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2025, 5, 20)),
+    ]
+    result = run(events, date(2025, 9, 1))
+    assert result.stage is Stage.PLAN_MAINTAINED
+    assert not result.alerts
+    assert named(result, "latest_draft_plan_due").status is DateStatus.MISSED
+    assert named(result, "final_plan_due").status is DateStatus.MET
