@@ -7,6 +7,12 @@ evaluation date is always passed in. Typical use::
     policy = Policy()
     assessment = evaluate(events, as_of=date(2025, 3, 1), policy=policy,
                           calendar=policy.calendar())
+
+Modules: ``events`` (the facts), ``jsonl`` (their JSON-lines form), ``calendar`` (working days,
+receipt rule, closures), ``policy`` (local settings), ``rules/`` (the statutory rules, one module
+per area), ``history`` (events read into facts), ``exception_log``, ``timeline`` (statutory
+dates), ``advice_tracker`` (reg 6/8 advice), ``stage``, ``alerts``, ``engine`` (``evaluate``),
+``model`` (result types) and ``explain`` (text and JSON).
 """
 
 from ehcp.casework.calendar import Calendar, ClosurePeriod, ReceiptRule
