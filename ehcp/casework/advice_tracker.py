@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from ehcp.casework.events import (
-    ADVICE_GROUNDS,
     ADVICE_REGULATION,
     AdditionalAdviceAdded,
     AdviceRequestDeclined,
@@ -25,7 +24,7 @@ from ehcp.casework.history import CaseHistory
 from ehcp.casework.model import AdviceItem, AdviceStatus, ExceptionInForce
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules import advice as advice_rules
-from ehcp.casework.rules.exceptions import overlaps
+from ehcp.casework.rules.exceptions import excuses_advice_deadline
 
 _ADVICE_ORDER = {advice_type: index for index, advice_type in enumerate(AdviceType)}
 # Statuses that mean the requirement is being, or has been, met.
@@ -68,9 +67,7 @@ def _request_item(
     excusing = tuple(
         e.exception_id
         for e in exceptions
-        if e.request_id == req.request_id
-        and e.ground in ADVICE_GROUNDS
-        and overlaps(e, body_received, due)
+        if excuses_advice_deadline(e, req.request_id, body_received, due, as_of)
     )
     if submissions:
         status = AdviceStatus.RECEIVED

@@ -99,3 +99,27 @@ def excuses_la_limit(exception: ExceptionInForce, clock_start: date, due_on: dat
     if exception.derived:
         return clock_start <= exception.starts_on <= due_on
     return overlaps(exception, clock_start, due_on)
+
+
+def excuses_advice_deadline(
+    exception: ExceptionInForce, request_id: str, body_received: date, due_on: date, as_of: date
+) -> bool:
+    """Whether a reg 8(2) ground excuses one body's 6 weeks (``body_received`` to ``due_on``).
+
+    The ground must be recorded against that request and apply during the 6 weeks. For an
+    absence (8(2)(b)) that has ended, at least 4 continuous weeks of it must fall within them.
+    """
+    if exception.request_id != request_id or exception.ground not in (
+        ExceptionGround.REG_8_2_A,
+        ExceptionGround.REG_8_2_B,
+        ExceptionGround.REG_8_2_C,
+    ):
+        return False
+    if not overlaps(exception, body_received, due_on):
+        return False
+    if exception.ground is ExceptionGround.REG_8_2_B and exception.ends_on is not None:
+        if exception.ends_on > as_of:
+            return True  # still running: it may yet reach 4 weeks
+        inside = (min(exception.ends_on, due_on) - max(exception.starts_on, body_received)).days + 1
+        return inside >= MIN_ABSENCE_DAYS
+    return True

@@ -693,3 +693,41 @@ def test_maintained_plan_without_recorded_draft_raises_no_stale_alerts() -> None
     assert not result.alerts
     assert named(result, "latest_draft_plan_due").status is DateStatus.MISSED
     assert named(result, "final_plan_due").status is DateStatus.MET
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "excused"),
+    [
+        (date(2025, 2, 20), date(2025, 3, 25), True),  # 34 days, all within the 6 weeks
+        (date(2025, 1, 20), date(2025, 2, 24), False),  # 36 days, but only 12 within them
+        (date(2025, 3, 10), None, True),  # still away
+    ],
+)
+def test_advice_absence_must_be_four_weeks_within_the_six(
+    starts: date, ends: date | None, excused: bool
+) -> None:
+    """Reg 8(2)(b): the absence must last 4 continuous weeks within the body's 6 weeks."""
+    away = TimescaleExceptionRecorded(
+        event_id=next_id(),
+        case_id=CASE,
+        exception_id="EXC-AWAY",
+        ground=ExceptionGround.REG_8_2_B,
+        starts_on=starts,
+        ends_on=ends,
+        request_id="REQ-EP",
+    )
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        # The EP service received the request on 13 February: due 27 March.
+        requested(
+            "REQ-EP",
+            AdviceType.PSYCHOLOGICAL,
+            date(2025, 2, 12),
+            received_by_body_on=date(2025, 2, 13),
+        ),
+        away,
+    ]
+    item = next(a for a in run(events, date(2025, 4, 1)).advice if a.request_id == "REQ-EP")
+    assert item.due_on == date(2025, 3, 27)
+    assert item.excused is excused
