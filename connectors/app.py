@@ -130,6 +130,7 @@ def create_production_app(settings: Settings) -> FastAPI:
     from connectors.task_feed import KafkaTaskEvents, TaskFeed
     from ehcp.contract.avro import default_codec
 
+    settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     tasks = InMemoryTaskStore()

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # Streams (Faust)
     app_id: str = Field("ehcp-streams", description="Faust app id = consumer group id.")
     store: str = Field("memory://", description="Faust table store (memory:// or rocksdb://).")
-    data_dir: Path = Field(Path(".ehcp/data"), description="Worker state and document store root.")
+    data_dir: Path = Field(Path(".ehcp/data"), description="Worker state (Faust data folder).")
     alert_tick_s: float = Field(60.0, gt=0, description="How often the alert timer runs.")
 
     # Privacy

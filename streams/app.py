@@ -86,16 +86,22 @@ class DueIndex:
 
 
 def _faust_credentials(settings: Settings) -> Any:
-    if settings.kafka_sasl_mechanism:
+    """Faust credentials for the configured security protocol (TLS verification always on)."""
+    protocol = settings.kafka_security_protocol.upper()
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        ssl_context = create_ssl_context(cafile=cafile)
+    if protocol.startswith("SASL"):
         password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username or "", password=password,
-            mechanism=settings.kafka_sasl_mechanism,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=ssl_context,
         )
-    if settings.kafka_ssl_cafile is not None:
-        from aiokafka.helpers import create_ssl_context
-
-        return faust.SSLCredentials(create_ssl_context(cafile=str(settings.kafka_ssl_cafile)))
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
     return None
 
 

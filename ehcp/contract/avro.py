@@ -122,6 +122,9 @@ class AvroCodec:
             ContractError: if the record does not fit the schema (the message names the field).
         """
         writer = self.registry.latest(full_name)
+        unknown = set(record) - {f["name"] for f in writer.parsed["fields"]}
+        if unknown:
+            raise ContractError(f"{full_name} has no field(s) {', '.join(sorted(unknown))}")
         try:
             fastavro.validation.validate(record, writer.parsed, raise_errors=True)
             buf = io.BytesIO()

@@ -95,6 +95,11 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "2 received, 3 still missing" in shown.stdout
     assert nhs not in shown.stdout
+    for log in ("worker.log", "connectors.log"):
+        text = (pipeline.logs / log).read_text()
+        assert case_id in text, f"{log} should show the case was processed"
+        assert nhs not in text, f"{log} must not contain the NHS number"
+        assert "2016-03-14" not in text, f"{log} must not contain the date of birth"
 
 
 def test_advice_naming_a_case_before_its_referral_is_kept(pipeline: Pipeline) -> None:
