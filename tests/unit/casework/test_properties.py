@@ -54,6 +54,30 @@ def test_later_request_never_gets_earlier_deadline(a: datetime, b: datetime, rul
     assert assessment.final_plan_due(received_early) <= assessment.final_plan_due(received_late)
 
 
+@settings(max_examples=50, deadline=None)
+@given(MOMENTS, MOMENTS)
+def test_later_request_never_gets_earlier_deadline_through_evaluate(
+    a: datetime, b: datetime
+) -> None:
+    """Through the whole engine, a later-delivered request never has an earlier 20-week date."""
+    early, late = sorted((a, b))
+
+    def final_due(received_at: datetime) -> date:
+        request = RequestForAssessmentReceived(
+            event_id="e",
+            case_id=CASE,
+            received_at=received_at,
+            date_of_birth=date(2015, 1, 1),
+            year_group=5,
+        )
+        as_of = received_at.date() + timedelta(days=7)
+        found = _run([request], as_of).statutory_date("final_plan_due")
+        assert found is not None
+        return found.due_on
+
+    assert final_due(early) <= final_due(late)
+
+
 ADVICE_TYPES = st.sampled_from(list(AdviceType))
 
 
