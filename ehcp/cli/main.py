@@ -9,6 +9,7 @@ from ehcp.cli.agencies_cmd import agencies
 from ehcp.cli.case_cmd import alerts, case
 from ehcp.cli.casework_cmd import explain
 from ehcp.cli.dev_cmd import dev
+from ehcp.cli.dlq_cmd import dlq
 from ehcp.cli.kafka_cmd import kafka
 from ehcp.cli.run_cmd import connectors, worker
 from ehcp.cli.topics_cmd import topics
@@ -21,7 +22,7 @@ def cli() -> None:
 
 
 case.add_command(explain)
-for command in (kafka, topics, worker, connectors, agencies, case, alerts, dev):
+for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, dev):
     cli.add_command(command)
 
 
