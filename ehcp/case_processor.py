@@ -17,6 +17,7 @@ same dates and alerts.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,19 +26,28 @@ from typing import Any, Final
 
 from ehcp.casework import events as ev
 from ehcp.casework.engine import evaluate
+from ehcp.casework.jsonl import parse_event
 from ehcp.casework.model import Alert, CaseAssessment
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules.advice import advice_due_on, required_advice
 from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.keys import child_key, identifiers_of
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX, NS
-from ehcp.errors import ContractError
+from ehcp.errors import CaseworkError, ContractError, ValidationError
 
 REFERRAL: Final = f"{NS}.ReferralReceived"
 ADVICE_REQUESTED: Final = f"{NS}.AdviceRequested"
 ADVICE_SUBMITTED: Final = f"{NS}.AdviceSubmitted"
 CASE_TICK: Final = f"{NS}.CaseTick"
-ACCEPTED: Final = (REFERRAL, ADVICE_REQUESTED, ADVICE_SUBMITTED, CASE_TICK)
+CASEWORK_EVENT: Final = f"{NS}.CaseworkEventRecorded"
+TASK_STATUS_CHANGED: Final = f"{NS}.TaskStatusChanged"
+ACCEPTED: Final = (REFERRAL, ADVICE_REQUESTED, ADVICE_SUBMITTED, CASE_TICK, CASEWORK_EVENT,
+                   TASK_STATUS_CHANGED)
+#: FHIR Task reason codes (connectors/fhir/codes.py) that are reg 8(2) grounds.
+TASK_REASON_GROUNDS: Final = {"reg-8-2-a": ev.ExceptionGround.REG_8_2_A,
+                              "reg-8-2-b": ev.ExceptionGround.REG_8_2_B,
+                              "reg-8-2-c": ev.ExceptionGround.REG_8_2_C}
+TASK_DECLINE_REASONS: Final = {"wrong-recipient": ev.DeclineReason.WRONG_SERVICE}
 _IDS: Final = uuid.UUID("0f8e7a4e-54c6-4a39-8e55-1f3b7c1d2a90")
 
 Output = tuple[str, str, dict[str, Any], str]  # topic, key, record, CloudEvents subject
@@ -91,9 +101,41 @@ def to_casework_event(name: str, record: Mapping[str, Any]) -> ev.CaseEvent | No
             submitted_on=record["submitted_at"].astimezone(UTC).date(),
             request_id=record.get("request_id"), agency_id=agency_id(record["agency"]),
         )
+    if name == CASEWORK_EVENT:
+        try:
+            event = parse_event(json.loads(record["event_json"]))
+        except (ValueError, ValidationError) as exc:
+            raise ContractError(f"casework event {record['event_id']} is invalid: {exc}") from exc
+        if event.case_id != record["case_id"] or event.event_id != record["event_id"]:
+            raise ContractError("the casework event's ids do not match its envelope")
+        return event
+    if name == TASK_STATUS_CHANGED:
+        return _task_status_event(record)
     if name == CASE_TICK:
         return None
     raise ContractError(f"the case stage does not take {name}")
+
+
+def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
+    """A health body's Task change as casework: a reg 8(2) ground or a decline (else nothing).
+
+    Accepting or completing a Task changes no deadline (the advice itself arrives as a
+    DocumentReference); a reg 8(2) reason code records that exception against the request; any
+    other rejection records a decline, which does not stop the LA's clock.
+    """
+    day = record["changed_at"].astimezone(UTC).date()
+    code = record.get("reason_code")
+    if code in TASK_REASON_GROUNDS:
+        return ev.TimescaleExceptionRecorded(
+            event_id=record["event_id"], case_id=record["case_id"],
+            exception_id=f"task:{record['request_id']}:{code}", ground=TASK_REASON_GROUNDS[code],
+            starts_on=day, request_id=record["request_id"], occurred_on=day)
+    if record["status"] == "REJECTED":
+        return ev.AdviceRequestDeclined(
+            event_id=record["event_id"], case_id=record["case_id"],
+            request_id=record["request_id"], occurred_on=day,
+            reason=TASK_DECLINE_REASONS.get(code or "", ev.DeclineReason.OTHER))
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +149,10 @@ class CaseOutcome:
 
 
 def _event_date(name: str, record: Mapping[str, Any]) -> date:
+    if name == CASEWORK_EVENT:
+        return record["occurred_on"]
+    if name == TASK_STATUS_CHANGED:
+        return record["changed_at"].astimezone(UTC).date()
     if name == REFERRAL:
         return record["received_at"].astimezone(UTC).date()
     if name == ADVICE_REQUESTED:
@@ -160,7 +206,7 @@ class CaseProcessor:
         """
         if name not in ACCEPTED:
             raise ContractError(f"the case stage does not take {name}")
-        if record.get("case_id") != case_id:
+        if not record.get("case_id") or record.get("case_id") != case_id:
             raise ContractError("the record's case id does not match its Kafka key")
         current: dict[str, Any] = dict(state or {"inputs": [], "seen": [], "alerts": {}, "as_of": None})
         dedupe_id = record.get("contribution_id") or record["event_id"]
@@ -171,7 +217,10 @@ class CaseProcessor:
         current["as_of"] = as_of.isoformat()
         current["seen"] = [*current["seen"], dedupe_id]
         if name != CASE_TICK:
-            to_casework_event(name, record)  # fail fast on a record the domain refuses
+            try:
+                to_casework_event(name, record)  # fail fast on a record the domain refuses
+            except CaseworkError as exc:
+                raise ContractError(f"{name.rsplit('.', 1)[-1]} refused: {exc}") from exc
             current["inputs"] = [*current["inputs"], {
                 "id": dedupe_id, "avro": base64.b64encode(self._codec.encode(name, record)).decode()}]
         outputs: list[Output] = []

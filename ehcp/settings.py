@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     store: str = Field("memory://", description="Faust table store (memory:// or rocksdb://).")
     data_dir: Path = Field(Path(".ehcp/data"), description="Worker state (Faust data folder).")
     alert_tick_s: float = Field(60.0, gt=0, description="How often the alert timer runs.")
+    stall_check_s: float = Field(
+        15.0, gt=0, description="How often a worker checks its input partitions for stalls."
+    )
 
     # Privacy
     pseudonym_key: SecretStr | None = Field(

@@ -4,8 +4,8 @@ Agents (each with concurrency 1, so one partition's events are handled in order,
 
 - ``route_contributions``: contributions and routing-index entries, keyed by child key (or case
   id). Routes each contribution into its case, parks early ones, reports the rest unrouted.
-- ``process_cases``: referrals, advice requests, routed contributions and timer ticks, keyed by
-  case id. Folds them into the ``cases`` table and emits advice requests, routing-index entries,
+- ``process_cases``: referrals, casework events, advice requests, Task status changes, routed
+  contributions and timer ticks, keyed by case id. Folds them into the ``cases`` table and emits advice requests, routing-index entries,
   case status and alerts.
 - ``alert_timer``: each tick, finds the local cases whose alerts fall due (an index by next due
   date, so its cost grows with what falls due, not with open cases) and sends them a tick.
@@ -31,18 +31,21 @@ from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.topics import (
     ADVICE_REQUESTS,
     CASE_TICKS,
+    CASEWORK_EVENTS,
     CHILD_INDEX,
     CONTRIBUTIONS,
     CONTRIBUTIONS_ROUTED,
     DEAD_LETTER,
     EVENT_TOPICS,
     REFERRALS,
+    TASK_STATUS,
     TopicSpec,
 )
 from ehcp.errors import CaseworkError, ContractError, ValidationError
 from ehcp.routing_stage import RoutingProcessor
 from ehcp.settings import Settings
 from streams.io import Outbox, dead_letter
+from streams.safety import StallWatchdog, install_gap_guard
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")
@@ -145,10 +148,18 @@ def create_app(
         return Outbox(app, codec, topics)
 
     routing_in = app.topic(CONTRIBUTIONS.name, CHILD_INDEX.name, key_type=bytes, value_type=bytes)
+    input_topics = {CONTRIBUTIONS.name, CHILD_INDEX.name, REFERRALS.name, CASEWORK_EVENTS.name,
+                    ADVICE_REQUESTS.name, TASK_STATUS.name, CONTRIBUTIONS_ROUTED.name,
+                    CASE_TICKS.name}
+    install_gap_guard(input_topics)
+    watchdog = StallWatchdog(app, input_topics)
 
     @app.agent(routing_in, concurrency=1)
     async def route_contributions(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        # Manual acks: Faust's automatic ack also fires when the loop body is cancelled (worker
+        # stopping mid-event), which would commit an event whose outputs were never sent.
+        manual = stream.noack()
+        async for event in manual.events():
             msg = event.message
             key = (event.key or b"").decode()
             with structlog.contextvars.bound_contextvars(
@@ -159,20 +170,27 @@ def create_app(
                     result = router.handle(routing.get(key), key, name, record)
                 except BAD_DATA as exc:
                     await dead_letter(topics[DEAD_LETTER.name], event, "route_contributions", exc)
+                    await manual.ack(event)
                     continue
-                routing[key] = result.state
+                # Outputs first, state second: if the worker dies in between, the input is
+                # processed again (its offset is not committed) and the outputs are re-sent with
+                # the same event ids, instead of being skipped as a duplicate.
                 box = outbox()
                 for spec_name, out_key, rec, subject in result.outputs:
                     await box.send(_spec(spec_name), out_key, rec, subject)
                 await box.flush()
+                routing[key] = result.state
+                await manual.ack(event)
                 log.info("contribution_routing_done", outcome=result.summary)
 
-    cases_in = app.topic(REFERRALS.name, ADVICE_REQUESTS.name, CONTRIBUTIONS_ROUTED.name,
-                         CASE_TICKS.name, key_type=bytes, value_type=bytes)
+    cases_in = app.topic(REFERRALS.name, CASEWORK_EVENTS.name, ADVICE_REQUESTS.name,
+                         TASK_STATUS.name, CONTRIBUTIONS_ROUTED.name, CASE_TICKS.name,
+                         key_type=bytes, value_type=bytes)
 
     @app.agent(cases_in, concurrency=1)
     async def process_cases(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        manual = stream.noack()  # see route_contributions
+        async for event in manual.events():
             msg = event.message
             case_id = (event.key or b"").decode()
             with structlog.contextvars.bound_contextvars(
@@ -183,13 +201,15 @@ def create_app(
                     outcome = processor.on_event(cases.get(case_id), case_id, name, record)
                 except BAD_DATA as exc:
                     await dead_letter(topics[DEAD_LETTER.name], event, "process_cases", exc)
+                    await manual.ack(event)
                     continue
-                if outcome.changed:
-                    cases[case_id] = outcome.state
-                box = outbox()
+                box = outbox()  # outputs before state, as in route_contributions
                 for spec_name, out_key, rec, subject in outcome.outputs:
                     await box.send(_spec(spec_name), out_key, rec, subject)
                 await box.flush()
+                if outcome.changed:
+                    cases[case_id] = outcome.state
+                await manual.ack(event)
                 index.set(case_id, outcome.next_due)
                 log.info("case_event_processed", record=name.rsplit(".", 1)[-1],
                          changed=outcome.changed, outputs=len(outcome.outputs))
@@ -209,6 +229,10 @@ def create_app(
             await box.send(CASE_TICKS, case_id, tick, case_id)
         await box.flush()
         log.info("alert_ticks_sent", cases=len(due), as_of=today.isoformat())
+
+    @app.timer(settings.stall_check_s)
+    async def stall_watchdog() -> None:
+        await watchdog.check()
 
     @app.on_rebalance_complete.connect
     async def _mark_index_dirty(sender: Any, **_: Any) -> None:

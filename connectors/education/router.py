@@ -6,17 +6,20 @@ streams will process it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
 
 from connectors.auth import require_scope
 from connectors.education.models import AdviceIn, ReferralIn, advice_record, referral_record
 from connectors.ports import EventPublisher, Principal, PublishedEvent
+from ehcp.casework.engine import event_date
+from ehcp.casework.jsonl import event_to_dict, parse_event
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.keys import contribution_key
-from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
+from ehcp.contract.topics import CASEWORK_EVENTS, CONTRIBUTIONS, REFERRALS
 from ehcp.errors import AuthError, ValidationError
 from ehcp.settings import Settings
 
@@ -33,6 +36,10 @@ class Accepted(BaseModel):
 # Module level, so FastAPI can resolve these annotations (this module defers annotations).
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
 SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
+EventBody = Annotated[dict[str, Any], Body(
+    description="One event in the casework event format (docs/casework-events.md).",
+    examples=[{"type": "DecisionToAssessMade", "event_id": "EHC-999-0001-D1",
+               "case_id": "EHC-999-0001", "occurred_on": "2026-10-05"}])]
 
 
 def _publisher(request: Request) -> EventPublisher:
@@ -62,6 +69,44 @@ async def _submit_advice(request: Request, body: AdviceIn, principal: Principal,
     ))
 
 
+#: Casework events each agency kind may record (docs/casework-events.md).
+EDUCATION_EVENT_TYPES: Final = frozenset({
+    "DecisionToAssessMade", "AssessmentRefused", "AdviceReused", "AdviceRequestDeclined",
+    "TimescaleExceptionRecorded", "TimescaleExceptionEnded", "DecisionNotToIssuePlan",
+    "DraftPlanIssued", "FinalPlanIssued", "AnnualReviewMeetingHeld", "AmendmentsProposed",
+    "AmendedPlanIssued", "ReassessmentDecided", "PhaseTransferNoted", "PlanCeased",
+    "LookedAfterStatusChanged", "AdditionalAdviceAdded", "InstitutionClosurePeriodRecorded",
+})
+SOCIAL_CARE_EVENT_TYPES: Final = frozenset({
+    "LookedAfterStatusChanged", "TimescaleExceptionRecorded", "TimescaleExceptionEnded",
+})
+
+
+async def _record_casework_event(request: Request, case_id: str, body: dict[str, Any],
+                                 principal: Principal, allowed: frozenset[str]) -> Accepted:
+    if body.get("type") not in allowed:
+        raise ValidationError(f"event type must be one of {', '.join(sorted(allowed))}",
+                              location="/type")
+    if body.get("case_id") != case_id:
+        raise ValidationError("case_id must equal the case in the path", location="/case_id")
+    try:
+        event = parse_event(body)
+    except ValidationError as exc:
+        field = (exc.location or "").rsplit("/", 1)[-1] if "/" in (exc.location or "") else ""
+        raise ValidationError(exc.message, location=f"/{field}") from exc
+    record = {
+        "event_id": event.event_id, "case_id": case_id, "event_type": type(event).__name__,
+        "occurred_on": event_date(event),
+        "recorded_by": {"system": principal.agency_system, "value": principal.agency_value},
+        "event_json": json.dumps(event_to_dict(event)),
+    }
+    schema = CASEWORK_EVENTS.value_schema or ""
+    return await _publish(request, PublishedEvent(
+        topic=CASEWORK_EVENTS.name, key=case_id, schema_name=schema, record=record,
+        ce_type=event_type(schema), ce_subject=case_id,
+    ))
+
+
 def build_router() -> APIRouter:
     """Routes under ``/api``: education (LA SEN team, schools) and social care."""
     router = APIRouter()
@@ -87,5 +132,20 @@ def build_router() -> APIRouter:
                  tags=["social care"], summary="Social care advice (reg 6(1)(e))")
     async def post_social_care_advice(request: Request, body: AdviceIn, principal: SocialCareWriter) -> Any:
         return await _submit_advice(request, body, principal, "JSON_API")
+
+    @router.post("/education/cases/{case_id}/events", status_code=202, response_model=Accepted,
+                 tags=["education"],
+                 summary="Record a casework event (decision, plan, review, exception, term dates)")
+    async def post_education_event(request: Request, case_id: str, body: EventBody,
+                                   principal: EducationWriter) -> Any:
+        return await _record_casework_event(request, case_id, body, principal, EDUCATION_EVENT_TYPES)
+
+    @router.post("/social-care/cases/{case_id}/events", status_code=202, response_model=Accepted,
+                 tags=["social care"],
+                 summary="Record looked-after status or a timescale exception known to social care")
+    async def post_social_care_event(request: Request, case_id: str, body: EventBody,
+                                     principal: SocialCareWriter) -> Any:
+        return await _record_casework_event(request, case_id, body, principal,
+                                            SOCIAL_CARE_EVENT_TYPES)
 
     return router

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ehcp.cli.common import load_settings, reports_errors
@@ -9,15 +11,26 @@ from ehcp.logs import configure_logging
 
 
 @click.command("worker")
+@click.option("--no-supervise", is_flag=True,
+              help="Run Faust in this process, without the restarting supervisor.")
 @reports_errors
-def worker() -> None:
-    """Run a stream worker (join more for more throughput: same EHCP_APP_ID, same group)."""
+def worker(no_supervise: bool) -> None:
+    """Run a stream worker (join more for more throughput: same EHCP_APP_ID, same group).
+
+    By default a supervisor runs the Faust worker as a child and restarts it if it exits on its
+    own: the worker crashes on purpose when Faust skips or stalls on input offsets, so that the
+    restart re-reads from the last committed offset.
+    """
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if not no_supervise:
+        from ehcp.supervisor import supervise
+
+        raise SystemExit(supervise([sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"]))
     import faust
 
     from streams.app import create_app
 
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
 

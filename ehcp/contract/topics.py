@@ -55,6 +55,10 @@ ADVICE_REQUESTS: Final = TopicSpec(
     "ehcp.advice-requests.v1", "case id", f"{NS}.AdviceRequested", "delete", FOREVER,
     "Advice requests sent to agencies (reg 6); health ones become FHIR Tasks.",
 )
+CASEWORK_EVENTS: Final = TopicSpec(
+    "ehcp.casework-events.v1", "case id", f"{NS}.CaseworkEventRecorded", "delete", FOREVER,
+    "Decisions, plans, reviews, timescale exceptions and term dates recorded by the LA or social care.",
+)
 TASK_STATUS: Final = TopicSpec(
     "ehcp.task-status.v1", "case id if known, else request id", f"{NS}.TaskStatusChanged",
     "delete", FOREVER, "Health bodies' FHIR Task status changes (accepted, rejected, completed).",
@@ -94,7 +98,8 @@ DEAD_LETTER: Final = TopicSpec(
 )
 
 EVENT_TOPICS: Final = (
-    REFERRALS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS, CHILD_INDEX, CONTRIBUTIONS_ROUTED, UNROUTED,
+    REFERRALS, CASEWORK_EVENTS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS, CHILD_INDEX,
+    CONTRIBUTIONS_ROUTED, UNROUTED,
     CASE_TICKS, CASE_STATUS, ALERTS, DEAD_LETTER,
 )
 

@@ -20,15 +20,21 @@ from tests.support import free_ports, wait_until
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pipeline:
-    """A running pipeline: where to reach it and the agencies' tokens."""
+    """A running pipeline: where to reach it, the agencies' tokens and the worker process."""
 
     base_url: str
     settings: Settings
     env: dict[str, str]
     tokens: dict[str, str]
     logs: Path
+    worker: subprocess.Popen[bytes]
+
+    def restart_worker(self) -> None:
+        """Stop the stream worker and start a new one in the same consumer group."""
+        stop(self.worker)
+        self.worker = spawn(["worker"], self.env, self.logs / "worker.log")
 
     def headers(self, who: str, fhir: bool = False) -> dict[str, str]:
         """Authorization (and content type) headers for one agency."""
@@ -107,7 +113,8 @@ def pipeline(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 
     try:
         wait_until(up, 90, what="the connectors to answer")
-        yield Pipeline(base_url, settings, env, tokens, logs)
+        running = Pipeline(base_url, settings, env, tokens, logs, worker)
+        yield running
     finally:
         stop(connectors)
-        stop(worker)
+        stop(running.worker if "running" in locals() else worker)

@@ -143,3 +143,45 @@ def test_openapi_document_lists_the_json_api(api: Api) -> None:
     """The OpenAPI document publishes the JSON endpoints."""
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/api/education/referrals", "/api/education/advice", "/api/social-care/advice"} <= set(paths)
+
+
+def test_casework_event_is_validated_and_published(api: Api) -> None:
+    """A decision to assess in the casework format is published to the casework-events topic."""
+    body = {"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": demo.DEMO_CASE,
+            "occurred_on": "2026-10-05"}
+    r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "la", json=body)
+    assert r.status_code == 202, r.text
+    (event,) = api.publisher.events
+    assert event.topic == "ehcp.casework-events.v1"
+    assert event.key == demo.DEMO_CASE
+    assert event.record["event_type"] == "DecisionToAssessMade"
+    default_codec().encode(event.schema_name, event.record)
+
+
+@pytest.mark.parametrize(("body", "location"), [
+    ({"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": demo.DEMO_CASE,
+      "occurred_on": "5 Oct"}, "/occurred_on"),
+    ({"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": "EHC-OTHER",
+      "occurred_on": "2026-10-05"}, "/case_id"),
+    ({"type": "AdviceSubmitted", "event_id": "D-1", "case_id": demo.DEMO_CASE}, "/type"),
+    ({"type": "TimescaleExceptionRecorded", "event_id": "X-1", "case_id": demo.DEMO_CASE,
+      "exception_id": "X-1", "ground": "REG_10_4_Z", "starts_on": "2026-10-05"}, "/ground"),
+])
+def test_bad_casework_event_is_422_naming_the_field(api: Api, body: dict, location: str) -> None:
+    """A casework event with a bad field, another case or a type the agency may not record is refused."""
+    r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "la", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["location"] == location
+    assert api.publisher.events == []
+
+
+def test_social_care_may_only_record_its_own_events(api: Api) -> None:
+    """Social care can record looked-after status but not a final plan."""
+    looked_after = {"type": "LookedAfterStatusChanged", "event_id": "L-1",
+                    "case_id": demo.DEMO_CASE, "occurred_on": "2026-10-05", "looked_after": True}
+    assert api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care",
+                    json=looked_after).status_code == 202
+    final = {"type": "FinalPlanIssued", "event_id": "F-1", "case_id": demo.DEMO_CASE,
+             "occurred_on": "2026-10-05"}
+    assert api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care",
+                    json=final).status_code == 422

@@ -1,0 +1,71 @@
+"""Statutory alerts through the real broker: late advice alerts once, survives restarts, resolves."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import ALERTS
+from ehcp.readers import read_partitions
+from tests.e2e.conftest import Pipeline
+from tests.e2e.test_pipeline import advice_states, medical_advice, new_case, referral, status_of
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+CODEC = default_codec()
+
+
+def alerts_for(pipeline: Pipeline, case_id: str) -> list[dict[str, Any]]:
+    """Every alert record on the alerts topic for one case, in offset order per partition."""
+    out = []
+    for record in read_partitions(pipeline.settings, ALERTS.name):
+        if record.key == case_id.encode():
+            out.append(CODEC.decode(record.value or b"")[1])
+    return out
+
+
+def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipeline) -> None:
+    """Medical advice a week overdue raises one ADVICE_OVERDUE; a worker restart repeats nothing; posting it resolves it."""
+    case_id, nhs = new_case("LATE")
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                        json=referral(case_id, nhs, now - timedelta(weeks=7)))
+        assert r.status_code == 202, r.text
+
+    def medical_overdue() -> list[dict[str, Any]]:
+        return [a for a in alerts_for(pipeline, case_id)
+                if a["kind"] == "ADVICE_OVERDUE" and a["advice_type"] == "MEDICAL"]
+
+    raised = wait_until(medical_overdue, 90, what="the medical overdue alert")
+    assert [a["status"] for a in raised] == ["RAISED"]
+    alert = raised[0]
+    assert alert["agency"]["value"] == "ZZ901"
+    assert alert["days_overdue"] == (alert["as_of"] - alert["due_on"]).days > 0
+    assert alert["regulation"].startswith("reg 8")
+    assert alert["severity"] in {"WARNING", "CRITICAL"}
+    assert nhs not in alert["message"]
+
+    pipeline.restart_worker()
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
+                        json=medical_advice(nhs, now))
+        assert r.status_code == 201, r.text
+
+    def resolved() -> list[dict[str, Any]] | None:
+        got = [a for a in medical_overdue() if a["status"] == "RESOLVED"]
+        return got or None
+
+    wait_until(resolved, 120, what="the overdue alert to be resolved after the restart")
+    wait_until(lambda: advice_states(status_of(pipeline.settings, case_id)).get("MEDICAL") == "RECEIVED",
+               60, what="medical advice in the case")
+    counts = Counter((a["alert_id"], a["status"]) for a in alerts_for(pipeline, case_id))
+    repeated = {key: n for key, n in counts.items() if n > 1}
+    assert repeated == {}, f"alerts fired more than once: {repeated}"
+    statuses = [a["status"] for a in medical_overdue()]
+    assert statuses == ["RAISED", "RESOLVED"]
