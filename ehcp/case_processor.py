@@ -138,6 +138,17 @@ def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
     return None
 
 
+def stored_casework_events(state: Mapping[str, Any], codec: AvroCodec) -> list[ev.CaseEvent]:
+    """The casework events of a stored case state (the inputs kept as Avro bytes)."""
+    out = []
+    for item in state.get("inputs", []):
+        name, record = codec.decode(base64.b64decode(item["avro"]))
+        event = to_casework_event(name, record)
+        if event is not None:
+            out.append(event)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class CaseOutcome:
     """What one input did to a case."""
@@ -177,13 +188,7 @@ class CaseProcessor:
 
     def casework_events(self, state: Mapping[str, Any]) -> list[ev.CaseEvent]:
         """The case's inputs as casework events (what ``ehcp case explain`` would be given)."""
-        out = []
-        for item in state.get("inputs", []):
-            name, record = self._codec.decode(base64.b64decode(item["avro"]))
-            event = to_casework_event(name, record)
-            if event is not None:
-                out.append(event)
-        return out
+        return stored_casework_events(state, self._codec)
 
     def assess(self, state: Mapping[str, Any]) -> CaseAssessment | None:
         """Evaluate the case as of its latest event date (None before any casework event)."""

@@ -76,8 +76,13 @@ def read_partitions(settings: Settings, topic: str, partitions: list[int] | None
         consumer.close()
 
 
-def latest_for_key(settings: Settings, topic: str, key: str) -> RawRecord | None:
-    """The newest record with ``key`` (a compacted topic's current value), or None."""
+def latest_for_key(settings: Settings, topic: str, key: str, *,
+                   stored_key: bytes | None = None) -> RawRecord | None:
+    """The newest record with ``key`` (a compacted topic's current value), or None.
+
+    ``key`` places the record on its partition; ``stored_key`` is the key as stored, if it is
+    encoded differently (Faust changelogs store JSON-encoded keys on the source partition).
+    """
     consumer = _consumer(settings)
     try:
         count = len(consumer.partitions_for_topic(topic) or ())
@@ -87,8 +92,9 @@ def latest_for_key(settings: Settings, topic: str, key: str) -> RawRecord | None
         raise BrokerError(f"topic {topic} does not exist (run `ehcp topics apply`)")
     latest = None
     partition = partition_for(key.encode(), count)
+    wanted = stored_key if stored_key is not None else key.encode()
     for record in read_partitions(settings, topic, [partition]):
-        if record.key == key.encode():
+        if record.key == wanted:
             latest = record
     return latest
 

@@ -61,6 +61,28 @@ def show(case_id: str, as_json: bool) -> None:
     click.echo(json.dumps(_jsonable(status), indent=2) if as_json else render_status(status))
 
 
+@case.command("export")
+@click.argument("case_id")
+@reports_errors
+def export(case_id: str) -> None:
+    """Print a case's events as the worker holds them, in the format `ehcp case explain` reads.
+
+    `ehcp case export ID > events.jsonl; ehcp case explain events.jsonl --as-of DATE` gives the
+    same evaluation the running streams make (they call the same engine on the same events).
+    """
+    from ehcp.case_processor import stored_casework_events
+    from ehcp.casework.jsonl import dumps
+
+    settings = load_settings()
+    changelog = f"{settings.app_id}-cases-changelog"
+    record = latest_for_key(settings, changelog, case_id, stored_key=json.dumps(case_id).encode())
+    if record is None or record.value is None:
+        raise click.ClickException(f"the workers hold no case {case_id}")
+    state = json.loads(record.value)
+    events = stored_casework_events(state, default_codec())
+    click.echo(dumps(events), nl=False)
+
+
 @click.group("alerts")
 def alerts() -> None:
     """Follow overdue-contribution alerts."""

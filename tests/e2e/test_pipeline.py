@@ -95,6 +95,16 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "2 received, 3 still missing" in shown.stdout
     assert nhs not in shown.stdout
+    # `case explain` on the exported events gives what the streams gave.
+    status = status_of(pipeline.settings, case_id)
+    exported = ehcp(pipeline, "case", "export", case_id)
+    events_file = pipeline.logs / f"{case_id}.jsonl"
+    events_file.write_text(exported)
+    explained = json.loads(ehcp(pipeline, "case", "explain", str(events_file), "--as-of",
+                                status["as_of"].isoformat(), "--json"))
+    assert {a["advice_type"]: a["status"] for a in explained["advice"]} == \
+        {a["advice_type"]: a["status"] for a in status["advice"]}
+
     for log in ("worker.log", "connectors.log"):
         text = (pipeline.logs / log).read_text()
         assert case_id in text, f"{log} should show the case was processed"

@@ -12,6 +12,8 @@ from ehcp.case_processor import (
     ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
+    CASEWORK_EVENT,
+    TASK_STATUS_CHANGED,
     REFERRAL,
     CaseOutcome,
     CaseProcessor,
@@ -147,3 +149,47 @@ def test_ids_are_deterministic(processor: CaseProcessor) -> None:
     assert request["request_id"] == request_again["request_id"]
     assert [r["event_id"] for _, _, r, _ in outcome.outputs if "event_id" in r] == \
         [r["event_id"] for _, _, r, _ in again.outputs if "event_id" in r]
+
+
+def test_exported_events_explain_to_the_same_assessment(processor: CaseProcessor) -> None:
+    """The stage's events written as JSON lines and parsed back evaluate exactly as the stage did."""
+    from ehcp.casework.engine import evaluate
+    from ehcp.casework.jsonl import dumps, parse_lines
+
+    state, _, request = opened(processor)
+    state = processor.on_event(state, CASE, ADVICE_SUBMITTED,
+                               medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"])).state
+    state = processor.on_event(state, CASE, CASE_TICK, tick(date(2026, 11, 2))).state
+    exported = dumps(processor.casework_events(state))
+    assert evaluate(parse_lines(exported.splitlines()), date(2026, 11, 2)) == processor.assess(state)
+
+
+def test_casework_event_from_the_la_is_applied(processor: CaseProcessor) -> None:
+    """A DecisionToAssessMade recorded by the LA moves the case to ASSESSING."""
+    import json
+
+    state, _, _ = opened(processor)
+    event = {"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": CASE,
+             "occurred_on": "2026-10-05"}
+    record = {"event_id": "D-1", "case_id": CASE, "event_type": "DecisionToAssessMade",
+              "occurred_on": date(2026, 10, 5),
+              "recorded_by": {"system": "https://ehcp-exchange.org/Id/la-code", "value": "999"},
+              "event_json": json.dumps(event)}
+    outcome = processor.on_event(state, CASE, CASEWORK_EVENT, record)
+    status = next(r for t, _, r, _ in outcome.outputs if t == CASE_STATUS.name)
+    assert status["stage"] == "ASSESSING"
+
+
+def test_missed_appointment_on_a_task_excuses_the_advice_deadline(processor: CaseProcessor) -> None:
+    """A health Task changed with reason reg-8-2-c records that exception: no overdue alert for it."""
+    state, _, request = opened(processor)
+    change = {"event_id": "T-1", "request_id": request["request_id"], "case_id": CASE,
+              "status": "ACCEPTED", "reason_code": "reg-8-2-c", "reason_text": None,
+              "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
+              "changed_at": datetime(2026, 9, 20, 10, tzinfo=UTC)}
+    state = processor.on_event(state, CASE, TASK_STATUS_CHANGED, change).state
+    late = processor.on_event(state, CASE, CASE_TICK, tick(date(2026, 10, 20)))
+    assert not [a for a in _alerts(late) if a[0] == "ADVICE_OVERDUE" and a[2] == "MEDICAL"]
+    assessment = processor.assess(late.state)
+    assert assessment is not None
+    assert any(e.ground.name == "REG_8_2_C" for e in assessment.exceptions)
