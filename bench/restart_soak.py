@@ -52,22 +52,39 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="ehcp-soak-"))
     port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=tmp / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
+    broker = LocalBroker(
+        BrokerConfig(home=tmp / "kafka", port=port, controller_port=controller),
+        REPO / ".ehcp" / "kafka",
+    )
     broker.start()
     key = secrets.token_hex(32)
-    settings = Settings(kafka_bootstrap=broker.config.bootstrap, pseudonym_key=key,
-                        app_id="ehcp-soak", data_dir=tmp / "data", stall_check_s=5.0)
+    settings = Settings(
+        kafka_bootstrap=broker.config.bootstrap,
+        pseudonym_key=key,
+        app_id="ehcp-soak",
+        data_dir=tmp / "data",
+        stall_check_s=5.0,
+    )
     apply_topics(settings, catalogue(settings.app_id))
-    env = {**os.environ, "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-           "EHCP_PSEUDONYM_KEY": key, "EHCP_APP_ID": settings.app_id,
-           "EHCP_DATA_DIR": str(settings.data_dir), "EHCP_STALL_CHECK_S": "5",
-           "EHCP_LOG_LEVEL": args.log_level}
+    env = {
+        **os.environ,
+        "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "EHCP_PSEUDONYM_KEY": key,
+        "EHCP_APP_ID": settings.app_id,
+        "EHCP_DATA_DIR": str(settings.data_dir),
+        "EHCP_STALL_CHECK_S": "5",
+        "EHCP_LOG_LEVEL": args.log_level,
+    }
     log = open(tmp / "worker.log", "ab")  # noqa: SIM115 - kept open for the children
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "ehcp.cli.main", "worker"], env=env,
-                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "ehcp.cli.main", "worker"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     codec = default_codec()
     case_ids = [f"EHC-999-SOAK-{i:05d}" for i in range(args.referrals)]
@@ -81,10 +98,19 @@ def main() -> int:
             del body["child"]["upn"]
             record = referral_record(ReferralIn.model_validate(body))
             schema = REFERRALS.value_schema or ""
-            ce = CloudEvent(id=record["event_id"], source="/bench", type=event_type(schema),
-                            time=datetime.now(UTC), subject=case_id)
-            producer.send(REFERRALS.name, codec.encode(schema, record), key=case_id.encode(),
-                          headers=ce.headers())
+            ce = CloudEvent(
+                id=record["event_id"],
+                source="/bench",
+                type=event_type(schema),
+                time=datetime.now(UTC),
+                subject=case_id,
+            )
+            producer.send(
+                REFERRALS.name,
+                codec.encode(schema, record),
+                key=case_id.encode(),
+                headers=ce.headers(),
+            )
             time.sleep(1 / args.rate)
         producer.flush()
         producer.close()
@@ -114,13 +140,19 @@ def main() -> int:
         time.sleep(2)
     worker.terminate()
     worker.wait(60)
-    where = {r.key.decode(): (r.partition, r.offset) for r in read_partitions(settings, REFERRALS.name) if r.key}
+    where = {
+        r.key.decode(): (r.partition, r.offset)
+        for r in read_partitions(settings, REFERRALS.name)
+        if r.key
+    }
     missing_at = sorted(where[c] for c in set(case_ids) - seen if c in where)
     broker.stop()
     text = (tmp / "worker.log").read_text(errors="replace")
     result = {
-        "when": datetime.now(UTC).isoformat(), "referrals_produced": args.referrals,
-        "cases_with_status": len(seen & set(case_ids)), "missing": len(set(case_ids) - seen),
+        "when": datetime.now(UTC).isoformat(),
+        "referrals_produced": args.referrals,
+        "cases_with_status": len(seen & set(case_ids)),
+        "missing": len(set(case_ids) - seen),
         "worker_restarts_by_bench": args.restarts,
         "guard_skipped_offsets": text.count("kafka_offsets_skipped"),
         "guard_stalled_partition": text.count("kafka_partition_stalled"),
@@ -135,8 +167,10 @@ def main() -> int:
     print(f"{'measure':<{width}}  value")
     for k, v in result.items():
         print(f"{k:<{width}}  {v}")
-    print(f"ratio processed / ceiling: {result['cases_with_status']}/{args.referrals} "
-          f"= {result['cases_with_status'] / args.referrals:.3f}")
+    print(
+        f"ratio processed / ceiling: {result['cases_with_status']}/{args.referrals} "
+        f"= {result['cases_with_status'] / args.referrals:.3f}"
+    )
     return 0 if result["missing"] == 0 else 1
 
 

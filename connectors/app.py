@@ -59,42 +59,72 @@ class Ports:
     clock: Clock = field(default_factory=SystemClock)
 
 
-def _problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type="application/problem+json",
-                        headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def _json_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RequestValidationError):
-        errors = [{"location": "/" + "/".join(str(p) for p in err["loc"][1:]), "message": err["msg"]}
-                  for err in exc.errors()]
+        errors = [
+            {"location": "/" + "/".join(str(p) for p in err["loc"][1:]), "message": err["msg"]}
+            for err in exc.errors()
+        ]
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             return _problem(400, "Malformed JSON", "the request body is not valid JSON", errors)
         return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _problem(exc.status, "Unauthorized" if exc.status == 401 else "Forbidden",
-                        exc.message, headers=headers)
+        return _problem(
+            exc.status,
+            "Unauthorized" if exc.status == 401 else "Forbidden",
+            exc.message,
+            headers=headers,
+        )
     if isinstance(exc, ValidationError):
-        return _problem(422, "Invalid request", exc.message,
-                        [{"location": exc.location or "/", "message": exc.message}])
+        return _problem(
+            422,
+            "Invalid request",
+            exc.message,
+            [{"location": exc.location or "/", "message": exc.message}],
+        )
     if isinstance(exc, StarletteHTTPException):
         return _problem(exc.status_code, "HTTP error", str(exc.detail))
     if isinstance(exc, PublishError):
-        return _problem(503, "Kafka unavailable", "the event could not be made durable; retry",
-                        headers={"Retry-After": "5"})
+        return _problem(
+            503,
+            "Kafka unavailable",
+            "the event could not be made durable; retry",
+            headers={"Retry-After": "5"},
+        )
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return _problem(500, "Internal error", "an unexpected error occurred")
 
 
 def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> FastAPI:
     """Build the connectors app around the given ports."""
-    app = FastAPI(title="EHCP Exchange connectors", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="EHCP Exchange connectors",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.publisher = ports.publisher
     app.state.docstore = ports.docstore
@@ -155,4 +185,3 @@ def create_production_app(settings: Settings) -> FastAPI:
         task_events=KafkaTaskEvents(publisher),
     )
     return create_app(settings, ports, lifespan=lifespan)
-

@@ -24,7 +24,7 @@ from fastapi import Request
 from connectors.ports import Principal
 from ehcp.errors import AuthError, ConfigurationError
 
-TOKEN_PREFIX: Final = "ehcp_"
+TOKEN_PREFIX: Final = "ehcp_"  # noqa: S105 - a public prefix, not a secret
 
 #: Scopes each agency kind gets. Least privilege: an agency may only write its own advice and
 #: read its own requests; admin is for LA operators.
@@ -38,9 +38,16 @@ KIND_SCOPES: Final[dict[str, frozenset[str]]] = {
 KIND_ADVICE_TYPES: Final[dict[str, frozenset[str]]] = {
     "health": frozenset({"MEDICAL"}),
     "education": frozenset(
-        {"EDUCATIONAL", "PARENT_OR_YOUNG_PERSON", "PSYCHOLOGICAL", "OTHER_LA",
-         "PREPARATION_FOR_ADULTHOOD", "FAMILY_REQUESTED", "VISION_HEARING_SPECIALIST",
-         "VIRTUAL_SCHOOL_HEAD"}
+        {
+            "EDUCATIONAL",
+            "PARENT_OR_YOUNG_PERSON",
+            "PSYCHOLOGICAL",
+            "OTHER_LA",
+            "PREPARATION_FOR_ADULTHOOD",
+            "FAMILY_REQUESTED",
+            "VISION_HEARING_SPECIALIST",
+            "VIRTUAL_SCHOOL_HEAD",
+        }
     ),
     "social_care": frozenset({"SOCIAL_CARE"}),
     "admin": frozenset(),
@@ -92,7 +99,7 @@ def authenticate(store: CredentialStore, token: str) -> Principal:
     """
     if not token.startswith(TOKEN_PREFIX) or token.count("_") < 2:
         raise AuthError("invalid bearer token")
-    credential_id = token[len(TOKEN_PREFIX):].split("_", 1)[0]
+    credential_id = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
     credential = store.get(credential_id)
     if credential is None or credential.revoked:
         raise AuthError("invalid bearer token")
@@ -155,7 +162,9 @@ class FileCredentialStore:
         if mtime != self._mtime:
             raw: list[dict[str, Any]] = json.loads(self._path.read_text())
             self._cache = {
-                c["credential_id"]: Credential(**{**c, "advice_types": tuple(c.get("advice_types", ()))})
+                c["credential_id"]: Credential(
+                    **{**c, "advice_types": tuple(c.get("advice_types", ()))}
+                )
                 for c in raw
             }
             self._mtime = mtime

@@ -72,16 +72,25 @@ class KafkaPublisher:
         producer = await self._ensure()
         try:
             meta = await asyncio.wait_for(
-                producer.send_and_wait(event.topic, value=value, key=event.key.encode(),
-                                       headers=ce.headers()),
+                producer.send_and_wait(
+                    event.topic, value=value, key=event.key.encode(), headers=ce.headers()
+                ),
                 self._settings.publish_timeout_s,
             )
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("publish_failed", topic=event.topic, error=type(exc).__name__)
             await self._reset()
-            raise PublishError(f"Kafka did not acknowledge the event: {type(exc).__name__}") from exc
-        log.info("event_published", topic=meta.topic, partition=meta.partition,
-                 offset=meta.offset, ce_type=event.ce_type, ce_subject=event.ce_subject)
+            raise PublishError(
+                f"Kafka did not acknowledge the event: {type(exc).__name__}"
+            ) from exc
+        log.info(
+            "event_published",
+            topic=meta.topic,
+            partition=meta.partition,
+            offset=meta.offset,
+            ce_type=event.ce_type,
+            ce_subject=event.ce_subject,
+        )
         return PublishReceipt(topic=meta.topic, partition=meta.partition, offset=meta.offset)
 
     async def _reset(self) -> None:

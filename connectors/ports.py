@@ -69,7 +69,11 @@ class DocumentClaim:
 
     def as_record(self) -> dict[str, Any]:
         """The Avro ``DocumentClaim`` record."""
-        return {"sha256": self.sha256, "size_bytes": self.size_bytes, "content_type": self.content_type}
+        return {
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "content_type": self.content_type,
+        }
 
 
 class DocumentStore(Protocol):
@@ -123,4 +127,3 @@ class Principal:
     def allows(self, scope: str) -> bool:
         """True if the credential carries ``scope``."""
         return scope in self.scopes
-

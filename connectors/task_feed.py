@@ -34,9 +34,13 @@ _IDS = uuid.UUID("3c9b8f0e-7a1d-4d5e-9f2a-6b4c8d2e1f03")
 def task_status_record(change: TaskStatusChanged) -> dict[str, Any]:
     """The Avro ``TaskStatusChanged`` record for a change."""
     return {
-        "event_id": str(uuid.uuid5(_IDS, f"{change.request_id}|{change.status}|{change.at.isoformat()}")),
-        "request_id": change.request_id, "case_id": change.case_id,
-        "status": change.status.upper(), "reason_code": change.reason_code,
+        "event_id": str(
+            uuid.uuid5(_IDS, f"{change.request_id}|{change.status}|{change.at.isoformat()}")
+        ),
+        "request_id": change.request_id,
+        "case_id": change.case_id,
+        "status": change.status.upper(),
+        "reason_code": change.reason_code,
         "reason_text": change.reason_text,
         "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": change.owner_ods},
         "changed_at": change.at,
@@ -52,11 +56,16 @@ class KafkaTaskEvents:
     async def publish(self, event: TaskStatusChanged) -> None:
         """Publish one change; raises PublishError if Kafka cannot take it."""
         schema = TASK_STATUS.value_schema or ""
-        await self._publisher.publish(PublishedEvent(
-            topic=TASK_STATUS.name, key=event.case_id or event.request_id, schema_name=schema,
-            record=task_status_record(event), ce_type=event_type(schema),
-            ce_subject=event.case_id or event.request_id,
-        ))
+        await self._publisher.publish(
+            PublishedEvent(
+                topic=TASK_STATUS.name,
+                key=event.case_id or event.request_id,
+                schema_name=schema,
+                record=task_status_record(event),
+                ce_type=event_type(schema),
+                ce_subject=event.case_id or event.request_id,
+            )
+        )
 
 
 class TaskFeed:
@@ -75,16 +84,25 @@ class TaskFeed:
         elif name.endswith(".TaskStatusChanged"):
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is not None:
-                self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
-                                       record["reason_text"], record["changed_at"])
+                self._tasks.set_status(
+                    task_id,
+                    record["status"].lower(),
+                    record["reason_code"],
+                    record["reason_text"],
+                    record["changed_at"],
+                )
 
     async def run(self) -> None:
         """Follow both topics until cancelled, reconnecting after broker outages."""
         while True:
             consumer = AIOKafkaConsumer(
-                ADVICE_REQUESTS.name, TASK_STATUS.name, group_id=None,
-                auto_offset_reset="earliest", enable_auto_commit=False,
-                client_id="ehcp-connectors-task-feed", **aiokafka_config(self._settings),
+                ADVICE_REQUESTS.name,
+                TASK_STATUS.name,
+                group_id=None,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                client_id="ehcp-connectors-task-feed",
+                **aiokafka_config(self._settings),
             )
             try:
                 await consumer.start()
@@ -93,9 +111,13 @@ class TaskFeed:
                         name, record = self._codec.decode(message.value or b"")
                         self.apply(name, record)
                     except ContractError as exc:
-                        log.warning("task_feed_skipped", topic=message.topic,
-                                    partition=message.partition, offset=message.offset,
-                                    error=type(exc).__name__)
+                        log.warning(
+                            "task_feed_skipped",
+                            topic=message.topic,
+                            partition=message.partition,
+                            offset=message.offset,
+                            error=type(exc).__name__,
+                        )
             except (KafkaError, OSError) as exc:
                 log.warning("task_feed_reconnecting", error=type(exc).__name__)
                 await asyncio.sleep(2)

@@ -41,12 +41,20 @@ ADVICE_SUBMITTED: Final = f"{NS}.AdviceSubmitted"
 CASE_TICK: Final = f"{NS}.CaseTick"
 CASEWORK_EVENT: Final = f"{NS}.CaseworkEventRecorded"
 TASK_STATUS_CHANGED: Final = f"{NS}.TaskStatusChanged"
-ACCEPTED: Final = (REFERRAL, ADVICE_REQUESTED, ADVICE_SUBMITTED, CASE_TICK, CASEWORK_EVENT,
-                   TASK_STATUS_CHANGED)
+ACCEPTED: Final = (
+    REFERRAL,
+    ADVICE_REQUESTED,
+    ADVICE_SUBMITTED,
+    CASE_TICK,
+    CASEWORK_EVENT,
+    TASK_STATUS_CHANGED,
+)
 #: FHIR Task reason codes (connectors/fhir/codes.py) that are reg 8(2) grounds.
-TASK_REASON_GROUNDS: Final = {"reg-8-2-a": ev.ExceptionGround.REG_8_2_A,
-                              "reg-8-2-b": ev.ExceptionGround.REG_8_2_B,
-                              "reg-8-2-c": ev.ExceptionGround.REG_8_2_C}
+TASK_REASON_GROUNDS: Final = {
+    "reg-8-2-a": ev.ExceptionGround.REG_8_2_A,
+    "reg-8-2-b": ev.ExceptionGround.REG_8_2_B,
+    "reg-8-2-c": ev.ExceptionGround.REG_8_2_C,
+}
 TASK_DECLINE_REASONS: Final = {"wrong-recipient": ev.DeclineReason.WRONG_SERVICE}
 _IDS: Final = uuid.UUID("0f8e7a4e-54c6-4a39-8e55-1f3b7c1d2a90")
 
@@ -81,25 +89,34 @@ def to_casework_event(name: str, record: Mapping[str, Any]) -> ev.CaseEvent | No
         child = record["child"]
         institution = record.get("institution")
         return ev.RequestForAssessmentReceived(
-            event_id=record["event_id"], case_id=record["case_id"],
-            received_at=record["received_at"], date_of_birth=child["date_of_birth"],
-            year_group=child["year_group"], vision_impairment=child["vision_impairment"],
-            hearing_impairment=child["hearing_impairment"], looked_after=child["looked_after"],
+            event_id=record["event_id"],
+            case_id=record["case_id"],
+            received_at=record["received_at"],
+            date_of_birth=child["date_of_birth"],
+            year_group=child["year_group"],
+            vision_impairment=child["vision_impairment"],
+            hearing_impairment=child["hearing_impairment"],
+            looked_after=child["looked_after"],
             setting_id=agency_id(institution) if institution else None,
         )
     if name == ADVICE_REQUESTED:
         return ev.AdviceRequested(
-            event_id=record["event_id"], case_id=record["case_id"],
-            request_id=record["request_id"], advice_type=ev.AdviceType[record["advice_type"]],
-            agency_id=agency_id(record["agency"]), sent_on=record["sent_on"],
+            event_id=record["event_id"],
+            case_id=record["case_id"],
+            request_id=record["request_id"],
+            advice_type=ev.AdviceType[record["advice_type"]],
+            agency_id=agency_id(record["agency"]),
+            sent_on=record["sent_on"],
         )
     if name == ADVICE_SUBMITTED:
         return ev.AdviceSubmitted(
-            event_id=record["event_id"], case_id=record["case_id"],
+            event_id=record["event_id"],
+            case_id=record["case_id"],
             contribution_id=record["contribution_id"],
             advice_type=ev.AdviceType[record["advice_type"]],
             submitted_on=record["submitted_at"].astimezone(UTC).date(),
-            request_id=record.get("request_id"), agency_id=agency_id(record["agency"]),
+            request_id=record.get("request_id"),
+            agency_id=agency_id(record["agency"]),
         )
     if name == CASEWORK_EVENT:
         try:
@@ -127,14 +144,22 @@ def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
     code = record.get("reason_code")
     if code in TASK_REASON_GROUNDS:
         return ev.TimescaleExceptionRecorded(
-            event_id=record["event_id"], case_id=record["case_id"],
-            exception_id=f"task:{record['request_id']}:{code}", ground=TASK_REASON_GROUNDS[code],
-            starts_on=day, request_id=record["request_id"], occurred_on=day)
+            event_id=record["event_id"],
+            case_id=record["case_id"],
+            exception_id=f"task:{record['request_id']}:{code}",
+            ground=TASK_REASON_GROUNDS[code],
+            starts_on=day,
+            request_id=record["request_id"],
+            occurred_on=day,
+        )
     if record["status"] == "REJECTED":
         return ev.AdviceRequestDeclined(
-            event_id=record["event_id"], case_id=record["case_id"],
-            request_id=record["request_id"], occurred_on=day,
-            reason=TASK_DECLINE_REASONS.get(code or "", ev.DeclineReason.OTHER))
+            event_id=record["event_id"],
+            case_id=record["case_id"],
+            request_id=record["request_id"],
+            occurred_on=day,
+            reason=TASK_DECLINE_REASONS.get(code or "", ev.DeclineReason.OTHER),
+        )
     return None
 
 
@@ -202,8 +227,9 @@ class CaseProcessor:
         assessment = self.assess(state)
         return assessment.next_change_on if assessment else None
 
-    def on_event(self, state: Mapping[str, Any] | None, case_id: str, name: str,
-                 record: dict[str, Any]) -> CaseOutcome:
+    def on_event(
+        self, state: Mapping[str, Any] | None, case_id: str, name: str, record: dict[str, Any]
+    ) -> CaseOutcome:
         """Apply one record to the case and return the new state and the records to send.
 
         Raises:
@@ -213,12 +239,16 @@ class CaseProcessor:
             raise ContractError(f"the case stage does not take {name}")
         if not record.get("case_id") or record.get("case_id") != case_id:
             raise ContractError("the record's case id does not match its Kafka key")
-        current: dict[str, Any] = dict(state or {"inputs": [], "seen": [], "alerts": {}, "as_of": None})
+        current: dict[str, Any] = dict(
+            state or {"inputs": [], "seen": [], "alerts": {}, "as_of": None}
+        )
         dedupe_id = record.get("contribution_id") or record["event_id"]
         if dedupe_id in current["seen"]:
             return CaseOutcome(current, changed=False, next_due=self.next_due(current))
         event_day = _event_date(name, record)
-        as_of = max(filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day]))
+        as_of = max(
+            filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day])
+        )
         current["as_of"] = as_of.isoformat()
         current["seen"] = [*current["seen"], dedupe_id]
         if name != CASE_TICK:
@@ -226,8 +256,13 @@ class CaseProcessor:
                 to_casework_event(name, record)  # fail fast on a record the domain refuses
             except CaseworkError as exc:
                 raise ContractError(f"{name.rsplit('.', 1)[-1]} refused: {exc}") from exc
-            current["inputs"] = [*current["inputs"], {
-                "id": dedupe_id, "avro": base64.b64encode(self._codec.encode(name, record)).decode()}]
+            current["inputs"] = [
+                *current["inputs"],
+                {
+                    "id": dedupe_id,
+                    "avro": base64.b64encode(self._codec.encode(name, record)).decode(),
+                },
+            ]
         outputs: list[Output] = []
         assessment = self.assess(current)
         if name == REFERRAL:
@@ -235,10 +270,16 @@ class CaseProcessor:
         if assessment is not None:
             outputs += self._alert_changes(current, assessment)
             outputs.append((CASE_STATUS.name, case_id, self._status(current, assessment), case_id))
-        return CaseOutcome(current, changed=True, outputs=outputs,
-                           next_due=assessment.next_change_on if assessment else None)
+        return CaseOutcome(
+            current,
+            changed=True,
+            outputs=outputs,
+            next_due=assessment.next_change_on if assessment else None,
+        )
 
-    def _open_case(self, referral: Mapping[str, Any], assessment: CaseAssessment | None) -> list[Output]:
+    def _open_case(
+        self, referral: Mapping[str, Any], assessment: CaseAssessment | None
+    ) -> list[Output]:
         """Routing-index entries for the child, and advice requests for the required advice."""
         case_id = referral["case_id"]
         child = referral["child"]
@@ -247,17 +288,24 @@ class CaseProcessor:
         for identifier in identifiers_of(child["identifiers"]):
             link = {
                 "event_id": str(uuid.uuid5(_IDS, f"link|{case_id}|{identifier.system}")),
-                "case_id": case_id, "identifier_system": identifier.system,
-                "date_of_birth": child["date_of_birth"], "linked_at": received_at,
+                "case_id": case_id,
+                "identifier_system": identifier.system,
+                "date_of_birth": child["date_of_birth"],
+                "linked_at": received_at,
                 "case_open": True,
             }
             outputs.append((CHILD_INDEX.name, child_key(self._key, identifier), link, case_id))
-        sent_on = assessment.received_on if assessment and assessment.received_on else received_at.date()
+        sent_on = (
+            assessment.received_on if assessment and assessment.received_on else received_at.date()
+        )
         providers = {p["advice_type"]: p["agency"] for p in referral.get("advice_providers", [])}
         required = required_advice(
-            year_group=child["year_group"], date_of_birth=child["date_of_birth"], on=sent_on,
+            year_group=child["year_group"],
+            date_of_birth=child["date_of_birth"],
+            on=sent_on,
             vision_impairment=child["vision_impairment"],
-            hearing_impairment=child["hearing_impairment"], looked_after=child["looked_after"],
+            hearing_impairment=child["hearing_impairment"],
+            looked_after=child["looked_after"],
             virtual_school_head_for_looked_after=self._policy.virtual_school_head_for_looked_after,
         )
         for advice_type in required:
@@ -265,13 +313,24 @@ class CaseProcessor:
             if agency is None:
                 continue  # nobody named: the engine reports it ADVICE_NOT_REQUESTED
             request_id = request_id_for(case_id, advice_type.value)
-            outputs.append((ADVICE_REQUESTS.name, case_id, {
-                "event_id": str(uuid.uuid5(_IDS, f"requested|{request_id}")),
-                "request_id": request_id, "case_id": case_id, "advice_type": advice_type.value,
-                "regulation": ev.ADVICE_REGULATION[advice_type], "agency": dict(agency),
-                "child_identifiers": [dict(i) for i in child["identifiers"]],
-                "sent_on": sent_on, "due_on": advice_due_on(sent_on),
-            }, case_id))
+            outputs.append(
+                (
+                    ADVICE_REQUESTS.name,
+                    case_id,
+                    {
+                        "event_id": str(uuid.uuid5(_IDS, f"requested|{request_id}")),
+                        "request_id": request_id,
+                        "case_id": case_id,
+                        "advice_type": advice_type.value,
+                        "regulation": ev.ADVICE_REGULATION[advice_type],
+                        "agency": dict(agency),
+                        "child_identifiers": [dict(i) for i in child["identifiers"]],
+                        "sent_on": sent_on,
+                        "due_on": advice_due_on(sent_on),
+                    },
+                    case_id,
+                )
+            )
         return outputs
 
     def _alert_changes(self, state: dict[str, Any], assessment: CaseAssessment) -> list[Output]:
@@ -286,20 +345,30 @@ class CaseProcessor:
         for alert_id, alert in current.items():
             if alert_id not in raised:
                 record = self._alert_record(alert, "RAISED", assessment.as_of)
-                raised[alert_id] = {k: (v.isoformat() if isinstance(v, date) else v)
-                                    for k, v in record.items() if k not in ("event_id", "as_of")}
+                raised[alert_id] = {
+                    k: (v.isoformat() if isinstance(v, date) else v)
+                    for k, v in record.items()
+                    if k not in ("event_id", "as_of")
+                }
                 outputs.append((ALERTS.name, assessment.case_id, record, assessment.case_id))
         for alert_id in [a for a in raised if a not in current]:
             details = raised.pop(alert_id)
             due_on = details["due_on"]
-            outputs.append((ALERTS.name, assessment.case_id, {
-                **details,
-                "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")),
-                "status": "RESOLVED",
-                "due_on": date.fromisoformat(due_on) if due_on else None,
-                "message": f"resolved: {details['message']}",
-                "as_of": assessment.as_of,
-            }, assessment.case_id))
+            outputs.append(
+                (
+                    ALERTS.name,
+                    assessment.case_id,
+                    {
+                        **details,
+                        "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")),
+                        "status": "RESOLVED",
+                        "due_on": date.fromisoformat(due_on) if due_on else None,
+                        "message": f"resolved: {details['message']}",
+                        "as_of": assessment.as_of,
+                    },
+                    assessment.case_id,
+                )
+            )
         state["alerts"] = raised
         return outputs
 
@@ -307,27 +376,40 @@ class CaseProcessor:
     def _alert_record(alert: Alert, status: str, as_of: date) -> dict[str, Any]:
         return {
             "event_id": str(uuid.uuid5(_IDS, f"{alert.alert_id}|{status}")),
-            "alert_id": alert.alert_id, "case_id": alert.case_id, "kind": alert.kind.value,
-            "status": status, "severity": alert.severity.value,
+            "alert_id": alert.alert_id,
+            "case_id": alert.case_id,
+            "kind": alert.kind.value,
+            "status": status,
+            "severity": alert.severity.value,
             "advice_type": alert.advice_type.value if alert.advice_type else None,
-            "agency": agency_record(alert.agency_id), "due_on": alert.due_on,
-            "days_overdue": alert.days_overdue, "regulation": alert.regulation,
-            "message": alert.message, "as_of": as_of,
+            "agency": agency_record(alert.agency_id),
+            "due_on": alert.due_on,
+            "days_overdue": alert.days_overdue,
+            "regulation": alert.regulation,
+            "message": alert.message,
+            "as_of": as_of,
         }
 
     @staticmethod
     def _status(state: Mapping[str, Any], assessment: CaseAssessment) -> dict[str, Any]:
         final = assessment.statutory_date("final_plan_due")
         return {
-            "case_id": assessment.case_id, "stage": assessment.stage.value,
+            "case_id": assessment.case_id,
+            "stage": assessment.stage.value,
             "received_on": assessment.received_on,
             "final_plan_due_on": final.due_on if final else None,
             "as_of": assessment.as_of,
-            "advice": [{
-                "advice_type": item.advice_type.value, "regulation": item.regulation,
-                "status": item.status.value, "request_id": item.request_id,
-                "agency": agency_record(item.agency_id), "due_on": item.due_on,
-                "contribution_ids": list(item.contribution_ids),
-            } for item in assessment.advice],
+            "advice": [
+                {
+                    "advice_type": item.advice_type.value,
+                    "regulation": item.regulation,
+                    "status": item.status.value,
+                    "request_id": item.request_id,
+                    "agency": agency_record(item.agency_id),
+                    "due_on": item.due_on,
+                    "contribution_ids": list(item.contribution_ids),
+                }
+                for item in assessment.advice
+            ],
             "open_alerts": len(state["alerts"]),
         }

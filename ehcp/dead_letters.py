@@ -58,8 +58,14 @@ def list_dead_letters(settings: Settings) -> Iterator[DeadLetter]:
         yield DeadLetter.of(record)
 
 
-def replay(settings: Settings, *, stage: str | None = None, topic: str | None = None,
-           from_beginning: bool = False, dry_run: bool = False) -> list[DeadLetter]:
+def replay(
+    settings: Settings,
+    *,
+    stage: str | None = None,
+    topic: str | None = None,
+    from_beginning: bool = False,
+    dry_run: bool = False,
+) -> list[DeadLetter]:
     """Send not-yet-replayed dead letters (optionally only one stage or topic) back to their topic.
 
     Returns the dead letters replayed (or that would be, with ``dry_run``).
@@ -73,8 +79,13 @@ def replay(settings: Settings, *, stage: str | None = None, topic: str | None = 
     config = kafka_python_config(settings)
     group = f"{settings.app_id}-dlq-replay"
     try:
-        consumer = KafkaConsumer(group_id=group, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=2000, **config)
+        consumer = KafkaConsumer(
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=2000,
+            **config,
+        )
         producer = KafkaProducer(acks="all", **config)
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
@@ -87,13 +98,27 @@ def replay(settings: Settings, *, stage: str | None = None, topic: str | None = 
             consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         for message in consumer:
-            letter = DeadLetter.of(RawRecord(message.topic, message.partition, message.offset,
-                                             message.key, message.value,
-                                             list(message.headers or []), message.timestamp))
-            if (stage is None or letter.stage == stage) and (topic is None or letter.original_topic == topic):
+            letter = DeadLetter.of(
+                RawRecord(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    list(message.headers or []),
+                    message.timestamp,
+                )
+            )
+            if (stage is None or letter.stage == stage) and (
+                topic is None or letter.original_topic == topic
+            ):
                 if not dry_run:
-                    producer.send(letter.original_topic, key=message.key, value=message.value,
-                                  headers=letter.original_headers()).get(timeout=30)
+                    producer.send(
+                        letter.original_topic,
+                        key=message.key,
+                        value=message.value,
+                        headers=letter.original_headers(),
+                    ).get(timeout=30)
                 replayed.append(letter)
             if all(consumer.position(tp) >= end[tp] for tp in tps):
                 break

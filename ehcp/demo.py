@@ -28,17 +28,35 @@ ADVICE_TYPE_SYSTEM: Final = "https://ehcp-exchange.org/CodeSystem/advice-type"
 def referral(received_at: datetime, case_id: str = DEMO_CASE) -> dict[str, Any]:
     """A request for an EHC needs assessment for a year 5 pupil, naming every advice provider."""
     return {
-        "case_id": case_id, "la_code": DEMO_LA, "received_at": received_at.isoformat(),
+        "case_id": case_id,
+        "la_code": DEMO_LA,
+        "received_at": received_at.isoformat(),
         "requested_by": "PARENT",
-        "child": {"nhs_number": DEMO_NHS_NUMBER, "upn": DEMO_UPN, "date_of_birth": "2016-03-14",
-                  "year_group": 5},
+        "child": {
+            "nhs_number": DEMO_NHS_NUMBER,
+            "upn": DEMO_UPN,
+            "date_of_birth": "2016-03-14",
+            "year_group": 5,
+        },
         "areas_of_need": ["COMMUNICATION_AND_INTERACTION"],
         "institution": {"system": SCHOOL_URN_SYSTEM, "value": "100001"},
         "advice_providers": [
-            {"advice_type": "PARENT_OR_YOUNG_PERSON", "agency": {"system": LA_CODE_SYSTEM, "value": DEMO_LA}},
-            {"advice_type": "EDUCATIONAL", "agency": {"system": SCHOOL_URN_SYSTEM, "value": "100001"}},
-            {"advice_type": "MEDICAL", "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": DEMO_HEALTH_ODS}},
-            {"advice_type": "PSYCHOLOGICAL", "agency": {"system": LA_CODE_SYSTEM, "value": DEMO_LA}},
+            {
+                "advice_type": "PARENT_OR_YOUNG_PERSON",
+                "agency": {"system": LA_CODE_SYSTEM, "value": DEMO_LA},
+            },
+            {
+                "advice_type": "EDUCATIONAL",
+                "agency": {"system": SCHOOL_URN_SYSTEM, "value": "100001"},
+            },
+            {
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": DEMO_HEALTH_ODS},
+            },
+            {
+                "advice_type": "PSYCHOLOGICAL",
+                "agency": {"system": LA_CODE_SYSTEM, "value": DEMO_LA},
+            },
             {"advice_type": "SOCIAL_CARE", "agency": {"system": LA_CODE_SYSTEM, "value": DEMO_LA}},
         ],
     }
@@ -48,25 +66,43 @@ def medical_advice(submitted_at: datetime, contribution_uuid: str) -> dict[str, 
     """Medical advice as a FHIR R4 DocumentReference for the child's NHS number (no case id)."""
     return {
         "resourceType": "DocumentReference",
-        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{contribution_uuid}"},
+        "masterIdentifier": {
+            "system": "urn:ietf:rfc:3986",
+            "value": f"urn:uuid:{contribution_uuid}",
+        },
         "status": "current",
-        "type": {"coding": [{"system": ADVICE_TYPE_SYSTEM, "code": "medical",
-                             "display": "Medical advice"}]},
-        "subject": {"type": "Patient",
-                    "identifier": {"system": NHS_NUMBER_SYSTEM, "value": DEMO_NHS_NUMBER}},
+        "type": {
+            "coding": [
+                {"system": ADVICE_TYPE_SYSTEM, "code": "medical", "display": "Medical advice"}
+            ]
+        },
+        "subject": {
+            "type": "Patient",
+            "identifier": {"system": NHS_NUMBER_SYSTEM, "value": DEMO_NHS_NUMBER},
+        },
         "date": submitted_at.isoformat(),
         "custodian": {"identifier": {"system": ODS_ORGANISATION_SYSTEM, "value": DEMO_HEALTH_ODS}},
-        "content": [{"attachment": {
-            "contentType": "text/plain",
-            "data": base64.b64encode(b"Synthetic medical advice for the EHCP Exchange demo.").decode(),
-        }}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain",
+                    "data": base64.b64encode(
+                        b"Synthetic medical advice for the EHCP Exchange demo."
+                    ).decode(),
+                }
+            }
+        ],
     }
 
 
 def educational_advice(submitted_at: datetime, case_id: str = DEMO_CASE) -> dict[str, Any]:
     """Educational advice over the JSON API, naming the case."""
-    return {"contribution_id": f"{case_id}-EDU-1", "advice_type": "EDUCATIONAL",
-            "case_id": case_id, "submitted_at": submitted_at.isoformat()}
+    return {
+        "contribution_id": f"{case_id}-EDU-1",
+        "advice_type": "EDUCATIONAL",
+        "case_id": case_id,
+        "submitted_at": submitted_at.isoformat(),
+    }
 
 
 def demo_times(now: datetime) -> tuple[datetime, datetime]:

@@ -82,18 +82,34 @@ def apply_topics(
         wanted_partitions = {s.name: settings.partitions for s in specs}
         missing = [s for s in specs if s.name not in existing]
         if missing:
-            changes += [TopicChange(s.name, "created", f"{settings.partitions} partitions, {s.cleanup_policy}") for s in missing]
+            changes += [
+                TopicChange(
+                    s.name, "created", f"{settings.partitions} partitions, {s.cleanup_policy}"
+                )
+                for s in missing
+            ]
             if not dry_run:
                 admin.create_topics(
-                    [NewTopic(s.name, wanted_partitions[s.name], settings.replication_factor,
-                              topic_configs=s.configs(settings.min_insync_replicas)) for s in missing],
+                    [
+                        NewTopic(
+                            s.name,
+                            wanted_partitions[s.name],
+                            settings.replication_factor,
+                            topic_configs=s.configs(settings.min_insync_replicas),
+                        )
+                        for s in missing
+                    ],
                     wait_for_metadata=True,
                 )
         present = [s for s in specs if s.name in existing]
         if present:
             described = admin.describe_topics([s.name for s in present])
             counts = {t["name"]: len(t["partitions"]) for t in described}
-            grow = {s.name: wanted_partitions[s.name] for s in present if counts[s.name] < wanted_partitions[s.name]}
+            grow = {
+                s.name: wanted_partitions[s.name]
+                for s in present
+                if counts[s.name] < wanted_partitions[s.name]
+            }
             for name, count in grow.items():
                 changes.append(TopicChange(name, "partitions", f"{counts[name]} -> {count}"))
             if grow and not dry_run:
@@ -103,11 +119,23 @@ def apply_topics(
             )["topic"]
             for spec in present:
                 actual = {k: v["value"] for k, v in configs.get(spec.name, {}).items()}
-                diff = {k: v for k, v in spec.configs(settings.min_insync_replicas).items() if actual.get(k) != v}
+                diff = {
+                    k: v
+                    for k, v in spec.configs(settings.min_insync_replicas).items()
+                    if actual.get(k) != v
+                }
                 if diff:
-                    changes.append(TopicChange(spec.name, "config", ", ".join(f"{k}={v}" for k, v in sorted(diff.items()))))
+                    changes.append(
+                        TopicChange(
+                            spec.name,
+                            "config",
+                            ", ".join(f"{k}={v}" for k, v in sorted(diff.items())),
+                        )
+                    )
                     if not dry_run:
-                        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, diff)])
+                        admin.alter_configs(
+                            [ConfigResource(ConfigResourceType.TOPIC, spec.name, diff)]
+                        )
     except KafkaError as exc:
         raise BrokerError(f"Kafka refused the topic change: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -15,10 +15,25 @@ from typing import Any, Final
 import structlog
 
 #: Keys whose values are personal data by construction.
-FORBIDDEN_KEYS: Final = frozenset({
-    "name", "given_name", "family_name", "nhs_number", "date_of_birth", "dob", "birth_date",
-    "upn", "uln", "content", "document", "data", "body", "child_identifiers", "identifiers",
-})
+FORBIDDEN_KEYS: Final = frozenset(
+    {
+        "name",
+        "given_name",
+        "family_name",
+        "nhs_number",
+        "date_of_birth",
+        "dob",
+        "birth_date",
+        "upn",
+        "uln",
+        "content",
+        "document",
+        "data",
+        "body",
+        "child_identifiers",
+        "identifiers",
+    }
+)
 REDACTED: Final = "[redacted]"
 
 
@@ -49,8 +64,11 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processor=renderer, foreign_pre_chain=[structlog.stdlib.add_log_level, *shared[1:]]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer, foreign_pre_chain=[structlog.stdlib.add_log_level, *shared[1:]]
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,4 +1,4 @@
-"""Reading topics from the CLI with kafka-python: one case's latest status, alert tails, dead letters.
+"""Reading topics from the CLI with kafka-python: a case's latest status, alerts, dead letters.
 
 Keys are placed on partitions by murmur2, as the Java client, aiokafka and Faust all do, so the
 partition holding a case is computed rather than scanned.
@@ -41,14 +41,24 @@ def _consumer(settings: Settings) -> Any:
     from kafka.errors import KafkaError
 
     try:
-        return KafkaConsumer(enable_auto_commit=False, client_id="ehcp-cli",
-                             consumer_timeout_ms=1000, **kafka_python_config(settings))
+        return KafkaConsumer(
+            enable_auto_commit=False,
+            client_id="ehcp-cli",
+            consumer_timeout_ms=1000,
+            **kafka_python_config(settings),
+        )
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
 
 
-def read_partitions(settings: Settings, topic: str, partitions: list[int] | None = None,
-                    *, follow: bool = False, from_beginning: bool = True) -> Iterator[RawRecord]:
+def read_partitions(
+    settings: Settings,
+    topic: str,
+    partitions: list[int] | None = None,
+    *,
+    follow: bool = False,
+    from_beginning: bool = True,
+) -> Iterator[RawRecord]:
     """Yield records of ``topic`` (all partitions by default) up to the current end, or forever."""
     from kafka import TopicPartition
 
@@ -57,7 +67,10 @@ def read_partitions(settings: Settings, topic: str, partitions: list[int] | None
         available = consumer.partitions_for_topic(topic)
         if not available:
             raise BrokerError(f"topic {topic} does not exist (run `ehcp topics apply`)")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions if partitions is not None else available)]
+        tps = [
+            TopicPartition(topic, p)
+            for p in sorted(partitions if partitions is not None else available)
+        ]
         consumer.assign(tps)
         if from_beginning:
             consumer.seek_to_beginning(*tps)
@@ -68,16 +81,24 @@ def read_partitions(settings: Settings, topic: str, partitions: list[int] | None
             batch = consumer.poll(timeout_ms=500)
             for tp, records in batch.items():
                 for r in records:
-                    yield RawRecord(tp.topic, tp.partition, r.offset, r.key, r.value,
-                                    list(r.headers or []), r.timestamp)
+                    yield RawRecord(
+                        tp.topic,
+                        tp.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        list(r.headers or []),
+                        r.timestamp,
+                    )
             if not follow and all(consumer.position(tp) >= end[tp] for tp in tps):
                 return
     finally:
         consumer.close()
 
 
-def latest_for_key(settings: Settings, topic: str, key: str, *,
-                   stored_key: bytes | None = None) -> RawRecord | None:
+def latest_for_key(
+    settings: Settings, topic: str, key: str, *, stored_key: bytes | None = None
+) -> RawRecord | None:
     """The newest record with ``key`` (a compacted topic's current value), or None.
 
     ``key`` places the record on its partition; ``stored_key`` is the key as stored, if it is
@@ -99,7 +120,9 @@ def latest_for_key(settings: Settings, topic: str, key: str, *,
     return latest
 
 
-def decode_all(codec: AvroCodec, records: Iterator[RawRecord]) -> Iterator[tuple[RawRecord, dict[str, Any]]]:
+def decode_all(
+    codec: AvroCodec, records: Iterator[RawRecord]
+) -> Iterator[tuple[RawRecord, dict[str, Any]]]:
     """Decode records with the codec (raising on bad ones)."""
     for record in records:
         _, value = codec.decode(record.value or b"")

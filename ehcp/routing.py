@@ -66,32 +66,49 @@ def route_by_child(
 ) -> Decision:
     """Decide where a contribution without a case id goes, from the links under its child key."""
     if identifier_system is None:
-        return NotRouted(UnroutedReason.OTHER, "no case id and no known child identifier", park=False)
+        return NotRouted(
+            UnroutedReason.OTHER, "no case id and no known child identifier", park=False
+        )
     if identifier_system != NHS_NUMBER_SYSTEM and date_of_birth is None:
         return NotRouted(
             UnroutedReason.OTHER,
             "identifiers other than the NHS number need the date of birth to match",
             park=False,
         )
-    open_links = [link for link in links if link.case_open and link.identifier_system == identifier_system]
+    open_links = [
+        link for link in links if link.case_open and link.identifier_system == identifier_system
+    ]
     if not open_links:
-        return NotRouted(UnroutedReason.NO_MATCHING_CASE, "no open case for this child yet; parked", park=True)
+        return NotRouted(
+            UnroutedReason.NO_MATCHING_CASE, "no open case for this child yet; parked", park=True
+        )
     if date_of_birth is not None:
         agreeing = [link for link in open_links if link.date_of_birth == date_of_birth]
         if not agreeing:
-            return NotRouted(UnroutedReason.DATE_OF_BIRTH_MISMATCH,
-                             "the date of birth does not agree with the case", park=False)
+            return NotRouted(
+                UnroutedReason.DATE_OF_BIRTH_MISMATCH,
+                "the date of birth does not agree with the case",
+                park=False,
+            )
         open_links = agreeing
     case_ids = sorted({link.case_id for link in open_links})
     if len(case_ids) > 1:
-        return NotRouted(UnroutedReason.AMBIGUOUS_MATCH,
-                         f"{len(case_ids)} open cases match this child", park=False)
+        return NotRouted(
+            UnroutedReason.AMBIGUOUS_MATCH,
+            f"{len(case_ids)} open cases match this child",
+            park=False,
+        )
     return Routed(case_ids[0])
 
 
 def add_link(links: list[CaseLink], link: CaseLink) -> list[CaseLink]:
-    """The index entries after ``link`` (idempotent; a newer entry for the case replaces the old)."""
-    kept = [existing for existing in links
-            if not (existing.case_id == link.case_id and existing.identifier_system == link.identifier_system)]
+    """The index entries after ``link`` (idempotent; a newer entry for a case replaces the old)."""
+    kept = [
+        existing
+        for existing in links
+        if not (
+            existing.case_id == link.case_id
+            and existing.identifier_system == link.identifier_system
+        )
+    ]
     return [*kept, link]
-

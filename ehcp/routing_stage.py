@@ -25,6 +25,7 @@ from ehcp.routing import (
     add_link,
     route_by_child,
 )
+
 Output = tuple[str, str, dict[str, Any], str]  # topic, key, record, CloudEvents subject
 ADVICE_SUBMITTED = f"{NS}.AdviceSubmitted"
 CASE_CHILD_LINKED = f"{NS}.CaseChildLinked"
@@ -40,21 +41,36 @@ class RoutingResult:
 
 
 def _links(state: Mapping[str, Any]) -> list[CaseLink]:
-    return [CaseLink(e["case_id"], e["identifier_system"], date.fromisoformat(e["date_of_birth"]),
-                     e["case_open"]) for e in state.get("links", [])]
+    return [
+        CaseLink(
+            e["case_id"],
+            e["identifier_system"],
+            date.fromisoformat(e["date_of_birth"]),
+            e["case_open"],
+        )
+        for e in state.get("links", [])
+    ]
 
 
 def _unrouted_alert(record: Mapping[str, Any], decision: NotRouted, status: str) -> dict[str, Any]:
     contribution_id = record["contribution_id"]
-    alert_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['agency']['value']}|{contribution_id}"))
+    alert_id = str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['agency']['value']}|{contribution_id}")
+    )
     return {
         "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{alert_id}|{status}")),
-        "alert_id": alert_id, "case_id": None, "kind": "CONTRIBUTION_UNROUTED", "status": status,
+        "alert_id": alert_id,
+        "case_id": None,
+        "kind": "CONTRIBUTION_UNROUTED",
+        "status": status,
         "severity": "WARNING" if decision.park else "CRITICAL",
-        "advice_type": record["advice_type"], "agency": dict(record["agency"]),
-        "due_on": None, "days_overdue": 0, "regulation": "reg 6(1)",
+        "advice_type": record["advice_type"],
+        "agency": dict(record["agency"]),
+        "due_on": None,
+        "days_overdue": 0,
+        "regulation": "reg 6(1)",
         "message": f"{record['advice_type'].lower().replace('_', ' ')} advice {contribution_id} "
-                   f"is not in a case: {decision.detail}",
+        f"is not in a case: {decision.detail}",
         "as_of": record["submitted_at"].date(),
     }
 
@@ -73,8 +89,9 @@ class RoutingProcessor:
     def __init__(self, codec: AvroCodec) -> None:
         self._codec = codec
 
-    def handle(self, state: Mapping[str, Any] | None, key: str, name: str,
-               record: dict[str, Any]) -> RoutingResult:
+    def handle(
+        self, state: Mapping[str, Any] | None, key: str, name: str, record: dict[str, Any]
+    ) -> RoutingResult:
         """Fold one input (a contribution or an index entry) into the routing state."""
         current: dict[str, Any] = {"links": [], "parked": []} if state is None else dict(state)
         if name == CASE_CHILD_LINKED:
@@ -83,33 +100,62 @@ class RoutingProcessor:
             return self._on_contribution(current, key, record)
         raise ContractError(f"the routing stage does not take {name}")
 
-
-    def _on_contribution(self, state: dict[str, Any], key: str, record: dict[str, Any]) -> RoutingResult:
+    def _on_contribution(
+        self, state: dict[str, Any], key: str, record: dict[str, Any]
+    ) -> RoutingResult:
         decision = decide(record, _links(state))
         if isinstance(decision, Routed):
             routed = {**record, "case_id": decision.case_id}
-            return RoutingResult(state, [(CONTRIBUTIONS_ROUTED.name, decision.case_id, routed,
-                                          decision.case_id)], "routed")
+            return RoutingResult(
+                state,
+                [(CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id)],
+                "routed",
+            )
         if any(p["contribution_id"] == record["contribution_id"] for p in state["parked"]):
             return RoutingResult(state, [], "already parked")
         outputs: list[Output] = [
-            (UNROUTED.name, key, {
-                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['event_id']}")),
-                "reason": decision.reason.value, "detail": decision.detail,
-                "parked": decision.park, "contribution": record,
-            }, record["contribution_id"]),
-            (ALERTS.name, key, _unrouted_alert(record, decision, "RAISED"), record["contribution_id"]),
+            (
+                UNROUTED.name,
+                key,
+                {
+                    "event_id": str(
+                        uuid.uuid5(uuid.NAMESPACE_URL, f"unrouted|{record['event_id']}")
+                    ),
+                    "reason": decision.reason.value,
+                    "detail": decision.detail,
+                    "parked": decision.park,
+                    "contribution": record,
+                },
+                record["contribution_id"],
+            ),
+            (
+                ALERTS.name,
+                key,
+                _unrouted_alert(record, decision, "RAISED"),
+                record["contribution_id"],
+            ),
         ]
         if decision.park:
             raw = self._codec.encode(ADVICE_SUBMITTED, record)
-            state = {**state, "parked": [*state["parked"], {
-                "contribution_id": record["contribution_id"],
-                "avro": base64.b64encode(raw).decode()}]}
+            state = {
+                **state,
+                "parked": [
+                    *state["parked"],
+                    {
+                        "contribution_id": record["contribution_id"],
+                        "avro": base64.b64encode(raw).decode(),
+                    },
+                ],
+            }
         return RoutingResult(state, outputs, decision.reason.value.lower())
 
     def _on_link(self, state: dict[str, Any], record: dict[str, Any]) -> RoutingResult:
-        link = CaseLink(record["case_id"], record["identifier_system"], record["date_of_birth"],
-                        record["case_open"])
+        link = CaseLink(
+            record["case_id"],
+            record["identifier_system"],
+            record["date_of_birth"],
+            record["case_open"],
+        )
         links = add_link(_links(state), link)
         outputs: list[Output] = []
         still_parked = []
@@ -118,17 +164,32 @@ class RoutingProcessor:
             decision = decide(contribution, links)
             if isinstance(decision, Routed):
                 routed = {**contribution, "case_id": decision.case_id}
-                outputs.append((CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id))
-                parked_decision = NotRouted(UnroutedReason.NO_MATCHING_CASE, "routed once its case appeared", park=True)
-                outputs.append((ALERTS.name, decision.case_id,
-                                _unrouted_alert(contribution, parked_decision, "RESOLVED"),
-                                decision.case_id))
+                outputs.append(
+                    (CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id)
+                )
+                parked_decision = NotRouted(
+                    UnroutedReason.NO_MATCHING_CASE, "routed once its case appeared", park=True
+                )
+                outputs.append(
+                    (
+                        ALERTS.name,
+                        decision.case_id,
+                        _unrouted_alert(contribution, parked_decision, "RESOLVED"),
+                        decision.case_id,
+                    )
+                )
             else:
                 still_parked.append(parked)
         new_state = {
-            "links": [{"case_id": e.case_id, "identifier_system": e.identifier_system,
-                       "date_of_birth": e.date_of_birth.isoformat(), "case_open": e.case_open}
-                      for e in links],
+            "links": [
+                {
+                    "case_id": e.case_id,
+                    "identifier_system": e.identifier_system,
+                    "date_of_birth": e.date_of_birth.isoformat(),
+                    "case_open": e.case_open,
+                }
+                for e in links
+            ],
             "parked": still_parked,
         }
         released = len(state["parked"]) - len(still_parked)

@@ -19,8 +19,12 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-def supervise(argv: Sequence[str], *, sleep: Callable[[float], None] = time.sleep,
-              max_restarts: int | None = None) -> int:
+def supervise(
+    argv: Sequence[str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    max_restarts: int | None = None,
+) -> int:
     """Run ``argv`` until asked to stop; return the last child's exit code."""
     stopping = False
     child: subprocess.Popen[bytes] | None = None
@@ -37,7 +41,7 @@ def supervise(argv: Sequence[str], *, sleep: Callable[[float], None] = time.slee
     try:
         while True:
             started = time.monotonic()
-            child = subprocess.Popen(list(argv))  # noqa: S603 - our own interpreter and module
+            child = subprocess.Popen(list(argv))
             code = child.wait()
             if stopping:
                 return code

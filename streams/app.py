@@ -5,8 +5,8 @@ Agents (each with concurrency 1, so one partition's events are handled in order,
 - ``route_contributions``: contributions and routing-index entries, keyed by child key (or case
   id). Routes each contribution into its case, parks early ones, reports the rest unrouted.
 - ``process_cases``: referrals, casework events, advice requests, Task status changes, routed
-  contributions and timer ticks, keyed by case id. Folds them into the ``cases`` table and emits advice requests, routing-index entries,
-  case status and alerts.
+  contributions and timer ticks, keyed by case id. Folds them into the ``cases`` table and
+  emits advice requests, routing-index entries, case status and alerts.
 - ``alert_timer``: each tick, finds the local cases whose alerts fall due (an index by next due
   date, so its cost grows with what falls due, not with open cases) and sends them a tick.
 
@@ -98,10 +98,14 @@ def _faust_credentials(settings: Settings) -> Any:
         cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
         ssl_context = create_ssl_context(cafile=cafile)
     if protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        password = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username or "", password=password,
-            mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=ssl_context,
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=ssl_context,
         )
     if ssl_context is not None:
         return faust.SSLCredentials(ssl_context)
@@ -137,9 +141,16 @@ def create_app(
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
     )
-    topics = {spec.name: app.topic(spec.name, key_type=bytes, value_type=bytes,
-                                   partitions=settings.partitions, internal=False)
-              for spec in EVENT_TOPICS}
+    topics = {
+        spec.name: app.topic(
+            spec.name,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            internal=False,
+        )
+        for spec in EVENT_TOPICS
+    }
     cases = app.Table("cases", partitions=settings.partitions)
     routing = app.Table("routing", partitions=settings.partitions)
     index = DueIndex()
@@ -148,9 +159,16 @@ def create_app(
         return Outbox(app, codec, topics)
 
     routing_in = app.topic(CONTRIBUTIONS.name, CHILD_INDEX.name, key_type=bytes, value_type=bytes)
-    input_topics = {CONTRIBUTIONS.name, CHILD_INDEX.name, REFERRALS.name, CASEWORK_EVENTS.name,
-                    ADVICE_REQUESTS.name, TASK_STATUS.name, CONTRIBUTIONS_ROUTED.name,
-                    CASE_TICKS.name}
+    input_topics = {
+        CONTRIBUTIONS.name,
+        CHILD_INDEX.name,
+        REFERRALS.name,
+        CASEWORK_EVENTS.name,
+        ADVICE_REQUESTS.name,
+        TASK_STATUS.name,
+        CONTRIBUTIONS_ROUTED.name,
+        CASE_TICKS.name,
+    }
     install_gap_guard(input_topics)
     watchdog = StallWatchdog(app, input_topics)
 
@@ -183,9 +201,16 @@ def create_app(
                 await manual.ack(event)
                 log.info("contribution_routing_done", outcome=result.summary)
 
-    cases_in = app.topic(REFERRALS.name, CASEWORK_EVENTS.name, ADVICE_REQUESTS.name,
-                         TASK_STATUS.name, CONTRIBUTIONS_ROUTED.name, CASE_TICKS.name,
-                         key_type=bytes, value_type=bytes)
+    cases_in = app.topic(
+        REFERRALS.name,
+        CASEWORK_EVENTS.name,
+        ADVICE_REQUESTS.name,
+        TASK_STATUS.name,
+        CONTRIBUTIONS_ROUTED.name,
+        CASE_TICKS.name,
+        key_type=bytes,
+        value_type=bytes,
+    )
 
     @app.agent(cases_in, concurrency=1)
     async def process_cases(stream: faust.StreamT[bytes]) -> None:
@@ -211,8 +236,12 @@ def create_app(
                     cases[case_id] = outcome.state
                 await manual.ack(event)
                 index.set(case_id, outcome.next_due)
-                log.info("case_event_processed", record=name.rsplit(".", 1)[-1],
-                         changed=outcome.changed, outputs=len(outcome.outputs))
+                log.info(
+                    "case_event_processed",
+                    record=name.rsplit(".", 1)[-1],
+                    changed=outcome.changed,
+                    outputs=len(outcome.outputs),
+                )
 
     @app.timer(settings.alert_tick_s)
     async def alert_timer() -> None:
@@ -224,8 +253,11 @@ def create_app(
             return
         box = outbox()
         for case_id in due:
-            tick = {"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tick|{case_id}|{today}")),
-                    "case_id": case_id, "as_of": today}
+            tick = {
+                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tick|{case_id}|{today}")),
+                "case_id": case_id,
+                "as_of": today,
+            }
             await box.send(CASE_TICKS, case_id, tick, case_id)
         await box.flush()
         log.info("alert_ticks_sent", cases=len(due), as_of=today.isoformat())
@@ -246,4 +278,3 @@ _SPECS = {spec.name: spec for spec in EVENT_TOPICS}
 
 def _spec(name: str) -> TopicSpec:
     return _SPECS[name]
-

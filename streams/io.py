@@ -44,13 +44,18 @@ class Outbox:
     topics: Mapping[str, faust.TopicT]
     pending: list[Awaitable[Any]] = field(default_factory=list)
 
-    async def send(self, spec: TopicSpec, key: str, record: Mapping[str, Any], subject: str) -> None:
+    async def send(
+        self, spec: TopicSpec, key: str, record: Mapping[str, Any], subject: str
+    ) -> None:
         """Encode and send one record with CloudEvents headers."""
         schema = spec.value_schema
         assert schema is not None, f"{spec.name} carries raw bytes"  # noqa: S101 - programming error
         ce = CloudEvent(
-            id=str(record.get("event_id") or uuid.uuid4()), source=SOURCE,
-            type=event_type(schema), time=datetime.now(UTC), subject=subject,
+            id=str(record.get("event_id") or uuid.uuid4()),
+            source=SOURCE,
+            type=event_type(schema),
+            time=datetime.now(UTC),
+            subject=subject,
         )
         value = self.codec.encode(schema, record)
         fut = await self.topics[spec.name].send(key=key.encode(), value=value, headers=ce.headers())
@@ -78,10 +83,18 @@ def error_headers(event: faust.EventT, stage: str, exc: BaseException) -> list[t
     ]
 
 
-async def dead_letter(dlq: faust.TopicT, event: faust.EventT, stage: str, exc: BaseException) -> None:
+async def dead_letter(
+    dlq: faust.TopicT, event: faust.EventT, stage: str, exc: BaseException
+) -> None:
     """Send the original bytes to the dead-letter topic with the reason, and wait for the ack."""
     msg = event.message
-    log.warning("message_dead_lettered", topic=msg.topic, partition=msg.partition,
-                offset=msg.offset, stage=stage, error=type(exc).__name__)
+    log.warning(
+        "message_dead_lettered",
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        stage=stage,
+        error=type(exc).__name__,
+    )
     fut = await dlq.send(key=event.key, value=event.value, headers=error_headers(event, stage, exc))
     await fut

@@ -58,10 +58,18 @@ def install_gap_guard(topics: Collection[str]) -> None:
         if tp.topic not in _GUARDED:
             await original(self, tp, offset_from, offset_to)
             return
-        log.error("kafka_offsets_skipped", topic=tp.topic, partition=tp.partition,
-                  first_skipped=offset_from, last_skipped=offset_to - 1)
-        await self.crash(OffsetsSkippedError(
-            f"{tp.topic}[{tp.partition}] offsets {offset_from}..{offset_to - 1} were skipped"))
+        log.error(
+            "kafka_offsets_skipped",
+            topic=tp.topic,
+            partition=tp.partition,
+            first_skipped=offset_from,
+            last_skipped=offset_to - 1,
+        )
+        await self.crash(
+            OffsetsSkippedError(
+                f"{tp.topic}[{tp.partition}] offsets {offset_from}..{offset_to - 1} were skipped"
+            )
+        )
 
     original_new_offset = FaustConsumer._new_offset
 
@@ -118,8 +126,16 @@ class StallWatchdog:
                 self._strikes[tp] = self._strikes.get(tp, 0) + 1
             self._last[tp] = committed
             if self._strikes[tp] >= self._checks:
-                log.error("kafka_partition_stalled", topic=tp.topic, partition=tp.partition,
-                          committed=committed, end_offset=end)
-                await consumer.crash(PartitionStalledError(
-                    f"{tp.topic}[{tp.partition}] stopped short of its end at offset {committed}"))
+                log.error(
+                    "kafka_partition_stalled",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    committed=committed,
+                    end_offset=end,
+                )
+                await consumer.crash(
+                    PartitionStalledError(
+                        f"{tp.topic}[{tp.partition}] stopped short of its end at offset {committed}"
+                    )
+                )
                 return

@@ -27,8 +27,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start a real single-node Kafka broker for the session; yield its bootstrap address."""
     port, controller_port = free_ports(2)
     home = tmp_path_factory.mktemp("kafka-home")
-    broker = LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller_port),
-                         REPO / ".ehcp" / "kafka")
+    broker = LocalBroker(
+        BrokerConfig(home=home, port=port, controller_port=controller_port),
+        REPO / ".ehcp" / "kafka",
+    )
     broker.start(timeout_s=180)
     try:
         yield broker.config.bootstrap
@@ -43,15 +45,21 @@ def pseudonym_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(kafka_bootstrap: str, pseudonym_key: str,
-                   tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def kafka_settings(
+    kafka_bootstrap: str, pseudonym_key: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """Settings pointing at the session broker, with the catalogue's topics applied."""
     state = tmp_path_factory.mktemp("ehcp-state")
     settings = Settings(
-        kafka_bootstrap=kafka_bootstrap, pseudonym_key=pseudonym_key, partitions=4,
-        app_id="ehcp-test-streams", data_dir=state / "data",
-        credentials_file=state / "credentials.json", documents_dir=state / "documents",
-        alert_tick_s=1.0, log_json=True,
+        kafka_bootstrap=kafka_bootstrap,
+        pseudonym_key=pseudonym_key,
+        partitions=4,
+        app_id="ehcp-test-streams",
+        data_dir=state / "data",
+        credentials_file=state / "credentials.json",
+        documents_dir=state / "documents",
+        alert_tick_s=1.0,
+        log_json=True,
     )
     apply_topics(settings, catalogue(settings.app_id))
     return settings

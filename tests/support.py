@@ -39,8 +39,12 @@ def synthetic_nhs_number(seed: int | None = None) -> str:
     raise AssertionError("no valid NHS number near seed")  # pragma: no cover
 
 
-def wait_until(probe: Callable[[], T | None], timeout_s: float = 60, interval_s: float = 0.5,
-               what: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout_s: float = 60,
+    interval_s: float = 0.5,
+    what: str = "condition",
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail the test after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -172,12 +172,17 @@ def referral_record(body: ReferralIn) -> dict[str, Any]:
 
 
 def advice_record(
-    body: AdviceIn, agency_system: str, agency_value: str, channel: str,
+    body: AdviceIn,
+    agency_system: str,
+    agency_value: str,
+    channel: str,
     document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Avro ``AdviceSubmitted`` record for advice sent over a JSON API or CSV."""
     return {
-        "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"advice|{agency_value}|{body.contribution_id}")),
+        "event_id": str(
+            uuid.uuid5(EVENT_NAMESPACE, f"advice|{agency_value}|{body.contribution_id}")
+        ),
         "contribution_id": body.contribution_id,
         "case_id": body.case_id,
         "request_id": body.request_id,
@@ -189,4 +194,3 @@ def advice_record(
         "channel": channel,
         "document": document,
     }
-

@@ -36,10 +36,20 @@ class Accepted(BaseModel):
 # Module level, so FastAPI can resolve these annotations (this module defers annotations).
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
 SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
-EventBody = Annotated[dict[str, Any], Body(
-    description="One event in the casework event format (docs/casework-events.md).",
-    examples=[{"type": "DecisionToAssessMade", "event_id": "EHC-999-0001-D1",
-               "case_id": "EHC-999-0001", "occurred_on": "2026-10-05"}])]
+EventBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="One event in the casework event format (docs/casework-events.md).",
+        examples=[
+            {
+                "type": "DecisionToAssessMade",
+                "event_id": "EHC-999-0001-D1",
+                "case_id": "EHC-999-0001",
+                "occurred_on": "2026-10-05",
+            }
+        ],
+    ),
+]
 
 
 def _publisher(request: Request) -> EventPublisher:
@@ -49,44 +59,82 @@ def _publisher(request: Request) -> EventPublisher:
 
 async def _publish(request: Request, event: PublishedEvent) -> Accepted:
     receipt = await _publisher(request).publish(event)
-    return Accepted(event_id=str(event.record["event_id"]), topic=receipt.topic,
-                    partition=receipt.partition, offset=receipt.offset)
+    return Accepted(
+        event_id=str(event.record["event_id"]),
+        topic=receipt.topic,
+        partition=receipt.partition,
+        offset=receipt.offset,
+    )
 
 
-async def _submit_advice(request: Request, body: AdviceIn, principal: Principal, channel: str) -> Accepted:
+async def _submit_advice(
+    request: Request, body: AdviceIn, principal: Principal, channel: str
+) -> Accepted:
     if body.advice_type.value not in principal.advice_types:
         raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
     if body.case_id is None and body.child is None and body.request_id is None:
-        raise ValidationError("give case_id, request_id or child so the advice can be routed",
-                              location="/case_id")
+        raise ValidationError(
+            "give case_id, request_id or child so the advice can be routed", location="/case_id"
+        )
     settings: Settings = request.app.state.settings
     record = advice_record(body, principal.agency_system, principal.agency_value, channel)
     schema = CONTRIBUTIONS.value_schema or ""
-    return await _publish(request, PublishedEvent(
-        topic=CONTRIBUTIONS.name, key=contribution_key(settings.pseudonym_key_bytes(), record),
-        schema_name=schema, record=record, ce_type=event_type(schema),
-        ce_subject=body.case_id or body.contribution_id,
-    ))
+    return await _publish(
+        request,
+        PublishedEvent(
+            topic=CONTRIBUTIONS.name,
+            key=contribution_key(settings.pseudonym_key_bytes(), record),
+            schema_name=schema,
+            record=record,
+            ce_type=event_type(schema),
+            ce_subject=body.case_id or body.contribution_id,
+        ),
+    )
 
 
 #: Casework events each agency kind may record (docs/casework-events.md).
-EDUCATION_EVENT_TYPES: Final = frozenset({
-    "DecisionToAssessMade", "AssessmentRefused", "AdviceReused", "AdviceRequestDeclined",
-    "TimescaleExceptionRecorded", "TimescaleExceptionEnded", "DecisionNotToIssuePlan",
-    "DraftPlanIssued", "FinalPlanIssued", "AnnualReviewMeetingHeld", "AmendmentsProposed",
-    "AmendedPlanIssued", "ReassessmentDecided", "PhaseTransferNoted", "PlanCeased",
-    "LookedAfterStatusChanged", "AdditionalAdviceAdded", "InstitutionClosurePeriodRecorded",
-})
-SOCIAL_CARE_EVENT_TYPES: Final = frozenset({
-    "LookedAfterStatusChanged", "TimescaleExceptionRecorded", "TimescaleExceptionEnded",
-})
+EDUCATION_EVENT_TYPES: Final = frozenset(
+    {
+        "DecisionToAssessMade",
+        "AssessmentRefused",
+        "AdviceReused",
+        "AdviceRequestDeclined",
+        "TimescaleExceptionRecorded",
+        "TimescaleExceptionEnded",
+        "DecisionNotToIssuePlan",
+        "DraftPlanIssued",
+        "FinalPlanIssued",
+        "AnnualReviewMeetingHeld",
+        "AmendmentsProposed",
+        "AmendedPlanIssued",
+        "ReassessmentDecided",
+        "PhaseTransferNoted",
+        "PlanCeased",
+        "LookedAfterStatusChanged",
+        "AdditionalAdviceAdded",
+        "InstitutionClosurePeriodRecorded",
+    }
+)
+SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
+    {
+        "LookedAfterStatusChanged",
+        "TimescaleExceptionRecorded",
+        "TimescaleExceptionEnded",
+    }
+)
 
 
-async def _record_casework_event(request: Request, case_id: str, body: dict[str, Any],
-                                 principal: Principal, allowed: frozenset[str]) -> Accepted:
+async def _record_casework_event(
+    request: Request,
+    case_id: str,
+    body: dict[str, Any],
+    principal: Principal,
+    allowed: frozenset[str],
+) -> Accepted:
     if body.get("type") not in allowed:
-        raise ValidationError(f"event type must be one of {', '.join(sorted(allowed))}",
-                              location="/type")
+        raise ValidationError(
+            f"event type must be one of {', '.join(sorted(allowed))}", location="/type"
+        )
     if body.get("case_id") != case_id:
         raise ValidationError("case_id must equal the case in the path", location="/case_id")
     try:
@@ -95,57 +143,105 @@ async def _record_casework_event(request: Request, case_id: str, body: dict[str,
         field = (exc.location or "").rsplit("/", 1)[-1] if "/" in (exc.location or "") else ""
         raise ValidationError(exc.message, location=f"/{field}") from exc
     record = {
-        "event_id": event.event_id, "case_id": case_id, "event_type": type(event).__name__,
+        "event_id": event.event_id,
+        "case_id": case_id,
+        "event_type": type(event).__name__,
         "occurred_on": event_date(event),
         "recorded_by": {"system": principal.agency_system, "value": principal.agency_value},
         "event_json": json.dumps(event_to_dict(event)),
     }
     schema = CASEWORK_EVENTS.value_schema or ""
-    return await _publish(request, PublishedEvent(
-        topic=CASEWORK_EVENTS.name, key=case_id, schema_name=schema, record=record,
-        ce_type=event_type(schema), ce_subject=case_id,
-    ))
+    return await _publish(
+        request,
+        PublishedEvent(
+            topic=CASEWORK_EVENTS.name,
+            key=case_id,
+            schema_name=schema,
+            record=record,
+            ce_type=event_type(schema),
+            ce_subject=case_id,
+        ),
+    )
 
 
 def build_router() -> APIRouter:
     """Routes under ``/api``: education (LA SEN team, schools) and social care."""
     router = APIRouter()
 
-    @router.post("/education/referrals", status_code=202, response_model=Accepted,
-                 tags=["education"], summary="A request for an EHC needs assessment was received")
+    @router.post(
+        "/education/referrals",
+        status_code=202,
+        response_model=Accepted,
+        tags=["education"],
+        summary="A request for an EHC needs assessment was received",
+    )
     async def post_referral(request: Request, body: ReferralIn, principal: EducationWriter) -> Any:
         if principal.agency_value != body.la_code:
             raise AuthError("this credential may only submit referrals for its own LA", status=403)
         record = referral_record(body)
         schema = REFERRALS.value_schema or ""
-        return await _publish(request, PublishedEvent(
-            topic=REFERRALS.name, key=body.case_id, schema_name=schema, record=record,
-            ce_type=event_type(schema), ce_subject=body.case_id,
-        ))
+        return await _publish(
+            request,
+            PublishedEvent(
+                topic=REFERRALS.name,
+                key=body.case_id,
+                schema_name=schema,
+                record=record,
+                ce_type=event_type(schema),
+                ce_subject=body.case_id,
+            ),
+        )
 
-    @router.post("/education/advice", status_code=202, response_model=Accepted,
-                 tags=["education"], summary="Educational, psychological or family advice")
-    async def post_education_advice(request: Request, body: AdviceIn, principal: EducationWriter) -> Any:
+    @router.post(
+        "/education/advice",
+        status_code=202,
+        response_model=Accepted,
+        tags=["education"],
+        summary="Educational, psychological or family advice",
+    )
+    async def post_education_advice(
+        request: Request, body: AdviceIn, principal: EducationWriter
+    ) -> Any:
         return await _submit_advice(request, body, principal, "JSON_API")
 
-    @router.post("/social-care/advice", status_code=202, response_model=Accepted,
-                 tags=["social care"], summary="Social care advice (reg 6(1)(e))")
-    async def post_social_care_advice(request: Request, body: AdviceIn, principal: SocialCareWriter) -> Any:
+    @router.post(
+        "/social-care/advice",
+        status_code=202,
+        response_model=Accepted,
+        tags=["social care"],
+        summary="Social care advice (reg 6(1)(e))",
+    )
+    async def post_social_care_advice(
+        request: Request, body: AdviceIn, principal: SocialCareWriter
+    ) -> Any:
         return await _submit_advice(request, body, principal, "JSON_API")
 
-    @router.post("/education/cases/{case_id}/events", status_code=202, response_model=Accepted,
-                 tags=["education"],
-                 summary="Record a casework event (decision, plan, review, exception, term dates)")
-    async def post_education_event(request: Request, case_id: str, body: EventBody,
-                                   principal: EducationWriter) -> Any:
-        return await _record_casework_event(request, case_id, body, principal, EDUCATION_EVENT_TYPES)
+    @router.post(
+        "/education/cases/{case_id}/events",
+        status_code=202,
+        response_model=Accepted,
+        tags=["education"],
+        summary="Record a casework event (decision, plan, review, exception, term dates)",
+    )
+    async def post_education_event(
+        request: Request, case_id: str, body: EventBody, principal: EducationWriter
+    ) -> Any:
+        return await _record_casework_event(
+            request, case_id, body, principal, EDUCATION_EVENT_TYPES
+        )
 
-    @router.post("/social-care/cases/{case_id}/events", status_code=202, response_model=Accepted,
-                 tags=["social care"],
-                 summary="Record looked-after status or a timescale exception known to social care")
-    async def post_social_care_event(request: Request, case_id: str, body: EventBody,
-                                     principal: SocialCareWriter) -> Any:
-        return await _record_casework_event(request, case_id, body, principal,
-                                            SOCIAL_CARE_EVENT_TYPES)
+    @router.post(
+        "/social-care/cases/{case_id}/events",
+        status_code=202,
+        response_model=Accepted,
+        tags=["social care"],
+        summary="Record looked-after status or a timescale exception known to social care",
+    )
+    async def post_social_care_event(
+        request: Request, case_id: str, body: EventBody, principal: SocialCareWriter
+    ) -> Any:
+        return await _record_casework_event(
+            request, case_id, body, principal, SOCIAL_CARE_EVENT_TYPES
+        )
 
     return router

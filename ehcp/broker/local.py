@@ -9,6 +9,7 @@ data, logs and pid file in one ``home`` folder. Readiness is a real metadata req
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import secrets
@@ -36,11 +37,17 @@ def check_java() -> str:
     """
     java = shutil.which("java")
     if java is None:
-        raise ConfigurationError("Java 17+ is required to run Kafka: install a JDK (e.g. apt-get install openjdk-17-jre-headless)")
+        raise ConfigurationError(
+            "Java 17+ is required to run Kafka: install a JDK "
+            "(e.g. apt-get install openjdk-17-jre-headless)"
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     match = _JAVA_VERSION_RE.search(out.stderr + out.stdout)
     if match is None or int(match.group(1)) < 17:
-        raise ConfigurationError("Java 17+ is required to run Kafka 4.x: install a newer JDK (e.g. apt-get install openjdk-17-jre-headless)")
+        raise ConfigurationError(
+            "Java 17+ is required to run Kafka 4.x: install a newer JDK "
+            "(e.g. apt-get install openjdk-17-jre-headless)"
+        )
     return java
 
 
@@ -52,7 +59,10 @@ def check_maven() -> str:
     """
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ConfigurationError("Maven is required to fetch the Kafka jars from Maven Central: install it (e.g. apt-get install maven)")
+        raise ConfigurationError(
+            "Maven is required to fetch the Kafka jars from Maven Central: "
+            "install it (e.g. apt-get install maven)"
+        )
     return mvn
 
 
@@ -71,14 +81,30 @@ def ensure_libs(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     check_java()
     libs.mkdir(parents=True, exist_ok=True)
     pom = cache_dir / version / "pom.xml"
-    pom.write_text(resources.files("ehcp.broker").joinpath("pom.xml").read_text().replace(
-        "<kafka.version>4.3.1</kafka.version>", f"<kafka.version>{version}</kafka.version>"))
-    cmd = [mvn, "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-           "-DincludeScope=runtime", f"-DoutputDirectory={libs}"]
+    pom.write_text(
+        resources.files("ehcp.broker")
+        .joinpath("pom.xml")
+        .read_text()
+        .replace(
+            "<kafka.version>4.3.1</kafka.version>", f"<kafka.version>{version}</kafka.version>"
+        )
+    )
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom),
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs}",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise BrokerError(f"Maven could not fetch Kafka {version} jars (exit {done.returncode}):\n{tail}")
+        raise BrokerError(
+            f"Maven could not fetch Kafka {version} jars (exit {done.returncode}):\n{tail}"
+        )
     if not any(libs.glob("kafka_2.13-*.jar")):
         raise BrokerError(f"Maven finished but no kafka_2.13 jar is in {libs}")
     marker.write_text(version)
@@ -110,27 +136,29 @@ class BrokerConfig:
     def server_properties(self) -> str:
         """The broker's ``server.properties``: single node, KRaft combined, loopback only."""
         data = self.home / "data"
-        return "\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "inter.broker.listener.name=PLAINTEXT",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={data}",
-            "num.partitions=1",
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            # Every topic comes from the catalogue (`ehcp topics apply`) or Faust's own declaration.
-            "auto.create.topics.enable=false",
-            "",
-        ])
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                "inter.broker.listener.name=PLAINTEXT",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"log.dirs={data}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Every topic comes from the catalogue (`ehcp topics apply`) or from Faust.
+                "auto.create.topics.enable=false",
+                "",
+            ]
+        )
 
 
 class LocalBroker:
@@ -176,19 +204,45 @@ class LocalBroker:
         classpath = f"{libs}/*"
         if not (home / "data" / "meta.properties").exists():
             fmt = subprocess.run(
-                [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-                 f"-Dkafka.logs.dir={self.log_dir}", "kafka.tools.StorageTool", "format",
-                 "-t", new_cluster_id(), "-c", str(props)],
-                capture_output=True, text=True, check=False,
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    f"-Dlog4j2.configurationFile={log4j}",
+                    f"-Dkafka.logs.dir={self.log_dir}",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    new_cluster_id(),
+                    "-c",
+                    str(props),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if fmt.returncode != 0:
-                raise BrokerError(f"kafka-storage format failed: {(fmt.stderr or fmt.stdout).strip()[-800:]}")
+                raise BrokerError(
+                    f"kafka-storage format failed: {(fmt.stderr or fmt.stdout).strip()[-800:]}"
+                )
         with open(self.log_dir / "stdout.log", "ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [java, f"-Xmx{self.config.heap}", f"-Xms{self.config.heap}", "-XX:+UseG1GC",
-                 "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
-                 f"-Dkafka.logs.dir={self.log_dir}", "-cp", classpath, "kafka.Kafka", str(props)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(
+                [
+                    java,
+                    f"-Xmx{self.config.heap}",
+                    f"-Xms{self.config.heap}",
+                    "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={log4j}",
+                    f"-Dkafka.logs.dir={self.log_dir}",
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(props),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
@@ -215,7 +269,10 @@ class LocalBroker:
             except BrokerError as exc:
                 last = str(exc)
             time.sleep(0.5)
-        raise BrokerError(f"Kafka did not answer on {self.config.bootstrap} within {timeout_s:.0f}s ({last}):\n{self.log_tail()}")
+        raise BrokerError(
+            f"Kafka did not answer on {self.config.bootstrap} within {timeout_s:.0f}s "
+            f"({last}):\n{self.log_tail()}"
+        )
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL). True if one was running."""
@@ -248,10 +305,8 @@ class LocalBroker:
 
 def _reap(pid: int) -> None:
     """Collect our own child's exit status so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def metadata_ok(bootstrap: str) -> bool:
@@ -264,8 +319,9 @@ def metadata_ok(bootstrap: str) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                 client_id="ehcp-ready-check")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=3000, client_id="ehcp-ready-check"
+        )
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"{type(exc).__name__}: {exc}") from exc
     try:

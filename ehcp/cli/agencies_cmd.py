@@ -10,8 +10,12 @@ from connectors.auth import KIND_SCOPES, FileCredentialStore, new_credential
 from ehcp.cli.common import load_settings, reports_errors
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 
-DEFAULT_SYSTEMS = {"health": ODS_ORGANISATION_SYSTEM, "education": LA_CODE_SYSTEM,
-                   "social_care": LA_CODE_SYSTEM, "admin": LA_CODE_SYSTEM}
+DEFAULT_SYSTEMS = {
+    "health": ODS_ORGANISATION_SYSTEM,
+    "education": LA_CODE_SYSTEM,
+    "social_care": LA_CODE_SYSTEM,
+    "admin": LA_CODE_SYSTEM,
+}
 
 
 @click.group("agencies")
@@ -21,17 +25,30 @@ def agencies() -> None:
 
 @agencies.command("add")
 @click.option("--kind", type=click.Choice(sorted(KIND_SCOPES)), required=True)
-@click.option("--agency", "agency_value", required=True,
-              help="ODS organisation code (health) or DfE LA code (education, social care).")
-@click.option("--system", "agency_system", default=None, help="Identifier system URI (default by kind).")
-@click.option("--advice-type", "advice_types", multiple=True,
-              help="Restrict to these advice types (default: the kind's).")
+@click.option(
+    "--agency",
+    "agency_value",
+    required=True,
+    help="ODS organisation code (health) or DfE LA code (education, social care).",
+)
+@click.option(
+    "--system", "agency_system", default=None, help="Identifier system URI (default by kind)."
+)
+@click.option(
+    "--advice-type",
+    "advice_types",
+    multiple=True,
+    help="Restrict to these advice types (default: the kind's).",
+)
 @reports_errors
-def add(kind: str, agency_value: str, agency_system: str | None, advice_types: tuple[str, ...]) -> None:
+def add(
+    kind: str, agency_value: str, agency_system: str | None, advice_types: tuple[str, ...]
+) -> None:
     """Create a credential and print its bearer token once."""
     store = FileCredentialStore(load_settings().credentials_file)
-    credential, token = new_credential(agency_system or DEFAULT_SYSTEMS[kind], agency_value, kind,
-                                       advice_types)
+    credential, token = new_credential(
+        agency_system or DEFAULT_SYSTEMS[kind], agency_value, kind, advice_types
+    )
     store.save([*store.all(), credential])
     click.echo(f"credential {credential.credential_id} for {kind} agency {agency_value}")
     click.echo(f"token (shown once): {token}")
@@ -53,6 +70,10 @@ def revoke(credential_id: str) -> None:
     all_ = store.all()
     if not any(c.credential_id == credential_id for c in all_):
         raise click.ClickException(f"no credential {credential_id}")
-    store.save([dataclasses.replace(c, revoked=True) if c.credential_id == credential_id else c
-                for c in all_])
+    store.save(
+        [
+            dataclasses.replace(c, revoked=True) if c.credential_id == credential_id else c
+            for c in all_
+        ]
+    )
     click.echo(f"revoked {credential_id}")

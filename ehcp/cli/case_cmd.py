@@ -27,7 +27,8 @@ def _jsonable(value: Any) -> Any:
 def render_status(status: dict[str, Any]) -> str:
     """A case status as text a caseworker can read."""
     lines = [
-        f"case {status['case_id']}: {status['stage'].replace('_', ' ').lower()} (as of {status['as_of']})",
+        f"case {status['case_id']}: {status['stage'].replace('_', ' ').lower()} "
+        f"(as of {status['as_of']})",
         f"  request received: {status['received_on'] or '-'}; final plan due (reg 13(2)): "
         f"{status['final_plan_due_on'] or '-'}; open alerts: {status['open_alerts']}",
         "  advice:",
@@ -35,8 +36,10 @@ def render_status(status: dict[str, Any]) -> str:
     received = [a for a in status["advice"] if a["status"] in ("RECEIVED", "REUSED")]
     for item in status["advice"]:
         agency = item["agency"]["value"] if item["agency"] else "-"
-        lines.append(f"    {item['advice_type']:<27} {item['status']:<13} {item['regulation']:<12} "
-                     f"agency {agency:<8} due {item['due_on'] or '-'}")
+        lines.append(
+            f"    {item['advice_type']:<27} {item['status']:<13} {item['regulation']:<12} "
+            f"agency {agency:<8} due {item['due_on'] or '-'}"
+        )
     missing = len(status["advice"]) - len(received)
     lines.append(f"  {len(received)} received, {missing} still missing")
     return "\n".join(lines)
@@ -93,9 +96,11 @@ def render_alert(alert: dict[str, Any]) -> str:
     advice = alert["advice_type"] or "-"
     agency = alert["agency"]["value"] if alert["agency"] else "-"
     due = alert["due_on"].isoformat() if alert["due_on"] else "-"
-    return (f"{alert['as_of']} {alert['status']:<8} {alert['severity']:<8} {alert['kind']:<21} "
-            f"case={alert['case_id'] or '-'} advice={advice} agency={agency} due={due} "
-            f"overdue={alert['days_overdue']}d {alert['regulation']}: {alert['message']}")
+    return (
+        f"{alert['as_of']} {alert['status']:<8} {alert['severity']:<8} {alert['kind']:<21} "
+        f"case={alert['case_id'] or '-'} advice={advice} agency={agency} due={due} "
+        f"overdue={alert['days_overdue']}d {alert['regulation']}: {alert['message']}"
+    )
 
 
 @alerts.command("tail")

@@ -22,7 +22,8 @@ def load_settings() -> Settings:
         return Settings()  # type: ignore[call-arg]  # fields come from the environment
     except pydantic.ValidationError as exc:
         problems = "; ".join(
-            f"EHCP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"EHCP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
         )
         raise click.ClickException(f"invalid configuration: {problems}") from exc
 

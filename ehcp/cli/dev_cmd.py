@@ -40,9 +40,12 @@ from ehcp.settings import Settings
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "ehcp.cli.main", *args], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+        return subprocess.Popen(
+            [sys.executable, "-m", "ehcp.cli.main", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
 
@@ -69,8 +72,10 @@ def _demo_tokens(settings: Settings) -> dict[str, str]:
     store = FileCredentialStore(settings.credentials_file)
     tokens = {}
     made = []
-    for kind, system, value in (("education", LA_CODE_SYSTEM, demo.DEMO_LA),
-                                ("health", ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS)):
+    for kind, system, value in (
+        ("education", LA_CODE_SYSTEM, demo.DEMO_LA),
+        ("health", ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS),
+    ):
         credential, token = new_credential(system, value, kind)
         made.append(credential)
         tokens[kind] = token
@@ -84,16 +89,33 @@ def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]
     lines = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
         edu = {"Authorization": f"Bearer {tokens['education']}"}
-        health = {"Authorization": f"Bearer {tokens['health']}",
-                  "Content-Type": "application/fhir+json"}
+        health = {
+            "Authorization": f"Bearer {tokens['health']}",
+            "Content-Type": "application/fhir+json",
+        }
         calls = [
-            ("POST /api/education/referrals", client.post(
-                "/api/education/referrals", json=demo.referral(received_at), headers=edu)),
-            ("POST /fhir/DocumentReference (medical, by NHS number)", client.post(
-                "/fhir/DocumentReference", headers=health,
-                json=demo.medical_advice(submitted_at, str(uuid.uuid5(uuid.NAMESPACE_URL, demo.DEMO_CASE))))),
-            ("POST /api/education/advice (educational, by case id)", client.post(
-                "/api/education/advice", json=demo.educational_advice(submitted_at), headers=edu)),
+            (
+                "POST /api/education/referrals",
+                client.post(
+                    "/api/education/referrals", json=demo.referral(received_at), headers=edu
+                ),
+            ),
+            (
+                "POST /fhir/DocumentReference (medical, by NHS number)",
+                client.post(
+                    "/fhir/DocumentReference",
+                    headers=health,
+                    json=demo.medical_advice(
+                        submitted_at, str(uuid.uuid5(uuid.NAMESPACE_URL, demo.DEMO_CASE))
+                    ),
+                ),
+            ),
+            (
+                "POST /api/education/advice (educational, by case id)",
+                client.post(
+                    "/api/education/advice", json=demo.educational_advice(submitted_at), headers=edu
+                ),
+            ),
         ]
         for label, response in calls:
             if response.status_code >= 300:
@@ -102,8 +124,13 @@ def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]
     return lines
 
 
-def wait_for_advice(settings: Settings, case_id: str, received: set[str], timeout_s: float,
-                    procs: list[subprocess.Popen[bytes]] | None = None) -> dict[str, Any]:
+def wait_for_advice(
+    settings: Settings,
+    case_id: str,
+    received: set[str],
+    timeout_s: float,
+    procs: list[subprocess.Popen[bytes]] | None = None,
+) -> dict[str, Any]:
     """Poll the case-status topic until the given advice types show RECEIVED."""
     codec = default_codec()
     deadline = time.monotonic() + timeout_s
@@ -117,8 +144,10 @@ def wait_for_advice(settings: Settings, case_id: str, received: set[str], timeou
             if received <= got:
                 return status
         time.sleep(1)
-    raise EhcpError(f"case {case_id} did not show {sorted(received)} received within {timeout_s:.0f}s"
-                    + (f"; last status: {status}" if status else ""))
+    raise EhcpError(
+        f"case {case_id} did not show {sorted(received)} received within {timeout_s:.0f}s"
+        + (f"; last status: {status}" if status else "")
+    )
 
 
 @click.command("dev")
@@ -131,35 +160,49 @@ def dev(exit_after_demo: bool, state: Path) -> None:
     os.environ.setdefault("EHCP_ALERT_TICK_S", "10")
     settings = load_settings()
     port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    broker = LocalBroker(BrokerConfig(home=state / "kafka-home", port=port, controller_port=port + 1),
-                         state / "kafka")
-    click.echo(f"starting Kafka on {settings.kafka_bootstrap} (first run fetches jars with Maven) ...")
+    broker = LocalBroker(
+        BrokerConfig(home=state / "kafka-home", port=port, controller_port=port + 1),
+        state / "kafka",
+    )
+    click.echo(
+        f"starting Kafka on {settings.kafka_bootstrap} (first run fetches jars with Maven) ..."
+    )
     broker.start()
     changes = apply_topics(settings, catalogue(settings.app_id))
-    click.echo(f"topics: {len(changes)} change(s); {len(catalogue(settings.app_id))} in the catalogue")
+    click.echo(
+        f"topics: {len(changes)} change(s); {len(catalogue(settings.app_id))} in the catalogue"
+    )
     tokens = _demo_tokens(settings)
     logs = state / "logs"
-    procs = [_spawn(["worker"], logs / "worker.log"), _spawn(["connectors"], logs / "connectors.log")]
+    procs = [
+        _spawn(["worker"], logs / "worker.log"),
+        _spawn(["connectors"], logs / "connectors.log"),
+    ]
     base_url = f"http://{settings.http_host}:{settings.http_port}"
     try:
         _wait_http(f"{base_url}/healthz", procs)
         for line in post_demo(base_url, tokens, datetime.now(UTC)):
             click.echo(line)
-        status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180,
-                                 procs)
+        status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180, procs)
         click.echo("")
         click.echo(render_status(status))
         click.echo("")
         click.echo("Where to look:")
-        click.echo(f"  ehcp case show {demo.DEMO_CASE}      live case state (compacted case-status topic)")
+        click.echo(
+            f"  ehcp case show {demo.DEMO_CASE}      live case state (compacted case-status topic)"
+        )
         click.echo("  ehcp alerts tail                     due-soon and overdue advice alerts")
-        click.echo(f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API")
+        click.echo(
+            f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API"
+        )
         click.echo(f"  logs in {logs}/; demo tokens (education, health) in {state}/demo-tokens.txt")
         (state / "demo-tokens.txt").write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
         (state / "demo-tokens.txt").chmod(0o600)
         if exit_after_demo:
             return
-        click.echo("Running. Ctrl-C stops the worker and connectors (`ehcp kafka stop` stops Kafka).")
+        click.echo(
+            "Running. Ctrl-C stops the worker and connectors (`ehcp kafka stop` stops Kafka)."
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(1)
         raise EhcpError("a child process exited; see the logs")

@@ -21,9 +21,11 @@ def list_() -> None:
     for letter in list_dead_letters(load_settings()):
         count += 1
         r = letter.record
-        click.echo(f"{r.partition}:{r.offset}\tfrom {letter.original_topic}[{letter.original_partition}]"
-                   f"@{letter.original_offset}\tstage={letter.stage}\t{letter.exception_class}: "
-                   f"{letter.exception_message}")
+        click.echo(
+            f"{r.partition}:{r.offset}\tfrom {letter.original_topic}[{letter.original_partition}]"
+            f"@{letter.original_offset}\tstage={letter.stage}\t{letter.exception_class}: "
+            f"{letter.exception_message}"
+        )
     click.echo(f"{count} dead letter(s)")
 
 
@@ -35,9 +37,12 @@ def list_() -> None:
 @reports_errors
 def replay_(stage: str | None, topic: str | None, from_beginning: bool, dry_run: bool) -> None:
     """Send dead letters back to their original topic after the cause has been fixed."""
-    letters = replay(load_settings(), stage=stage, topic=topic, from_beginning=from_beginning,
-                     dry_run=dry_run)
+    letters = replay(
+        load_settings(), stage=stage, topic=topic, from_beginning=from_beginning, dry_run=dry_run
+    )
     for letter in letters:
-        click.echo(f"{'would replay' if dry_run else 'replayed'} {letter.record.partition}:"
-                   f"{letter.record.offset} -> {letter.original_topic}")
+        click.echo(
+            f"{'would replay' if dry_run else 'replayed'} {letter.record.partition}:"
+            f"{letter.record.offset} -> {letter.original_topic}"
+        )
     click.echo(f"{len(letters)} dead letter(s) {'would be ' if dry_run else ''}replayed")

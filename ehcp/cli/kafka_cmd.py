@@ -16,13 +16,30 @@ def _broker(home: Path, port: int, controller_port: int, cache: Path) -> LocalBr
 
 
 _options = [
-    click.option("--home", type=click.Path(path_type=Path), default=Path(".ehcp/kafka-home"),
-                 envvar="EHCP_KAFKA_HOME", show_default=True, help="Broker data, logs and pid."),
+    click.option(
+        "--home",
+        type=click.Path(path_type=Path),
+        default=Path(".ehcp/kafka-home"),
+        envvar="EHCP_KAFKA_HOME",
+        show_default=True,
+        help="Broker data, logs and pid.",
+    ),
     click.option("--port", type=int, default=9092, envvar="EHCP_KAFKA_PORT", show_default=True),
-    click.option("--controller-port", type=int, default=9093, envvar="EHCP_KAFKA_CONTROLLER_PORT",
-                 show_default=True),
-    click.option("--cache", type=click.Path(path_type=Path), default=Path(".ehcp/kafka"),
-                 envvar="EHCP_KAFKA_CACHE", show_default=True, help="Where the jars are cached."),
+    click.option(
+        "--controller-port",
+        type=int,
+        default=9093,
+        envvar="EHCP_KAFKA_CONTROLLER_PORT",
+        show_default=True,
+    ),
+    click.option(
+        "--cache",
+        type=click.Path(path_type=Path),
+        default=Path(".ehcp/kafka"),
+        envvar="EHCP_KAFKA_CACHE",
+        show_default=True,
+        help="Where the jars are cached.",
+    ),
 ]
 
 
@@ -45,7 +62,9 @@ def start(home: Path, port: int, controller_port: int, cache: Path) -> None:
     """Fetch Kafka from Maven Central (once), format storage (once) and start the broker."""
     broker = _broker(home, port, controller_port, cache)
     broker.start()
-    click.echo(f"Kafka {KAFKA_VERSION} is up on 127.0.0.1:{port} (pid {broker.pid()}, data in {home})")
+    click.echo(
+        f"Kafka {KAFKA_VERSION} is up on 127.0.0.1:{port} (pid {broker.pid()}, data in {home})"
+    )
 
 
 @kafka.command()
@@ -67,6 +86,8 @@ def status(home: Path, port: int, controller_port: int, cache: Path) -> None:
         answering = metadata_ok(f"127.0.0.1:{port}")
     except BrokerError:
         answering = False
-    click.echo(f"process: {'pid ' + str(pid) if pid else 'not running'}; "
-               f"127.0.0.1:{port}: {'answering' if answering else 'not answering'}")
+    click.echo(
+        f"process: {'pid ' + str(pid) if pid else 'not running'}; "
+        f"127.0.0.1:{port}: {'answering' if answering else 'not answering'}"
+    )
     raise SystemExit(0 if answering else 1)

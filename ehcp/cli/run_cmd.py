@@ -11,8 +11,11 @@ from ehcp.logs import configure_logging
 
 
 @click.command("worker")
-@click.option("--no-supervise", is_flag=True,
-              help="Run Faust in this process, without the restarting supervisor.")
+@click.option(
+    "--no-supervise",
+    is_flag=True,
+    help="Run Faust in this process, without the restarting supervisor.",
+)
 @reports_errors
 def worker(no_supervise: bool) -> None:
     """Run a stream worker (join more for more throughput: same EHCP_APP_ID, same group).
@@ -26,7 +29,9 @@ def worker(no_supervise: bool) -> None:
     if not no_supervise:
         from ehcp.supervisor import supervise
 
-        raise SystemExit(supervise([sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"]))
+        raise SystemExit(
+            supervise([sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"])
+        )
     import faust
 
     from streams.app import create_app
@@ -47,7 +52,10 @@ def connectors() -> None:
     configure_logging(settings.log_level, settings.log_json)
     app = create_production_app(settings)
     uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port, log_config=None,
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
         ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
         ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
         access_log=False,

@@ -22,7 +22,9 @@ def apply(dry_run: bool) -> None:
     settings = load_settings()
     changes = apply_topics(settings, catalogue(settings.app_id), dry_run=dry_run)
     for change in changes:
-        click.echo(f"{'would ' if dry_run else ''}{change.action}: {change.topic} ({change.detail})")
+        click.echo(
+            f"{'would ' if dry_run else ''}{change.action}: {change.topic} ({change.detail})"
+        )
     if not changes:
         click.echo("topics are up to date")
 
@@ -32,5 +34,7 @@ def list_() -> None:
     """Print the catalogue: name, key, value schema, cleanup policy, description."""
     settings = load_settings()
     for spec in catalogue(settings.app_id):
-        click.echo(f"{spec.name}\tkey={spec.key}\tvalue={spec.value_schema or 'raw bytes'}\t"
-                   f"{spec.cleanup_policy}\t{spec.description}")
+        click.echo(
+            f"{spec.name}\tkey={spec.key}\tvalue={spec.value_schema or 'raw bytes'}\t"
+            f"{spec.cleanup_policy}\t{spec.description}"
+        )

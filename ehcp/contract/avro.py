@@ -62,7 +62,7 @@ def load_version(path: Path) -> SchemaVersion:
     raw = json.loads(path.read_text())
     try:
         parsed = fastavro.parse_schema(raw, _write_hint=False)
-    except Exception as exc:  # noqa: BLE001 - fastavro raises several unrelated types
+    except Exception as exc:
         raise ContractError(f"schema {path} does not parse: {exc}") from exc
     full_name = f"{raw['namespace']}.{raw['name']}" if "namespace" in raw else raw["name"]
     return SchemaVersion(full_name, int(match.group(1)), path, fingerprint(raw), parsed)
@@ -79,7 +79,9 @@ class SchemaRegistry:
         self._history: dict[str, list[SchemaVersion]] = {}
         for v in versions:
             if v.fingerprint in self._by_fingerprint:
-                raise ContractError(f"{v.path} repeats the schema of {self._by_fingerprint[v.fingerprint].path}")
+                raise ContractError(
+                    f"{v.path} repeats the schema of {self._by_fingerprint[v.fingerprint].path}"
+                )
             self._by_fingerprint[v.fingerprint] = v
             self._history.setdefault(v.full_name, []).append(v)
         for history in self._history.values():
@@ -160,8 +162,10 @@ class AvroCodec:
         buf = io.BytesIO(data[HEADER_LEN:])
         try:
             record = fastavro.schemaless_reader(buf, writer.parsed, reader.parsed)
-        except Exception as exc:  # noqa: BLE001 - fastavro raises EOFError, IndexError, UnicodeDecodeError...
-            raise MalformedMessageError(f"corrupt {writer.full_name} body: {type(exc).__name__}") from exc
+        except Exception as exc:
+            raise MalformedMessageError(
+                f"corrupt {writer.full_name} body: {type(exc).__name__}"
+            ) from exc
         if buf.tell() != len(data) - HEADER_LEN:
             raise MalformedMessageError(f"trailing bytes after the {writer.full_name} body")
         if not isinstance(record, dict):

@@ -52,14 +52,21 @@ class CloudEvent:
         if missing:
             raise MalformedMessageError(f"missing CloudEvents headers: {', '.join(missing)}")
         if found["ce_specversion"] != SPEC_VERSION:
-            raise MalformedMessageError(f"unsupported CloudEvents version {found['ce_specversion']}")
+            raise MalformedMessageError(
+                f"unsupported CloudEvents version {found['ce_specversion']}"
+            )
         time_text = found.get("ce_time", "").replace("Z", "+00:00")
         try:
-            time = datetime.fromisoformat(time_text) if time_text else datetime.fromtimestamp(0, UTC)
+            time = (
+                datetime.fromisoformat(time_text) if time_text else datetime.fromtimestamp(0, UTC)
+            )
         except ValueError as exc:
             raise MalformedMessageError("ce_time is not RFC 3339") from exc
         return cls(
-            id=found["ce_id"], source=found["ce_source"], type=found["ce_type"], time=time,
+            id=found["ce_id"],
+            source=found["ce_source"],
+            type=found["ce_type"],
+            time=time,
             subject=found.get("ce_subject", ""),
         )
 

@@ -48,59 +48,115 @@ class TopicSpec:
 NS: Final = "org.ehcpexchange.events"
 
 REFERRALS: Final = TopicSpec(
-    "ehcp.referrals.v1", "case id", f"{NS}.ReferralReceived", "delete", FOREVER,
+    "ehcp.referrals.v1",
+    "case id",
+    f"{NS}.ReferralReceived",
+    "delete",
+    FOREVER,
     "Requests for an EHC needs assessment received by the LA.",
 )
 ADVICE_REQUESTS: Final = TopicSpec(
-    "ehcp.advice-requests.v1", "case id", f"{NS}.AdviceRequested", "delete", FOREVER,
+    "ehcp.advice-requests.v1",
+    "case id",
+    f"{NS}.AdviceRequested",
+    "delete",
+    FOREVER,
     "Advice requests sent to agencies (reg 6); health ones become FHIR Tasks.",
 )
 CASEWORK_EVENTS: Final = TopicSpec(
-    "ehcp.casework-events.v1", "case id", f"{NS}.CaseworkEventRecorded", "delete", FOREVER,
-    "Decisions, plans, reviews, timescale exceptions and term dates recorded by the LA or social care.",
+    "ehcp.casework-events.v1",
+    "case id",
+    f"{NS}.CaseworkEventRecorded",
+    "delete",
+    FOREVER,
+    "Decisions, plans, reviews, timescale exceptions and term dates (LA or social care).",
 )
 TASK_STATUS: Final = TopicSpec(
-    "ehcp.task-status.v1", "case id if known, else request id", f"{NS}.TaskStatusChanged",
-    "delete", FOREVER, "Health bodies' FHIR Task status changes (accepted, rejected, completed).",
+    "ehcp.task-status.v1",
+    "case id if known, else request id",
+    f"{NS}.TaskStatusChanged",
+    "delete",
+    FOREVER,
+    "Health bodies' FHIR Task status changes (accepted, rejected, completed).",
 )
 CONTRIBUTIONS: Final = TopicSpec(
-    "ehcp.contributions.v1", "case id if the sender named it, else the child key",
-    f"{NS}.AdviceSubmitted", "delete", FOREVER,
+    "ehcp.contributions.v1",
+    "case id if the sender named it, else the child key",
+    f"{NS}.AdviceSubmitted",
+    "delete",
+    FOREVER,
     "Advice as submitted by agencies, before routing to a case.",
 )
 CHILD_INDEX: Final = TopicSpec(
-    "ehcp.child-index.v1", "child key", f"{NS}.CaseChildLinked", "delete", FOREVER,
+    "ehcp.child-index.v1",
+    "child key",
+    f"{NS}.CaseChildLinked",
+    "delete",
+    FOREVER,
     "Routing index: which case each (pseudonymised) child identifier belongs to.",
 )
 CONTRIBUTIONS_ROUTED: Final = TopicSpec(
-    "ehcp.contributions-routed.v1", "case id", f"{NS}.AdviceSubmitted", "delete", FOREVER,
+    "ehcp.contributions-routed.v1",
+    "case id",
+    f"{NS}.AdviceSubmitted",
+    "delete",
+    FOREVER,
     "Advice routed into its case (case_id set).",
 )
 UNROUTED: Final = TopicSpec(
-    "ehcp.unrouted.v1", "child key or contribution id", f"{NS}.ContributionUnrouted", "delete",
-    FOREVER, "Contributions not (yet) matched to a case, with the reason. Never dropped.",
+    "ehcp.unrouted.v1",
+    "child key or contribution id",
+    f"{NS}.ContributionUnrouted",
+    "delete",
+    FOREVER,
+    "Contributions not (yet) matched to a case, with the reason. Never dropped.",
 )
 CASE_TICKS: Final = TopicSpec(
-    "ehcp.case-ticks.v1", "case id", f"{NS}.CaseTick", "delete", 30 * DAY_MS,
+    "ehcp.case-ticks.v1",
+    "case id",
+    f"{NS}.CaseTick",
+    "delete",
+    30 * DAY_MS,
     "Timer ticks for cases whose alerts fall due: time as an event, so replays agree.",
 )
 CASE_STATUS: Final = TopicSpec(
-    "ehcp.case-status.v1", "case id", f"{NS}.CaseStatus", "compact", FOREVER,
+    "ehcp.case-status.v1",
+    "case id",
+    f"{NS}.CaseStatus",
+    "compact",
+    FOREVER,
     "Latest state of each case, for other systems and `ehcp case show`.",
 )
 ALERTS: Final = TopicSpec(
-    "ehcp.alerts.v1", "case id (or child key for unrouted)", f"{NS}.Alert", "delete", 365 * DAY_MS,
+    "ehcp.alerts.v1",
+    "case id (or child key for unrouted)",
+    f"{NS}.Alert",
+    "delete",
+    365 * DAY_MS,
     "Alerts raised and resolved for monitoring staff.",
 )
 DEAD_LETTER: Final = TopicSpec(
-    "ehcp.dead-letter.v1", "original key", None, "delete", FOREVER,
+    "ehcp.dead-letter.v1",
+    "original key",
+    None,
+    "delete",
+    FOREVER,
     "Messages a stage could not process: original bytes plus error headers.",
 )
 
 EVENT_TOPICS: Final = (
-    REFERRALS, CASEWORK_EVENTS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS, CHILD_INDEX,
-    CONTRIBUTIONS_ROUTED, UNROUTED,
-    CASE_TICKS, CASE_STATUS, ALERTS, DEAD_LETTER,
+    REFERRALS,
+    CASEWORK_EVENTS,
+    ADVICE_REQUESTS,
+    TASK_STATUS,
+    CONTRIBUTIONS,
+    CHILD_INDEX,
+    CONTRIBUTIONS_ROUTED,
+    UNROUTED,
+    CASE_TICKS,
+    CASE_STATUS,
+    ALERTS,
+    DEAD_LETTER,
 )
 
 

@@ -64,8 +64,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start ``ehcp ARGS`` as a child process logging to ``log``."""
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "ehcp.cli.main", *args], env=env,
-                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "ehcp.cli.main", *args],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -80,7 +85,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pipeline(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(
+    kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
     """Worker and connectors running against the session broker, with agency credentials."""
     (port,) = free_ports(1)
     settings = kafka_settings.model_copy(update={"http_port": port})

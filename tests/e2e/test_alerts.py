@@ -34,13 +34,19 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
     case_id, nhs = new_case("LATE")
     now = datetime.now(UTC)
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
-                        json=referral(case_id, nhs, now - timedelta(weeks=7)))
+        r = client.post(
+            "/api/education/referrals",
+            headers=pipeline.headers("la"),
+            json=referral(case_id, nhs, now - timedelta(weeks=7)),
+        )
         assert r.status_code == 202, r.text
 
     def medical_overdue() -> list[dict[str, Any]]:
-        return [a for a in alerts_for(pipeline, case_id)
-                if a["kind"] == "ADVICE_OVERDUE" and a["advice_type"] == "MEDICAL"]
+        return [
+            a
+            for a in alerts_for(pipeline, case_id)
+            if a["kind"] == "ADVICE_OVERDUE" and a["advice_type"] == "MEDICAL"
+        ]
 
     raised = wait_until(medical_overdue, 90, what="the medical overdue alert")
     assert [a["status"] for a in raised] == ["RAISED"]
@@ -53,8 +59,11 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
 
     pipeline.restart_worker()
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
-                        json=medical_advice(nhs, now))
+        r = client.post(
+            "/fhir/DocumentReference",
+            headers=pipeline.headers("health", fhir=True),
+            json=medical_advice(nhs, now),
+        )
         assert r.status_code == 201, r.text
 
     def resolved() -> list[dict[str, Any]] | None:
@@ -62,8 +71,11 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
         return got or None
 
     wait_until(resolved, 120, what="the overdue alert to be resolved after the restart")
-    wait_until(lambda: advice_states(status_of(pipeline.settings, case_id)).get("MEDICAL") == "RECEIVED",
-               60, what="medical advice in the case")
+    wait_until(
+        lambda: advice_states(status_of(pipeline.settings, case_id)).get("MEDICAL") == "RECEIVED",
+        60,
+        what="medical advice in the case",
+    )
     counts = Counter((a["alert_id"], a["status"]) for a in alerts_for(pipeline, case_id))
     repeated = {key: n for key, n in counts.items() if n > 1}
     assert repeated == {}, f"alerts fired more than once: {repeated}"

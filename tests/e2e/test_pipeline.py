@@ -71,15 +71,24 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
     case_id, nhs = new_case("E2E")
     now = datetime.now(UTC)
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
-                        json=referral(case_id, nhs, now - timedelta(weeks=5)))
+        r = client.post(
+            "/api/education/referrals",
+            headers=pipeline.headers("la"),
+            json=referral(case_id, nhs, now - timedelta(weeks=5)),
+        )
         assert r.status_code == 202, r.text
         assert r.json()["topic"] == REFERRALS.name
-        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
-                        json=medical_advice(nhs, now))
+        r = client.post(
+            "/fhir/DocumentReference",
+            headers=pipeline.headers("health", fhir=True),
+            json=medical_advice(nhs, now),
+        )
         assert r.status_code == 201, r.text
-        r = client.post("/api/education/advice", headers=pipeline.headers("la"),
-                        json=demo.educational_advice(now, case_id))
+        r = client.post(
+            "/api/education/advice",
+            headers=pipeline.headers("la"),
+            json=demo.educational_advice(now, case_id),
+        )
         assert r.status_code == 202, r.text
 
     def both_received() -> dict[str, str] | None:
@@ -87,11 +96,22 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
         return states if states.get("MEDICAL") == states.get("EDUCATIONAL") == "RECEIVED" else None
 
     states = wait_until(both_received, 90, what="medical and educational advice in the case")
-    assert states == {"PARENT_OR_YOUNG_PERSON": "REQUESTED", "EDUCATIONAL": "RECEIVED",
-                      "MEDICAL": "RECEIVED", "PSYCHOLOGICAL": "REQUESTED", "SOCIAL_CARE": "REQUESTED"}
+    assert states == {
+        "PARENT_OR_YOUNG_PERSON": "REQUESTED",
+        "EDUCATIONAL": "RECEIVED",
+        "MEDICAL": "RECEIVED",
+        "PSYCHOLOGICAL": "REQUESTED",
+        "SOCIAL_CARE": "REQUESTED",
+    }
 
-    shown = subprocess.run([sys.executable, "-m", "ehcp.cli.main", "case", "show", case_id],
-                           env=pipeline.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "ehcp.cli.main", "case", "show", case_id],
+        env=pipeline.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "2 received, 3 still missing" in shown.stdout
     assert nhs not in shown.stdout
@@ -100,10 +120,20 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
     exported = ehcp(pipeline, "case", "export", case_id)
     events_file = pipeline.logs / f"{case_id}.jsonl"
     events_file.write_text(exported)
-    explained = json.loads(ehcp(pipeline, "case", "explain", str(events_file), "--as-of",
-                                status["as_of"].isoformat(), "--json"))
-    assert {a["advice_type"]: a["status"] for a in explained["advice"]} == \
-        {a["advice_type"]: a["status"] for a in status["advice"]}
+    explained = json.loads(
+        ehcp(
+            pipeline,
+            "case",
+            "explain",
+            str(events_file),
+            "--as-of",
+            status["as_of"].isoformat(),
+            "--json",
+        )
+    )
+    assert {a["advice_type"]: a["status"] for a in explained["advice"]} == {
+        a["advice_type"]: a["status"] for a in status["advice"]
+    }
 
     for log in ("worker.log", "connectors.log"):
         text = (pipeline.logs / log).read_text()
@@ -117,12 +147,28 @@ def test_advice_naming_a_case_before_its_referral_is_kept(pipeline: Pipeline) ->
     case_id, nhs = new_case("EARLY")
     now = datetime.now(UTC)
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        assert client.post("/api/education/advice", headers=pipeline.headers("la"),
-                           json=demo.educational_advice(now, case_id)).status_code == 202
-        assert client.post("/api/education/referrals", headers=pipeline.headers("la"),
-                           json=referral(case_id, nhs, now - timedelta(days=3))).status_code == 202
-    wait_until(lambda: advice_states(status_of(pipeline.settings, case_id)).get("EDUCATIONAL") == "RECEIVED",
-               90, what="early educational advice in the case")
+        assert (
+            client.post(
+                "/api/education/advice",
+                headers=pipeline.headers("la"),
+                json=demo.educational_advice(now, case_id),
+            ).status_code
+            == 202
+        )
+        assert (
+            client.post(
+                "/api/education/referrals",
+                headers=pipeline.headers("la"),
+                json=referral(case_id, nhs, now - timedelta(days=3)),
+            ).status_code
+            == 202
+        )
+    wait_until(
+        lambda: advice_states(status_of(pipeline.settings, case_id)).get("EDUCATIONAL")
+        == "RECEIVED",
+        90,
+        what="early educational advice in the case",
+    )
 
 
 def test_invalid_input_gets_a_clear_4xx_and_reaches_no_topic(pipeline: Pipeline) -> None:
@@ -132,26 +178,38 @@ def test_invalid_input_gets_a_clear_4xx_and_reaches_no_topic(pipeline: Pipeline)
     bad_nhs = nhs[:-1] + str((int(nhs[-1]) + 1) % 10)
     now = datetime.now(UTC)
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        r = client.post("/api/education/referrals", headers={**pipeline.headers("la"),
-                        "Content-Type": "application/json"}, content=b'{"case_id": ')
+        r = client.post(
+            "/api/education/referrals",
+            headers={**pipeline.headers("la"), "Content-Type": "application/json"},
+            content=b'{"case_id": ',
+        )
         assert r.status_code == 400
         assert r.json()["title"] == "Malformed JSON"
 
-        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
-                        json=referral(case_id, bad_nhs, now))
+        r = client.post(
+            "/api/education/referrals",
+            headers=pipeline.headers("la"),
+            json=referral(case_id, bad_nhs, now),
+        )
         assert r.status_code == 422
         problem = r.json()
         assert problem["errors"][0]["location"] == "/child/nhs_number"
         assert "check digit" in problem["errors"][0]["message"]
         assert bad_nhs not in r.text
 
-        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
-                        json={**medical_advice(nhs, now), "resourceType": "Observation"})
+        r = client.post(
+            "/fhir/DocumentReference",
+            headers=pipeline.headers("health", fhir=True),
+            json={**medical_advice(nhs, now), "resourceType": "Observation"},
+        )
         assert 400 <= r.status_code < 500
         assert r.json()["resourceType"] == "OperationOutcome"
 
-        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("health", fhir=True),
-                        json=medical_advice(bad_nhs, now))
+        r = client.post(
+            "/fhir/DocumentReference",
+            headers=pipeline.headers("health", fhir=True),
+            json=medical_advice(bad_nhs, now),
+        )
         assert 400 <= r.status_code < 500
         outcome = r.json()
         assert outcome["resourceType"] == "OperationOutcome"
@@ -159,8 +217,11 @@ def test_invalid_input_gets_a_clear_4xx_and_reaches_no_topic(pipeline: Pipeline)
 
         r = client.post("/api/education/referrals", json=referral(case_id, nhs, now))
         assert r.status_code == 401
-        r = client.post("/fhir/DocumentReference", headers=pipeline.headers("other_health", fhir=True),
-                        json=medical_advice(nhs, now))
+        r = client.post(
+            "/fhir/DocumentReference",
+            headers=pipeline.headers("other_health", fhir=True),
+            json=medical_advice(nhs, now),
+        )
         assert r.status_code == 403
     after = {t: end_offsets(pipeline.settings, t) for t in (REFERRALS.name, CONTRIBUTIONS.name)}
     assert after == before
@@ -174,12 +235,22 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
     producer.close()
     case_id, nhs = new_case("AFTER-DLQ")
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
-        assert client.post("/api/education/referrals", headers=pipeline.headers("la"),
-                           json=referral(case_id, nhs, datetime.now(UTC))).status_code == 202
+        assert (
+            client.post(
+                "/api/education/referrals",
+                headers=pipeline.headers("la"),
+                json=referral(case_id, nhs, datetime.now(UTC)),
+            ).status_code
+            == 202
+        )
 
     def dead_letter() -> dict[str, bytes] | None:
-        consumer = KafkaConsumer(DEAD_LETTER.name, bootstrap_servers=pipeline.settings.kafka_bootstrap,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=2000)
+        consumer = KafkaConsumer(
+            DEAD_LETTER.name,
+            bootstrap_servers=pipeline.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=2000,
+        )
         try:
             for message in consumer:
                 if message.key == bad_key.encode():
@@ -193,16 +264,23 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
     assert headers["__connect.errors.stage"] == b"process_cases"
     assert headers["__connect.errors.exception.class.name"] == b"UnknownSchemaError"
     assert int(headers["__connect.errors.offset"]) >= 0
-    wait_until(lambda: status_of(pipeline.settings, case_id), 60, what="the next case to be processed")
+    wait_until(
+        lambda: status_of(pipeline.settings, case_id), 60, what="the next case to be processed"
+    )
 
     listed = ehcp(pipeline, "dlq", "list")
-    assert f"from {REFERRALS.name}" in listed and "UnknownSchemaError" in listed
+    assert f"from {REFERRALS.name}" in listed
+    assert "UnknownSchemaError" in listed
     replayed = ehcp(pipeline, "dlq", "replay", "--topic", REFERRALS.name)
     assert "replayed" in replayed
 
     def dead_letters_for_key() -> int | None:
-        consumer = KafkaConsumer(DEAD_LETTER.name, bootstrap_servers=pipeline.settings.kafka_bootstrap,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=2000)
+        consumer = KafkaConsumer(
+            DEAD_LETTER.name,
+            bootstrap_servers=pipeline.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=2000,
+        )
         try:
             count = sum(1 for m in consumer if m.key == bad_key.encode())
         finally:
@@ -217,7 +295,13 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
 
 def ehcp(pipeline: Pipeline, *args: str) -> str:
     """Run the ehcp CLI against the pipeline and return its output (failing on a non-zero exit)."""
-    done = subprocess.run([sys.executable, "-m", "ehcp.cli.main", *args], env=pipeline.env,
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ehcp.cli.main", *args],
+        env=pipeline.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -32,7 +32,8 @@ def test_catalogue_topics_exist_with_their_configuration(kafka_settings: Setting
         specs = catalogue(kafka_settings.app_id)
         described = {t["name"]: t for t in admin.describe_topics([s.name for s in specs])}
         configs = admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs])["topic"]
+            [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs]
+        )["topic"]
     finally:
         admin.close()
     for spec in specs:
@@ -46,14 +47,22 @@ def test_topics_apply_repairs_a_drifted_config(kafka_settings: Settings) -> None
     spec = catalogue(kafka_settings.app_id)[0]
     admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
     try:
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
-                                            {"retention.ms": "3600000"})])
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, spec.name, {"retention.ms": "3600000"})]
+        )
         resource = ConfigResource(ConfigResourceType.TOPIC, spec.name)
-        wait_until(lambda: admin.describe_configs([resource])["topic"][spec.name]
-                   ["retention.ms"]["value"] == "3600000", 20, what="the drift to be visible")
+        wait_until(
+            lambda: admin.describe_configs([resource])["topic"][spec.name]["retention.ms"]["value"]
+            == "3600000",
+            20,
+            what="the drift to be visible",
+        )
     finally:
         admin.close()
     changes = apply_topics(kafka_settings, [spec])
     assert [(c.topic, c.action) for c in changes] == [(spec.name, "config")]
-    wait_until(lambda: not apply_topics(kafka_settings, [spec], dry_run=True), 20,
-               what="the repair to be visible")
+    wait_until(
+        lambda: not apply_topics(kafka_settings, [spec], dry_run=True),
+        20,
+        what="the repair to be visible",
+    )

@@ -12,7 +12,9 @@ from ehcp.routing import CaseLink, NotRouted, Routed, UnroutedReason, add_link, 
 DOB = date(2016, 3, 14)
 
 
-def link(case_id: str, system: str = NHS_NUMBER_SYSTEM, dob: date = DOB, open_: bool = True) -> CaseLink:
+def link(
+    case_id: str, system: str = NHS_NUMBER_SYSTEM, dob: date = DOB, open_: bool = True
+) -> CaseLink:
     """An index entry for the test child."""
     return CaseLink(case_id, system, dob, open_)
 
@@ -41,8 +43,9 @@ def test_weaker_identifiers_need_the_date_of_birth() -> None:
 def test_no_case_yet_parks_the_contribution() -> None:
     """With no open case for the child, the contribution is parked to wait for it."""
     decision = route_by_child(NHS_NUMBER_SYSTEM, None, [link("C0", open_=False)])
-    assert decision == NotRouted(UnroutedReason.NO_MATCHING_CASE,
-                                 "no open case for this child yet; parked", park=True)
+    assert decision == NotRouted(
+        UnroutedReason.NO_MATCHING_CASE, "no open case for this child yet; parked", park=True
+    )
 
 
 def test_two_open_cases_are_ambiguous() -> None:

@@ -26,20 +26,25 @@ class Api:
         self.publisher = InMemoryPublisher()
         credentials = InMemoryCredentialStore()
         self.tokens = {}
-        for who, kind, system, value in (("la", "education", LA_CODE_SYSTEM, "999"),
-                                         ("other_la", "education", LA_CODE_SYSTEM, "998"),
-                                         ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
-                                         ("social_care", "social_care", LA_CODE_SYSTEM, "999")):
+        for who, kind, system, value in (
+            ("la", "education", LA_CODE_SYSTEM, "999"),
+            ("other_la", "education", LA_CODE_SYSTEM, "998"),
+            ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
+            ("social_care", "social_care", LA_CODE_SYSTEM, "999"),
+        ):
             credential, token = new_credential(system, value, kind)
             credentials.add(credential)
             self.tokens[who] = token
         settings = Settings(pseudonym_key="p" * 32)
-        app = create_app(settings, Ports(publisher=self.publisher, docstore=InMemoryDocumentStore(),
-                                         credentials=credentials))
+        app = create_app(
+            settings,
+            Ports(
+                publisher=self.publisher, docstore=InMemoryDocumentStore(), credentials=credentials
+            ),
+        )
         self.client = TestClient(app)
 
-    def post(self, path: str, who: str | None, headers: dict[str, str] | None = None,
-             **kwargs):  # type: ignore[no-untyped-def]
+    def post(self, path: str, who: str | None, headers: dict[str, str] | None = None, **kwargs):  # type: ignore[no-untyped-def]
         auth = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
         return self.client.post(path, headers={**auth, **(headers or {})}, **kwargs)
 
@@ -58,7 +63,10 @@ def test_referral_is_published_keyed_by_case_and_fits_the_schema(api: Api) -> No
     (event,) = api.publisher.events
     assert (event.topic, event.key) == (REFERRALS.name, demo.DEMO_CASE)
     encoded = default_codec().encode(event.schema_name, event.record)
-    assert default_codec().decode(encoded)[1]["child"]["identifiers"][0]["value"] == demo.DEMO_NHS_NUMBER
+    assert (
+        default_codec().decode(encoded)[1]["child"]["identifiers"][0]["value"]
+        == demo.DEMO_NHS_NUMBER
+    )
 
 
 def test_same_referral_twice_has_the_same_event_id(api: Api) -> None:
@@ -71,20 +79,28 @@ def test_same_referral_twice_has_the_same_event_id(api: Api) -> None:
 
 def test_malformed_json_is_400(api: Api) -> None:
     """Broken JSON gets 400 problem details and publishes nothing."""
-    r = api.post("/api/education/referrals", "la", content=b"{not json",
-                 headers={"Content-Type": "application/json"})
+    r = api.post(
+        "/api/education/referrals",
+        "la",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/problem+json"
     assert api.publisher.events == []
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("nhs_number", "9434765910", "Modulus 11"),
-    ("nhs_number", "12345", "10 digits"),
-    ("upn", "A801200005001", "check letter"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("nhs_number", "9434765910", "Modulus 11"),
+        ("nhs_number", "12345", "10 digits"),
+        ("upn", "A801200005001", "check letter"),
+    ],
+)
 def test_bad_identifier_is_422_naming_the_field_not_the_value(
-        api: Api, field: str, value: str, message: str) -> None:
+    api: Api, field: str, value: str, message: str
+) -> None:
     """An identifier failing its check gets 422 naming the field; the value is not echoed."""
     body = demo.referral(NOW)
     body["child"][field] = value
@@ -102,21 +118,24 @@ def test_missing_token_is_401_and_wrong_kind_is_403(api: Api) -> None:
     r = api.post("/api/education/referrals", None, json=demo.referral(NOW))
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
-    assert api.post("/api/education/referrals", "health", json=demo.referral(NOW)).status_code == 403
+    assert (
+        api.post("/api/education/referrals", "health", json=demo.referral(NOW)).status_code == 403
+    )
     assert api.publisher.events == []
 
 
 def test_referral_for_another_la_is_403(api: Api) -> None:
     """An LA credential cannot post a referral under another LA's code."""
-    assert api.post("/api/education/referrals", "other_la", json=demo.referral(NOW)).status_code == 403
+    assert (
+        api.post("/api/education/referrals", "other_la", json=demo.referral(NOW)).status_code == 403
+    )
 
 
 def test_social_care_cannot_submit_medical_advice(api: Api) -> None:
     """Advice types are scoped per agency: social care submitting medical advice gets 403."""
     body = {**demo.educational_advice(NOW), "advice_type": "MEDICAL"}
     assert api.post("/api/social-care/advice", "social_care", json=body).status_code == 403
-    body = {**demo.educational_advice(NOW), "advice_type": "SOCIAL_CARE",
-            "contribution_id": "SC-1"}
+    body = {**demo.educational_advice(NOW), "advice_type": "SOCIAL_CARE", "contribution_id": "SC-1"}
     r = api.post("/api/social-care/advice", "social_care", json=body)
     assert r.status_code == 202, r.text
     assert api.publisher.events[-1].topic == CONTRIBUTIONS.name
@@ -124,8 +143,11 @@ def test_social_care_cannot_submit_medical_advice(api: Api) -> None:
 
 def test_unroutable_advice_is_422(api: Api) -> None:
     """Advice naming neither case, request nor child cannot be routed and is refused."""
-    body = {"contribution_id": "EDU-9", "advice_type": "EDUCATIONAL",
-            "submitted_at": NOW.isoformat()}
+    body = {
+        "contribution_id": "EDU-9",
+        "advice_type": "EDUCATIONAL",
+        "submitted_at": NOW.isoformat(),
+    }
     r = api.post("/api/education/advice", "la", json=body)
     assert r.status_code == 422
     assert r.json()["errors"][0]["location"] == "/case_id"
@@ -142,13 +164,19 @@ def test_kafka_unavailable_is_503_with_retry_after(api: Api) -> None:
 def test_openapi_document_lists_the_json_api(api: Api) -> None:
     """The OpenAPI document publishes the JSON endpoints."""
     paths = api.client.get("/openapi.json").json()["paths"]
-    assert {"/api/education/referrals", "/api/education/advice", "/api/social-care/advice"} <= set(paths)
+    assert {"/api/education/referrals", "/api/education/advice", "/api/social-care/advice"} <= set(
+        paths
+    )
 
 
 def test_casework_event_is_validated_and_published(api: Api) -> None:
     """A decision to assess in the casework format is published to the casework-events topic."""
-    body = {"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": demo.DEMO_CASE,
-            "occurred_on": "2026-10-05"}
+    body = {
+        "type": "DecisionToAssessMade",
+        "event_id": "D-1",
+        "case_id": demo.DEMO_CASE,
+        "occurred_on": "2026-10-05",
+    }
     r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "la", json=body)
     assert r.status_code == 202, r.text
     (event,) = api.publisher.events
@@ -158,15 +186,41 @@ def test_casework_event_is_validated_and_published(api: Api) -> None:
     default_codec().encode(event.schema_name, event.record)
 
 
-@pytest.mark.parametrize(("body", "location"), [
-    ({"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": demo.DEMO_CASE,
-      "occurred_on": "5 Oct"}, "/occurred_on"),
-    ({"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": "EHC-OTHER",
-      "occurred_on": "2026-10-05"}, "/case_id"),
-    ({"type": "AdviceSubmitted", "event_id": "D-1", "case_id": demo.DEMO_CASE}, "/type"),
-    ({"type": "TimescaleExceptionRecorded", "event_id": "X-1", "case_id": demo.DEMO_CASE,
-      "exception_id": "X-1", "ground": "REG_10_4_Z", "starts_on": "2026-10-05"}, "/ground"),
-])
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        (
+            {
+                "type": "DecisionToAssessMade",
+                "event_id": "D-1",
+                "case_id": demo.DEMO_CASE,
+                "occurred_on": "5 Oct",
+            },
+            "/occurred_on",
+        ),
+        (
+            {
+                "type": "DecisionToAssessMade",
+                "event_id": "D-1",
+                "case_id": "EHC-OTHER",
+                "occurred_on": "2026-10-05",
+            },
+            "/case_id",
+        ),
+        ({"type": "AdviceSubmitted", "event_id": "D-1", "case_id": demo.DEMO_CASE}, "/type"),
+        (
+            {
+                "type": "TimescaleExceptionRecorded",
+                "event_id": "X-1",
+                "case_id": demo.DEMO_CASE,
+                "exception_id": "X-1",
+                "ground": "REG_10_4_Z",
+                "starts_on": "2026-10-05",
+            },
+            "/ground",
+        ),
+    ],
+)
 def test_bad_casework_event_is_422_naming_the_field(api: Api, body: dict, location: str) -> None:
     """A casework event with a bad field, another case or a type the agency may not record is refused."""
     r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "la", json=body)
@@ -177,11 +231,28 @@ def test_bad_casework_event_is_422_naming_the_field(api: Api, body: dict, locati
 
 def test_social_care_may_only_record_its_own_events(api: Api) -> None:
     """Social care can record looked-after status but not a final plan."""
-    looked_after = {"type": "LookedAfterStatusChanged", "event_id": "L-1",
-                    "case_id": demo.DEMO_CASE, "occurred_on": "2026-10-05", "looked_after": True}
-    assert api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care",
-                    json=looked_after).status_code == 202
-    final = {"type": "FinalPlanIssued", "event_id": "F-1", "case_id": demo.DEMO_CASE,
-             "occurred_on": "2026-10-05"}
-    assert api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care",
-                    json=final).status_code == 422
+    looked_after = {
+        "type": "LookedAfterStatusChanged",
+        "event_id": "L-1",
+        "case_id": demo.DEMO_CASE,
+        "occurred_on": "2026-10-05",
+        "looked_after": True,
+    }
+    assert (
+        api.post(
+            f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=looked_after
+        ).status_code
+        == 202
+    )
+    final = {
+        "type": "FinalPlanIssued",
+        "event_id": "F-1",
+        "case_id": demo.DEMO_CASE,
+        "occurred_on": "2026-10-05",
+    }
+    assert (
+        api.post(
+            f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=final
+        ).status_code
+        == 422
+    )

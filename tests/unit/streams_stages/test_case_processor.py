@@ -13,8 +13,8 @@ from ehcp.case_processor import (
     ADVICE_SUBMITTED,
     CASE_TICK,
     CASEWORK_EVENT,
-    TASK_STATUS_CHANGED,
     REFERRAL,
+    TASK_STATUS_CHANGED,
     CaseOutcome,
     CaseProcessor,
 )
@@ -30,15 +30,30 @@ RECEIVED = datetime(2026, 9, 7, 10, tzinfo=UTC)  # a Monday in term time
 def referral() -> dict[str, Any]:
     """A referral naming a health provider for medical advice only."""
     return {
-        "event_id": "ref-1", "case_id": CASE, "la_code": "999", "received_at": RECEIVED,
+        "event_id": "ref-1",
+        "case_id": CASE,
+        "la_code": "999",
+        "received_at": RECEIVED,
         "requested_by": "PARENT",
-        "child": {"identifiers": [{"system": NHS_NUMBER_SYSTEM, "value": "9434765919"},
-                                  {"system": UPN_SYSTEM, "value": "B801200005001"}],
-                  "date_of_birth": date(2016, 3, 14), "year_group": 5,
-                  "vision_impairment": False, "hearing_impairment": False, "looked_after": False},
-        "areas_of_need": [], "institution": None,
-        "advice_providers": [{"advice_type": "MEDICAL",
-                              "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"}}],
+        "child": {
+            "identifiers": [
+                {"system": NHS_NUMBER_SYSTEM, "value": "9434765919"},
+                {"system": UPN_SYSTEM, "value": "B801200005001"},
+            ],
+            "date_of_birth": date(2016, 3, 14),
+            "year_group": 5,
+            "vision_impairment": False,
+            "hearing_impairment": False,
+            "looked_after": False,
+        },
+        "areas_of_need": [],
+        "institution": None,
+        "advice_providers": [
+            {
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
+            }
+        ],
     }
 
 
@@ -50,14 +65,23 @@ def tick(as_of: date) -> dict[str, Any]:
 def medical(submitted_at: datetime, request_id: str | None) -> dict[str, Any]:
     """Medical advice routed into the case."""
     return {
-        "event_id": "adv-1", "contribution_id": "urn:uuid:adv-1", "case_id": CASE,
-        "request_id": request_id, "child_identifiers": [], "child_date_of_birth": None,
-        "advice_type": "MEDICAL", "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
-        "submitted_at": submitted_at, "channel": "FHIR", "document": None,
+        "event_id": "adv-1",
+        "contribution_id": "urn:uuid:adv-1",
+        "case_id": CASE,
+        "request_id": request_id,
+        "child_identifiers": [],
+        "child_date_of_birth": None,
+        "advice_type": "MEDICAL",
+        "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
+        "submitted_at": submitted_at,
+        "channel": "FHIR",
+        "document": None,
     }
 
 
-def run(processor: CaseProcessor, inputs: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any] | None, list[CaseOutcome]]:
+def run(
+    processor: CaseProcessor, inputs: list[tuple[str, dict[str, Any]]]
+) -> tuple[dict[str, Any] | None, list[CaseOutcome]]:
     """Feed inputs through the stage as the agent would, returning the state and every outcome."""
     state = None
     outcomes = []
@@ -89,7 +113,7 @@ def test_referral_opens_the_case(processor: CaseProcessor) -> None:
     assert topics.count(CHILD_INDEX.name) == 2
     assert topics.count(ADVICE_REQUESTS.name) == 1
     assert topics[-1] == CASE_STATUS.name
-    for _, key, record, _ in outcome.outputs:
+    for _, key, _record, _ in outcome.outputs:
         assert "9434765919" not in key
     assert request["advice_type"] == "MEDICAL"
     assert request["sent_on"] == date(2026, 9, 7)
@@ -99,7 +123,7 @@ def test_referral_opens_the_case(processor: CaseProcessor) -> None:
 
 def test_a_repeated_input_changes_nothing(processor: CaseProcessor) -> None:
     """The same referral twice: the second is recognised and emits nothing."""
-    state, outcome, _ = opened(processor)
+    state, _, _ = opened(processor)
     again = processor.on_event(state, CASE, REFERRAL, referral())
     assert again.changed is False
     assert again.outputs == []
@@ -112,10 +136,16 @@ def test_a_record_for_another_case_is_refused(processor: CaseProcessor) -> None:
 
 
 def _alerts(outcome: CaseOutcome) -> list[tuple[str, str, str | None]]:
-    return [(r["kind"], r["status"], r["advice_type"]) for t, _, r, _ in outcome.outputs if t == ALERTS.name]
+    return [
+        (r["kind"], r["status"], r["advice_type"])
+        for t, _, r, _ in outcome.outputs
+        if t == ALERTS.name
+    ]
 
 
-def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(processor: CaseProcessor) -> None:
+def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(
+    processor: CaseProcessor,
+) -> None:
     """Late health advice raises exactly one overdue alert, repeated ticks add none, arrival resolves it."""
     state, _, request = opened(processor)
     overdue_day = date(2026, 10, 20)
@@ -124,8 +154,12 @@ def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(process
     assert overdue == [("ADVICE_OVERDUE", "RAISED", "MEDICAL")]
     later = processor.on_event(first.state, CASE, CASE_TICK, tick(overdue_day + timedelta(days=1)))
     assert not [a for a in _alerts(later) if a[0] == "ADVICE_OVERDUE" and a[2] == "MEDICAL"]
-    arrived = processor.on_event(later.state, CASE, ADVICE_SUBMITTED,
-                                 medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"]))
+    arrived = processor.on_event(
+        later.state,
+        CASE,
+        ADVICE_SUBMITTED,
+        medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"]),
+    )
     assert ("ADVICE_OVERDUE", "RESOLVED", "MEDICAL") in _alerts(arrived)
     status = next(r for t, _, r, _ in arrived.outputs if t == CASE_STATUS.name)
     assert {a["advice_type"]: a["status"] for a in status["advice"]}["MEDICAL"] == "RECEIVED"
@@ -133,8 +167,11 @@ def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(process
 
 def test_replaying_the_same_inputs_gives_identical_outputs(processor: CaseProcessor) -> None:
     """Event time, not processing time: the same inputs replayed give byte-identical outputs."""
-    inputs = [(REFERRAL, referral()), (CASE_TICK, tick(date(2026, 10, 12))),
-              (CASE_TICK, tick(date(2026, 10, 20)))]
+    inputs = [
+        (REFERRAL, referral()),
+        (CASE_TICK, tick(date(2026, 10, 12))),
+        (CASE_TICK, tick(date(2026, 10, 20))),
+    ]
     _, first = run(processor, inputs)
     _, second = run(CaseProcessor.default(KEY), inputs)
     assert [o.outputs for o in first] == [o.outputs for o in second]
@@ -147,8 +184,9 @@ def test_ids_are_deterministic(processor: CaseProcessor) -> None:
     assert request["request_id"] == str(uuid.UUID(request["request_id"]))
     _, again, request_again = opened(CaseProcessor.default(KEY))
     assert request["request_id"] == request_again["request_id"]
-    assert [r["event_id"] for _, _, r, _ in outcome.outputs if "event_id" in r] == \
-        [r["event_id"] for _, _, r, _ in again.outputs if "event_id" in r]
+    assert [r["event_id"] for _, _, r, _ in outcome.outputs if "event_id" in r] == [
+        r["event_id"] for _, _, r, _ in again.outputs if "event_id" in r
+    ]
 
 
 def test_exported_events_explain_to_the_same_assessment(processor: CaseProcessor) -> None:
@@ -157,11 +195,17 @@ def test_exported_events_explain_to_the_same_assessment(processor: CaseProcessor
     from ehcp.casework.jsonl import dumps, parse_lines
 
     state, _, request = opened(processor)
-    state = processor.on_event(state, CASE, ADVICE_SUBMITTED,
-                               medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"])).state
+    state = processor.on_event(
+        state,
+        CASE,
+        ADVICE_SUBMITTED,
+        medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"]),
+    ).state
     state = processor.on_event(state, CASE, CASE_TICK, tick(date(2026, 11, 2))).state
     exported = dumps(processor.casework_events(state))
-    assert evaluate(parse_lines(exported.splitlines()), date(2026, 11, 2)) == processor.assess(state)
+    assert evaluate(parse_lines(exported.splitlines()), date(2026, 11, 2)) == processor.assess(
+        state
+    )
 
 
 def test_casework_event_from_the_la_is_applied(processor: CaseProcessor) -> None:
@@ -169,12 +213,20 @@ def test_casework_event_from_the_la_is_applied(processor: CaseProcessor) -> None
     import json
 
     state, _, _ = opened(processor)
-    event = {"type": "DecisionToAssessMade", "event_id": "D-1", "case_id": CASE,
-             "occurred_on": "2026-10-05"}
-    record = {"event_id": "D-1", "case_id": CASE, "event_type": "DecisionToAssessMade",
-              "occurred_on": date(2026, 10, 5),
-              "recorded_by": {"system": "https://ehcp-exchange.org/Id/la-code", "value": "999"},
-              "event_json": json.dumps(event)}
+    event = {
+        "type": "DecisionToAssessMade",
+        "event_id": "D-1",
+        "case_id": CASE,
+        "occurred_on": "2026-10-05",
+    }
+    record = {
+        "event_id": "D-1",
+        "case_id": CASE,
+        "event_type": "DecisionToAssessMade",
+        "occurred_on": date(2026, 10, 5),
+        "recorded_by": {"system": "https://ehcp-exchange.org/Id/la-code", "value": "999"},
+        "event_json": json.dumps(event),
+    }
     outcome = processor.on_event(state, CASE, CASEWORK_EVENT, record)
     status = next(r for t, _, r, _ in outcome.outputs if t == CASE_STATUS.name)
     assert status["stage"] == "ASSESSING"
@@ -183,10 +235,16 @@ def test_casework_event_from_the_la_is_applied(processor: CaseProcessor) -> None
 def test_missed_appointment_on_a_task_excuses_the_advice_deadline(processor: CaseProcessor) -> None:
     """A health Task changed with reason reg-8-2-c records that exception: no overdue alert for it."""
     state, _, request = opened(processor)
-    change = {"event_id": "T-1", "request_id": request["request_id"], "case_id": CASE,
-              "status": "ACCEPTED", "reason_code": "reg-8-2-c", "reason_text": None,
-              "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
-              "changed_at": datetime(2026, 9, 20, 10, tzinfo=UTC)}
+    change = {
+        "event_id": "T-1",
+        "request_id": request["request_id"],
+        "case_id": CASE,
+        "status": "ACCEPTED",
+        "reason_code": "reg-8-2-c",
+        "reason_text": None,
+        "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"},
+        "changed_at": datetime(2026, 9, 20, 10, tzinfo=UTC),
+    }
     state = processor.on_event(state, CASE, TASK_STATUS_CHANGED, change).state
     late = processor.on_event(state, CASE, CASE_TICK, tick(date(2026, 10, 20)))
     assert not [a for a in _alerts(late) if a[0] == "ADVICE_OVERDUE" and a[2] == "MEDICAL"]

@@ -17,25 +17,37 @@ KEY = "child:abc"
 def contribution(cid: str = "urn:uuid:1", case_id: str | None = None) -> dict[str, Any]:
     """Medical advice naming only the child's NHS number (or a case)."""
     return {
-        "event_id": f"e-{cid}", "contribution_id": cid, "case_id": case_id, "request_id": None,
+        "event_id": f"e-{cid}",
+        "contribution_id": cid,
+        "case_id": case_id,
+        "request_id": None,
         "child_identifiers": [{"system": NHS_NUMBER_SYSTEM, "value": NHS}],
-        "child_date_of_birth": None, "advice_type": "MEDICAL",
+        "child_date_of_birth": None,
+        "advice_type": "MEDICAL",
         "agency": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "ZZ901"},
-        "submitted_at": datetime(2026, 11, 2, 10, tzinfo=UTC), "channel": "FHIR", "document": None,
+        "submitted_at": datetime(2026, 11, 2, 10, tzinfo=UTC),
+        "channel": "FHIR",
+        "document": None,
     }
 
 
 def linked(case_id: str = "EHC-1") -> dict[str, Any]:
     """A routing-index entry for the child."""
-    return {"event_id": f"l-{case_id}", "case_id": case_id, "identifier_system": NHS_NUMBER_SYSTEM,
-            "date_of_birth": date(2016, 3, 14), "linked_at": datetime(2026, 10, 1, tzinfo=UTC),
-            "case_open": True}
+    return {
+        "event_id": f"l-{case_id}",
+        "case_id": case_id,
+        "identifier_system": NHS_NUMBER_SYSTEM,
+        "date_of_birth": date(2016, 3, 14),
+        "linked_at": datetime(2026, 10, 1, tzinfo=UTC),
+        "case_open": True,
+    }
 
 
 def test_contribution_naming_a_case_is_routed_straight_there() -> None:
     """A contribution with a case id goes to the routed topic keyed by that case."""
-    result = RoutingProcessor(default_codec()).handle(None, "EHC-9", ADVICE_SUBMITTED,
-                                                      contribution(case_id="EHC-9"))
+    result = RoutingProcessor(default_codec()).handle(
+        None, "EHC-9", ADVICE_SUBMITTED, contribution(case_id="EHC-9")
+    )
     assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED.name, "EHC-9")]
 
 
@@ -54,7 +66,8 @@ def test_early_contribution_is_parked_then_released_when_its_case_appears() -> N
     released = stage.handle(first.state, KEY, CASE_CHILD_LINKED, linked())
     routed = [o for o in released.outputs if o[0] == CONTRIBUTIONS_ROUTED.name]
     assert [(k, r["case_id"], r["contribution_id"]) for _, k, r, _ in routed] == [
-        ("EHC-1", "EHC-1", "urn:uuid:1")]
+        ("EHC-1", "EHC-1", "urn:uuid:1")
+    ]
     resolved = [o for o in released.outputs if o[0] == ALERTS.name]
     assert resolved[0][2]["status"] == "RESOLVED"
     assert resolved[0][2]["alert_id"] == first.outputs[1][2]["alert_id"]

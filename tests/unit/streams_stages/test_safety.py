@@ -103,7 +103,8 @@ def test_watchdog_leaves_a_caught_up_or_moving_partition_alone() -> None:
 def test_supervisor_restarts_a_child_that_exits_on_its_own() -> None:
     """A child that keeps exiting is restarted (with back-off) until the restart limit."""
     waits: list[float] = []
-    code = supervise([sys.executable, "-c", "raise SystemExit(3)"], sleep=waits.append,
-                     max_restarts=3)
+    code = supervise(
+        [sys.executable, "-c", "raise SystemExit(3)"], sleep=waits.append, max_restarts=3
+    )
     assert code == 3
     assert waits == [1.0, 2.0, 4.0]
