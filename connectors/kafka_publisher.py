@@ -2,15 +2,17 @@
 
 ``publish`` returns only when every in-sync replica has the record, so a 2xx from a connector
 means the event is durable. While Kafka is unreachable it raises
-:class:`~ehcp.errors.PublishError` (the handler answers 503 with Retry-After) and reconnects on
-the next call.
+:class:`~ehcp.errors.PublishError` (the handler answers 503 with Retry-After). A retry of the same
+submission (same event id) joins the original send rather than writing the event again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
+from typing import Any, Final
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -24,6 +26,8 @@ from ehcp.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
+#: How many delivered event ids a publisher remembers, so late retries are answered, not re-sent.
+DELIVERED_MEMORY: Final = 10_000
 
 
 class KafkaPublisher:
@@ -35,6 +39,8 @@ class KafkaPublisher:
         self._source = source
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._delivered: OrderedDict[str, Any] = OrderedDict()
 
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -69,20 +75,7 @@ class KafkaPublisher:
             time=datetime.now(UTC),
             subject=event.ce_subject,
         )
-        producer = await self._ensure()
-        try:
-            meta = await asyncio.wait_for(
-                producer.send_and_wait(
-                    event.topic, value=value, key=event.key.encode(), headers=ce.headers()
-                ),
-                self._settings.publish_timeout_s,
-            )
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("publish_failed", topic=event.topic, error=type(exc).__name__)
-            await self._reset()
-            raise PublishError(
-                f"Kafka did not acknowledge the event: {type(exc).__name__}"
-            ) from exc
+        meta = await self._send(event, value, ce)
         log.info(
             "event_published",
             topic=meta.topic,
@@ -92,6 +85,39 @@ class KafkaPublisher:
             ce_subject=event.ce_subject,
         )
         return PublishReceipt(topic=meta.topic, partition=meta.partition, offset=meta.offset)
+
+    async def _send(self, event: PublishedEvent, value: bytes, ce: CloudEvent) -> Any:
+        """Send, or join the send already under way for the same event id.
+
+        A send that times out is not cancelled: aiokafka may still deliver it once Kafka is back.
+        So the future is kept under the event id (deterministic per submission), and a retry of
+        the same submission waits for that send instead of writing the event a second time; a
+        delivered send is remembered for the same reason.
+        """
+        event_id = ce.id
+        if event_id in self._delivered:
+            return self._delivered[event_id]
+        pending = self._inflight.get(event_id)
+        if pending is None:
+            producer = await self._ensure()
+            pending = asyncio.ensure_future(producer.send_and_wait(
+                event.topic, value=value, key=event.key.encode(), headers=ce.headers()))
+            self._inflight[event_id] = pending
+            pending.add_done_callback(lambda done: self._settle(event_id, done))
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), self._settings.publish_timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("publish_failed", topic=event.topic, error=type(exc).__name__)
+            raise PublishError(
+                f"Kafka did not acknowledge the event: {type(exc).__name__}"
+            ) from exc
+
+    def _settle(self, event_id: str, done: asyncio.Future[Any]) -> None:
+        self._inflight.pop(event_id, None)
+        if not done.cancelled() and done.exception() is None:
+            self._delivered[event_id] = done.result()
+            while len(self._delivered) > DELIVERED_MEMORY:
+                self._delivered.popitem(last=False)
 
     async def _reset(self) -> None:
         async with self._lock:

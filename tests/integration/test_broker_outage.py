@@ -1,0 +1,89 @@
+"""A broker outage mid-submission: clients get 503, retry after it returns, and nothing is lost or doubled.
+
+This test runs its own broker (the session broker must stay up for the other tests), stops it
+between two submissions, and starts it again from the same data folder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.app import Ports, create_app
+from connectors.auth import InMemoryCredentialStore, new_credential
+from connectors.kafka_publisher import KafkaPublisher
+from connectors.ports import InMemoryDocumentStore
+from ehcp import demo
+from ehcp.broker.local import BrokerConfig, LocalBroker
+from ehcp.contract.avro import default_codec
+from ehcp.contract.topics import CONTRIBUTIONS, catalogue
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.kafka_clients import apply_topics
+from ehcp.readers import read_partitions
+from ehcp.settings import Settings
+from tests.support import free_ports
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A second broker this test may stop and start."""
+    port, controller = free_ports(2)
+    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
+                         REPO / ".ehcp" / "kafka")
+    broker.start(timeout_s=180)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_outage_gives_503_and_the_retry_lands_exactly_once(own_broker: LocalBroker, tmp_path: Path) -> None:
+    """Advice posted while Kafka is down gets 503 + Retry-After; retried later it is in Kafka once."""
+    settings = Settings(kafka_bootstrap=own_broker.config.bootstrap, pseudonym_key="k" * 40,
+                        publish_timeout_s=4.0, documents_dir=tmp_path / "docs")
+    apply_topics(settings, catalogue(settings.app_id))
+    credentials = InMemoryCredentialStore()
+    credential, token = new_credential(ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS, "health")
+    credentials.add(credential)
+    publisher = KafkaPublisher(settings, default_codec(), source="/tests")
+    app = create_app(settings, Ports(publisher=publisher, docstore=InMemoryDocumentStore(),
+                                     credentials=credentials))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    before_outage = demo.medical_advice(datetime.now(UTC), str(uuid.uuid4()))
+    during_outage = demo.medical_advice(datetime.now(UTC), str(uuid.uuid4()))
+    with TestClient(app) as client:
+        assert client.post("/fhir/DocumentReference", json=before_outage, headers=headers).status_code == 201
+
+        own_broker.stop()
+        r = client.post("/fhir/DocumentReference", json=during_outage, headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"]
+        assert r.json()["resourceType"] == "OperationOutcome"
+
+        own_broker.start(timeout_s=180)
+        retried = None
+        for _ in range(10):  # the client's retry loop, honouring Retry-After in spirit
+            retried = client.post("/fhir/DocumentReference", json=during_outage, headers=headers)
+            if retried.status_code != 503:
+                break
+        assert retried is not None
+        assert retried.status_code == 201, retried.text
+        again = client.post("/fhir/DocumentReference", json=during_outage, headers=headers)
+        assert again.status_code in (200, 201)
+        assert again.json()["id"] == retried.json()["id"]
+
+    codec = default_codec()
+    ids = Counter(codec.decode(r.value or b"")[1]["contribution_id"]
+                  for r in read_partitions(settings, CONTRIBUTIONS.name))
+    expected = {f"urn:uuid:{before_outage['masterIdentifier']['value'].split(':')[-1]}",
+                f"urn:uuid:{during_outage['masterIdentifier']['value'].split(':')[-1]}"}
+    assert {k: v for k, v in ids.items() if k in expected} == dict.fromkeys(expected, 1)
