@@ -10,6 +10,7 @@ from ehcp.cli.case_cmd import alerts, case
 from ehcp.cli.casework_cmd import explain
 from ehcp.cli.dev_cmd import dev
 from ehcp.cli.dlq_cmd import dlq
+from ehcp.cli.import_cmd import import_
 from ehcp.cli.kafka_cmd import kafka
 from ehcp.cli.run_cmd import connectors, worker
 from ehcp.cli.topics_cmd import topics
@@ -22,7 +23,7 @@ def cli() -> None:
 
 
 case.add_command(explain)
-for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, dev):
+for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, import_, dev):
     cli.add_command(command)
 
 
