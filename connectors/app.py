@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.auth import CredentialStore, FileCredentialStore
+from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.docstore import FileDocumentStore
 from connectors.education.router import build_router as build_json_router
 from connectors.fhir import outcome
@@ -36,9 +37,11 @@ from connectors.fhir.ports import (
     UrlFetcher,
 )
 from connectors.fhir.router import build_router as build_fhir_router
-from connectors.ports import DocumentStore, EventPublisher
+from connectors.ports import DocumentStore, EventPublisher, PublishedEvent
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import AUDIT
 from ehcp.errors import AuthError, EhcpError, PublishError, ValidationError
 from ehcp.settings import Settings
 
@@ -116,6 +119,43 @@ def _json_error(request: Request, exc: Exception) -> Response:
     return _problem(500, "Internal error", "an unexpected error occurred")
 
 
+async def _audit_refusal(request: Request, exc: AuthError) -> None:
+    """Publish an AccessRefused audit event; a failure to audit is logged, never hidden."""
+    try:
+        principal = authenticate(request.app.state.credentials, bearer_token(request))
+    except AuthError:
+        return
+    now = request.app.state.clock.now()
+    record = {
+        "event_id": str(uuid.uuid4()),
+        "credential_id": principal.credential_id,
+        "agency": {"system": principal.agency_system, "value": principal.agency_value},
+        "method": request.method,
+        "path": request.url.path,
+        "reason": exc.message[:300],
+        "refused_at": now,
+    }
+    schema = AUDIT.value_schema or ""
+    try:
+        await request.app.state.publisher.publish(
+            PublishedEvent(
+                topic=AUDIT.name,
+                key=principal.credential_id,
+                schema_name=schema,
+                record=record,
+                ce_type=event_type(schema),
+                ce_subject=principal.credential_id,
+            )
+        )
+    except PublishError:
+        log.error(
+            "audit_event_not_published",
+            credential_id=principal.credential_id,
+            path=request.url.path,
+        )
+    log.warning("access_refused", credential_id=principal.credential_id, path=request.url.path)
+
+
 def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> FastAPI:
     """Build the connectors app around the given ports."""
     app = FastAPI(
@@ -136,6 +176,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.clock = ports.clock
 
     async def handle(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, AuthError) and exc.status == 403:
+            await _audit_refusal(request, exc)
         if request.url.path.startswith("/fhir"):
             return outcome.error_response(exc)
         return _json_error(request, exc)

@@ -135,6 +135,10 @@ ALERTS: Final = TopicSpec(
     365 * DAY_MS,
     "Alerts raised and resolved for monitoring staff.",
 )
+AUDIT: Final = TopicSpec(
+    "ehcp.audit.v1", "credential id", f"{NS}.AccessRefused", "delete", FOREVER,
+    "Audit events: requests an authenticated agency was refused (403).",
+)
 DEAD_LETTER: Final = TopicSpec(
     "ehcp.dead-letter.v1",
     "original key",

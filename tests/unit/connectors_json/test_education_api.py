@@ -121,7 +121,7 @@ def test_missing_token_is_401_and_wrong_kind_is_403(api: Api) -> None:
     assert (
         api.post("/api/education/referrals", "health", json=demo.referral(NOW)).status_code == 403
     )
-    assert api.publisher.events == []
+    assert [e.topic for e in api.publisher.events] == ["ehcp.audit.v1"], "only the audit event"
 
 
 def test_referral_for_another_la_is_403(api: Api) -> None:
@@ -256,3 +256,14 @@ def test_social_care_may_only_record_its_own_events(api: Api) -> None:
         ).status_code
         == 422
     )
+
+
+def test_a_refused_request_leaves_an_audit_event(api: Api) -> None:
+    """A 403 publishes an AccessRefused audit event naming the credential, not the token or data."""
+    assert api.post("/api/education/referrals", "other_la", json=demo.referral(NOW)).status_code == 403
+    (audit,) = [e for e in api.publisher.events if e.topic == "ehcp.audit.v1"]
+    assert audit.record["agency"]["value"] == "998"
+    assert audit.record["path"] == "/api/education/referrals"
+    assert api.tokens["other_la"] not in str(audit.record)
+    assert demo.DEMO_NHS_NUMBER not in str(audit.record)
+    default_codec().encode(audit.schema_name, audit.record)
