@@ -15,33 +15,38 @@ from ehcp.errors import BrokerError
 from ehcp.settings import Settings
 
 
+def _sasl(settings: Settings) -> dict[str, Any]:
+    """SASL settings; kafka-python and aiokafka share these option names."""
+    if not settings.kafka_sasl_mechanism:
+        return {}
+    config: dict[str, Any] = {
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+    }
+    if settings.kafka_sasl_password is not None:
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return config
+
+
 def kafka_python_config(settings: Settings) -> dict[str, Any]:
     """Connection settings for kafka-python clients."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap.split(","),
         "security_protocol": settings.kafka_security_protocol,
+        **_sasl(settings),
     }
-    if settings.kafka_sasl_mechanism:
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     if settings.kafka_ssl_cafile is not None:
         config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     return config
 
 
 def aiokafka_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings for aiokafka clients (the connectors' producer)."""
+    """Connection settings for aiokafka clients (the connectors' producer and Task feed)."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "security_protocol": settings.kafka_security_protocol,
+        **_sasl(settings),
     }
-    if settings.kafka_sasl_mechanism:
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     if settings.kafka_ssl_cafile is not None:
         from aiokafka.helpers import create_ssl_context
 
