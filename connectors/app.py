@@ -199,6 +199,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the credential file."""
     from connectors.kafka_publisher import KafkaPublisher
+    from connectors.ledger import FileSubmissionLedger
     from connectors.task_feed import KafkaTaskEvents, TaskFeed
     from ehcp.contract.avro import default_codec
 
@@ -223,6 +224,7 @@ def create_production_app(settings: Settings) -> FastAPI:
         publisher=publisher,
         docstore=FileDocumentStore(settings.documents_dir),
         credentials=FileCredentialStore(settings.credentials_file),
+        submissions=FileSubmissionLedger(settings.submissions_file),
         tasks=tasks,
         task_events=KafkaTaskEvents(publisher),
     )

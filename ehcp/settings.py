@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     documents_dir: Path = Field(
         Path(".ehcp/documents"), description="Content-addressed document store (filesystem)."
     )
+    submissions_file: Path = Field(
+        Path(".ehcp/fhir-submissions.jsonl"),
+        description="Durable record of accepted FHIR submissions (retries get the same answer).",
+    )
     max_document_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Largest advice document accepted (413 beyond)."
     )

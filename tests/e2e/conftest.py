@@ -56,6 +56,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "EHCP_DATA_DIR": str(settings.data_dir),
         "EHCP_CREDENTIALS_FILE": str(settings.credentials_file),
         "EHCP_DOCUMENTS_DIR": str(settings.documents_dir),
+        "EHCP_SUBMISSIONS_FILE": str(settings.documents_dir.parent / "fhir-submissions.jsonl"),
         "EHCP_HTTP_PORT": str(settings.http_port),
         "EHCP_ALERT_TICK_S": str(settings.alert_tick_s),
     }
