@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -73,6 +74,8 @@ def ensure_libs(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
         ConfigurationError: Maven or Java missing.
         BrokerError: Maven failed (its last output lines are included).
     """
+    # Absolute: Maven resolves a relative outputDirectory against the pom's folder, not ours.
+    cache_dir = cache_dir.resolve()
     libs = cache_dir / version / "libs"
     marker = libs / ".complete"
     if marker.exists():
@@ -165,8 +168,9 @@ class LocalBroker:
     """One broker process, controlled through files in its home folder."""
 
     def __init__(self, config: BrokerConfig, cache_dir: Path) -> None:
-        self.config = config
-        self.cache_dir = cache_dir
+        # Absolute paths: the broker and Maven run with other working directories in mind.
+        self.config = dataclasses.replace(config, home=config.home.resolve())
+        self.cache_dir = cache_dir.resolve()
         self.pid_file = config.home / "broker.pid"
         self.log_dir = config.home / "logs"
 

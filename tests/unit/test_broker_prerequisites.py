@@ -54,3 +54,30 @@ def test_cluster_ids_are_22_url_safe_characters_not_starting_with_dash() -> None
         cid = new_cluster_id()
         assert len(cid) == 22
         assert not cid.startswith("-")
+
+
+def test_relative_cache_folder_is_made_absolute_for_maven(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Maven gets an absolute outputDirectory even when the cache is given relative to the cwd."""
+    import subprocess
+
+    from ehcp.broker import local
+
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        seen.append(cmd)
+        out = next(a for a in cmd if a.startswith("-DoutputDirectory="))
+        libs = Path(out.split("=", 1)[1])
+        (libs / "kafka_2.13-4.3.1.jar").write_text("")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(local, "check_maven", lambda: "mvn")
+    monkeypatch.setattr(local, "check_java", lambda: "java")
+    monkeypatch.setattr(local.subprocess, "run", fake_run)
+    libs = local.ensure_libs(Path("relative-cache"))
+    out = next(a for a in seen[0] if a.startswith("-DoutputDirectory="))
+    assert Path(out.split("=", 1)[1]).is_absolute()
+    assert libs == tmp_path / "relative-cache" / local.KAFKA_VERSION / "libs"
