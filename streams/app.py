@@ -156,7 +156,7 @@ def create_app(
     index = DueIndex()
 
     def outbox() -> Outbox:
-        return Outbox(app, codec, topics)
+        return Outbox(codec, topics)
 
     routing_in = app.topic(CONTRIBUTIONS.name, CHILD_INDEX.name, key_type=bytes, value_type=bytes)
     input_topics = {

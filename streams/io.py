@@ -39,7 +39,6 @@ def headers_of(event: faust.EventT) -> list[tuple[str, bytes]]:
 class Outbox:
     """Collects an agent's outputs for one input and sends them together."""
 
-    app: faust.App
     codec: AvroCodec
     topics: Mapping[str, faust.TopicT]
     pending: list[Awaitable[Any]] = field(default_factory=list)
