@@ -19,6 +19,7 @@ from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.tasks import task_id_for
 from ehcp.errors import PublishError
+from ehcp.identifiers import NHS_NUMBER_SYSTEM
 
 # --- idempotency of advice submissions ------------------------------------------------------
 
@@ -100,6 +101,14 @@ class StoredTask:
     def owner_ods(self) -> str:
         """ODS code of the organisation asked for the advice."""
         return str(self.request["agency"]["value"])
+
+    @property
+    def nhs_numbers(self) -> frozenset[str]:
+        """The child's NHS numbers named by the request, without spaces."""
+        return frozenset(
+            str(i["value"]).replace(" ", "") for i in self.request.get("child_identifiers", [])
+            if i.get("system") == NHS_NUMBER_SYSTEM
+        )
 
 
 class TaskStore(Protocol):

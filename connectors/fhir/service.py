@@ -293,7 +293,29 @@ class FhirService:
                 raise ValidationError("context.related names a different case than the request",
                                       location=where)
             case_id = stored_case
+        else:
+            self._check_asked(submission, agency, case_id)
         return request_id, case_id
+
+    def _check_asked(self, submission: AdviceSubmission, agency: str,
+                     case_id: str | None) -> None:
+        """Refuse advice about a case or child this organisation holds no advice request for.
+
+        Advice that names no Task is accepted only from an organisation that was asked: one of
+        its Tasks is for the named case or, with no case named, for the child's NHS number.
+
+        Raises:
+            AuthError: (403) the organisation was not asked (an audit event follows).
+        """
+        owned = self._ports.tasks.search(agency)
+        if case_id is not None:
+            if not any(str(t.request.get("case_id")) == case_id for t in owned):
+                raise AuthError("your organisation has not been asked for advice on this case",
+                                status=403)
+            return
+        if not any(submission.nhs_number in t.nhs_numbers for t in owned):
+            raise AuthError("your organisation has not been asked for advice about this child "
+                            "(no advice request names this NHS number)", status=403)
 
     async def _document_bytes(self, submission: AdviceSubmission, root: str) -> bytes:
         where = f"{root}.content[0].attachment"

@@ -83,8 +83,35 @@ def _demo_tokens(settings: Settings) -> dict[str, str]:
     return tokens
 
 
+def wait_for_task(
+    client: httpx.Client, headers: dict[str, str], case_id: str, timeout_s: float = 120
+) -> dict[str, Any]:
+    """Poll ``GET /fhir/Task`` as a health body until it holds a Task for the case; return it.
+
+    A health body answers only what it was asked: the Task appears once the worker has handled
+    the referral and the connectors have read the advice request from Kafka.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = client.get("/fhir/Task", headers=headers)
+        if response.status_code != 200:
+            raise EhcpError(
+                f"GET /fhir/Task answered {response.status_code}: {response.text[:300]}"
+            )
+        for entry in response.json().get("entry", []):
+            task = entry["resource"]
+            if task.get("groupIdentifier", {}).get("value") == case_id:
+                return dict(task)
+        time.sleep(0.5)
+    raise EhcpError(f"no health Task for case {case_id} within {timeout_s:.0f}s")
+
+
 def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]:
-    """Post the demo case's referral and advice; return one line per request sent."""
+    """Post the demo case's referral and advice; return one line per request sent.
+
+    The medical advice is posted once the health body sees its Task (advice is accepted only
+    from a body that was asked about the child).
+    """
     received_at, submitted_at = demo.demo_times(now)
     lines = []
     with httpx.Client(base_url=base_url, timeout=30) as client:
@@ -93,34 +120,35 @@ def post_demo(base_url: str, tokens: dict[str, str], now: datetime) -> list[str]
             "Authorization": f"Bearer {tokens['health']}",
             "Content-Type": "application/fhir+json",
         }
-        calls = [
-            (
-                "POST /api/education/referrals",
-                client.post(
-                    "/api/education/referrals", json=demo.referral(received_at), headers=edu
-                ),
-            ),
-            (
-                "POST /fhir/DocumentReference (medical, by NHS number)",
-                client.post(
-                    "/fhir/DocumentReference",
-                    headers=health,
-                    json=demo.medical_advice(
-                        submitted_at, str(uuid.uuid5(uuid.NAMESPACE_URL, demo.DEMO_CASE))
-                    ),
-                ),
-            ),
-            (
-                "POST /api/education/advice (educational, by case id)",
-                client.post(
-                    "/api/education/advice", json=demo.educational_advice(submitted_at), headers=edu
-                ),
-            ),
-        ]
-        for label, response in calls:
+
+        def send(label: str, response: httpx.Response) -> None:
             if response.status_code >= 300:
                 raise EhcpError(f"{label} answered {response.status_code}: {response.text[:300]}")
             lines.append(f"{label} -> {response.status_code}")
+
+        send(
+            "POST /api/education/referrals",
+            client.post("/api/education/referrals", json=demo.referral(received_at), headers=edu),
+        )
+        task = wait_for_task(client, health, demo.DEMO_CASE)
+        lines.append(f"GET /fhir/Task -> Task/{task['id']} ({task['status']}, due "
+                     f"{task['restriction']['period']['end']})")
+        send(
+            "POST /fhir/DocumentReference (medical, by NHS number)",
+            client.post(
+                "/fhir/DocumentReference",
+                headers=health,
+                json=demo.medical_advice(
+                    submitted_at, str(uuid.uuid5(uuid.NAMESPACE_URL, demo.DEMO_CASE))
+                ),
+            ),
+        )
+        send(
+            "POST /api/education/advice (educational, by case id)",
+            client.post(
+                "/api/education/advice", json=demo.educational_advice(submitted_at), headers=edu
+            ),
+        )
     return lines
 
 

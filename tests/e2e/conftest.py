@@ -8,11 +8,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from connectors.auth import FileCredentialStore, new_credential
+from ehcp.cli.dev_cmd import wait_for_task
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
 from tests.support import free_ports, wait_until
@@ -35,6 +37,11 @@ class Pipeline:
         """Stop the stream worker and start a new one in the same consumer group."""
         stop(self.worker)
         self.worker = spawn(["worker"], self.env, self.logs / "worker.log")
+
+    def wait_for_task(self, case_id: str, who: str = "health") -> dict[str, Any]:
+        """Wait until the health body ``who`` sees its Task for the case (it was asked)."""
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            return wait_for_task(client, self.headers(who), case_id)
 
     def headers(self, who: str, fhir: bool = False) -> dict[str, str]:
         """Authorization (and content type) headers for one agency."""

@@ -58,6 +58,7 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
     assert nhs not in alert["message"]
 
     pipeline.restart_worker()
+    pipeline.wait_for_task(case_id)
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
         r = client.post(
             "/fhir/DocumentReference",

@@ -78,6 +78,9 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
         )
         assert r.status_code == 202, r.text
         assert r.json()["topic"] == REFERRALS.name
+        task = pipeline.wait_for_task(case_id)
+        assert task["for"]["identifier"]["value"] == nhs
+        assert task["status"] == "requested"
         r = client.post(
             "/fhir/DocumentReference",
             headers=pipeline.headers("health", fhir=True),

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from connectors.app import Ports, create_app
 from connectors.auth import InMemoryCredentialStore, new_credential
+from connectors.fhir.ports import InMemoryTaskStore
 from connectors.kafka_publisher import KafkaPublisher
 from connectors.ports import InMemoryDocumentStore
 from ehcp import demo
@@ -28,6 +29,7 @@ from ehcp.kafka_clients import apply_topics
 from ehcp.readers import read_partitions
 from ehcp.settings import Settings
 from tests.support import free_ports
+from tests.unit.connectors_fhir.support import advice_request
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -55,8 +57,11 @@ def test_outage_gives_503_and_the_retry_lands_exactly_once(own_broker: LocalBrok
     credential, token = new_credential(ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS, "health")
     credentials.add(credential)
     publisher = KafkaPublisher(settings, default_codec(), source="/tests")
+    tasks = InMemoryTaskStore()  # the health body was asked about the demo child
+    tasks.add(advice_request(owner=demo.DEMO_HEALTH_ODS, nhs_number=demo.DEMO_NHS_NUMBER,
+                             case_id=demo.DEMO_CASE))
     app = create_app(settings, Ports(publisher=publisher, docstore=InMemoryDocumentStore(),
-                                     credentials=credentials))
+                                     credentials=credentials, tasks=tasks))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
     before_outage = demo.medical_advice(datetime.now(UTC), str(uuid.uuid4()))
     during_outage = demo.medical_advice(datetime.now(UTC), str(uuid.uuid4()))

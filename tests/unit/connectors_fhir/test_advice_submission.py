@@ -23,6 +23,7 @@ from .support import (
     BAD_NHS_NUMBER,
     MAX_BYTES,
     NHS_NUMBER,
+    OTHER_NHS_NUMBER,
     Harness,
     advice_document,
     advice_request,
@@ -31,6 +32,55 @@ from .support import (
 
 SCHEMA = Path(__file__).parents[3] / "schemas" / "advice_submitted" / "v1.avsc"
 CONTRIBUTION_ID = "https://rbz.nhs.example/Id/advice|ADV-2025-000117"
+
+
+@pytest.fixture(autouse=True)
+def _rbz_was_asked(harness: Harness) -> None:
+    """RBZ holds a Task for the child (case CASE-2025-0007): it was asked for advice."""
+    harness.tasks.add(advice_request())
+
+
+def test_advice_about_a_child_nobody_asked_you_about_is_403(harness: Harness) -> None:
+    """RX1 holds no request for the child: its advice by NHS number alone is refused."""
+    rx1 = advice_document(custodian={"identifier": {"system": ODS_ORGANISATION_SYSTEM,
+                                                    "value": "RX1"}})
+    response = harness.post("/fhir/DocumentReference", rx1, token=harness.rx1_token)
+    assert response.status_code == 403, response.text
+    assert issue(response)["code"] == "forbidden"
+    assert "not been asked" in issue(response)["diagnostics"]
+    assert harness.publisher.events == []
+    assert harness.docstore.blobs == {}
+
+
+def test_advice_about_another_child_of_the_same_provider_is_403(harness: Harness) -> None:
+    """RBZ was asked about one child; advice naming a different NHS number is refused."""
+    document = advice_document()
+    document["subject"] = {"type": "Patient", "identifier": {"system": NHS_NUMBER_SYSTEM,
+                                          "value": OTHER_NHS_NUMBER}}
+    response = harness.post("/fhir/DocumentReference", document)
+    assert response.status_code == 403, response.text
+    assert harness.publisher.events == []
+
+
+def test_advice_naming_a_case_you_were_not_asked_about_is_403(harness: Harness) -> None:
+    """A case id in context.related must be one of the caller's requests' cases."""
+    document = advice_document()
+    document["context"] = {"related": [{"identifier": {
+        "system": "https://ehcp-exchange.org/Id/ehc-case", "value": "CASE-2025-0999"}}]}
+    response = harness.post("/fhir/DocumentReference", document)
+    assert response.status_code == 403, response.text
+    assert harness.publisher.events == []
+
+
+def test_advice_naming_the_case_you_were_asked_about_is_accepted(harness: Harness) -> None:
+    """The case of the caller's own request is accepted and carried on the event."""
+    document = advice_document()
+    document["context"] = {"related": [{"identifier": {
+        "system": "https://ehcp-exchange.org/Id/ehc-case", "value": "CASE-2025-0007"}}]}
+    response = harness.post("/fhir/DocumentReference", document)
+    assert response.status_code == 201, response.text
+    (event,) = harness.publisher.events
+    assert event.record["case_id"] == "CASE-2025-0007"
 
 
 def test_valid_advice_is_created_and_published_once_with_the_right_record(
@@ -265,6 +315,7 @@ def test_if_none_exist_matching_an_earlier_submission_returns_it(harness: Harnes
 def test_the_same_identifier_from_another_organisation_is_not_a_duplicate(
         harness: Harness) -> None:
     """Idempotency is per organisation: RX1 reusing RBZ's identifier value is its own advice."""
+    harness.tasks.add(advice_request("REQ-2025-0043", owner="RX1"))
     harness.post("/fhir/DocumentReference", advice_document())
     rx1 = advice_document(custodian={"identifier": {"system": ODS_ORGANISATION_SYSTEM,
                                                     "value": "RX1"}})

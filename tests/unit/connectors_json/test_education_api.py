@@ -267,3 +267,20 @@ def test_a_refused_request_leaves_an_audit_event(api: Api) -> None:
     assert api.tokens["other_la"] not in str(audit.record)
     assert demo.DEMO_NHS_NUMBER not in str(audit.record)
     default_codec().encode(audit.schema_name, audit.record)
+
+
+def test_health_advice_about_a_child_it_was_not_asked_about_is_audited(api: Api) -> None:
+    """FHIR advice by NHS number from a body holding no request for the child: 403 and audit."""
+    r = api.post(
+        "/fhir/DocumentReference",
+        "health",
+        headers={"Content-Type": "application/fhir+json"},
+        json=demo.medical_advice(NOW, "5d0c3d5e-3f41-4a57-9b0e-1f2a3b4c5d6e"),
+    )
+    assert r.status_code == 403, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    (audit,) = api.publisher.events
+    assert audit.topic == "ehcp.audit.v1"
+    assert audit.record["agency"]["value"] == demo.DEMO_HEALTH_ODS
+    assert "not been asked" in audit.record["reason"]
+    assert demo.DEMO_NHS_NUMBER not in str(audit.record)
