@@ -198,6 +198,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the credential file."""
+    from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ledger import FileSubmissionLedger
     from connectors.task_feed import KafkaTaskEvents, TaskFeed
@@ -208,6 +209,11 @@ def create_production_app(settings: Settings) -> FastAPI:
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     tasks = InMemoryTaskStore()
     feed = TaskFeed(settings, codec, tasks)
+    fetcher = (
+        HttpsUrlFetcher(settings.document_url_hosts, timeout_s=settings.document_fetch_timeout_s,
+                        ca_file=settings.document_fetch_ca_file)
+        if settings.document_url_hosts else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -219,6 +225,8 @@ def create_production_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
             await publisher.close()
+            if fetcher is not None:
+                await fetcher.close()
 
     ports = Ports(
         publisher=publisher,
@@ -227,5 +235,6 @@ def create_production_app(settings: Settings) -> FastAPI:
         submissions=FileSubmissionLedger(settings.submissions_file),
         tasks=tasks,
         task_events=KafkaTaskEvents(publisher),
+        url_fetcher=fetcher,
     )
     return create_app(settings, ports, lifespan=lifespan)

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     document_url_hosts: tuple[str, ...] = Field(
         (), description="Hosts an attachment url may point at (JSON list); empty: urls refused."
     )
+    document_fetch_timeout_s: float = Field(
+        10.0, gt=0, description="Give up fetching an attachment url after this many seconds."
+    )
+    document_fetch_ca_file: Path | None = Field(
+        None, description="PEM CA bundle for attachment hosts (default: the system CAs)."
+    )
 
     # Logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
