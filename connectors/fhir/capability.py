@@ -46,11 +46,12 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                     "type": "DocumentReference",
                     "documentation": (
                         "Advice for an EHC needs assessment (reg 6 SEND Regulations 2014). "
-                        "Create only; conditional create by identifier; read, search, update "
-                        "and delete are not supported."
+                        "Create (conditional create by identifier); read and vread of version 1 "
+                        "by the submitting organisation only, without the attachment's data. "
+                        "Search, update and delete are not supported."
                     ),
-                    "interaction": [{"code": "create"}],
-                    "versioning": "no-version",
+                    "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"}],
+                    "versioning": "versioned",
                     "readHistory": False,
                     "updateCreate": False,
                     "conditionalCreate": True,

@@ -25,13 +25,14 @@ from connectors.fhir.errors import (
 )
 from connectors.fhir.outcome import fhir_response
 from connectors.fhir.parsing import check_content_type, parse_json
-from connectors.fhir.service import FhirPorts, FhirService, KeyedLocks
+from connectors.fhir.service import FhirPorts, FhirService
+from connectors.locks import KeyedLocks
 from connectors.ports import Principal
 
 #: Room for the JSON around a base64 document (base64 is 4/3 of the bytes).
 JSON_OVERHEAD_BYTES: Final = 256 * 1024
 #: What each supported path allows (for 405 answers).
-_ALLOWED: Final = {"metadata": ("GET",), "DocumentReference": ("POST",),
+_ALLOWED: Final = {"metadata": ("GET",), "DocumentReference": ("GET", "POST"),
                    "Task": ("GET", "PUT")}
 
 Reader = Annotated[Principal, Depends(require_scope("fhir:read"))]
@@ -114,6 +115,15 @@ def build_router() -> APIRouter:
         headers = {"Location": f"{base}/DocumentReference/{outcome.resource_id}/_history/1",
                    "ETag": 'W/"1"', **_http_date(result.last_updated)}
         return fhir_response(dict(outcome.resource), 201 if result.created else 200, headers)
+
+    @router.get("/DocumentReference/{resource_id}")
+    @router.get("/DocumentReference/{resource_id}/_history/1")
+    async def read_document_reference(resource_id: str, principal: Reader,
+                                      svc: FhirService = service_dep) -> Response:
+        """Advice the caller's organisation submitted (404 otherwise); the data stays out."""
+        result = svc.read_advice(principal, resource_id)
+        return fhir_response(dict(result.outcome.resource), headers={
+            "ETag": 'W/"1"', **_http_date(result.last_updated)})
 
     @router.post("")
     @router.post("/")

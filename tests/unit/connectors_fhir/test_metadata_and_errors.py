@@ -27,18 +27,18 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     """Each resource lists the interactions that work, and nothing else."""
     rest = harness.client.get("/fhir/metadata").json()["rest"][0]
     served = {r["type"]: sorted(i["code"] for i in r["interaction"]) for r in rest["resource"]}
-    assert served == {"DocumentReference": ["create"],
+    assert served == {"DocumentReference": ["create", "read", "vread"],
                       "Task": ["read", "search-type", "update"]}
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
     assert sorted(p["name"] for p in rest["resource"][1]["searchParam"]) == ["owner", "status"]
 
 
 def test_interactions_not_in_the_statement_answer_405(harness: Harness) -> None:
-    """Reading a DocumentReference or deleting a Task is not offered, so it is a 405."""
-    read = harness.get("/fhir/DocumentReference/abc")
-    assert read.status_code == 405
-    assert read.headers["allow"] == "POST"
-    assert issue(read)["code"] == "not-supported"
+    """Deleting a DocumentReference or a Task is not offered, so it is a 405."""
+    gone = harness.client.delete("/fhir/DocumentReference/abc", headers=harness.headers())
+    assert gone.status_code == 405
+    assert gone.headers["allow"] == "GET, POST"
+    assert issue(gone)["code"] == "not-supported"
     assert harness.client.delete("/fhir/Task/REQ-1", headers=harness.headers()).status_code == 405
 
 
