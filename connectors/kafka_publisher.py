@@ -109,7 +109,8 @@ class KafkaPublisher:
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("publish_failed", topic=event.topic, error=type(exc).__name__)
             raise PublishError(
-                f"Kafka did not acknowledge the event: {type(exc).__name__}"
+                f"Kafka did not acknowledge the event: {type(exc).__name__}",
+                pending=None if pending.done() else asyncio.shield(pending),
             ) from exc
 
     def _settle(self, event_id: str, done: asyncio.Future[Any]) -> None:

@@ -2,8 +2,12 @@
 
 The health connector records each published submission here (after Kafka acknowledged it), so a
 client retrying after the connector restarted gets the original answer instead of a second event.
-Each record is one line, written and fsynced before ``record`` returns; the file is read once at
-start. One connector process per file: several processes need a shared store (not built yet).
+Each record is one line, written with one append and fsynced before ``record`` returns.
+
+Several connector processes may share the file (``uvicorn --workers``, or hosts sharing a
+filesystem with working ``flock``): each reads what the others appended before answering, and
+:meth:`FileSubmissionLedger.acquire` locks a submission identifier across all of them
+(:class:`connectors.locks.FileKeyLocks` in ``<file>.locks/``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from connectors.fhir.ports import SubmissionOutcome
+from connectors.fhir.ports import SubmissionLease, SubmissionOutcome
+from connectors.locks import FileKeyLocks
 
 
 class FileSubmissionLedger:
@@ -21,18 +26,29 @@ class FileSubmissionLedger:
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._locks = FileKeyLocks(path.with_name(path.name + ".locks"))
         self._outcomes: dict[tuple[str, str], SubmissionOutcome] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    outcome = SubmissionOutcome(**entry["outcome"])
-                    for identifier in entry["identifiers"]:
-                        self._outcomes.setdefault((entry["agency"], identifier), outcome)
+        self._resources: dict[tuple[str, str], SubmissionOutcome] = {}
+        self._read_up_to = 0
+        self._refresh()
+
+    async def acquire(self, agency: str, identifier: str, timeout_s: float) -> SubmissionLease:
+        """Lock (agency, identifier) across every process sharing this file.
+
+        Raises:
+            LockTimeoutError: another holder kept it for ``timeout_s``.
+        """
+        return await self._locks.acquire(f"{agency}|{identifier}", timeout_s)
 
     def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
         """The outcome recorded for this agency and identifier token, or None."""
+        self._refresh()
         return self._outcomes.get((agency, identifier))
+
+    def get_resource(self, agency: str, resource_id: str) -> SubmissionOutcome | None:
+        """The outcome whose DocumentReference has this id, if this agency submitted it."""
+        self._refresh()
+        return self._resources.get((agency, resource_id))
 
     def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
         """Append the outcome durably, then remember it under every identifier (first wins)."""
@@ -56,5 +72,25 @@ class FileSubmissionLedger:
             os.fsync(fd)
         finally:
             os.close(fd)
-        for identifier in identifiers:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Read the complete lines appended since the last read (by any process)."""
+        try:
+            with self._path.open("rb") as f:
+                f.seek(self._read_up_to)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+        self._read_up_to += len(complete)
+        for line in complete.decode().splitlines():
+            if line.strip():
+                self._remember(json.loads(line))
+
+    def _remember(self, entry: dict[str, object]) -> None:
+        agency = str(entry["agency"])
+        outcome = SubmissionOutcome(**entry["outcome"])  # type: ignore[arg-type]
+        for identifier in entry["identifiers"]:  # type: ignore[attr-defined]
             self._outcomes.setdefault((agency, identifier), outcome)
+        self._resources.setdefault((agency, outcome.resource_id), outcome)

@@ -19,6 +19,9 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any
+
 
 class EhcpError(Exception):
     """Root of every error EHCP Exchange raises deliberately."""
@@ -71,7 +74,16 @@ class AuthError(EhcpError):
 
 
 class PublishError(EhcpError):
-    """An event could not be made durable in Kafka; the caller should retry later."""
+    """An event could not be made durable in Kafka; the caller should retry later.
+
+    Attributes:
+        pending: the send, if it was still under way when the caller stopped waiting: Kafka may
+            yet take the event, so whoever retries must first learn how this send ended.
+    """
+
+    def __init__(self, message: str, *, pending: Awaitable[Any] | None = None) -> None:
+        super().__init__(message)
+        self.pending = pending
 
 
 class CaseworkError(EhcpError):

@@ -10,6 +10,7 @@ The app factory puts implementations on ``app.state``:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.tasks import task_id_for
+from connectors.locks import LockTimeoutError
 from ehcp.errors import PublishError
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
 
@@ -41,11 +43,35 @@ class SubmissionOutcome:
     event_id: str
 
 
+class SubmissionLease(Protocol):
+    """Exclusive use of one submission identifier, until released."""
+
+    def release(self) -> None:
+        """Let the next holder in; a second call does nothing."""
+        ...
+
+
 class SubmissionLedger(Protocol):
-    """Remembers published submissions by (agency ODS code, identifier ``system|value``)."""
+    """Remembers published submissions by (agency ODS code, identifier ``system|value``).
+
+    Every connector process sharing a ledger sees the others' outcomes, and :meth:`acquire`
+    excludes them all, so one submission is published by one process at a time.
+    """
+
+    async def acquire(self, agency: str, identifier: str, timeout_s: float) -> SubmissionLease:
+        """Exclusive use of (agency, identifier) across every process sharing the ledger.
+
+        Raises:
+            LockTimeoutError: another holder kept it for ``timeout_s``.
+        """
+        ...
 
     def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
         """The outcome recorded for this agency and identifier token, or None."""
+        ...
+
+    def get_resource(self, agency: str, resource_id: str) -> SubmissionOutcome | None:
+        """The outcome whose DocumentReference has this id, if this agency submitted it."""
         ...
 
     def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
@@ -57,14 +83,38 @@ class SubmissionLedger(Protocol):
 
 
 @dataclass
+class _AsyncLease:
+    lock: asyncio.Lock
+
+    def release(self) -> None:
+        if self.lock.locked():
+            self.lock.release()
+
+
+@dataclass
 class InMemorySubmissionLedger:
-    """Submission ledger in a dict (lost on restart; the lead backs it durably)."""
+    """Submission ledger in a dict, for one process (lost on restart)."""
 
     outcomes: dict[tuple[str, str], SubmissionOutcome] = field(default_factory=dict)
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    async def acquire(self, agency: str, identifier: str, timeout_s: float) -> SubmissionLease:
+        """Exclusive use of (agency, identifier) in this process."""
+        lock = self._locks.setdefault((agency, identifier), asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), timeout_s)
+        except TimeoutError:
+            raise LockTimeoutError(f"{agency}|{identifier}") from None
+        return _AsyncLease(lock)
 
     def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
         """The outcome recorded for this agency and identifier token, or None."""
         return self.outcomes.get((agency, identifier))
+
+    def get_resource(self, agency: str, resource_id: str) -> SubmissionOutcome | None:
+        """The outcome whose DocumentReference has this id, if this agency submitted it."""
+        return next((o for (a, _), o in self.outcomes.items()
+                     if a == agency and o.resource_id == resource_id), None)
 
     def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
         """Remember an outcome under every identifier token (first one wins)."""

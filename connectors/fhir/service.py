@@ -9,9 +9,8 @@ nothing and answers with the first result.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -39,6 +38,7 @@ from connectors.fhir.errors import (
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import (
     StoredTask,
+    SubmissionLease,
     SubmissionLedger,
     SubmissionOutcome,
     TaskEvents,
@@ -52,15 +52,25 @@ from connectors.fhir.tasks import (
     read_task_update,
     task_id_for,
 )
+from connectors.locks import KeyedLocks, LockTimeoutError
 from connectors.ports import DocumentStore, EventPublisher, Principal
 from ehcp.clock import Clock
-from ehcp.errors import AuthError, ValidationError
+from ehcp.errors import AuthError, PublishError, ValidationError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 _SEARCH_PARAMS: Final = frozenset({"owner", "owner:identifier", "status"})
+#: How long a send the client stopped waiting for may take before its submission is released.
+LATE_SEND_WAIT_S: Final = 120.0
+#: Late-send watchers, referenced until done (the event loop keeps only weak references).
+_BACKGROUND: set[asyncio.Future[None]] = set()
+
+
+def _keep(task: asyncio.Future[None]) -> None:
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,28 +85,6 @@ class FhirPorts:
     task_events: TaskEvents
     url_fetcher: UrlFetcher | None
     clock: Clock
-
-
-@dataclass
-class KeyedLocks:
-    """One asyncio lock per key, so retries of one submission run one at a time in a process."""
-
-    _locks: dict[Any, tuple[asyncio.Lock, int]] = field(default_factory=dict)
-
-    @asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        """Hold the lock for ``key``; forget it when nobody waits."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +214,9 @@ class FhirService:
         request_id, case_id = self._resolve_request(submission, agency, answering, root)
         conditional = parse_if_none_exist(if_none_exist) if if_none_exist else None
 
-        async with self._locks.hold(("advice", agency, submission.contribution_token)):
+        lease = await self._acquire(agency, submission.contribution_token)
+        handed_over = False
+        try:
             for token in (conditional, submission.contribution_token):
                 existing = ports.submissions.get(agency, token) if token else None
                 if existing is not None:
@@ -242,7 +232,6 @@ class FhirService:
                 submitted_at=submission.date or now, request_id=request_id, case_id=case_id,
             )
             event = advice_submitted_event(record, settings.pseudonym_key_bytes())
-            receipt = await ports.publisher.publish(event)
             outcome = SubmissionOutcome(
                 resource_id=resource_id,
                 resource=stored_resource(data, resource_id=resource_id, content=content,
@@ -250,13 +239,53 @@ class FhirService:
                 contribution_id=submission.contribution_id, event_id=event_id,
             )
             tokens = submission.identifier_tokens + ((conditional,) if conditional else ())
+            try:
+                receipt = await ports.publisher.publish(event)
+            except PublishError as exc:
+                if exc.pending is not None:
+                    handed_over = True
+                    _keep(asyncio.ensure_future(
+                        self._settle_late(lease, exc.pending, agency, tokens, outcome)))
+                raise
             ports.submissions.record(agency, tokens, outcome)
+        finally:
+            if not handed_over:
+                lease.release()
         log.info(
             "fhir_advice_submitted", contribution_id=submission.contribution_id, agency=agency,
             advice_type=submission.advice_type, request_id=request_id, case_id=case_id,
             topic=receipt.topic, partition=receipt.partition, offset=receipt.offset,
         )
         return SubmitResult(created=True, outcome=outcome)
+
+    async def _acquire(self, agency: str, token: str) -> SubmissionLease:
+        """The submission's lease, or 503 while an earlier attempt is still being delivered."""
+        try:
+            return await self._ports.submissions.acquire(
+                agency, token, self._ports.settings.publish_timeout_s)
+        except LockTimeoutError as exc:
+            raise PublishError("an earlier attempt at this submission is still being delivered "
+                               "to Kafka; retry") from exc
+
+    async def _settle_late(self, lease: SubmissionLease, pending: Awaitable[Any], agency: str,
+                           tokens: tuple[str, ...], outcome: SubmissionOutcome) -> None:
+        """Hold the submission until a send the client stopped waiting for has ended.
+
+        The client already has its 503. If Kafka takes the event after all, the outcome is
+        recorded, so the client's retry (in any process sharing the ledger) gets the original
+        answer instead of publishing the event twice. If the send fails, the retry publishes.
+        """
+        try:
+            await asyncio.wait_for(pending, LATE_SEND_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not delivered": retry publishes
+            log.info("fhir_advice_late_send_failed", contribution_id=outcome.contribution_id,
+                     agency=agency, error=type(exc).__name__)
+        else:
+            self._ports.submissions.record(agency, tokens, outcome)
+            log.info("fhir_advice_delivered_late", contribution_id=outcome.contribution_id,
+                     agency=agency)
+        finally:
+            lease.release()
 
     def _resolve_request(self, submission: AdviceSubmission, agency: str,
                          answering: StoredTask | None, root: str) -> tuple[str | None, str | None]:
@@ -334,6 +363,20 @@ class FhirService:
         check_document(fetched.content, submission.declared_size, submission.declared_sha1,
                        location=where)
         return fetched.content
+
+    def read_advice(self, principal: Principal, resource_id: str) -> SubmitResult:
+        """A DocumentReference the caller's organisation submitted (data not included).
+
+        Raises:
+            ResourceNotFoundError: unknown, or submitted by another organisation.
+        """
+        outcome = None
+        if principal.agency_system == ODS_ORGANISATION_SYSTEM:
+            outcome = self._ports.submissions.get_resource(principal.agency_value.upper(),
+                                                           resource_id)
+        if outcome is None:
+            raise ResourceNotFoundError(f"DocumentReference/{resource_id} is not known")
+        return SubmitResult(created=False, outcome=outcome)
 
     # --- tasks ------------------------------------------------------------------------------
 

@@ -447,3 +447,23 @@ def test_advice_referencing_another_organisations_task_is_refused(harness: Harne
     assert response.status_code == 422
     assert issue(response)["expression"] == ["DocumentReference.context.related"]
     assert harness.publisher.events == []
+
+
+def test_the_location_of_created_advice_can_be_read_by_its_submitter_only(
+        harness: Harness) -> None:
+    """GET on the returned Location (vread) and on the plain id give the stored resource."""
+    created = harness.post("/fhir/DocumentReference", advice_document())
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    path = location[location.index("/fhir/"):]
+    assert path.endswith("/_history/1")
+    for url in (path, path.removesuffix("/_history/1")):
+        read = harness.get(url)
+        assert read.status_code == 200, read.text
+        assert read.json() == created.json()
+        assert "data" not in read.json()["content"][0]["attachment"]
+        assert read.headers["etag"] == 'W/"1"'
+    assert harness.get(path, token=harness.rx1_token).status_code == 404
+    missing = harness.get("/fhir/DocumentReference/not-a-known-id")
+    assert missing.status_code == 404
+    assert issue(missing)["code"] == "not-found"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from connectors.fhir.ports import SubmissionOutcome
 from connectors.ledger import FileSubmissionLedger
+from connectors.locks import LockTimeoutError
 
 
 def test_outcomes_survive_reopening_the_file(tmp_path: Path) -> None:
@@ -31,3 +37,85 @@ def test_first_outcome_wins(tmp_path: Path) -> None:
     ledger.record("ZZ901", ["sys|v"], first)
     ledger.record("ZZ901", ["sys|v"], second)
     assert FileSubmissionLedger(path).get("ZZ901", "sys|v") == first
+
+
+def test_a_second_ledger_on_the_same_file_sees_new_outcomes(tmp_path: Path) -> None:
+    """Two connector processes share the file: what one records, the other reads at once."""
+    path = tmp_path / "ledger.jsonl"
+    first, second = FileSubmissionLedger(path), FileSubmissionLedger(path)
+    outcome = SubmissionOutcome("doc-1", {"id": "doc-1"}, "c-1", "e-1")
+    assert second.get("ZZ901", "sys|v") is None
+    first.record("ZZ901", ["sys|v"], outcome)
+    assert second.get("ZZ901", "sys|v") == outcome
+    assert second.get_resource("ZZ901", "doc-1") == outcome
+    assert second.get_resource("ZZ902", "doc-1") is None
+
+
+def test_a_half_written_line_waits_for_its_end(tmp_path: Path) -> None:
+    """A line another process is still appending is not parsed until it is complete."""
+    path = tmp_path / "ledger.jsonl"
+    reader = FileSubmissionLedger(path)
+    outcome = SubmissionOutcome("doc-1", {"id": "doc-1"}, "c-1", "e-1")
+    FileSubmissionLedger(tmp_path / "other.jsonl").record("ZZ901", ["sys|v"], outcome)
+    line = (tmp_path / "other.jsonl").read_bytes()
+    path.write_bytes(line[:20])
+    assert reader.get("ZZ901", "sys|v") is None
+    path.write_bytes(line)
+    assert reader.get("ZZ901", "sys|v") == outcome
+
+
+def test_a_submission_is_locked_across_ledgers_until_released(tmp_path: Path) -> None:
+    """acquire excludes every holder sharing the file; release lets the next one in."""
+    path = tmp_path / "ledger.jsonl"
+    first, second = FileSubmissionLedger(path), FileSubmissionLedger(path)
+
+    async def scenario() -> None:
+        lease = await first.acquire("ZZ901", "sys|v", 1.0)
+        with pytest.raises(LockTimeoutError):
+            await second.acquire("ZZ901", "sys|v", 0.2)
+        other = await second.acquire("ZZ902", "sys|v", 0.2)  # another key: not blocked
+        other.release()
+        lease.release()
+        (await second.acquire("ZZ901", "sys|v", 0.2)).release()
+
+    asyncio.run(scenario())
+
+
+def test_another_process_holding_a_submission_blocks_this_one(tmp_path: Path) -> None:
+    """The lock holds between real processes, and the kernel frees it when the holder exits."""
+    path = tmp_path / "ledger.jsonl"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOR_A_WHILE, str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        ledger = FileSubmissionLedger(path)
+
+        async def try_now() -> None:
+            (await ledger.acquire("ZZ901", "sys|v", 0.3)).release()
+
+        with pytest.raises(LockTimeoutError):
+            asyncio.run(try_now())
+        holder.kill()  # dies holding the lock
+        holder.wait(10)
+        asyncio.run(try_now())
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+HOLD_FOR_A_WHILE = """
+import asyncio, sys, time
+from pathlib import Path
+from connectors.ledger import FileSubmissionLedger
+from connectors.locks import LockTimeoutError
+
+async def main():
+    await FileSubmissionLedger(Path(sys.argv[1])).acquire("ZZ901", "sys|v", 5)
+    print("held", flush=True)
+    time.sleep(60)
+
+asyncio.run(main())
+"""
