@@ -6,6 +6,7 @@ Mapping functions are pure: they take validated models and return Avro record di
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date
 from enum import StrEnum
@@ -13,7 +14,12 @@ from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from ehcp.errors import InvalidIdentifierError
+from connectors.ports import Principal, PublishedEvent
+from ehcp.casework.engine import event_date
+from ehcp.casework.jsonl import event_to_dict, parse_event
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import CASEWORK_EVENTS
+from ehcp.errors import InvalidIdentifierError, ValidationError
 from ehcp.identifiers import (
     LA_CHILD_ID_SYSTEM,
     NHS_NUMBER_SYSTEM,
@@ -194,3 +200,82 @@ def advice_record(
         "channel": channel,
         "document": document,
     }
+
+
+#: Casework events each agency kind may record (docs/casework-events.md).
+EDUCATION_EVENT_TYPES: Final = frozenset(
+    {
+        "DecisionToAssessMade",
+        "AssessmentRefused",
+        "AdviceReused",
+        "AdviceRequestDeclined",
+        "TimescaleExceptionRecorded",
+        "TimescaleExceptionEnded",
+        "DecisionNotToIssuePlan",
+        "DraftPlanIssued",
+        "FinalPlanIssued",
+        "AnnualReviewMeetingHeld",
+        "AmendmentsProposed",
+        "AmendedPlanIssued",
+        "ReassessmentDecided",
+        "PhaseTransferNoted",
+        "PlanCeased",
+        "LookedAfterStatusChanged",
+        "AdditionalAdviceAdded",
+        "InstitutionClosurePeriodRecorded",
+    }
+)
+SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
+    {
+        "LookedAfterStatusChanged",
+        "TimescaleExceptionRecorded",
+        "TimescaleExceptionEnded",
+    }
+)
+
+
+#: Casework event types each agency kind may record.
+CASEWORK_EVENT_TYPES: Final[dict[str, frozenset[str]]] = {
+    "education": EDUCATION_EVENT_TYPES,
+    "social_care": SOCIAL_CARE_EVENT_TYPES,
+}
+
+
+def casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> PublishedEvent:
+    """Validate one casework event body for a case and build its ``CaseworkEventRecorded`` event.
+
+    The event types allowed are those of the principal's agency kind
+    (:data:`CASEWORK_EVENT_TYPES`). Used by the JSON API and the CSV import alike.
+
+    Raises:
+        ValidationError: located by JSON pointer (``/type``, ``/case_id``, ``/<field>``).
+    """
+    allowed = CASEWORK_EVENT_TYPES.get(principal.kind, frozenset())
+    if body.get("type") not in allowed:
+        raise ValidationError(
+            f"event type must be one of {', '.join(sorted(allowed))}", location="/type"
+        )
+    if body.get("case_id") != case_id:
+        raise ValidationError("case_id must equal the case in the path", location="/case_id")
+    try:
+        event = parse_event(body)
+    except ValidationError as exc:
+        field = (exc.location or "").rsplit("/", 1)[-1] if "/" in (exc.location or "") else ""
+        raise ValidationError(exc.message, location=f"/{field}") from exc
+    record = {
+        "event_id": event.event_id,
+        "case_id": case_id,
+        "event_type": type(event).__name__,
+        "occurred_on": event_date(event),
+        "recorded_by": {"system": principal.agency_system, "value": principal.agency_value},
+        "event_json": json.dumps(event_to_dict(event)),
+    }
+    schema = CASEWORK_EVENTS.value_schema or ""
+    return PublishedEvent(
+        topic=CASEWORK_EVENTS.name,
+        key=case_id,
+        schema_name=schema,
+        record=record,
+        ce_type=event_type(schema),
+        ce_subject=case_id,
+    )

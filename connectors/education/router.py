@@ -6,20 +6,23 @@ streams will process it.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
 
 from connectors.auth import require_scope
-from connectors.education.models import AdviceIn, ReferralIn, advice_record, referral_record
+from connectors.education.models import (
+    AdviceIn,
+    ReferralIn,
+    advice_record,
+    casework_event,
+    referral_record,
+)
 from connectors.ports import EventPublisher, Principal, PublishedEvent
-from ehcp.casework.engine import event_date
-from ehcp.casework.jsonl import event_to_dict, parse_event
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.keys import contribution_key
-from ehcp.contract.topics import CASEWORK_EVENTS, CONTRIBUTIONS, REFERRALS
+from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
 from ehcp.errors import AuthError, ValidationError
 from ehcp.settings import Settings
 
@@ -92,76 +95,10 @@ async def _submit_advice(
     )
 
 
-#: Casework events each agency kind may record (docs/casework-events.md).
-EDUCATION_EVENT_TYPES: Final = frozenset(
-    {
-        "DecisionToAssessMade",
-        "AssessmentRefused",
-        "AdviceReused",
-        "AdviceRequestDeclined",
-        "TimescaleExceptionRecorded",
-        "TimescaleExceptionEnded",
-        "DecisionNotToIssuePlan",
-        "DraftPlanIssued",
-        "FinalPlanIssued",
-        "AnnualReviewMeetingHeld",
-        "AmendmentsProposed",
-        "AmendedPlanIssued",
-        "ReassessmentDecided",
-        "PhaseTransferNoted",
-        "PlanCeased",
-        "LookedAfterStatusChanged",
-        "AdditionalAdviceAdded",
-        "InstitutionClosurePeriodRecorded",
-    }
-)
-SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
-    {
-        "LookedAfterStatusChanged",
-        "TimescaleExceptionRecorded",
-        "TimescaleExceptionEnded",
-    }
-)
-
-
 async def _record_casework_event(
-    request: Request,
-    case_id: str,
-    body: dict[str, Any],
-    principal: Principal,
-    allowed: frozenset[str],
+    request: Request, case_id: str, body: dict[str, Any], principal: Principal
 ) -> Accepted:
-    if body.get("type") not in allowed:
-        raise ValidationError(
-            f"event type must be one of {', '.join(sorted(allowed))}", location="/type"
-        )
-    if body.get("case_id") != case_id:
-        raise ValidationError("case_id must equal the case in the path", location="/case_id")
-    try:
-        event = parse_event(body)
-    except ValidationError as exc:
-        field = (exc.location or "").rsplit("/", 1)[-1] if "/" in (exc.location or "") else ""
-        raise ValidationError(exc.message, location=f"/{field}") from exc
-    record = {
-        "event_id": event.event_id,
-        "case_id": case_id,
-        "event_type": type(event).__name__,
-        "occurred_on": event_date(event),
-        "recorded_by": {"system": principal.agency_system, "value": principal.agency_value},
-        "event_json": json.dumps(event_to_dict(event)),
-    }
-    schema = CASEWORK_EVENTS.value_schema or ""
-    return await _publish(
-        request,
-        PublishedEvent(
-            topic=CASEWORK_EVENTS.name,
-            key=case_id,
-            schema_name=schema,
-            record=record,
-            ce_type=event_type(schema),
-            ce_subject=case_id,
-        ),
-    )
+    return await _publish(request, casework_event(case_id, body, principal))
 
 
 def build_router() -> APIRouter:
@@ -226,9 +163,7 @@ def build_router() -> APIRouter:
     async def post_education_event(
         request: Request, case_id: str, body: EventBody, principal: EducationWriter
     ) -> Any:
-        return await _record_casework_event(
-            request, case_id, body, principal, EDUCATION_EVENT_TYPES
-        )
+        return await _record_casework_event(request, case_id, body, principal)
 
     @router.post(
         "/social-care/cases/{case_id}/events",
@@ -240,8 +175,6 @@ def build_router() -> APIRouter:
     async def post_social_care_event(
         request: Request, case_id: str, body: EventBody, principal: SocialCareWriter
     ) -> Any:
-        return await _record_casework_event(
-            request, case_id, body, principal, SOCIAL_CARE_EVENT_TYPES
-        )
+        return await _record_casework_event(request, case_id, body, principal)
 
     return router

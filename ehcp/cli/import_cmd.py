@@ -1,4 +1,4 @@
-"""``ehcp import``: bulk-load referrals or advice from CSV, with a dry run and an error report."""
+"""``ehcp import``: bulk-load referrals, advice or casework events from CSV, with a dry run."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from pathlib import Path
 import click
 
 from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES
-from connectors.csv_import import ImportReport, import_csv
+from connectors.csv_import import IMPORT_KINDS, ImportReport, import_csv
 from connectors.ports import Principal
 from ehcp.cli.common import load_settings, reports_errors
 from ehcp.identifiers import LA_CODE_SYSTEM
 
 
 @click.command("import")
-@click.argument("kind", type=click.Choice(["referrals", "advice"]))
+@click.argument("kind", type=click.Choice(IMPORT_KINDS))
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--agency-kind",
     type=click.Choice(["education", "social_care"]),
     default="education",
     show_default=True,
-    help="Whose data this is: sets the advice types allowed.",
+    help="Whose data this is: sets the advice and casework event types allowed.",
 )
 @click.option("--agency", "agency_value", required=True, help="The LA code the rows come from.")
 @click.option("--dry-run", is_flag=True, help="Validate every row; publish nothing.")
@@ -41,7 +41,11 @@ def import_(
     dry_run: bool,
     errors_out: Path | None,
 ) -> None:
-    """Import KIND (referrals or advice) rows from CSV_FILE, validated as the JSON API validates."""
+    """Import KIND (referrals, advice or casework-events) rows from CSV_FILE.
+
+    Rows are validated as the JSON API validates them; columns are listed in
+    connectors/csv_import.py and docs/api.md.
+    """
     from connectors.kafka_publisher import KafkaPublisher
     from ehcp.contract.avro import default_codec
 

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
+from typing import Any
 
-from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES
+from fastapi.testclient import TestClient
+
+from connectors.app import Ports, create_app
+from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES, InMemoryCredentialStore, new_credential
 from connectors.csv_import import ImportReport, import_csv
-from connectors.ports import InMemoryPublisher, Principal
+from connectors.ports import InMemoryDocumentStore, InMemoryPublisher, Principal, PublishedEvent
 from ehcp.contract.avro import default_codec
-from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
+from ehcp.contract.topics import CASEWORK_EVENTS, CONTRIBUTIONS, REFERRALS
 from ehcp.identifiers import LA_CODE_SYSTEM
+from ehcp.settings import Settings
 
 LA = Principal("csv", LA_CODE_SYSTEM, "999", "education", KIND_SCOPES["education"],
                KIND_ADVICE_TYPES["education"])
+SOCIAL_CARE = Principal("csv", LA_CODE_SYSTEM, "999", "social_care", KIND_SCOPES["social_care"],
+                        KIND_ADVICE_TYPES["social_care"])
+EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "casework-events-social-care.csv"
+EVENTS_HEADER = "type,event_id,case_id,occurred_on,looked_after,exception_id,ground,starts_on,ends_on,request_id\n"
+EVENTS_CSV = EVENTS_HEADER + (
+    "LookedAfterStatusChanged,CSC-LAC-1,EHC-999-CSV-1,2026-10-05,yes,,,,,\n"
+    "TimescaleExceptionRecorded,CSC-EXC-1,EHC-999-CSV-1,,,CSC-EXC-1,REG_8_2_C,2026-10-20,2026-10-20,REQ-0003\n"
+    "TimescaleExceptionEnded,CSC-EXC-2-END,EHC-999-CSV-2,,,CSC-EXC-2,,,2026-11-13,\n"
+)
+#: The same three events as JSON API bodies.
+EVENTS_JSON: list[dict[str, Any]] = [
+    {"type": "LookedAfterStatusChanged", "event_id": "CSC-LAC-1", "case_id": "EHC-999-CSV-1",
+     "occurred_on": "2026-10-05", "looked_after": True},
+    {"type": "TimescaleExceptionRecorded", "event_id": "CSC-EXC-1", "case_id": "EHC-999-CSV-1",
+     "exception_id": "CSC-EXC-1", "ground": "REG_8_2_C", "starts_on": "2026-10-20",
+     "ends_on": "2026-10-20", "request_id": "REQ-0003"},
+    {"type": "TimescaleExceptionEnded", "event_id": "CSC-EXC-2-END", "case_id": "EHC-999-CSV-2",
+     "exception_id": "CSC-EXC-2", "ends_on": "2026-11-13"},
+]
 REFERRALS_CSV = """case_id,la_code,received_at,requested_by,nhs_number,upn,la_child_id,date_of_birth,year_group,vision_impairment,hearing_impairment,looked_after,areas_of_need,institution_system,institution_value,advice_providers
 EHC-999-CSV-1,999,2026-09-07T10:00:00+01:00,PARENT,9434765919,B801200005001,,2016-03-14,5,no,yes,no,COMMUNICATION_AND_INTERACTION;SENSORY_AND_PHYSICAL,https://ehcp-exchange.org/Id/school-urn,100001,MEDICAL=https://fhir.nhs.uk/Id/ods-organization-code|ZZ901
 EHC-999-CSV-2,999,2026-09-07T10:00:00+01:00,PARENT,9434765918,,,2016-03-14,5,,,,,,,
@@ -22,12 +47,30 @@ EHC-999-CSV-4,998,2026-09-07T10:00:00+01:00,PARENT,9434765870,,,2016-03-14,5,,,,
 """
 
 
-def run(kind: str, text: str, dry_run: bool = False) -> tuple[ImportReport, InMemoryPublisher]:
+def run(kind: str, text: str, dry_run: bool = False,
+        principal: Principal = LA) -> tuple[ImportReport, InMemoryPublisher]:
     """Import ``text`` with a fake publisher."""
     publisher = InMemoryPublisher()
-    report = asyncio.run(import_csv(kind, io.StringIO(text), LA, b"k" * 32, publisher,
+    report = asyncio.run(import_csv(kind, io.StringIO(text), principal, b"k" * 32, publisher,
                                     dry_run=dry_run))
     return report, publisher
+
+
+def posted_to_social_care_api(bodies: list[dict[str, Any]]) -> list[PublishedEvent]:
+    """What the social care casework events endpoint publishes for ``bodies`` (LA 999's credential)."""
+    publisher = InMemoryPublisher()
+    credentials = InMemoryCredentialStore()
+    credential, token = new_credential(LA_CODE_SYSTEM, "999", "social_care")
+    credentials.add(credential)
+    app = create_app(Settings(pseudonym_key="p" * 32),
+                     Ports(publisher=publisher, docstore=InMemoryDocumentStore(),
+                           credentials=credentials))
+    client = TestClient(app)
+    for body in bodies:
+        r = client.post(f"/api/social-care/cases/{body['case_id']}/events",
+                        headers={"Authorization": f"Bearer {token}"}, json=body)
+        assert r.status_code == 202, r.text
+    return publisher.events
 
 
 def test_valid_rows_publish_and_bad_rows_are_reported_by_row_and_column() -> None:
@@ -61,3 +104,99 @@ def test_advice_rows_are_scoped_to_the_agency() -> None:
     assert [(e.row, e.column) for e in report.errors] == [(3, "advice_type")]
     assert [e.topic for e in publisher.events] == [CONTRIBUTIONS.name]
     assert publisher.events[0].record["channel"] == "CSV_IMPORT"
+
+
+def test_casework_event_rows_publish_what_the_json_api_publishes() -> None:
+    """Looked-after and timescale exception rows give exactly the events the social care API gives for the same data."""
+    report, publisher = run("casework-events", EVENTS_CSV, principal=SOCIAL_CARE)
+    assert (report.rows, report.published, report.errors) == (3, 3, [])
+    assert publisher.events == posted_to_social_care_api(EVENTS_JSON)
+    assert [(e.topic, e.key) for e in publisher.events] == [
+        (CASEWORK_EVENTS.name, "EHC-999-CSV-1"), (CASEWORK_EVENTS.name, "EHC-999-CSV-1"),
+        (CASEWORK_EVENTS.name, "EHC-999-CSV-2")]
+    assert publisher.events[0].record["event_type"] == "LookedAfterStatusChanged"
+    assert '"looked_after": true' in publisher.events[0].record["event_json"]
+    for event in publisher.events:
+        default_codec().encode(event.schema_name, event.record)
+
+
+def test_social_care_may_import_only_the_casework_events_its_api_accepts() -> None:
+    """A final plan or a decision to assess from social care is refused per row; education may import them."""
+    text = EVENTS_HEADER + (
+        "FinalPlanIssued,F-1,EHC-999-CSV-1,2026-10-05,,,,,,\n"
+        "LookedAfterStatusChanged,L-1,EHC-999-CSV-1,2026-10-05,false,,,,,\n"
+        "DecisionToAssessMade,D-1,EHC-999-CSV-1,2026-10-05,,,,,,\n"
+    )
+    report, publisher = run("casework-events", text, principal=SOCIAL_CARE)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "type"), (4, "type")]
+    assert report.errors[0].message == (
+        "event type must be one of LookedAfterStatusChanged, TimescaleExceptionEnded, "
+        "TimescaleExceptionRecorded")
+    assert [e.record["event_id"] for e in publisher.events] == ["L-1"]
+    report, publisher = run("casework-events", text, principal=LA)
+    assert report.errors == []
+    assert [e.record["event_type"] for e in publisher.events] == [
+        "FinalPlanIssued", "LookedAfterStatusChanged", "DecisionToAssessMade"]
+
+
+def test_bad_casework_rows_are_reported_by_row_and_column_without_their_values() -> None:
+    """Bad dates, a missing case id, a non-boolean status and a stray column are each reported; the good row publishes."""
+    text = EVENTS_HEADER + (
+        "LookedAfterStatusChanged,L-1,EHC-999-CSV-1,05/10/2026,true,,,,,\n"
+        "TimescaleExceptionRecorded,X-1,EHC-999-CSV-1,,,X-1,REG_10_4_D,2026-13-01,,\n"
+        "LookedAfterStatusChanged,L-2,,2026-10-05,true,,,,,\n"
+        "LookedAfterStatusChanged,L-3,EHC-999-CSV-1,2026-10-05,perhaps,,,,,\n"
+        "LookedAfterStatusChanged,L-4,EHC-999-CSV-1,2026-10-05,true,,,2026-10-05,,\n"
+        "TimescaleExceptionRecorded,X-2,EHC-999-CSV-1,,,X-2,REG_10_4_D,2026-10-06,2026-10-01,\n"
+        "LookedAfterStatusChanged,L-5,EHC-999-CSV-1,2026-10-05,true,,,,,\n"
+    )
+    report, publisher = run("casework-events", text, principal=SOCIAL_CARE)
+    assert [(e.row, e.column) for e in report.errors] == [
+        (2, "occurred_on"), (3, "starts_on"), (4, "case_id"), (5, "looked_after"),
+        (6, "starts_on"), (7, "")]
+    assert "must be an ISO date" in report.errors[0].message
+    assert report.errors[2].message == "case_id is required"
+    assert "must be true or false" in report.errors[3].message
+    assert "unknown field" in report.errors[4].message
+    assert "ends_on cannot be before starts_on" in report.errors[5].message
+    for value in ("05/10/2026", "2026-13-01", "perhaps"):
+        assert value not in str(report.errors)
+    assert [e.record["event_id"] for e in publisher.events] == ["L-5"]
+
+
+def test_casework_events_dry_run_publishes_nothing() -> None:
+    """A dry run of casework events reports the same errors and publishes nothing."""
+    text = EVENTS_CSV + "PlanCeased,P-1,EHC-999-CSV-1,2026-10-05,,,,,,\n"
+    report, publisher = run("casework-events", text, dry_run=True, principal=SOCIAL_CARE)
+    assert (report.rows, report.published) == (4, 0)
+    assert [(e.row, e.column) for e in report.errors] == [(5, "type")]
+    assert publisher.events == []
+
+
+def test_reimporting_casework_events_gives_the_same_event_ids() -> None:
+    """Importing the same file twice publishes identical events whose ids are the rows' event ids, so workers drop the repeat."""
+    _, first = run("casework-events", EVENTS_CSV, principal=SOCIAL_CARE)
+    _, second = run("casework-events", EVENTS_CSV, principal=SOCIAL_CARE)
+    assert [e.record["event_id"] for e in first.events] == [
+        "CSC-LAC-1", "CSC-EXC-1", "CSC-EXC-2-END"]
+    assert first.events == second.events
+
+
+def test_documented_example_imports_cleanly() -> None:
+    """docs/examples/casework-events-social-care.csv imports as social care without errors."""
+    report, publisher = run("casework-events", EXAMPLE.read_text(encoding="utf-8"),
+                            principal=SOCIAL_CARE)
+    assert report.errors == []
+    assert report.published == report.rows == 5
+    assert {e.record["event_type"] for e in publisher.events} == {
+        "LookedAfterStatusChanged", "TimescaleExceptionRecorded", "TimescaleExceptionEnded"}
+
+
+def test_blank_cell_is_null_where_the_field_takes_null() -> None:
+    """An education row with a blank institution id records the LA's default closure period, as a JSON null would."""
+    text = ("type,event_id,case_id,institution_id,first_day,last_day\n"
+            "InstitutionClosurePeriodRecorded,T-1,EHC-999-CSV-1,,2026-12-19,2027-01-04\n")
+    report, publisher = run("casework-events", text)
+    assert report.errors == []
+    (event,) = publisher.events
+    assert '"institution_id": null' in event.record["event_json"]
