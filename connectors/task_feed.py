@@ -75,14 +75,22 @@ class TaskFeed:
         self._settings = settings
         self._codec = codec
         self._tasks = tasks
+        self._applied: set[str] = set()
 
     def apply(self, name: str, record: dict[str, Any]) -> None:
-        """Apply one decoded record to the store."""
+        """Apply one decoded record to the store; a record seen before changes nothing.
+
+        After a broker outage the feed reads both topics from the start again; status changes
+        already applied are recognised by event id, so Task versions do not count up twice.
+        """
         if name.endswith(".AdviceRequested"):
             if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
                 self._tasks.add(record)
         elif name.endswith(".TaskStatusChanged"):
             task_id = task_id_for(record["request_id"])
+            if record["event_id"] in self._applied:
+                return
+            self._applied.add(record["event_id"])
             if self._tasks.get(task_id) is not None:
                 self._tasks.set_status(
                     task_id,

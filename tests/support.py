@@ -1,14 +1,21 @@
-"""Helpers shared by the test tiers: free ports, synthetic identifiers, polling."""
+"""Helpers shared by the test tiers: free ports, synthetic identifiers, polling, child processes."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from ehcp.identifiers import nhs_number_check_digit
+from ehcp.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
 _counter = itertools.count(1)
@@ -53,3 +60,44 @@ def wait_until(
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes child processes read the same settings."""
+    assert settings.pseudonym_key is not None
+    return {
+        **os.environ,
+        "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "EHCP_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
+        "EHCP_PARTITIONS": str(settings.partitions),
+        "EHCP_APP_ID": settings.app_id,
+        "EHCP_DATA_DIR": str(settings.data_dir),
+        "EHCP_CREDENTIALS_FILE": str(settings.credentials_file),
+        "EHCP_DOCUMENTS_DIR": str(settings.documents_dir),
+        "EHCP_SUBMISSIONS_FILE": str(settings.documents_dir.parent / "fhir-submissions.jsonl"),
+        "EHCP_HTTP_PORT": str(settings.http_port),
+        "EHCP_ALERT_TICK_S": str(settings.alert_tick_s),
+    }
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``ehcp ARGS`` as a child process logging to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ehcp.cli.main", *args],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a child process, killing it if it does not stop in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

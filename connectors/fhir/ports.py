@@ -178,7 +178,11 @@ class TaskStore(Protocol):
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
                    reason_text: str | None, at: datetime) -> StoredTask:
-        """Record a status change and return the new state."""
+        """Record a status change and return the new state.
+
+        The same change (status and time) recorded twice counts once: the connector records its
+        own changes and then reads them back from Kafka, in either order.
+        """
         ...
 
 
@@ -214,6 +218,8 @@ class InMemoryTaskStore:
             KeyError: if the Task is unknown (callers look it up first).
         """
         current = self.tasks[task_id]
+        if (current.status, current.last_modified) == (status, at):
+            return current
         updated = replace(current, status=status, reason_code=reason_code,
                           reason_text=reason_text, last_modified=at, version=current.version + 1)
         self.tasks[task_id] = updated

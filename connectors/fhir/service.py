@@ -68,6 +68,10 @@ LATE_SEND_WAIT_S: Final = 120.0
 _BACKGROUND: set[asyncio.Future[None]] = set()
 
 
+def _millis(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 def _keep(task: asyncio.Future[None]) -> None:
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
@@ -447,7 +451,7 @@ class FhirService:
             current = ports.tasks.get(stored.task_id) or stored
             if not check_transition(current.status, update.status):
                 return current  # a concurrent identical update got here first
-            now = ports.clock.now()
+            now = _millis(ports.clock.now())  # as the event carries it (timestamp-millis)
             await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(stored.request["request_id"]),
                 case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,7 @@ from connectors.auth import FileCredentialStore, new_credential
 from ehcp.cli.dev_cmd import wait_for_task
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
-from tests.support import free_ports, wait_until
+from tests.support import free_ports, settings_env, spawn, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,47 +47,6 @@ class Pipeline:
         if fhir:
             out["Content-Type"] = "application/fhir+json"
         return out
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes child processes read the same settings."""
-    assert settings.pseudonym_key is not None
-    return {
-        **os.environ,
-        "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "EHCP_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value(),
-        "EHCP_PARTITIONS": str(settings.partitions),
-        "EHCP_APP_ID": settings.app_id,
-        "EHCP_DATA_DIR": str(settings.data_dir),
-        "EHCP_CREDENTIALS_FILE": str(settings.credentials_file),
-        "EHCP_DOCUMENTS_DIR": str(settings.documents_dir),
-        "EHCP_SUBMISSIONS_FILE": str(settings.documents_dir.parent / "fhir-submissions.jsonl"),
-        "EHCP_HTTP_PORT": str(settings.http_port),
-        "EHCP_ALERT_TICK_S": str(settings.alert_tick_s),
-    }
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``ehcp ARGS`` as a child process logging to ``log``."""
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ehcp.cli.main", *args],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a child process, killing it if it does not stop in time."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")

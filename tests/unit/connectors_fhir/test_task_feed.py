@@ -1,0 +1,73 @@
+"""The Task feed folds advice requests and status changes into the Task store, once each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from connectors.fhir.events import TaskStatusChanged
+from connectors.fhir.ports import InMemoryTaskStore
+from connectors.fhir.tasks import task_id_for
+from connectors.task_feed import TaskFeed, task_status_record
+from ehcp.contract.avro import default_codec
+from ehcp.settings import Settings
+
+from .support import advice_request
+
+REQUESTED = "org.ehcpexchange.events.AdviceRequested"
+CHANGED = "org.ehcpexchange.events.TaskStatusChanged"
+
+
+def change(status: str, day: int) -> dict[str, object]:
+    """A TaskStatusChanged record for REQ-2025-0042 as the feed decodes it."""
+    return task_status_record(TaskStatusChanged(
+        request_id="REQ-2025-0042", case_id="CASE-2025-0007", status=status, reason_code=None,
+        reason_text=None, owner_ods="RBZ", at=datetime(2025, 3, day, 9, tzinfo=UTC)))
+
+
+def test_reading_the_topics_again_does_not_count_versions_up_twice() -> None:
+    """A reconnect replays every record; the Task ends where it was, at the same version."""
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    records = [(REQUESTED, advice_request()), (CHANGED, change("accepted", 4)),
+               (CHANGED, change("completed", 7))]
+    for name, record in records:
+        feed.apply(name, record)
+    first = tasks.get(task_id_for("REQ-2025-0042"))
+    assert first is not None
+    assert (first.status, first.version) == ("completed", 3)
+    for name, record in records:  # the feed reconnected and read from the start
+        feed.apply(name, record)
+    assert tasks.get(task_id_for("REQ-2025-0042")) == first
+
+
+def test_a_request_for_a_non_health_body_is_not_a_task() -> None:
+    """Only requests addressed to an ODS organisation become Tasks."""
+    tasks = InMemoryTaskStore()
+    record = advice_request()
+    record["agency"] = {"system": "https://ehcp-exchange.org/Id/la-code", "value": "999"}
+    TaskFeed(Settings(), default_codec(), tasks).apply(REQUESTED, record)
+    assert tasks.tasks == {}
+
+
+def test_a_change_this_connector_made_counts_once_when_read_back_from_kafka() -> None:
+    """The service stores its own update; the feed then reads the same event: one version."""
+    codec = default_codec()
+    at = datetime(2025, 3, 4, 9, 15, 30, 123000, tzinfo=UTC)  # whole milliseconds, as stored
+    event = TaskStatusChanged(request_id="REQ-2025-0042", case_id="CASE-2025-0007",
+                              status="accepted", reason_code=None, reason_text=None,
+                              owner_ods="RBZ", at=at)
+    record = task_status_record(event)
+    for read_back_first in (False, True):
+        tasks = InMemoryTaskStore()
+        feed = TaskFeed(Settings(), codec, tasks)
+        feed.apply(REQUESTED, advice_request())
+        name, decoded = codec.decode(codec.encode(CHANGED, record))  # as Kafka returns it
+        task_id = task_id_for("REQ-2025-0042")
+        if read_back_first:
+            feed.apply(name, decoded)
+        tasks.set_status(task_id, "accepted", None, None, at)
+        if not read_back_first:
+            feed.apply(name, decoded)
+        stored = tasks.get(task_id)
+        assert stored is not None
+        assert (stored.status, stored.version) == ("accepted", 2)
