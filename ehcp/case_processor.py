@@ -185,17 +185,20 @@ class CaseOutcome:
 
 
 def _event_date(name: str, record: Mapping[str, Any]) -> date:
+    when: date
     if name == CASEWORK_EVENT:
-        return record["occurred_on"]
-    if name == TASK_STATUS_CHANGED:
-        return record["changed_at"].astimezone(UTC).date()
-    if name == REFERRAL:
-        return record["received_at"].astimezone(UTC).date()
-    if name == ADVICE_REQUESTED:
-        return record["sent_on"]
-    if name == ADVICE_SUBMITTED:
-        return record["submitted_at"].astimezone(UTC).date()
-    return record["as_of"]
+        when = record["occurred_on"]
+    elif name == TASK_STATUS_CHANGED:
+        when = record["changed_at"].astimezone(UTC).date()
+    elif name == REFERRAL:
+        when = record["received_at"].astimezone(UTC).date()
+    elif name == ADVICE_REQUESTED:
+        when = record["sent_on"]
+    elif name == ADVICE_SUBMITTED:
+        when = record["submitted_at"].astimezone(UTC).date()
+    else:
+        when = record["as_of"]
+    return when
 
 
 class CaseProcessor:

@@ -20,7 +20,7 @@ def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner puts ``key`` on."""
     from kafka.partitioner.default import murmur2
 
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

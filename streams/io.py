@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 SOURCE = "/ehcp-exchange/streams"
 
 
-def headers_of(event: faust.EventT) -> list[tuple[str, bytes]]:
+def headers_of(event: faust.EventT[Any]) -> list[tuple[str, bytes]]:
     """An event's headers as a list of pairs, whatever form Faust gives them in."""
     raw = event.headers
     if raw is None:
@@ -67,7 +67,9 @@ class Outbox:
             await asyncio.gather(*pending)
 
 
-def error_headers(event: faust.EventT, stage: str, exc: BaseException) -> list[tuple[str, bytes]]:
+def error_headers(
+    event: faust.EventT[Any], stage: str, exc: BaseException
+) -> list[tuple[str, bytes]]:
     """Kafka Connect style error headers describing where and why a message failed."""
     msg = event.message
     return [
@@ -83,7 +85,7 @@ def error_headers(event: faust.EventT, stage: str, exc: BaseException) -> list[t
 
 
 async def dead_letter(
-    dlq: faust.TopicT, event: faust.EventT, stage: str, exc: BaseException
+    dlq: faust.TopicT, event: faust.EventT[Any], stage: str, exc: BaseException
 ) -> None:
     """Send the original bytes to the dead-letter topic with the reason, and wait for the ack."""
     msg = event.message

@@ -81,9 +81,9 @@ def import_(
             await publisher.close()
 
     report = asyncio.run(run())
-    errors = report.errors  # type: ignore[attr-defined]
+    errors = report.errors
     click.echo(
-        f"{report.rows} row(s) read, {report.published} published"  # type: ignore[attr-defined]
+        f"{report.rows} row(s) read, {report.published} published"
         f"{' (dry run)' if dry_run else ''}, {len(errors)} error(s)"
     )
     for error in errors[:20]:

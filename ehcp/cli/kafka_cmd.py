@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -43,7 +45,10 @@ _options = [
 ]
 
 
-def broker_options(func):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def broker_options(func: F) -> F:
     """Attach the shared broker options."""
     for option in reversed(_options):
         func = option(func)
