@@ -29,6 +29,9 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e"
 
+bench: $(STAMP)
+	$(BIN)/python bench/restart_soak.py
+
 clean:
 	-$(BIN)/ehcp kafka stop
 	rm -rf .ehcp
