@@ -61,10 +61,11 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                 {
                     "type": "Task",
                     "documentation": (
-                        "Advice requests addressed to the caller's organisation. Update changes "
-                        "status (accepted, rejected, completed) and statusReason only."
+                        "Advice requests addressed to the caller's organisation. Update (PUT) "
+                        "and patch (JSON Patch on /status and /statusReason) change status "
+                        "(accepted, rejected, completed) and statusReason only."
                     ),
-                    "interaction": [{"code": "read"}, {"code": "update"},
+                    "interaction": [{"code": "read"}, {"code": "update"}, {"code": "patch"},
                                     {"code": "search-type"}],
                     "versioning": "versioned",
                     "readHistory": False,

@@ -25,6 +25,7 @@ from connectors.fhir.errors import (
 )
 from connectors.fhir.outcome import fhir_response
 from connectors.fhir.parsing import check_content_type, parse_json
+from connectors.fhir.patch import apply_task_patch, check_patch_content_type, parse_patch
 from connectors.fhir.service import FhirPorts, FhirService
 from connectors.locks import KeyedLocks
 from connectors.ports import Principal
@@ -33,7 +34,7 @@ from connectors.ports import Principal
 JSON_OVERHEAD_BYTES: Final = 256 * 1024
 #: What each supported path allows (for 405 answers).
 _ALLOWED: Final = {"metadata": ("GET",), "DocumentReference": ("GET", "POST"),
-                   "Task": ("GET", "PUT")}
+                   "Task": ("GET", "PUT", "PATCH")}
 
 Reader = Annotated[Principal, Depends(require_scope("fhir:read"))]
 Writer = Annotated[Principal, Depends(require_scope("fhir:write"))]
@@ -60,6 +61,11 @@ def _http_date(when: datetime | None) -> dict[str, str]:
 async def _read_body(request: Request) -> dict[str, Any]:
     """The JSON body, refusing more than a maximal document could need before reading it all."""
     check_content_type(request.headers.get("content-type"))
+    return parse_json(await _read_bytes(request))
+
+
+async def _read_bytes(request: Request) -> bytes:
+    """The raw body, refusing more than a maximal document could need before reading it all."""
     limit = request.app.state.settings.max_document_bytes * 4 // 3 + JSON_OVERHEAD_BYTES
     too_large = DocumentTooLargeError(f"the request is larger than the {limit} bytes accepted")
     declared = request.headers.get("content-length", "")
@@ -70,7 +76,7 @@ async def _read_body(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > limit:
             raise too_large
-    return parse_json(bytes(body))
+    return bytes(body)
 
 
 def build_router() -> APIRouter:
@@ -157,6 +163,19 @@ def build_router() -> APIRouter:
         """Accept, reject (with statusReason) or complete an advice request."""
         data = await _read_body(request)
         prepared = svc.prepare_task_update(principal, task_id, data)
+        stored = await svc.apply_task_update(principal, prepared)
+        task = svc.read_task(principal, stored.task_id)
+        return fhir_response(task, headers={"ETag": f'W/"{stored.version}"',
+                                            **_http_date(stored.last_modified)})
+
+    @router.patch("/Task/{task_id}")
+    async def patch_task(task_id: str, request: Request, principal: Writer,
+                         svc: FhirService = service_dep) -> Response:
+        """Change status (and statusReason) with a JSON Patch; checked as a PUT is."""
+        check_patch_content_type(request.headers.get("content-type"))
+        ops = parse_patch(await _read_bytes(request))
+        patched = apply_task_patch(svc.read_task(principal, task_id), ops)
+        prepared = svc.prepare_task_update(principal, task_id, patched)
         stored = await svc.apply_task_update(principal, prepared)
         task = svc.read_task(principal, stored.task_id)
         return fhir_response(task, headers={"ETag": f'W/"{stored.version}"',

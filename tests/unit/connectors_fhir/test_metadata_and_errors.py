@@ -28,7 +28,7 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     rest = harness.client.get("/fhir/metadata").json()["rest"][0]
     served = {r["type"]: sorted(i["code"] for i in r["interaction"]) for r in rest["resource"]}
     assert served == {"DocumentReference": ["create", "read", "vread"],
-                      "Task": ["read", "search-type", "update"]}
+                      "Task": ["patch", "read", "search-type", "update"]}
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
     assert sorted(p["name"] for p in rest["resource"][1]["searchParam"]) == ["owner", "status"]
 

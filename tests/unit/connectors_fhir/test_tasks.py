@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fhir.resources.R4B.task import Task
@@ -192,3 +193,82 @@ def test_a_task_id_differing_from_the_url_is_400(harness: Harness) -> None:
     response = harness.put("/fhir/Task/REQ-2025-0042", task_update("accepted", task_id="REQ-9"))
     assert response.status_code == 400
     assert issue(response)["expression"] == ["Task.id"]
+
+
+def patch(harness: Harness, task_id: str, ops: Any, token: str | None = None,
+          content_type: str = "application/json-patch+json") -> Any:
+    """PATCH a Task with a JSON Patch body."""
+    headers = {**harness.headers(token), "Content-Type": content_type}
+    return harness.client.patch(f"/fhir/Task/{task_id}", content=json.dumps(ops).encode(),
+                                headers=headers)
+
+
+def test_a_json_patch_rejects_a_task_with_a_reason(harness: Harness) -> None:
+    """PATCH replace /status plus add /statusReason works like the equivalent PUT."""
+    harness.tasks.add(advice_request())
+    response = patch(harness, "REQ-2025-0042", [
+        {"op": "test", "path": "/status", "value": "requested"},
+        {"op": "replace", "path": "/status", "value": "rejected"},
+        {"op": "add", "path": "/statusReason",
+         "value": {"coding": [{"system": REASONS, "code": "wrong-recipient"}]}},
+    ])
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "rejected"
+    assert response.json()["meta"]["versionId"] == "2"
+    [event] = harness.task_events.events
+    assert (event.status, event.reason_code) == ("rejected", "wrong-recipient")
+
+
+def test_a_patch_goes_through_the_same_checks_as_put(harness: Harness) -> None:
+    """Rejecting without a reason is 422 by PATCH too, and nothing is published."""
+    harness.tasks.add(advice_request())
+    response = patch(harness, "REQ-2025-0042", [{"op": "replace", "path": "/status",
+                                                 "value": "rejected"}])
+    assert response.status_code == 422
+    assert harness.task_events.events == []
+
+
+def test_a_patch_may_change_only_the_status(harness: Harness) -> None:
+    """Any other path is 422 naming the operation; nothing changes."""
+    harness.tasks.add(advice_request())
+    response = patch(harness, "REQ-2025-0042", [
+        {"op": "replace", "path": "/status", "value": "accepted"},
+        {"op": "replace", "path": "/restriction/period/end", "value": "2030-01-01"},
+    ])
+    assert response.status_code == 422
+    assert issue(response)["expression"] == ["Patch[1].path"]
+    assert harness.task_events.events == []
+
+
+def test_a_failed_test_operation_is_422_and_changes_nothing(harness: Harness) -> None:
+    """A client's precondition that does not hold stops the patch."""
+    harness.tasks.add(advice_request())
+    response = patch(harness, "REQ-2025-0042", [
+        {"op": "test", "path": "/status", "value": "accepted"},
+        {"op": "replace", "path": "/status", "value": "completed"},
+    ])
+    assert response.status_code == 422
+    assert harness.task_events.events == []
+
+
+def test_bad_patches_are_400_or_415(harness: Harness) -> None:
+    """Not an array, an unknown op, or the wrong media type."""
+    harness.tasks.add(advice_request())
+    assert patch(harness, "REQ-2025-0042", {"op": "replace"}).status_code == 400
+    assert patch(harness, "REQ-2025-0042", [{"op": "frobnicate", "path": "/status"}]
+                 ).status_code == 400
+    wrong_type = patch(harness, "REQ-2025-0042", [{"op": "replace", "path": "/status",
+                                                   "value": "accepted"}],
+                       content_type="application/fhir+json")
+    assert wrong_type.status_code == 415
+    assert harness.task_events.events == []
+
+
+def test_patching_another_organisations_task_is_404(harness: Harness) -> None:
+    """RX1 cannot see RBZ's Task, so it cannot patch it either."""
+    harness.tasks.add(advice_request())
+    response = patch(harness, "REQ-2025-0042", [{"op": "replace", "path": "/status",
+                                                 "value": "accepted"}],
+                     token=harness.rx1_token)
+    assert response.status_code == 404
+    assert harness.task_events.events == []
