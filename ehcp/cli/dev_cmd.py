@@ -17,6 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -47,6 +48,10 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -184,6 +189,9 @@ def wait_for_advice(
 @reports_errors
 def dev(exit_after_demo: bool, state: Path) -> None:
     """Run broker, topics, worker and connectors locally, and load a demo case."""
+    # Stop the children on SIGTERM as on Ctrl-C (also when started where SIGINT is ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     apply_dev_env(state / "dev.env")
     os.environ.setdefault("EHCP_ALERT_TICK_S", "10")
     settings = load_settings()

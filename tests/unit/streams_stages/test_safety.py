@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
+import threading
+import time
 from collections import defaultdict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -108,3 +113,25 @@ def test_supervisor_restarts_a_child_that_exits_on_its_own() -> None:
     )
     assert code == 3
     assert waits == [1.0, 2.0, 4.0]
+
+
+def test_supervisor_kills_a_child_that_ignores_the_stop_signal(tmp_path: Path) -> None:
+    """SIGTERM is forwarded; a child still running after the grace period is killed."""
+    ready = tmp_path / "ready"
+    child = (
+        "import pathlib, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
+    def send_term_when_ready() -> None:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=send_term_when_ready, daemon=True).start()
+    started = time.monotonic()
+    code = supervise([sys.executable, "-c", child], stop_grace_s=1.0)
+    assert code == -signal.SIGKILL
+    assert time.monotonic() - started < 15
