@@ -127,7 +127,7 @@ def build_router() -> APIRouter:
     async def read_document_reference(resource_id: str, principal: Reader,
                                       svc: FhirService = service_dep) -> Response:
         """Advice the caller's organisation submitted (404 otherwise); the data stays out."""
-        result = svc.read_advice(principal, resource_id)
+        result = svc.read_document_reference(principal, resource_id)
         return fhir_response(dict(result.outcome.resource), headers={
             "ETag": 'W/"1"', **_http_date(result.last_updated)})
 

@@ -368,7 +368,7 @@ class FhirService:
                        location=where)
         return fetched.content
 
-    def read_advice(self, principal: Principal, resource_id: str) -> SubmitResult:
+    def read_document_reference(self, principal: Principal, resource_id: str) -> SubmitResult:
         """A DocumentReference the caller's organisation submitted (data not included).
 
         Raises:
