@@ -16,13 +16,18 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from connectors.ports import Principal, PublishedEvent
 from ehcp.casework.engine import event_date
+from ehcp.casework.events import ADVICE_REGULATION
+from ehcp.casework.events import AdviceType as CaseAdviceType
 from ehcp.casework.jsonl import event_to_dict, parse_event
+from ehcp.casework.rules.advice import advice_due_on
 from ehcp.contract.cloudevents import event_type
-from ehcp.contract.topics import CASEWORK_EVENTS
-from ehcp.errors import InvalidIdentifierError, ValidationError
+from ehcp.contract.topics import ADVICE_REQUESTS, CASEWORK_EVENTS
+from ehcp.errors import AuthError, InvalidIdentifierError, ValidationError
 from ehcp.identifiers import (
     LA_CHILD_ID_SYSTEM,
+    LA_CODE_SYSTEM,
     NHS_NUMBER_SYSTEM,
+    ODS_ORGANISATION_SYSTEM,
     UPN_SYSTEM,
     normalise_nhs_number,
     normalise_upn,
@@ -97,17 +102,12 @@ class IdentifierIn(_Strict):
     value: str = Field(min_length=1, max_length=64)
 
 
-class ChildIn(_Strict):
-    """The child or young person. At least one identifier is required."""
+class ChildIdsIn(_Strict):
+    """The identifiers of the child or young person."""
 
     nhs_number: NhsNumber | None = Field(None, description="10 digits, Modulus 11 check digit.")
     upn: Upn | None = Field(None, description="DfE Unique Pupil Number, check letter first.")
     la_child_id: str | None = Field(None, min_length=1, max_length=64)
-    date_of_birth: date
-    year_group: int | None = Field(None, ge=-3, le=14, description="NC year; reception = 0.")
-    vision_impairment: bool = False
-    hearing_impairment: bool = False
-    looked_after: bool = False
 
     def identifiers(self) -> list[dict[str, str]]:
         """Avro Identifier records, strongest first."""
@@ -119,6 +119,16 @@ class ChildIn(_Strict):
         if self.la_child_id:
             out.append({"system": LA_CHILD_ID_SYSTEM, "value": self.la_child_id})
         return out
+
+
+class ChildIn(ChildIdsIn):
+    """The child or young person. At least one identifier is required."""
+
+    date_of_birth: date
+    year_group: int | None = Field(None, ge=-3, le=14, description="NC year; reception = 0.")
+    vision_impairment: bool = False
+    hearing_impairment: bool = False
+    looked_after: bool = False
 
 
 class AdviceProviderIn(_Strict):
@@ -150,6 +160,17 @@ class AdviceIn(_Strict):
     request_id: str | None = Field(None, min_length=1, max_length=128)
     child: ChildIn | None = None
     submitted_at: AwareDatetime
+
+
+class AdviceRequestIn(_Strict):
+    """The LA asks a body for advice under reg 6 (beyond the providers named at referral)."""
+
+    request_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$",
+                            description="The LA's id for the request; contributions quote it.")
+    advice_type: AdviceType
+    agency: IdentifierIn = Field(description="The body asked (an ODS code for health).")
+    child: ChildIdsIn = Field(description="How the body knows the child (NHS number for health).")
+    sent_on: date = Field(description="When the LA sent the request; the 6 weeks run from here.")
 
 
 def referral_record(body: ReferralIn) -> dict[str, Any]:
@@ -273,6 +294,51 @@ def casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> 
     schema = CASEWORK_EVENTS.value_schema or ""
     return PublishedEvent(
         topic=CASEWORK_EVENTS.name,
+        key=case_id,
+        schema_name=schema,
+        record=record,
+        ce_type=event_type(schema),
+        ce_subject=case_id,
+    )
+
+
+def advice_request_event(
+    case_id: str, body: AdviceRequestIn, principal: Principal, today: date
+) -> PublishedEvent:
+    """Validate an LA's advice request and build its ``AdviceRequested`` event.
+
+    A request to an NHS organisation becomes a FHIR Task for it, which names the child by NHS
+    number; the case stage tracks the request's reg 8(1) deadline like those sent at referral.
+
+    Raises:
+        AuthError: (403) the credential is not a local authority's.
+        ValidationError: no child identifier, no NHS number for a health body, or a future date.
+    """
+    if principal.agency_system != LA_CODE_SYSTEM:
+        raise AuthError("only a local authority may request advice", status=403)
+    if body.sent_on > today:
+        raise ValidationError("sent_on is in the future", location="/sent_on")
+    identifiers = body.child.identifiers()
+    if not identifiers:
+        raise ValidationError("give at least one child identifier", location="/child")
+    if body.agency.system == ODS_ORGANISATION_SYSTEM and body.child.nhs_number is None:
+        raise ValidationError("a health body's Task names the child by NHS number",
+                              location="/child/nhs_number")
+    advice_type = CaseAdviceType[body.advice_type.value]
+    record = {
+        "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"advice-request|{case_id}|{body.request_id}")),
+        "request_id": body.request_id,
+        "case_id": case_id,
+        "advice_type": body.advice_type.value,
+        "regulation": ADVICE_REGULATION[advice_type],
+        "agency": body.agency.model_dump(),
+        "child_identifiers": identifiers,
+        "sent_on": body.sent_on,
+        "due_on": advice_due_on(body.sent_on),
+    }
+    schema = ADVICE_REQUESTS.value_schema or ""
+    return PublishedEvent(
+        topic=ADVICE_REQUESTS.name,
         key=case_id,
         schema_name=schema,
         record=record,

@@ -7,15 +7,19 @@ streams will process it.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel
 
 from connectors.auth import require_scope
 from connectors.education.models import (
+    CASE_ID_PATTERN,
     AdviceIn,
+    AdviceRequestIn,
     ReferralIn,
     advice_record,
+    advice_request_event,
     casework_event,
     referral_record,
 )
@@ -164,6 +168,22 @@ def build_router() -> APIRouter:
         request: Request, case_id: str, body: EventBody, principal: EducationWriter
     ) -> Any:
         return await _record_casework_event(request, case_id, body, principal)
+
+    @router.post(
+        "/education/cases/{case_id}/advice-requests",
+        status_code=202,
+        response_model=Accepted,
+        tags=["education"],
+        summary="Ask a body for advice (reg 6); a health body receives it as a FHIR Task",
+    )
+    async def post_advice_request(
+        request: Request,
+        case_id: Annotated[str, Path(pattern=CASE_ID_PATTERN)],
+        body: AdviceRequestIn,
+        principal: EducationWriter,
+    ) -> Any:
+        today = request.app.state.clock.now().astimezone(ZoneInfo("Europe/London")).date()
+        return await _publish(request, advice_request_event(case_id, body, principal, today))
 
     @router.post(
         "/social-care/cases/{case_id}/events",

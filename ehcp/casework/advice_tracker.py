@@ -119,17 +119,19 @@ def _gathered_items(
         if sub.request_id is not None and sub.request_id in requests:
             answers[sub.request_id].append(sub)
             continue
-        # Unlinked advice answers the earliest open request of its type sent before it.
+        # Unlinked advice answers the earliest open request of its type sent before it, one
+        # addressed to the body that sent it first (two trusts may be asked for medical advice).
+        candidates = [
+            r
+            for r in by_sent
+            if r.advice_type is sub.advice_type
+            and r.sent_on <= sub.submitted_on
+            and not answers[r.request_id]
+            and r.request_id not in declined
+        ]
         open_request = next(
-            (
-                r
-                for r in by_sent
-                if r.advice_type is sub.advice_type
-                and r.sent_on <= sub.submitted_on
-                and not answers[r.request_id]
-                and r.request_id not in declined
-            ),
-            None,
+            (r for r in candidates if sub.agency_id is not None and r.agency_id == sub.agency_id),
+            candidates[0] if candidates else None,
         )
         if sub.request_id is None and open_request is not None:
             answers[open_request.request_id].append(sub)

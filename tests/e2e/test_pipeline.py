@@ -230,6 +230,50 @@ def test_invalid_input_gets_a_clear_4xx_and_reaches_no_topic(pipeline: Pipeline)
     assert after == before
 
 
+def test_an_la_advice_request_reaches_the_health_body_it_names(pipeline: Pipeline) -> None:
+    """The LA asks a second trust; that trust sees the Task and may then answer by NHS number.
+
+    Before the request the trust was not asked about the child, so its advice is refused (403).
+    """
+    case_id, nhs = new_case("ASK")
+    now = datetime.now(UTC)
+    advice = medical_advice(nhs, now)
+    advice["custodian"]["identifier"]["value"] = "ZZ902"
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                        json=referral(case_id, nhs, now - timedelta(weeks=2)))
+        assert r.status_code == 202, r.text
+        pipeline.wait_for_task(case_id)  # ZZ901's Task from the referral: the case is open
+        r = client.post("/fhir/DocumentReference",
+                        headers=pipeline.headers("other_health", fhir=True), json=advice)
+        assert r.status_code == 403, r.text
+
+        r = client.post(
+            f"/api/education/cases/{case_id}/advice-requests",
+            headers=pipeline.headers("la"),
+            json={"request_id": f"{case_id}-R2", "advice_type": "MEDICAL",
+                  "agency": {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                             "value": "ZZ902"},
+                  "child": {"nhs_number": nhs}, "sent_on": now.date().isoformat()},
+        )
+        assert r.status_code == 202, r.text
+        task = pipeline.wait_for_task(case_id, who="other_health")
+        assert task["identifier"][0]["value"] == f"{case_id}-R2"
+        assert task["owner"]["identifier"]["value"] == "ZZ902"
+        r = client.post("/fhir/DocumentReference",
+                        headers=pipeline.headers("other_health", fhir=True), json=advice)
+        assert r.status_code == 201, r.text
+
+    def zz902_received() -> dict[str, Any] | None:
+        status = status_of(pipeline.settings, case_id)
+        items = [a for a in (status or {}).get("advice", [])
+                 if a["agency"] and a["agency"]["value"] == "ZZ902"]
+        return items[0] if items and items[0]["status"] == "RECEIVED" else None
+
+    item = wait_until(zz902_received, 90, what="ZZ902's advice in the case")
+    assert item["request_id"] == f"{case_id}-R2"
+
+
 def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: Pipeline) -> None:
     """Corrupt bytes on the referrals topic go to the dead-letter topic; later events still flow."""
     bad_key = f"EHC-999-DLQ-{uuid.uuid4().hex[:8]}"

@@ -92,6 +92,7 @@ def submitted(
     advice_type: AdviceType,
     on: date,
     request_id: str | None = None,
+    agency_id: str | None = None,
 ) -> AdviceSubmitted:
     """Advice submitted."""
     return AdviceSubmitted(
@@ -101,6 +102,7 @@ def submitted(
         advice_type=advice_type,
         submitted_on=on,
         request_id=request_id,
+        agency_id=agency_id,
     )
 
 

@@ -460,6 +460,24 @@ def test_unlinked_advice_answers_the_open_request_of_its_type() -> None:
     assert item.on_time
 
 
+def test_unlinked_advice_answers_the_request_to_its_own_body_first() -> None:
+    """Two trusts asked for medical advice: the later one's unlinked advice answers its request."""
+    events: list[CaseEvent] = [
+        request_received(date(2025, 1, 6)),
+        decided(date(2025, 2, 10)),
+        requested("REQ-A", AdviceType.MEDICAL, date(2025, 2, 11), agency_id="ods|TRUST-A"),
+        requested("REQ-B", AdviceType.MEDICAL, date(2025, 2, 18), agency_id="ods|TRUST-B"),
+        submitted("CON-B", AdviceType.MEDICAL, date(2025, 3, 1), agency_id="ods|TRUST-B"),
+        submitted("CON-X", AdviceType.MEDICAL, date(2025, 3, 2), agency_id="ods|TRUST-X"),
+    ]
+    result = run(events, date(2025, 3, 3))
+    by_request = {a.request_id: a for a in result.advice if a.request_id}
+    assert by_request["REQ-B"].contribution_ids == ("CON-B",)
+    assert by_request["REQ-B"].status is AdviceStatus.RECEIVED
+    # Advice from a body nobody asked still answers the earliest open request of its type.
+    assert by_request["REQ-A"].contribution_ids == ("CON-X",)
+
+
 def test_request_delivered_friday_evening_counts_from_monday() -> None:
     """A request emailed at 18:30 on Friday 10 January 2025 counts as received Monday 13 January."""
     result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14))

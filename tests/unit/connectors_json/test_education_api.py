@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +13,7 @@ from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
-from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM, SCHOOL_URN_SYSTEM
 from ehcp.settings import Settings
 
 NOW = datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -31,6 +31,7 @@ class Api:
             ("other_la", "education", LA_CODE_SYSTEM, "998"),
             ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
             ("social_care", "social_care", LA_CODE_SYSTEM, "999"),
+            ("school", "education", SCHOOL_URN_SYSTEM, "100001"),
         ):
             credential, token = new_credential(system, value, kind)
             credentials.add(credential)
@@ -284,3 +285,57 @@ def test_health_advice_about_a_child_it_was_not_asked_about_is_audited(api: Api)
     assert audit.record["agency"]["value"] == demo.DEMO_HEALTH_ODS
     assert "not been asked" in audit.record["reason"]
     assert demo.DEMO_NHS_NUMBER not in str(audit.record)
+
+
+def advice_request_body(**changes: object) -> dict[str, object]:
+    """The LA asks the trust ZZ902 for medical advice about the demo child."""
+    body: dict[str, object] = {
+        "request_id": "EHC-999-REQ-0002",
+        "advice_type": "MEDICAL",
+        "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ902"},
+        "child": {"nhs_number": demo.DEMO_NHS_NUMBER},
+        "sent_on": "2026-11-02",
+    }
+    body.update(changes)
+    return body
+
+
+def test_the_la_can_ask_another_body_for_advice(api: Api) -> None:
+    """202; one AdviceRequested keyed by case, due 6 weeks after sending (reg 8(1))."""
+    path = f"/api/education/cases/{demo.DEMO_CASE}/advice-requests"
+    r = api.post(path, "la", json=advice_request_body())
+    assert r.status_code == 202, r.text
+    (event,) = api.publisher.events
+    assert (event.topic, event.key) == ("ehcp.advice-requests.v1", demo.DEMO_CASE)
+    record = event.record
+    assert (record["request_id"], record["advice_type"], record["regulation"]) == (
+        "EHC-999-REQ-0002", "MEDICAL", "reg 6(1)(c)")
+    assert record["agency"] == {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ902"}
+    assert record["due_on"] - record["sent_on"] == timedelta(weeks=6)
+    assert record["child_identifiers"] == [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": demo.DEMO_NHS_NUMBER}]
+    default_codec().encode(event.schema_name, record)
+    assert api.post(path, "la", json=advice_request_body()).json()["event_id"] == (
+        record["event_id"]), "a retry carries the same event id"
+
+
+def test_only_a_local_authority_may_request_advice(api: Api) -> None:
+    """A school's education credential gets 403 (and an audit event), health 403 by scope."""
+    path = f"/api/education/cases/{demo.DEMO_CASE}/advice-requests"
+    assert api.post(path, "school", json=advice_request_body()).status_code == 403
+    assert api.post(path, "health", json=advice_request_body()).status_code == 403
+    assert {e.topic for e in api.publisher.events} == {"ehcp.audit.v1"}
+
+
+def test_an_advice_request_to_health_needs_the_nhs_number(api: Api) -> None:
+    """A health body's Task names the child by NHS number: without one, 422 at /child/nhs_number."""
+    path = f"/api/education/cases/{demo.DEMO_CASE}/advice-requests"
+    r = api.post(path, "la", json=advice_request_body(child={"upn": "A123456789012"}))
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["location"] == "/child/nhs_number"
+    r = api.post(path, "la", json=advice_request_body(child={}))
+    assert r.status_code == 422
+    r = api.post(path, "la", json=advice_request_body(sent_on="2100-01-01"))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["location"] == "/sent_on"
+    assert api.publisher.events == []
