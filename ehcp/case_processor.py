@@ -34,6 +34,7 @@ from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.keys import child_key, identifiers_of
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX, NS
 from ehcp.errors import CaseworkError, ContractError, ValidationError
+from ehcp.identifiers import LA_CODE_SYSTEM
 
 REFERRAL: Final = f"{NS}.ReferralReceived"
 ADVICE_REQUESTED: Final = f"{NS}.AdviceRequested"
@@ -248,6 +249,8 @@ class CaseProcessor:
         dedupe_id = record.get("contribution_id") or record["event_id"]
         if dedupe_id in current["seen"]:
             return CaseOutcome(current, changed=False, next_due=self.next_due(current))
+        if name == CASEWORK_EVENT:
+            self._check_recorder(current, record)
         event_day = _event_date(name, record)
         as_of = max(
             filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day])
@@ -279,6 +282,29 @@ class CaseProcessor:
             outputs=outputs,
             next_due=assessment.next_change_on if assessment else None,
         )
+
+    def _case_la_code(self, state: Mapping[str, Any]) -> str | None:
+        """The LA code of the case's referral, if it has arrived."""
+        for item in state.get("inputs", []):
+            name, record = self._codec.decode(base64.b64decode(item["avro"]))
+            if name == REFERRAL:
+                return str(record["la_code"])
+        return None
+
+    def _check_recorder(self, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        """Refuse a casework event recorded by another LA than the one that owns the case.
+
+        Raises:
+            ContractError: the event is dead-lettered with this reason (LA codes only).
+        """
+        by = record["recorded_by"]
+        if by["system"] != LA_CODE_SYSTEM:
+            return  # a school recording its own term dates, for example
+        owner = self._case_la_code(state)
+        if owner is not None and by["value"] != owner:
+            raise ContractError(
+                f"casework event recorded by LA {by['value']}, but the case belongs to LA {owner}"
+            )
 
     def _open_case(
         self, referral: Mapping[str, Any], assessment: CaseAssessment | None

@@ -251,3 +251,25 @@ def test_missed_appointment_on_a_task_excuses_the_advice_deadline(processor: Cas
     assessment = processor.assess(late.state)
     assert assessment is not None
     assert any(e.ground.name == "REG_8_2_C" for e in assessment.exceptions)
+
+
+def test_a_casework_event_from_another_la_is_refused(processor: CaseProcessor) -> None:
+    """LA 998 cannot record a decision on LA 999's case: ContractError (dead-lettered)."""
+    import json
+
+    state, _, _ = opened(processor)
+    event = {"type": "DecisionToAssessMade", "event_id": "D-9", "case_id": CASE,
+             "occurred_on": "2026-10-05"}
+    record = {
+        "event_id": "D-9",
+        "case_id": CASE,
+        "event_type": "DecisionToAssessMade",
+        "occurred_on": date(2026, 10, 5),
+        "recorded_by": {"system": "https://ehcp-exchange.org/Id/la-code", "value": "998"},
+        "event_json": json.dumps(event),
+    }
+    with pytest.raises(ContractError, match="belongs to LA 999"):
+        processor.on_event(state, CASE, CASEWORK_EVENT, record)
+    school = {**record, "recorded_by": {"system": "https://ehcp-exchange.org/Id/school-urn",
+                                         "value": "100001"}}
+    assert processor.on_event(state, CASE, CASEWORK_EVENT, school).changed
