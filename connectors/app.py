@@ -207,7 +207,7 @@ def create_production_app(settings: Settings) -> FastAPI:
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
-    tasks = InMemoryTaskStore()
+    tasks = InMemoryTaskStore(complete=False)  # until the feed has caught up
     feed = TaskFeed(settings, codec, tasks)
     fetcher = (
         HttpsUrlFetcher(settings.document_url_hosts, timeout_s=settings.document_fetch_timeout_s,

@@ -47,6 +47,14 @@ def task_status_record(change: TaskStatusChanged) -> dict[str, Any]:
     }
 
 
+async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> bool:
+    """Whether the consumer has read every partition up to the given end offsets."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
 class KafkaTaskEvents:
     """Publishes Task status changes to the task-status topic (acks=all)."""
 
@@ -101,12 +109,16 @@ class TaskFeed:
                 )
 
     async def run(self) -> None:
-        """Follow both topics until cancelled, reconnecting after broker outages."""
+        """Follow both topics until cancelled, reconnecting after broker outages.
+
+        Once the feed has read everything that was on the topics when it started, it marks the
+        store complete: until then a missing Task may only not have been read yet.
+        """
         while True:
             consumer = AIOKafkaConsumer(
                 ADVICE_REQUESTS.name,
                 TASK_STATUS.name,
-                group_id=None,
+                group_id=None,  # every partition, read from the start by every process
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
                 client_id="ehcp-connectors-task-feed",
@@ -114,20 +126,38 @@ class TaskFeed:
             )
             try:
                 await consumer.start()
-                async for message in consumer:
-                    try:
-                        name, record = self._codec.decode(message.value or b"")
-                        self.apply(name, record)
-                    except ContractError as exc:
-                        log.warning(
-                            "task_feed_skipped",
-                            topic=message.topic,
-                            partition=message.partition,
-                            offset=message.offset,
-                            error=type(exc).__name__,
-                        )
+                await self._follow(consumer)
             except (KafkaError, OSError) as exc:
                 log.warning("task_feed_reconnecting", error=type(exc).__name__)
                 await asyncio.sleep(2)
             finally:
                 await consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        ends: dict[Any, int] | None = None
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for message in messages:
+                    self._apply_message(message)
+            if self._tasks.complete:
+                continue
+            assigned = consumer.assignment()
+            if ends is None and assigned:
+                ends = await consumer.end_offsets(list(assigned))
+            if ends is not None and await _caught_up(consumer, ends):
+                self._tasks.mark_complete()
+                log.info("task_feed_caught_up", partitions=len(ends))
+
+    def _apply_message(self, message: Any) -> None:
+        try:
+            name, record = self._codec.decode(message.value or b"")
+            self.apply(name, record)
+        except ContractError as exc:
+            log.warning(
+                "task_feed_skipped",
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=type(exc).__name__,
+            )

@@ -164,6 +164,15 @@ class StoredTask:
 class TaskStore(Protocol):
     """Advice requests addressed to health bodies."""
 
+    @property
+    def complete(self) -> bool:
+        """True once the store holds every request made before the connector started."""
+        ...
+
+    def mark_complete(self) -> None:
+        """Say the store has caught up with everything made before the connector started."""
+        ...
+
     def add(self, request: Mapping[str, Any]) -> StoredTask:
         """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
         ...
@@ -191,6 +200,12 @@ class InMemoryTaskStore:
     """Task store in a dict, ordered by arrival."""
 
     tasks: dict[str, StoredTask] = field(default_factory=dict)
+    #: False until the feed has caught up (the production app starts it False).
+    complete: bool = True
+
+    def mark_complete(self) -> None:
+        """Say the store has caught up with everything made before the connector started."""
+        self.complete = True
 
     def add(self, request: Mapping[str, Any]) -> StoredTask:
         """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""

@@ -339,16 +339,22 @@ class FhirService:
 
         Raises:
             AuthError: (403) the organisation was not asked (an audit event follows).
+            PublishError: (503) not known yet: the Task feed has not caught up since start-up.
         """
-        owned = self._ports.tasks.search(agency)
+        tasks = self._ports.tasks
+        owned = tasks.search(agency)
         if case_id is not None:
-            if not any(str(t.request.get("case_id")) == case_id for t in owned):
-                raise AuthError("your organisation has not been asked for advice on this case",
-                                status=403)
+            asked = any(str(t.request.get("case_id")) == case_id for t in owned)
+            refusal = "your organisation has not been asked for advice on this case"
+        else:
+            asked = any(submission.nhs_number in t.nhs_numbers for t in owned)
+            refusal = ("your organisation has not been asked for advice about this child "
+                       "(no advice request names this NHS number)")
+        if asked:
             return
-        if not any(submission.nhs_number in t.nhs_numbers for t in owned):
-            raise AuthError("your organisation has not been asked for advice about this child "
-                            "(no advice request names this NHS number)", status=403)
+        if not tasks.complete:  # just started: the request may not have been read yet
+            raise PublishError("the connector is still loading advice requests; retry")
+        raise AuthError(refusal, status=403)
 
     async def _document_bytes(self, submission: AdviceSubmission, root: str) -> bytes:
         where = f"{root}.content[0].attachment"

@@ -467,3 +467,18 @@ def test_the_location_of_created_advice_can_be_read_by_its_submitter_only(
     missing = harness.get("/fhir/DocumentReference/not-a-known-id")
     assert missing.status_code == 404
     assert issue(missing)["code"] == "not-found"
+
+
+def test_until_the_task_feed_has_caught_up_an_unknown_child_is_503_not_403(
+        harness: Harness) -> None:
+    """Just after start-up the request may not have been read yet: retry later, no refusal."""
+    harness.tasks.complete = False
+    rx1 = advice_document(custodian={"identifier": {"system": ODS_ORGANISATION_SYSTEM,
+                                                    "value": "RX1"}})
+    response = harness.post("/fhir/DocumentReference", rx1, token=harness.rx1_token)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    assert harness.post("/fhir/DocumentReference", advice_document()).status_code == 201
+    harness.tasks.mark_complete()
+    assert harness.post("/fhir/DocumentReference", rx1, token=harness.rx1_token
+                        ).status_code == 403
