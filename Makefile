@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint bench clean
+.PHONY: run test test-unit lint bench bench-connectors clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/restart_soak.py
+
+bench-connectors: $(STAMP)
+	$(BIN)/python bench/connector_throughput.py
 
 clean:
 	-$(BIN)/ehcp kafka stop

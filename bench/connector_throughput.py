@@ -3,26 +3,32 @@
 Starts its own Kafka broker (free ports, temporary folder) and applies the topic catalogue. Then,
 for each document size (the demo's small text, and a ``--doc-kb`` KiB inline document) and each
 client mode (one sequential client, then ``--concurrency`` concurrent clients), it runs N
-submissions three ways:
+submissions each way:
 
 - ``ceiling``: ``KafkaPublisher.publish`` of the same AdviceSubmitted events (acks=all), built
-  with the connector's own functions: the cost of durability alone, measured in the same run;
+  with the connector's own functions: the cost of durability alone. It runs N before and N after
+  the other scenarios of its block, pooled, so drift of the shared machine weighs on both sides;
+- ``http-floor``: ``GET /healthz`` on the same server with the same clients: the HTTP stack
+  alone (uvicorn, FastAPI, httpx), for reference;
 - ``fhir-create``: ``POST /fhir/DocumentReference`` over HTTP (httpx) to the production-style
   app (``create_app`` with ``KafkaPublisher``, ``FileDocumentStore``, ``FileSubmissionLedger``,
-  one health credential, one Task per child) served by uvicorn on a free port in a thread;
+  one health credential, one Task per child) served by uvicorn on a free port;
 - ``fhir-retry``: the same N POSTs again (idempotent repeats answered from the ledger, 200).
 
 Ratios are against the ``ceiling`` of the same block (the machine is shared and noisy):
 throughput ratio = scenario/ceiling submissions per second, p50 ratio = scenario/ceiling p50.
+``cpu ms`` is this process's CPU time (every thread: connector and client) per submission.
 Correctness is part of the run: every create answered 201 and every repeat 200 with the same
 resource, and the contributions topic holds every contribution id of the run exactly once.
 Each submission's document is unique (a content-addressed store writes identical bytes once).
 
     .venv/bin/python bench/connector_throughput.py [--submissions 300] [--concurrency 8]
-        [--doc-kb 16] [--children 300] [--warmup 10] [--log-level WARNING]
+        [--doc-kb 16] [--children 300] [--warmup 50] [--warmup-events 1000]
+        [--server loop|thread] [--log-level WARNING]
 
-Prints a table and writes bench/results/connector_throughput.json. Exit status 1 if any
-correctness check failed. Synthetic data only; NHS numbers are never printed or logged.
+Prints a table and writes bench/results/connector_throughput.json (about 60 s with defaults;
+``make bench-connectors``). Exit status 1 if any correctness check failed. Synthetic data only;
+NHS numbers are never printed or logged.
 """
 
 from __future__ import annotations
@@ -31,8 +37,11 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 import platform
 import resource
@@ -53,6 +62,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# httpcore (under httpx) tries ``import sniffio`` several times per request; sniffio is not
+# installed here, and a failed import scans sys.path every time (~1 ms per request in the
+# driver, not the connector). None in sys.modules makes the import fail at once.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 import httpx  # noqa: E402
 import structlog  # noqa: E402
@@ -87,7 +101,6 @@ from tests.support import free_ports, synthetic_nhs_number  # noqa: E402
 ODS = demo.DEMO_HEALTH_ODS  # "ZZ901", the demo health body
 SMALL_TEXT = b"Synthetic medical advice for the EHCP Exchange demo."
 FHIR_JSON = "application/fhir+json"
-SCENARIOS = ("ceiling", "fhir-create", "fhir-retry")
 
 
 # --- test data -------------------------------------------------------------------------------
@@ -135,12 +148,12 @@ def document(label: str, size: int | None) -> bytes:
 
 def submissions(label: str, count: int, children: list[str], size: int | None,
                 when: datetime) -> list[Submission]:
-    """``count`` submissions for the children in turn, each with its own uuid and document."""
+    """``count`` submissions spread over the children, each with its own uuid and document."""
     made = []
     for i in range(count):
         uid = str(uuid.uuid4())
         body = demo.medical_advice(when, uid)
-        body["subject"]["identifier"]["value"] = children[i % len(children)]
+        body["subject"]["identifier"]["value"] = children[i * len(children) // count]
         content = document(f"{label}-{i}", size)
         body["content"][0]["attachment"]["data"] = base64.b64encode(content).decode()
         made.append(Submission(
@@ -149,6 +162,11 @@ def submissions(label: str, count: int, children: list[str], size: int | None,
             sha256=hashlib.sha256(content).hexdigest(),
         ))
     return made
+
+
+def claims_of(subs: list[Submission]) -> list[tuple[str, str]]:
+    """What the topic must hold for these submissions: (contribution id, document sha256)."""
+    return [(sub.contribution_id, sub.sha256) for sub in subs]
 
 
 def ceiling_event(sub: Submission, settings: Settings, when: datetime) -> PublishedEvent:
@@ -173,6 +191,7 @@ class Outcome:
     """What one scenario run gave: wall time, per-submission latency and HTTP answers."""
 
     seconds: float
+    cpu_s: float
     latencies_s: list[float]
     statuses: Counter[int] = field(default_factory=Counter)
     locations: list[str | None] = field(default_factory=list)
@@ -180,6 +199,9 @@ class Outcome:
 
 
 Send = Callable[[int], Awaitable[tuple[int, str | None, str | None]]]
+#: What the topic must hold, by group: (contribution id, document sha256) of each submission.
+#: Only these are kept, so the driver's memory does not grow with the submission bodies.
+Expected = dict[str, list[tuple[str, str]]]
 
 
 async def drive(count: int, clients: int,
@@ -194,20 +216,31 @@ async def drive(count: int, clients: int,
     errors: list[str] = []
     queue = iter(range(count))
 
-    async def client() -> None:
-        async with session() as send:
-            for i in queue:
-                t0 = time.perf_counter()
-                status, location, error = await send(i)
-                latencies[i] = time.perf_counter() - t0
-                statuses[status] += 1
-                locations[i] = location
-                if error is not None and len(errors) < 5:
-                    errors.append(error)
+    async def client(send: Send) -> None:
+        for i in queue:
+            t0 = time.perf_counter()
+            status, location, error = await send(i)
+            latencies[i] = time.perf_counter() - t0
+            statuses[status] += 1
+            locations[i] = location
+            if error is not None and len(errors) < 5:
+                errors.append(error)
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return Outcome(time.perf_counter() - t0, latencies, statuses, locations, errors)
+    gc.collect()  # not during the clock, if it can be helped
+    async with contextlib.AsyncExitStack() as stack:
+        # Clients are made before the clock starts: an httpx client loads the CA bundle when
+        # made (~40 ms of CPU blocking the loop), the driver's cost, not the connector's.
+        sends = [await stack.enter_async_context(session()) for _ in range(clients)]
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        await asyncio.gather(*(client(send) for send in sends))
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    return Outcome(seconds, cpu, latencies, statuses, locations, errors)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, every thread (the connector and its client)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def publisher_session(publisher: KafkaPublisher, events: list[PublishedEvent]) -> Callable[
@@ -228,9 +261,12 @@ def publisher_session(publisher: KafkaPublisher, events: list[PublishedEvent]) -
     return session
 
 
-def http_session(base_url: str, token: str, subs: list[Submission]) -> Callable[
+def http_session(base_url: str, token: str, subs: list[Submission] | None) -> Callable[
         [], contextlib.AbstractAsyncContextManager[Send]]:
-    """Sessions that each hold one HTTP client (one keep-alive connection) to the connector."""
+    """Sessions that each hold one HTTP client (one keep-alive connection) to the connector.
+
+    They POST the submissions, or with ``subs=None`` GET /healthz (the HTTP stack alone).
+    """
     headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR_JSON,
                "Accept": FHIR_JSON}
 
@@ -239,7 +275,8 @@ def http_session(base_url: str, token: str, subs: list[Submission]) -> Callable[
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
             async def send(i: int) -> tuple[int, str | None, str | None]:
                 try:
-                    r = await client.post("/fhir/DocumentReference", content=subs[i].payload)
+                    r = await (client.get("/healthz") if subs is None else
+                               client.post("/fhir/DocumentReference", content=subs[i].payload))
                 except httpx.HTTPError as exc:
                     return -1, None, f"http: {type(exc).__name__}"
                 error = None
@@ -262,8 +299,16 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "p95_ms": round(q[94] * 1000, 2),
         "p99_ms": round(q[98] * 1000, 2),
         "max_ms": round(max(outcome.latencies_s) * 1000, 2),
+        "cpu_ms_per_submission": round(outcome.cpu_s / len(outcome.latencies_s) * 1000, 2),
         "seconds": round(outcome.seconds, 3),
     }
+
+
+def pooled(first: Outcome, second: Outcome) -> Outcome:
+    """Two runs of one scenario as one (times and CPU added, latencies together)."""
+    return Outcome(first.seconds + second.seconds, first.cpu_s + second.cpu_s,
+                   first.latencies_s + second.latencies_s, first.statuses + second.statuses,
+                   first.locations + second.locations, first.errors + second.errors)
 
 
 # --- the process ------------------------------------------------------------------------------
@@ -311,35 +356,53 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
-class ServerThread:
-    """uvicorn serving the app on 127.0.0.1 in a thread with its own event loop."""
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI, port: int, where: str) -> AsyncIterator[None]:
+    """uvicorn serving the app on 127.0.0.1, as ``ehcp connectors`` does (h11, asyncio).
 
-    def __init__(self, app: FastAPI, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                                access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+    ``where="loop"``: in the benchmark's own event loop (one thread: client and server take
+    turns, no GIL hand-offs between them); ``"thread"``: in a thread with its own event loop.
+    """
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = None
+    if where == "thread":
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        task = None
+    else:
+        task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if (task is not None and task.done()) or (thread is not None and not thread.is_alive()) \
+                or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        if task is not None:
+            await task
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 30)
 
 
 # --- the benchmark ---------------------------------------------------------------------------
 
 
-async def measure(args: argparse.Namespace, settings: Settings, base_url: str, token: str,
-                  children: list[str], expected: dict[str, list[Submission]]) -> list[
-        dict[str, Any]]:
-    """Every block: warm-up, then per document size and client mode the three scenarios."""
+async def measure(args: argparse.Namespace, settings: Settings, app: FastAPI, port: int,
+                  token: str, children: list[str],
+                  expected: Expected) -> list[dict[str, Any]]:
+    """Serve the app, warm up, then per document size and client mode every scenario."""
+    async with serving(app, port, args.server):
+        return await _measure(args, settings, f"http://127.0.0.1:{port}", token, children,
+                              expected)
+
+
+async def _measure(args: argparse.Namespace, settings: Settings, base_url: str, token: str,
+                   children: list[str], expected: Expected) -> list[dict[str, Any]]:
     publisher = KafkaPublisher(settings, default_codec(), source="/bench/ceiling")
     when = datetime.now(UTC) - timedelta(minutes=1)
     modes = [1] if args.concurrency == 1 else [1, args.concurrency]
@@ -348,32 +411,40 @@ async def measure(args: argparse.Namespace, settings: Settings, base_url: str, t
         sizes.append((f"{args.doc_kb} KiB", args.doc_kb * 1024))
     blocks = []
     try:
-        if args.warmup:  # producers connected, code paths and caches warm
-            warm = submissions("warmup-ceiling", args.warmup, children, None, when)
-            expected["warmup ceiling"] = warm
+        # Warm-up, unmeasured: producers connected, partition leaders settled, the broker's
+        # JVM compiled (without enough direct publishes the first block measures it warming),
+        # the connector's code paths run once.
+        for clients in modes:
+            warm = submissions(f"warmup x{clients} ceiling", args.warmup_events, children, None,
+                               when)
+            expected[f"warmup x{clients} ceiling"] = claims_of(warm)
             events = [ceiling_event(s, settings, when) for s in warm]
-            await drive(len(warm), 1, publisher_session(publisher, events))
-            warm = submissions("warmup-fhir", args.warmup, children, None, when)
-            expected["warmup fhir"] = warm
+            await drive(len(warm), clients, publisher_session(publisher, events))
+            warm = submissions(f"warmup x{clients} fhir", args.warmup, children, None, when)
+            expected[f"warmup x{clients} fhir"] = claims_of(warm)
             for _ in range(2):  # create, then repeat
-                await drive(len(warm), 1, http_session(base_url, token, warm))
+                await drive(len(warm), clients, http_session(base_url, token, warm))
+        n = args.submissions
         for size_name, size in sizes:
             for clients in modes:
                 label = f"{size_name} x{clients}"
-                ceiling_subs = submissions(f"{label}-ceiling", args.submissions, children, size,
-                                           when)
-                fhir_subs = submissions(f"{label}-fhir", args.submissions, children, size, when)
-                expected[f"{label} ceiling"] = ceiling_subs
-                expected[f"{label} fhir"] = fhir_subs
+                # The ceiling runs before and after the FHIR scenarios (N each) and is pooled,
+                # so a drift of the shared machine during the block weighs on both sides.
+                ceiling_subs = submissions(f"{label}-ceiling", 2 * n, children, size, when)
+                fhir_subs = submissions(f"{label}-fhir", n, children, size, when)
+                expected[f"{label} ceiling"] = claims_of(ceiling_subs)
+                expected[f"{label} fhir"] = claims_of(fhir_subs)
                 events = [ceiling_event(s, settings, when) for s in ceiling_subs]
-                n = args.submissions
+                before = await drive(n, clients, publisher_session(publisher, events[:n]))
                 runs = {
-                    "ceiling": await drive(n, clients, publisher_session(publisher, events)),
+                    "http-floor": await drive(n, clients, http_session(base_url, token, None)),
                     "fhir-create": await drive(n, clients, http_session(base_url, token,
                                                                          fhir_subs)),
                     "fhir-retry": await drive(n, clients, http_session(base_url, token,
                                                                         fhir_subs)),
                 }
+                after = await drive(n, clients, publisher_session(publisher, events[n:]))
+                runs = {"ceiling": pooled(before, after), **runs}
                 create, retry = runs["fhir-create"], runs["fhir-retry"]
                 same = sum(1 for a, b in zip(create.locations, retry.locations, strict=True)
                            if a is not None and a == b)
@@ -387,21 +458,29 @@ async def measure(args: argparse.Namespace, settings: Settings, base_url: str, t
                     row["answers"] = {str(k): v for k, v in sorted(outcome.statuses.items())}
                     row["errors"] = outcome.errors
                     rows[name] = row
-                wanted = {"ceiling": 0, "fhir-create": 201, "fhir-retry": 200}
+                wanted = {"ceiling": (0, 2 * n), "http-floor": (200, n),
+                          "fhir-create": (201, n), "fhir-retry": (200, n)}
                 for name, row in rows.items():
-                    row["answers_ok"] = row["answers"] == {str(wanted[name]): n}
+                    status, count = wanted[name]
+                    row["answers_ok"] = row["answers"] == {str(status): count}
+                rows["ceiling"]["before_per_s"] = summary(before)["submissions_per_s"]
+                rows["ceiling"]["after_per_s"] = summary(after)["submissions_per_s"]
                 rows["fhir-retry"]["same_resource_as_create"] = same
                 rows["fhir-retry"]["answers_ok"] &= same == n
-                blocks.append({"document": size_name, "document_bytes": len(
-                    base64.b64decode(fhir_subs[0].body["content"][0]["attachment"]["data"])),
-                    "clients": clients, "scenarios": rows, "process": process_state()})
+                document_bytes = len(base64.b64decode(
+                    fhir_subs[0].body["content"][0]["attachment"]["data"]))
+                del ceiling_subs, fhir_subs, events, before, after, runs, create, retry
+                gc.collect()
+                blocks.append({"document": size_name, "document_bytes": document_bytes,
+                               "clients": clients, "scenarios": rows,
+                               "process": process_state()})
                 print(f"  measured {label}", file=sys.stderr)
     finally:
         await publisher.close()
     return blocks
 
 
-def check_topic(settings: Settings, expected: dict[str, list[Submission]],
+def check_topic(settings: Settings, expected: Expected,
                 children: set[str]) -> dict[str, Any]:
     """Read the contributions topic back: each contribution id of the run exactly once."""
     codec = default_codec()
@@ -417,16 +496,15 @@ def check_topic(settings: Settings, expected: dict[str, list[Submission]],
     groups = {}
     known: set[str] = set()
     for group, subs in expected.items():
-        ids = [s.contribution_id for s in subs]
+        ids = [contribution_id for contribution_id, _ in subs]
         known.update(ids)
         groups[group] = {
             "expected": len(ids),
             "events": sum(counts[i] for i in ids),
             "missing": sum(1 for i in ids if counts[i] == 0),
             "duplicates": sum(counts[i] - 1 for i in ids if counts[i] > 1),
-            "claim_mismatches": sum(1 for s in subs
-                                    if s.contribution_id in claims
-                                    and claims[s.contribution_id] != s.sha256),
+            "claim_mismatches": sum(1 for contribution_id, sha256 in subs
+                                    if claims.get(contribution_id, sha256) != sha256),
         }
         groups[group]["ok"] = (groups[group]["events"] == len(ids)
                                and groups[group]["missing"] == 0
@@ -440,38 +518,54 @@ def check_topic(settings: Settings, expected: dict[str, list[Submission]],
 
 
 def print_table(result: dict[str, Any]) -> None:
+    """The figures as a table, then the checks and the process's resources."""
     topic = result["topic"]["groups"]
-    head = (f"{'document':<10} {'clients':>7}  {'scenario':<11} {'subs/s':>8} {'p50 ms':>8} "
-            f"{'p95 ms':>8} {'p99 ms':>8} {'thr/ceil':>8} {'p50/ceil':>8}  {'answers':<12} "
-            f"topic")
+    head = (f"{'document':<10} {'clients':>7}  {'scenario':<11} {'subs/s':>7} {'p50 ms':>7} "
+            f"{'p95 ms':>7} {'p99 ms':>7} {'thr/ceil':>8} {'p50/ceil':>8} {'cpu ms':>6}  "
+            f"{'answers':<9} topic")
     print(head)
     print("-" * len(head))
     for block in result["blocks"]:
         label = f"{block['document']} x{block['clients']}"
         for name, row in block["scenarios"].items():
-            group = topic.get(f"{label} {'ceiling' if name == 'ceiling' else 'fhir'}", {})
             answers = ",".join(f"{k}:{v}" for k, v in row["answers"].items())
             if name == "ceiling":
                 answers = f"ok:{row['answers'].get('0', 0)}"
-            shown = "" if name == "fhir-retry" else f"{group.get('events')}/{group.get('expected')}"
+            group = {"ceiling": "ceiling", "fhir-create": "fhir"}.get(name)
+            shown = ""
+            if group is not None:
+                found = topic[f"{label} {group}"]
+                shown = f"{found['events']}/{found['expected']}"
             flag = "" if row["answers_ok"] else "  <-- FAILED"
             print(f"{block['document']:<10} {block['clients']:>7}  {name:<11} "
-                  f"{row['submissions_per_s']:>8.1f} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} "
-                  f"{row['p99_ms']:>8.2f} {row['throughput_ratio']:>8.3f} "
-                  f"{row['p50_ratio']:>8.2f}  {answers:<12} {shown}{flag}")
-    proc = result["process"]
-    print(f"peak RSS {proc['peak_rss_mib']} MiB; RSS at end {proc['rss_mib']} MiB; open fds "
-          f"{result['process_before']['open_fds']} -> {proc['open_fds']}; threads "
-          f"{proc['threads']}; late-send watchers {proc['late_send_watchers']}")
+                  f"{row['submissions_per_s']:>7.1f} {row['p50_ms']:>7.2f} {row['p95_ms']:>7.2f} "
+                  f"{row['p99_ms']:>7.2f} {row['throughput_ratio']:>8.3f} "
+                  f"{row['p50_ratio']:>8.2f} {row['cpu_ms_per_submission']:>6.2f}  "
+                  f"{answers:<9} {shown}{flag}")
+    spread = ", ".join(f"{b['document']} x{b['clients']} "
+                       f"{b['scenarios']['ceiling']['before_per_s']:.0f}/"
+                       f"{b['scenarios']['ceiling']['after_per_s']:.0f}"
+                       for b in result["blocks"])
+    print(f"ceiling before/after (subs/s, a measure of the noise): {spread}")
+    during = [b["process"] for b in result["blocks"]]
+    end = result["process"]
+    print(f"process: peak RSS {end['peak_rss_mib']} MiB; RSS after each block "
+          f"{[p['rss_mib'] for p in during]} MiB; open fds {[p['open_fds'] for p in during]}; "
+          f"threads {[p['threads'] for p in during]}; after shutdown: fds "
+          f"{result['process_before']['open_fds']} -> {end['open_fds']}, late-send watchers "
+          f"{end['late_send_watchers']}")
     print(f"topic: {result['topic']['events_on_topic']} events, "
           f"{result['topic']['unexpected_events']} unexpected, duplicates "
           f"{sum(g['duplicates'] for g in topic.values())}, missing "
-          f"{sum(g['missing'] for g in topic.values())}, keys holding an NHS number "
-          f"{result['topic']['keys_holding_an_nhs_number']}")
+          f"{sum(g['missing'] for g in topic.values())}, claim mismatches "
+          f"{sum(g['claim_mismatches'] for g in topic.values())}, keys holding an NHS number "
+          f"{result['topic']['keys_holding_an_nhs_number']}; ledger {result['ledger_bytes']} "
+          f"bytes, {result['documents_stored']} documents stored")
     if result["log_warnings"]:
-        print(f"warnings logged: {result['log_warnings']}")
-    print(f"correct: {result['correct']}  ({result['seconds']} s, load average "
-          f"{result['machine']['load_before']} -> {result['machine']['load_after']})")
+        print(f"connector warnings logged: {result['log_warnings']}")
+    print(f"correct: {result['correct']}  ({result['seconds']} s; load average "
+          f"{result['machine']['load_before'][0]} -> {result['machine']['load_after'][0]}; "
+          f"{result['machine']['cpu_count']} CPUs)")
 
 
 def main() -> int:
@@ -484,10 +578,17 @@ def main() -> int:
                         help="size of the larger inline document in KiB (0: demo text only)")
     parser.add_argument("--children", type=int, default=300,
                         help="children, each with one open Task of the health body")
-    parser.add_argument("--warmup", type=int, default=10, help="unmeasured submissions first")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="unmeasured POSTs (and repeats) first, per client mode")
+    parser.add_argument("--warmup-events", type=int, default=1000,
+                        help="unmeasured direct publishes first, per client mode")
+    parser.add_argument("--server", choices=("loop", "thread"), default="loop",
+                        help="serve in the benchmark's event loop, or in a thread of its own")
     parser.add_argument("--log-level", default="WARNING", help="connector log level (stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    if args.submissions < 2 or args.concurrency < 1 or args.children < 1:
+        parser.error("need --submissions >= 2, --concurrency >= 1 and --children >= 1")
 
     counter = LogCounter()
     configure_logging(args.log_level, json=True)
@@ -502,8 +603,10 @@ def main() -> int:
         BrokerConfig(home=tmp / "kafka", port=port, controller_port=controller),
         REPO / ".ehcp" / "kafka",
     )
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.setLevel(logging.CRITICAL)  # the readiness probe logs refusals while Kafka boots
     broker.start(timeout_s=180)
-    server: ServerThread | None = None
+    kafka_log.setLevel(logging.NOTSET)
     try:
         settings = Settings.model_validate({  # EHCP_* variables still apply to the rest
             "kafka_bootstrap": broker.config.bootstrap,
@@ -542,19 +645,12 @@ def main() -> int:
             submissions=FileSubmissionLedger(settings.submissions_file),
         ), lifespan=lifespan)
         before = process_state()
-        server = ServerThread(app, http_port)
-        server.start()
-        expected: dict[str, list[Submission]] = {}
-        blocks = asyncio.run(measure(args, settings, f"http://127.0.0.1:{http_port}", token,
-                                     children, expected))
-        server.stop()
-        server = None
+        expected: Expected = {}
+        blocks = asyncio.run(measure(args, settings, app, http_port, token, children, expected))
         topic = check_topic(settings, expected, set(children))
         ledger_bytes = settings.submissions_file.stat().st_size
         documents = sum(1 for p in settings.documents_dir.rglob("*") if p.is_file())
     finally:
-        if server is not None:
-            server.stop()
         broker.stop()
 
     correct = (all(row["answers_ok"] for b in blocks for row in b["scenarios"].values())
