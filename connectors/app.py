@@ -238,3 +238,17 @@ def create_production_app(settings: Settings) -> FastAPI:
         url_fetcher=fetcher,
     )
     return create_app(settings, ports, lifespan=lifespan)
+
+
+def production_app() -> FastAPI:
+    """The production app, built from the environment in a uvicorn worker process.
+
+    ``ehcp connectors`` passes this factory to uvicorn when ``EHCP_HTTP_WORKERS`` is above 1:
+    each worker process builds its own app (its own producer and Task feed) and they share the
+    submission ledger file, whose locks work across processes.
+    """
+    from ehcp.logs import configure_logging
+
+    settings = Settings()  # type: ignore[call-arg]  # fields come from the environment
+    configure_logging(settings.log_level, settings.log_json)
+    return create_production_app(settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class FileSubmissionLedger:
         self._outcomes: dict[tuple[str, str], SubmissionOutcome] = {}
         self._resources: dict[tuple[str, str], SubmissionOutcome] = {}
         self._read_up_to = 0
+        self._reading = threading.Lock()  # record() runs in a thread, get() on the event loop
         self._refresh()
 
     async def acquire(self, agency: str, identifier: str, timeout_s: float) -> SubmissionLease:
@@ -76,17 +78,18 @@ class FileSubmissionLedger:
 
     def _refresh(self) -> None:
         """Read the complete lines appended since the last read (by any process)."""
-        try:
-            with self._path.open("rb") as f:
-                f.seek(self._read_up_to)
-                chunk = f.read()
-        except FileNotFoundError:
-            return
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
-        self._read_up_to += len(complete)
-        for line in complete.decode().splitlines():
-            if line.strip():
-                self._remember(json.loads(line))
+        with self._reading:
+            try:
+                with self._path.open("rb") as f:
+                    f.seek(self._read_up_to)
+                    chunk = f.read()
+            except FileNotFoundError:
+                return
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+            self._read_up_to += len(complete)
+            for line in complete.decode().splitlines():
+                if line.strip():
+                    self._remember(json.loads(line))
 
     def _remember(self, entry: dict[str, object]) -> None:
         agency = str(entry["agency"])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 #: How many lock files a :class:`FileKeyLocks` spreads keys over (keys may share one).
-STRIPES: Final = 64
+STRIPES: Final = 256
 _POLL_S: Final = 0.02
 
 
@@ -45,10 +45,11 @@ class KeyedLocks:
 
 
 class FileLease:
-    """An exclusive flock on one lock file, held until :meth:`release` (or the process ends)."""
+    """An exclusive flock on one lock file (and this process's lock for it), until released."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, local: asyncio.Lock) -> None:
         self._fd: int | None = fd
+        self._local = local
 
     def release(self) -> None:
         """Unlock and close; a second call does nothing."""
@@ -58,18 +59,21 @@ class FileLease:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
+                self._local.release()
 
 
 class FileKeyLocks:
     """Keys locked across every process that shares ``folder`` (flock on striped lock files).
 
-    flock locks belong to an open file, so two holders in one process exclude each other too,
-    and the kernel releases a dead process's locks. Keys are hashed onto :data:`STRIPES` files
-    (unrelated keys may occasionally wait for each other; the folder never grows).
+    Within a process, holders of one lock file queue on an asyncio lock (no polling); between
+    processes they poll the flock. The kernel releases a dead process's locks. Keys are hashed
+    onto :data:`STRIPES` files (unrelated keys may occasionally wait for each other; the folder
+    never grows).
     """
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
+        self._local: dict[int, asyncio.Lock] = {}
 
     async def acquire(self, key: str, timeout_s: float) -> FileLease:
         """Lock ``key``, waiting at most ``timeout_s`` without blocking the event loop.
@@ -77,16 +81,26 @@ class FileKeyLocks:
         Raises:
             LockTimeoutError: the key was still locked when the time ran out.
         """
-        self._folder.mkdir(parents=True, exist_ok=True)
-        stripe = int(hashlib.sha256(key.encode()).hexdigest(), 16) % STRIPES
-        fd = os.open(self._folder / f"{stripe:02d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + timeout_s
+        stripe = int(hashlib.sha256(key.encode()).hexdigest(), 16) % STRIPES
+        local = self._local.setdefault(stripe, asyncio.Lock())
+        try:
+            await asyncio.wait_for(local.acquire(), timeout_s)
+        except TimeoutError:
+            raise LockTimeoutError(key) from None
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._folder / f"{stripe:03d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            local.release()
+            raise
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return FileLease(fd)
+                return FileLease(fd, local)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
+                    local.release()
                     raise LockTimeoutError(key) from None
                 await asyncio.sleep(_POLL_S)

@@ -55,6 +55,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.CallsiteParameterAdder([structlog.processors.CallsiteParameter.PROCESS]),
         redact_personal_data,
     ]
     structlog.configure(

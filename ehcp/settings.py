@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Connectors (HTTP)
     http_host: str = Field("127.0.0.1", description="Interface the connectors listen on.")
     http_port: int = Field(8080, description="Port of the connectors' HTTP server.")
+    http_workers: int = Field(
+        1, ge=1, le=64, description="Connector processes sharing the port (uvicorn workers)."
+    )
     tls_certfile: Path | None = Field(None, description="Serve HTTPS with this certificate.")
     tls_keyfile: Path | None = Field(None, description="Private key for tls_certfile.")
     credentials_file: Path = Field(

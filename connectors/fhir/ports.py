@@ -185,6 +185,11 @@ class TaskStore(Protocol):
         """Tasks owned by ``owner_ods``, optionally only those with one of ``statuses``."""
         ...
 
+    def asked(self, owner_ods: str, *, case_id: str | None = None,
+              nhs_number: str | None = None) -> bool:
+        """Whether ``owner_ods`` holds a Task for this case (or, with no case, this child)."""
+        ...
+
     def set_status(self, task_id: str, status: str, reason_code: str | None,
                    reason_text: str | None, at: datetime) -> StoredTask:
         """Record a status change and return the new state.
@@ -202,6 +207,8 @@ class InMemoryTaskStore:
     tasks: dict[str, StoredTask] = field(default_factory=dict)
     #: False until the feed has caught up (the production app starts it False).
     complete: bool = True
+    _by_owner: dict[str, list[str]] = field(default_factory=dict)
+    _asked: set[tuple[str, str, str]] = field(default_factory=set)
 
     def mark_complete(self) -> None:
         """Say the store has caught up with everything made before the connector started."""
@@ -211,7 +218,12 @@ class InMemoryTaskStore:
         """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
         task_id = task_id_for(str(request["request_id"]))
         if task_id not in self.tasks:
-            self.tasks[task_id] = StoredTask(task_id=task_id, request=dict(request))
+            task = StoredTask(task_id=task_id, request=dict(request))
+            self.tasks[task_id] = task
+            owner = task.owner_ods.upper()
+            self._by_owner.setdefault(owner, []).append(task_id)
+            self._asked.add((owner, "case", str(request["case_id"])))
+            self._asked.update((owner, "nhs", n) for n in task.nhs_numbers)
         return self.tasks[task_id]
 
     def get(self, task_id: str) -> StoredTask | None:
@@ -219,11 +231,15 @@ class InMemoryTaskStore:
         return self.tasks.get(task_id)
 
     def search(self, owner_ods: str, statuses: frozenset[str] | None = None) -> list[StoredTask]:
-        """Tasks owned by ``owner_ods``, optionally filtered by status."""
-        return [
-            t for t in self.tasks.values()
-            if t.owner_ods == owner_ods and (statuses is None or t.status in statuses)
-        ]
+        """Tasks owned by ``owner_ods``, optionally filtered by status (indexed by owner)."""
+        found = (self.tasks[i] for i in self._by_owner.get(owner_ods.upper(), ()))
+        return [t for t in found if statuses is None or t.status in statuses]
+
+    def asked(self, owner_ods: str, *, case_id: str | None = None,
+              nhs_number: str | None = None) -> bool:
+        """Whether ``owner_ods`` holds a Task for this case (or, with no case, this child)."""
+        key = ("case", case_id) if case_id is not None else ("nhs", nhs_number or "")
+        return (owner_ods.upper(), *key) in self._asked
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
                    reason_text: str | None, at: datetime) -> StoredTask:

@@ -88,7 +88,7 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["fhir"])
     locks = KeyedLocks()
 
-    def service(request: Request) -> FhirService:
+    async def service(request: Request) -> FhirService:  # async: no threadpool hop
         state = request.app.state
         ports = FhirPorts(
             settings=state.settings, publisher=state.publisher, docstore=state.docstore,

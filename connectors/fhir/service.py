@@ -251,7 +251,7 @@ class FhirService:
                     _keep(asyncio.ensure_future(
                         self._settle_late(lease, exc.pending, agency, tokens, outcome)))
                 raise
-            ports.submissions.record(agency, tokens, outcome)
+            await asyncio.to_thread(ports.submissions.record, agency, tokens, outcome)
         finally:
             if not handed_over:
                 lease.release()
@@ -285,7 +285,7 @@ class FhirService:
             log.info("fhir_advice_late_send_failed", contribution_id=outcome.contribution_id,
                      agency=agency, error=type(exc).__name__)
         else:
-            self._ports.submissions.record(agency, tokens, outcome)
+            await asyncio.to_thread(self._ports.submissions.record, agency, tokens, outcome)
             log.info("fhir_advice_delivered_late", contribution_id=outcome.contribution_id,
                      agency=agency)
         finally:
@@ -342,16 +342,13 @@ class FhirService:
             PublishError: (503) not known yet: the Task feed has not caught up since start-up.
         """
         tasks = self._ports.tasks
-        owned = tasks.search(agency)
+        if tasks.asked(agency, case_id=case_id, nhs_number=submission.nhs_number):
+            return
         if case_id is not None:
-            asked = any(str(t.request.get("case_id")) == case_id for t in owned)
             refusal = "your organisation has not been asked for advice on this case"
         else:
-            asked = any(submission.nhs_number in t.nhs_numbers for t in owned)
             refusal = ("your organisation has not been asked for advice about this child "
                        "(no advice request names this NHS number)")
-        if asked:
-            return
         if not tasks.complete:  # just started: the request may not have been read yet
             raise PublishError("the connector is still loading advice requests; retry")
         raise AuthError(refusal, status=403)

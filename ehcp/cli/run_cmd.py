@@ -50,13 +50,21 @@ def connectors() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
-    app = create_production_app(settings)
+    certfile = str(settings.tls_certfile) if settings.tls_certfile else None
+    keyfile = str(settings.tls_keyfile) if settings.tls_keyfile else None
+    if settings.http_workers > 1:  # each worker process builds its own app from the environment
+        uvicorn.run(
+            "connectors.app:production_app", factory=True, workers=settings.http_workers,
+            host=settings.http_host, port=settings.http_port, log_config=None,
+            access_log=False, ssl_certfile=certfile, ssl_keyfile=keyfile,
+        )
+        return
     uvicorn.run(
-        app,
+        create_production_app(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
-        ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
-        ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
         access_log=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
