@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ehcp.errors import EhcpError
+
 #: How many lock files a :class:`FileKeyLocks` spreads keys over (keys may share one).
 STRIPES: Final = 256
 _POLL_S: Final = 0.02
 
 
-class LockTimeoutError(Exception):
+class LockTimeoutError(EhcpError):
     """The key stayed locked for longer than the caller would wait."""
 
 
