@@ -84,29 +84,34 @@ class TaskFeed:
         self._codec = codec
         self._tasks = tasks
         self._applied: set[str] = set()
+        #: Status changes read before their request (the two topics are not ordered together).
+        self._early: dict[str, list[dict[str, Any]]] = {}
 
     def apply(self, name: str, record: dict[str, Any]) -> None:
         """Apply one decoded record to the store; a record seen before changes nothing.
 
         After a broker outage the feed reads both topics from the start again; status changes
-        already applied are recognised by event id, so Task versions do not count up twice.
+        already applied are recognised by event id, so Task versions do not count up twice. A
+        status change read before its request waits for the request.
         """
         if name.endswith(".AdviceRequested"):
             if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
-                self._tasks.add(record)
+                task = self._tasks.add(record)
+                for change in self._early.pop(task.task_id, []):
+                    self._apply_status(task.task_id, change)
         elif name.endswith(".TaskStatusChanged"):
             task_id = task_id_for(record["request_id"])
-            if record["event_id"] in self._applied:
-                return
-            self._applied.add(record["event_id"])
-            if self._tasks.get(task_id) is not None:
-                self._tasks.set_status(
-                    task_id,
-                    record["status"].lower(),
-                    record["reason_code"],
-                    record["reason_text"],
-                    record["changed_at"],
-                )
+            if self._tasks.get(task_id) is None:
+                self._early.setdefault(task_id, []).append(record)
+            else:
+                self._apply_status(task_id, record)
+
+    def _apply_status(self, task_id: str, record: dict[str, Any]) -> None:
+        if record["event_id"] in self._applied:
+            return
+        self._applied.add(record["event_id"])
+        self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
+                               record["reason_text"], record["changed_at"])
 
     async def run(self) -> None:
         """Follow both topics until cancelled, reconnecting after broker outages.

@@ -71,3 +71,16 @@ def test_a_change_this_connector_made_counts_once_when_read_back_from_kafka() ->
         stored = tasks.get(task_id)
         assert stored is not None
         assert (stored.status, stored.version) == ("accepted", 2)
+
+
+def test_a_status_change_read_before_its_request_is_applied_when_the_request_arrives() -> None:
+    """The two topics are read side by side: a completion may come first after a restart."""
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    feed.apply(CHANGED, change("accepted", 4))
+    feed.apply(CHANGED, change("completed", 7))
+    assert tasks.tasks == {}
+    feed.apply(REQUESTED, advice_request())
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.status, stored.version) == ("completed", 3)
