@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import socket
@@ -10,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ehcp.identifiers import nhs_number_check_digit
 from ehcp.settings import Settings
@@ -101,3 +102,26 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def publish_advice_requests(settings: Settings, records: list[dict[str, Any]]) -> None:
+    """Put ``AdviceRequested`` records on the advice-requests topic (acks=all), keyed by case."""
+    from connectors.kafka_publisher import KafkaPublisher
+    from connectors.ports import PublishedEvent
+    from ehcp.contract.avro import default_codec
+    from ehcp.contract.cloudevents import event_type
+    from ehcp.contract.topics import ADVICE_REQUESTS
+
+    schema = ADVICE_REQUESTS.value_schema or ""
+
+    async def publish() -> None:
+        publisher = KafkaPublisher(settings, default_codec(), source="/tests")
+        try:
+            for record in records:
+                case_id = str(record["case_id"])
+                await publisher.publish(PublishedEvent(ADVICE_REQUESTS.name, case_id, schema,
+                                                       record, event_type(schema), case_id))
+        finally:
+            await publisher.close()
+
+    asyncio.run(publish())

@@ -24,6 +24,7 @@ from connectors.education.models import (
     referral_record,
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
+from ehcp.casework.calendar import LONDON
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.keys import contribution_key
 from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
@@ -99,12 +100,6 @@ async def _submit_advice(
     )
 
 
-async def _record_casework_event(
-    request: Request, case_id: str, body: dict[str, Any], principal: Principal
-) -> Accepted:
-    return await _publish(request, casework_event(case_id, body, principal))
-
-
 def build_router() -> APIRouter:
     """Routes under ``/api``: education (LA SEN team, schools) and social care."""
     router = APIRouter()
@@ -167,7 +162,7 @@ def build_router() -> APIRouter:
     async def post_education_event(
         request: Request, case_id: str, body: EventBody, principal: EducationWriter
     ) -> Any:
-        return await _record_casework_event(request, case_id, body, principal)
+        return await _publish(request, casework_event(case_id, body, principal))
 
     @router.post(
         "/education/cases/{case_id}/advice-requests",
@@ -182,7 +177,7 @@ def build_router() -> APIRouter:
         body: AdviceRequestIn,
         principal: EducationWriter,
     ) -> Any:
-        today = request.app.state.clock.now().astimezone(ZoneInfo("Europe/London")).date()
+        today = request.app.state.clock.now().astimezone(ZoneInfo(LONDON)).date()
         return await _publish(request, advice_request_event(case_id, body, principal, today))
 
     @router.post(
@@ -195,6 +190,6 @@ def build_router() -> APIRouter:
     async def post_social_care_event(
         request: Request, case_id: str, body: EventBody, principal: SocialCareWriter
     ) -> Any:
-        return await _record_casework_event(request, case_id, body, principal)
+        return await _publish(request, casework_event(case_id, body, principal))
 
     return router

@@ -6,22 +6,28 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from connectors.auth import FileCredentialStore, new_credential
-from connectors.kafka_publisher import KafkaPublisher
-from connectors.ports import PublishedEvent
 from ehcp import demo
 from ehcp.contract.avro import default_codec
-from ehcp.contract.cloudevents import event_type
-from ehcp.contract.topics import ADVICE_REQUESTS, CONTRIBUTIONS
+from ehcp.contract.topics import CONTRIBUTIONS
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.readers import read_partitions
 from ehcp.settings import Settings
-from tests.support import free_ports, settings_env, spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import (
+    free_ports,
+    publish_advice_requests,
+    settings_env,
+    spawn,
+    stop,
+    synthetic_nhs_number,
+    wait_until,
+)
 from tests.unit.connectors_fhir.support import advice_request
 
 pytestmark = pytest.mark.integration
@@ -47,17 +53,9 @@ def test_the_same_advice_sent_to_two_worker_processes_is_published_once(
     case_id = f"EHC-999-WKR-{uuid.uuid4().hex[:8]}"
     codec = default_codec()
 
-    async def ask() -> None:  # the LA's request, so the trust may answer about this child
-        publisher = KafkaPublisher(kafka_settings, codec, source="/tests")
-        record = advice_request(f"{case_id}-R1", owner="ZZ904", nhs_number=nhs, case_id=case_id)
-        schema = ADVICE_REQUESTS.value_schema or ""
-        try:
-            await publisher.publish(PublishedEvent(ADVICE_REQUESTS.name, case_id, schema, record,
-                                                   event_type(schema), case_id))
-        finally:
-            await publisher.close()
-
-    asyncio.run(ask())
+    # The LA's request, so the trust may answer about this child.
+    publish_advice_requests(kafka_settings, [
+        advice_request(f"{case_id}-R1", owner="ZZ904", nhs_number=nhs, case_id=case_id)])
     credential, token = new_credential(ODS_ORGANISATION_SYSTEM, "ZZ904", "health")
     FileCredentialStore(tmp_path / "credentials.json").save([credential])
     (port,) = free_ports(1)
@@ -68,7 +66,7 @@ def test_the_same_advice_sent_to_two_worker_processes_is_published_once(
     proc = spawn(["connectors"], env, tmp_path / "connectors.log")
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
-    advice = demo.medical_advice(demo.demo_times(demo_now())[1], str(uuid.uuid4()))
+    advice = demo.medical_advice(datetime.now(UTC), str(uuid.uuid4()))
     advice["subject"]["identifier"]["value"] = nhs
     advice["custodian"]["identifier"]["value"] = "ZZ904"
     try:
@@ -123,10 +121,3 @@ def answering_pids(log: Path) -> set[int]:
         if '"fhir_advice_' in line:
             pids.add(int(json.loads(line)["process"]))
     return pids
-
-
-def demo_now():  # type: ignore[no-untyped-def]
-    """Now, in UTC."""
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

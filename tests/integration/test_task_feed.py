@@ -10,13 +10,10 @@ import pytest
 
 from connectors.fhir.ports import InMemoryTaskStore
 from connectors.fhir.tasks import task_id_for
-from connectors.kafka_publisher import KafkaPublisher
-from connectors.ports import PublishedEvent
+from connectors.task_feed import TaskFeed
 from ehcp.contract.avro import default_codec
-from ehcp.contract.cloudevents import event_type
-from ehcp.contract.topics import ADVICE_REQUESTS
 from ehcp.settings import Settings
-from tests.support import synthetic_nhs_number
+from tests.support import publish_advice_requests, synthetic_nhs_number
 from tests.unit.connectors_fhir.support import advice_request
 
 pytestmark = pytest.mark.integration
@@ -27,20 +24,10 @@ def test_the_store_is_complete_only_once_earlier_requests_are_in(kafka_settings:
     codec = default_codec()
     request_ids = [f"REQ-FEED-{uuid.uuid4().hex[:8]}" for _ in range(5)]
 
-    async def scenario() -> None:
-        publisher = KafkaPublisher(kafka_settings, codec, source="/tests")
-        try:
-            for request_id in request_ids:
-                record = advice_request(request_id, owner="ZZ903",
-                                        nhs_number=synthetic_nhs_number())
-                schema = ADVICE_REQUESTS.value_schema or ""
-                await publisher.publish(PublishedEvent(
-                    ADVICE_REQUESTS.name, str(record["case_id"]), schema, record,
-                    event_type(schema), str(record["case_id"])))
-        finally:
-            await publisher.close()
-        from connectors.task_feed import TaskFeed
+    publish_advice_requests(kafka_settings, [
+        advice_request(r, owner="ZZ903", nhs_number=synthetic_nhs_number()) for r in request_ids])
 
+    async def scenario() -> None:
         tasks = InMemoryTaskStore(complete=False)
         runner = asyncio.create_task(TaskFeed(kafka_settings, codec, tasks).run())
         try:
