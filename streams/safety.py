@@ -1,4 +1,4 @@
-"""Guards around two at-least-once holes measured in faust-streaming 0.15.3.
+"""Guards around the at-least-once holes measured in faust-streaming 0.15.3.
 
 1. **Skipped offsets counted as done.** When Faust's fetcher hands over a message whose offset is
    more than one past the last one read, Faust records the offsets in between as a "gap" and
@@ -18,8 +18,31 @@
    and :class:`StallWatchdog` crashes a worker whose committed offset stays short of a
    partition's end, so the restart re-reads the dropped event.
 
-Both guards touch Faust internals (``Consumer._add_gap``, ``Consumer._read_offset``); they are
-checked against faust-streaming 0.15.3 and should be revisited when Faust is upgraded.
+3. **A partition with no committed offset is not rewound.** Faust drops records it fetched while a
+   rebalance or table recovery was under way and relies on ``perform_seek`` ("Seek stream
+   partitions to committed offsets") to read them again. aiokafka's ``seek_to_committed`` only
+   seeks partitions whose committed offset is above 0, so a partition with none (a fresh group,
+   offsets expired while the worker was down, a partition added) stays past the dropped records,
+   and guard 2 did not apply because there was no committed offset to compare with. Measured:
+   with a non-empty ``cases`` changelog and a fresh group, ``ehcp.referrals.v1[2]@0`` was never
+   processed while the offsets after it were, and the group committed past it.
+   :func:`install_gap_guard` therefore also wraps ``perform_seek``: every input partition without
+   a committed offset goes back to its log start (what ``auto.offset.reset=earliest`` promises),
+   and that start becomes the floor the head-offset guard and the watchdog compare with.
+4. **Records fetched between the seek and the resume are cleared.** After recovery Faust resumes
+   the stream partitions, then seeks them, then resumes its flow control, which *clears* the
+   agents' queues (to drop messages of partitions another worker now owns). Whatever was fetched
+   in between (from before or after the seek) is cleared although its offsets were read: measured
+   with the rewind of guard 3 alone, the first two offsets of every partition were still lost,
+   and a partition with a committed offset lost the record right after it. The guard holds the
+   stream partitions of our input topics paused until Faust resumes the consumer's flow, which
+   it does right after clearing the queues, so nothing is fetched into a queue about to be
+   cleared.
+
+The guards touch Faust internals (``Consumer._add_gap``, ``Consumer._new_offset``,
+``Consumer.perform_seek``, ``Consumer.resume_partitions``, ``Consumer.resume_flow``,
+``Consumer._committed_offset``); they are checked against faust-streaming 0.15.3 and should be
+revisited when Faust is upgraded.
 """
 
 from __future__ import annotations
@@ -46,7 +69,39 @@ class PartitionStalledError(EhcpError):
 
 #: Set on Faust's Consumer class once the guards are installed.
 _GUARD_MARK: Final = "_ehcp_gap_guard"
+#: Per consumer: the log start offset of each input partition that had no committed offset when
+#: it was last positioned (the first offset that must be acknowledged before anything commits).
+_FLOOR_ATTR: Final = "_ehcp_uncommitted_floor"
+#: Per consumer: (generation id, stream partitions held paused until the flow resumes).
+_HELD_ATTR: Final = "_ehcp_held_partitions"
 _GUARDED: set[str] = set()
+
+
+def held_partitions(consumer: Any) -> tuple[int, set[Any]]:
+    """The stream partitions guard 4 holds paused on ``consumer``, with their generation id."""
+    held: tuple[int, set[Any]] = getattr(consumer, _HELD_ATTR, (-1, set()))
+    return held
+
+
+def uncommitted_floor(consumer: Any) -> dict[Any, int]:
+    """The floors recorded on ``consumer`` by the positioning guard (created on first use)."""
+    floors: dict[Any, int] | None = getattr(consumer, _FLOOR_ATTR, None)
+    if floors is None:
+        floors = {}
+        setattr(consumer, _FLOOR_ATTR, floors)
+    return floors
+
+
+def first_unread(consumer: Any, tp: Any) -> int | None:
+    """The offset to acknowledge next on ``tp``: its committed offset, else its floor.
+
+    Faust keeps a committed offset of 0 as ``None``; the floor (set when the partition was
+    positioned at its log start) stands in for it.
+    """
+    committed: int | None = consumer._committed_offset.get(tp)
+    if committed is not None:
+        return committed
+    return uncommitted_floor(consumer).get(tp)
 
 
 def install_gap_guard(topics: Collection[str]) -> None:
@@ -79,16 +134,63 @@ def install_gap_guard(topics: Collection[str]) -> None:
         # Faust's own head-of-queue check is off by one (it compares the first acknowledged
         # offset with the committed offset as if that were the last processed one, but it is
         # the next to read), so an offset dropped right after a commit was committed past.
+        # With no committed offset it does not check at all: the floor stands in (guard 3).
         acked = self._acked[tp]
-        committed = self._committed_offset[tp]
-        if tp.topic in _GUARDED and acked and committed is not None and min(acked) > committed:
+        expected = first_unread(self, tp) if tp.topic in _GUARDED else None
+        if acked and expected is not None and min(acked) > expected:
             return None
         result: int | None = original_new_offset(self, tp)
         return result
 
+    original_perform_seek = FaustConsumer.perform_seek
+
+    async def guarded_perform_seek(self: Any) -> None:
+        await original_perform_seek(self)
+        floors = uncommitted_floor(self)
+        floors.clear()
+        unset = sorted(
+            (tp for tp in self.assignment()
+             if tp.topic in _GUARDED and not self._committed_offset.get(tp)),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+        if not unset:
+            return
+        starts = await self.earliest_offsets(*unset)
+        positions = {tp: int(starts.get(tp) or 0) for tp in unset}
+        await self.seek_wait(positions)
+        floors.update(positions)
+        log.info(
+            "kafka_uncommitted_partitions_rewound",
+            partitions=[f"{tp.topic}[{tp.partition}]@{positions[tp]}" for tp in unset],
+        )
+
+    original_resume_partitions = FaustConsumer.resume_partitions
+    original_resume_flow = FaustConsumer.resume_flow
+
+    def guarded_resume_partitions(self: Any, tps: Any) -> None:
+        tpset = set(tps)
+        hold = {tp for tp in tpset if tp.topic in _GUARDED}
+        if hold:
+            generation, held = held_partitions(self)
+            current = self.app.consumer_generation_id
+            setattr(self, _HELD_ATTR, (current, (held if generation == current else set()) | hold))
+        original_resume_partitions(self, tpset - hold)
+
+    def guarded_resume_flow(self: Any) -> None:
+        original_resume_flow(self)
+        generation, held = held_partitions(self)
+        if not held:
+            return
+        setattr(self, _HELD_ATTR, (-1, set()))
+        if generation == self.app.consumer_generation_id:
+            original_resume_partitions(self, held & set(self.assignment()))
+
     # Patching Faust's consumer on purpose (see the module docstring); pinned by unit tests.
     FaustConsumer._add_gap = guarded_add_gap  # type: ignore[method-assign]
     FaustConsumer._new_offset = guarded_new_offset  # type: ignore[method-assign]
+    FaustConsumer.perform_seek = guarded_perform_seek  # type: ignore[method-assign]
+    FaustConsumer.resume_partitions = guarded_resume_partitions  # type: ignore[method-assign]
+    FaustConsumer.resume_flow = guarded_resume_flow  # type: ignore[method-assign]
     setattr(FaustConsumer, _GUARD_MARK, True)
 
 
@@ -121,7 +223,7 @@ class StallWatchdog:
         ends = await consumer.highwaters(*tps)
         for tp in tps:
             end = ends.get(tp)
-            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            committed = first_unread(consumer, tp)
             behind = end is not None and end > (committed or 0)
             if not behind or self._last.get(tp, -1) != committed:
                 self._strikes[tp] = 0

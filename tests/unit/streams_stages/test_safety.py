@@ -17,7 +17,13 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
 from ehcp.supervisor import supervise
-from streams.safety import PartitionStalledError, StallWatchdog, install_gap_guard
+from streams.safety import (
+    PartitionStalledError,
+    StallWatchdog,
+    held_partitions,
+    install_gap_guard,
+    uncommitted_floor,
+)
 
 TOPIC = "ehcp.referrals.v1"
 
@@ -41,6 +47,10 @@ class FakeConsumer:
         self._committed_offset[self.key] = committed
         self.crashed: list[BaseException] = []
         self.ends: dict[Any, int] = {}
+        self._read_offset: dict[Any, int | None] = defaultdict(lambda: None)
+        self.in_kafka: dict[Any, int | None] = {self.key: committed}
+        self.starts: dict[Any, int] = {}
+        self.seeks: list[dict[Any, int]] = []
 
     async def crash(self, exc: BaseException) -> None:
         self.crashed.append(exc)
@@ -50,6 +60,15 @@ class FakeConsumer:
 
     async def highwaters(self, *tps: Any) -> dict[Any, int]:
         return {t: self.ends[t] for t in tps}
+
+    async def seek_to_committed(self) -> dict[Any, int | None]:
+        return dict(self.in_kafka)
+
+    async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+        return {t: self.starts.get(t, 0) for t in tps}
+
+    async def seek_wait(self, positions: dict[Any, int]) -> None:
+        self.seeks.append(dict(positions))
 
 
 def test_commit_refused_past_a_dropped_offset() -> None:
@@ -64,6 +83,84 @@ def test_contiguous_acks_still_commit() -> None:
     install_gap_guard({TOPIC})
     consumer = FakeConsumer(acked=[52, 53], committed=52)
     assert FaustConsumer._new_offset(consumer, consumer.key) == 54
+
+
+def test_commit_refused_past_a_dropped_first_offset_without_a_committed_offset() -> None:
+    """No committed offset, floor 0, offsets 1-7 acknowledged but 0 never: nothing is committed (#13.20)."""
+    install_gap_guard({TOPIC})
+    consumer = FakeConsumer(acked=[1, 2, 3, 4, 5, 6, 7], committed=None)
+    uncommitted_floor(consumer)[consumer.key] = 0
+    assert FaustConsumer._new_offset(consumer, consumer.key) is None
+    consumer._acked[consumer.key] = [0, 1, 2, 3, 4, 5, 6, 7]
+    assert FaustConsumer._new_offset(consumer, consumer.key) == 8
+
+
+def test_seek_puts_a_partition_without_a_committed_offset_back_at_its_log_start() -> None:
+    """Faust's seek to committed offsets leaves such a partition where the fetcher got to; the guard rewinds it to the start."""
+    install_gap_guard({TOPIC})
+    consumer = FakeConsumer(acked=[], committed=None)
+    done = tp(1)
+    consumer.in_kafka[done] = 12
+    consumer.starts[consumer.key] = 3
+    consumer.assignment = lambda: {consumer.key, done}  # type: ignore[method-assign]
+    asyncio.run(FaustConsumer.perform_seek(consumer))
+    assert consumer.seeks == [{consumer.key: 3}]
+    assert uncommitted_floor(consumer) == {consumer.key: 3}
+    assert consumer._committed_offset[done] == 12
+
+
+def test_seek_leaves_partitions_with_committed_offsets_and_other_topics_alone() -> None:
+    """Every input partition has a committed offset and a changelog has none: no extra seek."""
+    install_gap_guard({TOPIC})
+    consumer = FakeConsumer(acked=[], committed=7)
+    changelog = tp(0, "ehcp-streams-cases-changelog")
+    consumer.in_kafka[changelog] = None
+    consumer.assignment = lambda: {consumer.key, changelog}  # type: ignore[method-assign]
+    asyncio.run(FaustConsumer.perform_seek(consumer))
+    assert consumer.seeks == []
+    assert uncommitted_floor(consumer) == {}
+
+
+class FlowConsumer:
+    """Just the consumer state Faust's resume_partitions and resume_flow touch."""
+
+    def __init__(self, assigned: set[Any]) -> None:
+        self.app = SimpleNamespace(consumer_generation_id=7)
+        self._active_partitions: set[Any] = set()
+        self._paused_partitions: set[Any] = set(assigned)
+        self._assigned = assigned
+        self.flow_active = False
+        self.can_resume_flow = threading.Event()
+        self.suspend_flow = threading.Event()
+
+    def _get_active_partitions(self) -> set[Any]:
+        return self._active_partitions
+
+    def assignment(self) -> set[Any]:
+        return self._assigned
+
+
+def test_stream_partitions_stay_paused_until_the_flow_resumes() -> None:
+    """Recovery resumes the stream partitions before its seek and queue clear: they are only fetched from once the flow resumes, after the clear."""
+    install_gap_guard({TOPIC})
+    changelog = tp(0, "ehcp-streams-cases-changelog")
+    consumer = FlowConsumer({tp(0), tp(1), changelog})
+    FaustConsumer.resume_partitions(consumer, {tp(0), tp(1), changelog})
+    assert consumer._active_partitions == {changelog}
+    FaustConsumer.resume_flow(consumer)
+    assert consumer._active_partitions == {tp(0), tp(1), changelog}
+    assert consumer._paused_partitions == set()
+    assert held_partitions(consumer)[1] == set()
+
+
+def test_partitions_held_in_an_older_generation_are_not_resumed() -> None:
+    """A rebalance between the resume and the flow: the old generation's partitions are not fetched (the new recovery resumes its own)."""
+    install_gap_guard({TOPIC})
+    consumer = FlowConsumer({tp(0)})
+    FaustConsumer.resume_partitions(consumer, {tp(0)})
+    consumer.app.consumer_generation_id = 8
+    FaustConsumer.resume_flow(consumer)
+    assert consumer._active_partitions == set()
 
 
 def test_skipped_offsets_crash_instead_of_counting_as_done() -> None:
@@ -101,6 +198,17 @@ def test_watchdog_leaves_a_caught_up_or_moving_partition_alone() -> None:
     consumer.ends[consumer.key] = 100
     for committed in (10, 20, 30, 40):
         consumer._committed_offset[consumer.key] = committed
+        asyncio.run(dog.check())
+    assert consumer.crashed == []
+
+
+def test_watchdog_leaves_an_uncommitted_partition_whose_log_start_is_its_end_alone() -> None:
+    """No committed offset, and retention emptied the partition (start = end = 40): nothing to read, no crash."""
+    consumer = FakeConsumer(acked=[], committed=None)
+    consumer.ends[consumer.key] = 40
+    uncommitted_floor(consumer)[consumer.key] = 40
+    dog = _watchdog(consumer)
+    for _ in range(3):
         asyncio.run(dog.check())
     assert consumer.crashed == []
 

@@ -1,0 +1,158 @@
+"""A worker whose group has no committed offsets reads every input record from offset 0 (#13 item 20).
+
+Reproduced before the fix: with a non-empty ``cases`` changelog (so the tables restore at start)
+and a consumer group with no committed offset (a fresh group, offsets expired while the worker
+was down, or a partition added), Faust fetched the first records of a partition during recovery,
+dropped them, and "seeked to committed offsets", which does nothing for a partition that has
+none. Processing went on from offset 1 and the group committed past offset 0: a referral lost,
+with no dead letter and no guard firing.
+
+The check is exact: every offset of every referrals partition must appear in the worker's
+structured log as processed (or dead-lettered), and the committed offsets must reach the end.
+Each round uses a new app id (so a new group with a restored changelog) on this test's own
+broker, whose input topics start empty, so offset 0 of each partition is a record of the test.
+The race is timing-dependent; without the fix one round lost a record in about one run in three
+here, so the test runs several rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.education.models import ReferralIn, referral_record
+from ehcp import demo
+from ehcp.broker.local import BrokerConfig, LocalBroker
+from ehcp.contract.avro import default_codec
+from ehcp.contract.cloudevents import CloudEvent, event_type
+from ehcp.contract.topics import REFERRALS, catalogue
+from ehcp.kafka_clients import apply_topics
+from ehcp.settings import Settings
+from tests.support import free_ports, spawn, stop, synthetic_nhs_number, wait_until
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PARTITIONS = 4
+ROUNDS = 3
+CHANGELOG_ENTRIES = 3000
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker of this test's own, so the input topics start empty."""
+    port, controller = free_ports(2)
+    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
+                         REPO / ".ehcp" / "kafka")
+    broker.start(timeout_s=180)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _referral(case_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    body = demo.referral(datetime.now(UTC) - timedelta(weeks=2), case_id)
+    body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
+    del body["child"]["upn"]
+    record = referral_record(ReferralIn.model_validate(body))
+    schema = REFERRALS.value_schema or ""
+    ce = CloudEvent(id=record["event_id"], source="/tests", type=event_type(schema),
+                    time=datetime.now(UTC), subject=case_id)
+    return default_codec().encode(schema, record), ce.headers()
+
+
+def _processed_offsets(log: Path) -> dict[int, set[int]]:
+    """Referral offsets the worker processed or dead-lettered, by partition, from its JSON log."""
+    seen: dict[int, set[int]] = defaultdict(set)
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("topic") == REFERRALS.name and entry.get("event") in (
+            "case_event_processed", "message_dead_lettered"
+        ):
+            seen[int(entry["partition"])].add(int(entry["offset"]))
+    return seen
+
+
+def _one_round(bootstrap: str, producer: Any, round_no: int, sent: int, tmp_path: Path) -> int:
+    """Start a worker in a new group with a restored changelog; check it processed every referral.
+
+    Returns how many referrals are on the topic after the round.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    app_id = f"ehcp-fresh-{round_no}"
+    settings = Settings(kafka_bootstrap=bootstrap, pseudonym_key="f" * 64, partitions=PARTITIONS,
+                        app_id=app_id, data_dir=tmp_path / app_id, stall_check_s=5.0)
+    apply_topics(settings, catalogue(app_id))
+    changelog = f"{app_id}-cases-changelog"
+    for i in range(CHANGELOG_ENTRIES):  # cases restored at start (their content is not read)
+        producer.send(changelog, b'{"inputs": [], "alerts": {}}',
+                      key=json.dumps(f"EHC-999-OLD{round_no}-{i:05d}").encode(),
+                      partition=i % PARTITIONS)
+    for i in range(8):  # waiting before the worker starts
+        case_id = f"EHC-999-R{round_no}A-{i:04d}"
+        value, headers = _referral(case_id)
+        producer.send(REFERRALS.name, value, key=case_id.encode(), headers=headers)
+        sent += 1
+    producer.flush()
+    env = {**os.environ, "EHCP_KAFKA_BOOTSTRAP": bootstrap, "EHCP_PSEUDONYM_KEY": "f" * 64,
+           "EHCP_PARTITIONS": str(PARTITIONS), "EHCP_APP_ID": app_id,
+           "EHCP_DATA_DIR": str(settings.data_dir), "EHCP_STALL_CHECK_S": "5",
+           "EHCP_LOG_JSON": "true", "EHCP_LOG_LEVEL": "INFO"}
+    log = tmp_path / f"worker-{round_no}.log"
+    worker = spawn(["worker"], env, log)
+    tps = [TopicPartition(REFERRALS.name, p) for p in range(PARTITIONS)]
+    try:
+        for i in range(24):  # arriving while it starts and restores its tables
+            case_id = f"EHC-999-R{round_no}B-{i:04d}"
+            value, headers = _referral(case_id)
+            producer.send(REFERRALS.name, value, key=case_id.encode(), headers=headers)
+            producer.flush()
+            sent += 1
+            time.sleep(0.25)
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=app_id,
+                                 enable_auto_commit=False)
+        ends = consumer.end_offsets(tps)
+        assert sum(ends.values()) == sent
+
+        def caught_up() -> bool:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            return all((consumer.committed(tp) or 0) >= ends[tp] for tp in tps)
+
+        wait_until(caught_up, 120, 1.0, f"round {round_no}: the group to commit every referral")
+        consumer.close()
+    finally:
+        stop(worker)
+    seen = _processed_offsets(log)
+    missing = {tp.partition: sorted(set(range(ends[tp])) - seen[tp.partition])
+               for tp in tps if set(range(ends[tp])) - seen[tp.partition]}
+    assert missing == {}, f"round {round_no}: referral offsets never processed: {missing}"
+    return sent
+
+
+def test_a_group_without_committed_offsets_processes_every_record_from_offset_0(
+    own_broker: LocalBroker, tmp_path: Path
+) -> None:
+    """Fresh group + restored changelog + referrals arriving from launch: offsets 0..end-1 of every partition are processed, in every round."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=own_broker.config.bootstrap, acks="all")
+    try:
+        sent = 0
+        for round_no in range(ROUNDS):
+            sent = _one_round(own_broker.config.bootstrap, producer, round_no, sent, tmp_path)
+    finally:
+        producer.close()
