@@ -24,7 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ehcp connectors streams
+	$(BIN)/mypy ehcp connectors streams cli
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e"

@@ -24,7 +24,7 @@ from ehcp.contract.cloudevents import event_type
 from ehcp.contract.topics import ADVICE_REQUESTS, TASK_STATUS
 from ehcp.errors import ContractError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_clients import aiokafka_config
+from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)

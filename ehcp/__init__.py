@@ -4,7 +4,7 @@ The package is layered so the folders show the architecture:
 
 - ``ehcp.casework``, ``ehcp.identifiers``: pure domain rules (no I/O imports).
 - ``ehcp.contract``: the Avro event contract, CloudEvents headers and the topic catalogue.
-- ``ehcp.broker``: the local Apache Kafka broker assembled from Maven Central.
+- ``ehcp.kafka_io.broker``: the local Apache Kafka broker assembled from Maven Central.
 - ``ehcp.cli``: the ``ehcp`` command.
 - top-level ``streams`` (Faust agents) and ``connectors`` (agency HTTP adapters) use the above.
 """

@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 import faust
 import structlog
 
-from ehcp.case_processor import CaseProcessor
 from ehcp.clock import Clock, SystemClock
 from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.topics import (
@@ -42,10 +41,11 @@ from ehcp.contract.topics import (
     TopicSpec,
 )
 from ehcp.errors import CaseworkError, ContractError, ValidationError
-from ehcp.routing_stage import RoutingProcessor
 from ehcp.settings import Settings
 from streams.io import Outbox, dead_letter
 from streams.safety import StallWatchdog, install_gap_guard
+from streams.stages.cases import CaseProcessor
+from streams.stages.routing import RoutingProcessor
 
 log = structlog.get_logger(__name__)
 LONDON = ZoneInfo("Europe/London")

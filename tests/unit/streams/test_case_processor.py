@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from ehcp.case_processor import (
+from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
+from ehcp.errors import ContractError
+from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, UPN_SYSTEM
+from streams.stages.cases import (
     ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
@@ -18,9 +21,6 @@ from ehcp.case_processor import (
     CaseOutcome,
     CaseProcessor,
 )
-from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
-from ehcp.errors import ContractError
-from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, UPN_SYSTEM
 
 KEY = b"k" * 32
 CASE = "EHC-999-UNIT-1"

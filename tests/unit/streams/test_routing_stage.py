@@ -8,7 +8,7 @@ from typing import Any
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, UNROUTED
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
-from ehcp.routing_stage import ADVICE_SUBMITTED, CASE_CHILD_LINKED, RoutingProcessor
+from streams.stages.routing import ADVICE_SUBMITTED, CASE_CHILD_LINKED, RoutingProcessor
 
 NHS = "9434765919"
 KEY = "child:abc"
