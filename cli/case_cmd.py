@@ -74,7 +74,7 @@ def export(case_id: str) -> None:
     same evaluation the running streams make (they call the same engine on the same events).
     """
     from ehcp.casework.jsonl import dumps
-    from streams.stages.cases import stored_casework_events
+    from streams.stages.case_store import stored_casework_events
 
     settings = load_settings()
     changelog = f"{settings.app_id}-cases-changelog"
