@@ -180,5 +180,5 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
 
 
 def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
-    """Every topic EHCP Exchange needs, event topics first."""
-    return EVENT_TOPICS + changelog_topics(app_id)
+    """Every topic EHCP Exchange needs, event topics first (then audit, then changelogs)."""
+    return EVENT_TOPICS + (AUDIT,) + changelog_topics(app_id)
