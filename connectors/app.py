@@ -249,6 +249,6 @@ def production_app() -> FastAPI:
     """
     from ehcp.logs import configure_logging
 
-    settings = Settings()  # type: ignore[call-arg]  # fields come from the environment
+    settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     return create_production_app(settings)

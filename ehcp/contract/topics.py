@@ -181,4 +181,4 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
 
 def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
     """Every topic EHCP Exchange needs, event topics first (then audit, then changelogs)."""
-    return EVENT_TOPICS + (AUDIT,) + changelog_topics(app_id)
+    return (*EVENT_TOPICS, AUDIT, *changelog_topics(app_id))
