@@ -24,7 +24,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ehcp connectors streams
+	$(BIN)/mypy ehcp connectors streams cli
+	$(BIN)/lint-imports
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not integration and not e2e"

@@ -73,6 +73,7 @@ import structlog  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from cli import demo  # noqa: E402
 from connectors.app import Ports, create_app  # noqa: E402
 from connectors.auth import InMemoryCredentialStore, new_credential  # noqa: E402
 from connectors.docstore import FileDocumentStore  # noqa: E402
@@ -87,14 +88,13 @@ from connectors.fhir.ports import InMemoryTaskStore  # noqa: E402
 from connectors.kafka_publisher import KafkaPublisher  # noqa: E402
 from connectors.ledger import FileSubmissionLedger  # noqa: E402
 from connectors.ports import DocumentClaim, PublishedEvent  # noqa: E402
-from ehcp import demo  # noqa: E402
-from ehcp.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker  # noqa: E402
 from ehcp.contract.avro import default_codec  # noqa: E402
 from ehcp.contract.topics import CONTRIBUTIONS, catalogue  # noqa: E402
 from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM  # noqa: E402
-from ehcp.kafka_clients import apply_topics  # noqa: E402
+from ehcp.kafka_io.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker  # noqa: E402
+from ehcp.kafka_io.kafka_clients import apply_topics  # noqa: E402
+from ehcp.kafka_io.readers import read_partitions  # noqa: E402
 from ehcp.logs import configure_logging  # noqa: E402
-from ehcp.readers import read_partitions  # noqa: E402
 from ehcp.settings import Settings  # noqa: E402
 from tests.support import free_ports, synthetic_nhs_number  # noqa: E402
 

@@ -27,14 +27,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cli import demo  # noqa: E402
 from connectors.education.models import ReferralIn, referral_record  # noqa: E402
-from ehcp import demo  # noqa: E402
-from ehcp.broker.local import BrokerConfig, LocalBroker  # noqa: E402
 from ehcp.contract.avro import default_codec  # noqa: E402
 from ehcp.contract.cloudevents import CloudEvent, event_type  # noqa: E402
 from ehcp.contract.topics import CASE_STATUS, REFERRALS, catalogue  # noqa: E402
-from ehcp.kafka_clients import apply_topics  # noqa: E402
-from ehcp.readers import read_partitions  # noqa: E402
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker  # noqa: E402
+from ehcp.kafka_io.kafka_clients import apply_topics  # noqa: E402
+from ehcp.kafka_io.readers import read_partitions  # noqa: E402
 from ehcp.settings import Settings  # noqa: E402
 from tests.support import free_ports, synthetic_nhs_number  # noqa: E402
 
@@ -79,7 +79,7 @@ def main() -> int:
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "ehcp.cli.main", "worker"],
+            [sys.executable, "-m", "cli.main", "worker"],
             env=env,
             cwd=REPO,
             stdout=log,

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.docstore import FileDocumentStore
-from connectors.education.router import build_router as build_json_router
+from connectors.education.router import router as json_router
 from connectors.fhir import outcome
 from connectors.fhir.ports import (
     InMemorySubmissionLedger,
@@ -36,7 +36,7 @@ from connectors.fhir.ports import (
     TaskStore,
     UrlFetcher,
 )
-from connectors.fhir.router import build_router as build_fhir_router
+from connectors.fhir.router import router as fhir_router
 from connectors.ports import DocumentStore, EventPublisher, PublishedEvent
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
@@ -191,8 +191,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(build_json_router(), prefix="/api")
-    app.include_router(build_fhir_router(), prefix="/fhir")
+    app.include_router(json_router, prefix="/api")
+    app.include_router(fhir_router, prefix="/fhir")
     return app
 
 
@@ -249,6 +249,6 @@ def production_app() -> FastAPI:
     """
     from ehcp.logs import configure_logging
 
-    settings = Settings()  # type: ignore[call-arg]  # fields come from the environment
+    settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     return create_production_app(settings)

@@ -22,7 +22,7 @@ from connectors.ports import PublishedEvent, PublishReceipt
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import CloudEvent
 from ehcp.errors import PublishError
-from ehcp.kafka_clients import aiokafka_config
+from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)

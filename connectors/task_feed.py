@@ -21,10 +21,11 @@ from connectors.fhir.tasks import task_id_for
 from connectors.ports import EventPublisher, PublishedEvent
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import event_type
+from ehcp.contract.records import ADVICE_REQUESTED, TASK_STATUS_CHANGED
 from ehcp.contract.topics import ADVICE_REQUESTS, TASK_STATUS
 from ehcp.errors import ContractError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_clients import aiokafka_config
+from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -94,12 +95,12 @@ class TaskFeed:
         already applied are recognised by event id, so Task versions do not count up twice. A
         status change read before its request waits for the request.
         """
-        if name.endswith(".AdviceRequested"):
+        if name == ADVICE_REQUESTED:
             if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
                 task = self._tasks.add(record)
                 for change in self._early.pop(task.task_id, []):
                     self._apply_status(task.task_id, change)
-        elif name.endswith(".TaskStatusChanged"):
+        elif name == TASK_STATUS_CHANGED:
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is None:
                 self._early.setdefault(task_id, []).append(record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ehcp.errors import ConfigurationError
@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the settings from the environment (``EHCP_*``), once per process.
+
+        Raises:
+            ConfigurationError: naming every invalid variable and why, on one line.
+        """
+        try:
+            return cls()  # type: ignore[call-arg]  # fields come from the environment
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"EHCP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid configuration: {problems}") from exc
 
     def pseudonym_key_bytes(self) -> bytes:
         """The pseudonym key as bytes for HMAC.

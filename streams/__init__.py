@@ -1,6 +1,7 @@
 """Faust stream processing: routing contributions and keeping every case's statutory clocks.
 
-Agents are thin: decode, bind log context, call a pure function, send what it returns.
-``streams.app.create_app(settings)`` is the composition root; ``streams.worker`` holds the one
-module-level app Faust's command line needs.
+Faust wiring only: ``app`` (``create_app(settings)`` builds the app), ``agents`` (the one
+``run_stage`` loop), ``timer``, ``io`` (outbox and dead letters), ``safety`` and ``worker`` (the
+module-level app Faust's command line needs). The stages themselves are pure functions in
+:mod:`streams.stages`.
 """

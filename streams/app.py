@@ -8,7 +8,10 @@ Agents (each with concurrency 1, so one partition's events are handled in order,
   contributions and timer ticks, keyed by case id. Folds them into the ``cases`` table and
   emits advice requests, routing-index entries, case status and alerts.
 - ``alert_timer``: each tick, finds the local cases whose alerts fall due (an index by next due
-  date, so its cost grows with what falls due, not with open cases) and sends them a tick.
+  date, so its cost grows with what falls due, not with open cases) and sends them a tick
+  (:mod:`streams.timer`).
+
+Both agents run :func:`streams.agents.run_stage` over a pure stage from :mod:`streams.stages`.
 
 Processing is at-least-once with idempotent handlers (``exactly_once`` is deliberately not used).
 Faust's web server is off: its table views would serve personal data.
@@ -16,18 +19,14 @@ Faust's web server is off: its table views would serve personal data.
 
 from __future__ import annotations
 
-import heapq
-import uuid
-from datetime import date
+from collections.abc import Callable, MutableMapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import faust
-import structlog
 
-from ehcp.case_processor import CaseProcessor
 from ehcp.clock import Clock, SystemClock
 from ehcp.contract.avro import AvroCodec, default_codec
+from ehcp.contract.records import short_name
 from ehcp.contract.topics import (
     ADVICE_REQUESTS,
     CASE_TICKS,
@@ -39,53 +38,24 @@ from ehcp.contract.topics import (
     EVENT_TOPICS,
     REFERRALS,
     TASK_STATUS,
-    TopicSpec,
 )
-from ehcp.errors import CaseworkError, ContractError, ValidationError
-from ehcp.routing_stage import RoutingProcessor
 from ehcp.settings import Settings
-from streams.io import Outbox, dead_letter
+from streams.agents import Stage, Step, run_stage
+from streams.io import Outbox
 from streams.safety import StallWatchdog, install_gap_guard
+from streams.stages.cases import CaseProcessor
+from streams.stages.routing import RoutingProcessor
+from streams.timer import AlertTimer
 
-log = structlog.get_logger(__name__)
-LONDON = ZoneInfo("Europe/London")
-#: Errors that mean "this message cannot be processed": dead-letter it and carry on.
-BAD_DATA = (ContractError, CaseworkError, ValidationError)
-
-
-class DueIndex:
-    """Local cases by the next date their alerts change: a heap with lazy deletion."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[date, str]] = []
-        self._due: dict[str, date] = {}
-        self.dirty = True
-
-    def set(self, case_id: str, due: date | None) -> None:
-        """Record (or clear) a case's next due date."""
-        if due is None:
-            self._due.pop(case_id, None)
-            return
-        if self._due.get(case_id) != due:
-            self._due[case_id] = due
-            heapq.heappush(self._heap, (due, case_id))
-
-    def pop_due(self, as_of: date) -> list[str]:
-        """Case ids due on or before ``as_of`` (removed from the index)."""
-        out: list[str] = []
-        while self._heap and self._heap[0][0] <= as_of:
-            due, case_id = heapq.heappop(self._heap)
-            if self._due.get(case_id) == due:
-                del self._due[case_id]
-                out.append(case_id)
-        return out
-
-    def rebuild(self, entries: list[tuple[str, date | None]]) -> None:
-        """Replace the index with the given cases (after a rebalance)."""
-        self._heap, self._due = [], {}
-        for case_id, due in entries:
-            self.set(case_id, due)
-        self.dirty = False
+ROUTING_INPUTS = (CONTRIBUTIONS, CHILD_INDEX)
+CASE_INPUTS = (
+    REFERRALS,
+    CASEWORK_EVENTS,
+    ADVICE_REQUESTS,
+    TASK_STATUS,
+    CONTRIBUTIONS_ROUTED,
+    CASE_TICKS,
+)
 
 
 def _faust_credentials(settings: Settings) -> Any:
@@ -112,20 +82,10 @@ def _faust_credentials(settings: Settings) -> Any:
     return None
 
 
-def create_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    codec: AvroCodec | None = None,
-    processor: CaseProcessor | None = None,
-) -> faust.App:
-    """Build the Faust app with its topics, tables, agents and timer."""
-    clock = clock or SystemClock()
-    codec = codec or default_codec()
-    processor = processor or CaseProcessor.default(settings.pseudonym_key_bytes())
-    router = RoutingProcessor(codec)
+def _faust_app(settings: Settings) -> faust.App:
+    """The Faust app itself: raw bytes in and out, acks=all, at-least-once, web server off."""
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         settings.app_id,
         broker=[f"kafka://{b}" for b in settings.kafka_bootstrap.split(",")],
         broker_credentials=_faust_credentials(settings),
@@ -141,6 +101,19 @@ def create_app(
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
     )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    codec: AvroCodec | None = None,
+    processor: CaseProcessor | None = None,
+) -> faust.App:
+    """Build the Faust app with its topics, tables, agents and timers."""
+    codec = codec or default_codec()
+    processor = processor or CaseProcessor.default(settings.pseudonym_key_bytes())
+    app = _faust_app(settings)
     topics = {
         spec.name: app.topic(
             spec.name,
@@ -153,114 +126,96 @@ def create_app(
     }
     cases = app.Table("cases", partitions=settings.partitions)
     routing = app.Table("routing", partitions=settings.partitions)
-    index = DueIndex()
 
     def outbox() -> Outbox:
         return Outbox(codec, topics)
 
-    routing_in = app.topic(CONTRIBUTIONS.name, CHILD_INDEX.name, key_type=bytes, value_type=bytes)
-    input_topics = {
-        CONTRIBUTIONS.name,
-        CHILD_INDEX.name,
-        REFERRALS.name,
-        CASEWORK_EVENTS.name,
-        ADVICE_REQUESTS.name,
-        TASK_STATUS.name,
-        CONTRIBUTIONS_ROUTED.name,
-        CASE_TICKS.name,
-    }
+    timer = AlertTimer(clock or SystemClock(), cases, processor.next_due, outbox)
+    dead_letters = topics[DEAD_LETTER.name]
+    routing_stage = Stage(
+        "route_contributions",
+        "contribution_routing_done",
+        routing_step(RoutingProcessor(codec), routing),
+        codec,
+        outbox,
+        dead_letters,
+    )
+    case_stage = Stage(
+        "process_cases",
+        "case_event_processed",
+        case_step(processor, cases, timer),
+        codec,
+        outbox,
+        dead_letters,
+        key_field="case_id",
+    )
+    _wire(app, settings, routing_stage, case_stage, timer)
+    return app
+
+
+def routing_step(
+    router: RoutingProcessor, routing: MutableMapping[str, Any]
+) -> Callable[[str, str, dict[str, Any]], Step]:
+    """The routing stage over the ``routing`` table (state per child key)."""
+
+    def route(key: str, name: str, record: dict[str, Any]) -> Step:
+        result = router.handle(routing.get(key), key, name, record)
+
+        def save() -> None:
+            routing[key] = result.state
+
+        return Step(result.outputs, save, {"outcome": result.summary})
+
+    return route
+
+
+def case_step(
+    processor: CaseProcessor, cases: MutableMapping[str, Any], timer: AlertTimer
+) -> Callable[[str, str, dict[str, Any]], Step]:
+    """The case stage over the ``cases`` table; the timer's index learns each case's next date."""
+
+    def fold(case_id: str, name: str, record: dict[str, Any]) -> Step:
+        outcome = processor.on_event(cases.get(case_id), case_id, name, record)
+
+        def save() -> None:
+            if outcome.changed:
+                cases[case_id] = outcome.state
+
+        def track() -> None:
+            timer.index.set(case_id, outcome.next_due)
+
+        log_fields = {
+            "record": short_name(name),
+            "changed": outcome.changed,
+            "outputs": len(outcome.outputs),
+        }
+        return Step(outcome.outputs, save, log_fields, after_ack=track)
+
+    return fold
+
+
+def _wire(
+    app: faust.App, settings: Settings, routing_stage: Stage, case_stage: Stage, timer: AlertTimer
+) -> None:
+    """Register the agents, the timers and the rebalance hook (each agent with concurrency 1)."""
+    input_topics = {spec.name for spec in (*ROUTING_INPUTS, *CASE_INPUTS)}
     install_gap_guard(input_topics)
     watchdog = StallWatchdog(app, input_topics)
 
-    @app.agent(routing_in, concurrency=1)
+    def channel(specs: tuple[Any, ...]) -> Any:
+        return app.topic(*(s.name for s in specs), key_type=bytes, value_type=bytes)
+
+    @app.agent(channel(ROUTING_INPUTS), concurrency=1)
     async def route_contributions(stream: faust.StreamT[bytes]) -> None:
-        # Manual acks: Faust's automatic ack also fires when the loop body is cancelled (worker
-        # stopping mid-event), which would commit an event whose outputs were never sent.
-        manual = stream.noack()  # type: ignore[attr-defined]  # Stream has it; StreamT lacks it
-        async for event in manual.events():
-            msg = event.message
-            key = (event.key or b"").decode()
-            with structlog.contextvars.bound_contextvars(
-                topic=msg.topic, partition=msg.partition, offset=msg.offset
-            ):
-                try:
-                    name, record = codec.decode(event.value or b"")
-                    result = router.handle(routing.get(key), key, name, record)
-                except BAD_DATA as exc:
-                    await dead_letter(topics[DEAD_LETTER.name], event, "route_contributions", exc)
-                    await manual.ack(event)
-                    continue
-                # Outputs first, state second: if the worker dies in between, the input is
-                # processed again (its offset is not committed) and the outputs are re-sent with
-                # the same event ids, instead of being skipped as a duplicate.
-                box = outbox()
-                for spec_name, out_key, rec, subject in result.outputs:
-                    await box.send(_spec(spec_name), out_key, rec, subject)
-                await box.flush()
-                routing[key] = result.state
-                await manual.ack(event)
-                log.info("contribution_routing_done", outcome=result.summary)
+        await run_stage(stream, routing_stage)
 
-    cases_in = app.topic(
-        REFERRALS.name,
-        CASEWORK_EVENTS.name,
-        ADVICE_REQUESTS.name,
-        TASK_STATUS.name,
-        CONTRIBUTIONS_ROUTED.name,
-        CASE_TICKS.name,
-        key_type=bytes,
-        value_type=bytes,
-    )
-
-    @app.agent(cases_in, concurrency=1)
+    @app.agent(channel(CASE_INPUTS), concurrency=1)
     async def process_cases(stream: faust.StreamT[bytes]) -> None:
-        manual = stream.noack()  # type: ignore[attr-defined]  # Stream has it; StreamT lacks it  # see route_contributions
-        async for event in manual.events():
-            msg = event.message
-            case_id = (event.key or b"").decode()
-            with structlog.contextvars.bound_contextvars(
-                topic=msg.topic, partition=msg.partition, offset=msg.offset, case_id=case_id
-            ):
-                try:
-                    name, record = codec.decode(event.value or b"")
-                    outcome = processor.on_event(cases.get(case_id), case_id, name, record)
-                except BAD_DATA as exc:
-                    await dead_letter(topics[DEAD_LETTER.name], event, "process_cases", exc)
-                    await manual.ack(event)
-                    continue
-                box = outbox()  # outputs before state, as in route_contributions
-                for spec_name, out_key, rec, subject in outcome.outputs:
-                    await box.send(_spec(spec_name), out_key, rec, subject)
-                await box.flush()
-                if outcome.changed:
-                    cases[case_id] = outcome.state
-                await manual.ack(event)
-                index.set(case_id, outcome.next_due)
-                log.info(
-                    "case_event_processed",
-                    record=name.rsplit(".", 1)[-1],
-                    changed=outcome.changed,
-                    outputs=len(outcome.outputs),
-                )
+        await run_stage(stream, case_stage)
 
     @app.timer(settings.alert_tick_s)  # type: ignore[untyped-decorator]
     async def alert_timer() -> None:
-        today = clock.now().astimezone(LONDON).date()
-        if index.dirty:
-            index.rebuild([(k, processor.next_due(v)) for k, v in cases.items()])
-        due = index.pop_due(today)
-        if not due:
-            return
-        box = outbox()
-        for case_id in due:
-            tick = {
-                "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tick|{case_id}|{today}")),
-                "case_id": case_id,
-                "as_of": today,
-            }
-            await box.send(CASE_TICKS, case_id, tick, case_id)
-        await box.flush()
-        log.info("alert_ticks_sent", cases=len(due), as_of=today.isoformat())
+        await timer.run_once()
 
     @app.timer(settings.stall_check_s)  # type: ignore[untyped-decorator]
     async def stall_watchdog() -> None:
@@ -268,13 +223,4 @@ def create_app(
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # async receivers are awaited
     async def _mark_index_dirty(sender: Any, **_: Any) -> None:
-        index.dirty = True
-
-    return app
-
-
-_SPECS = {spec.name: spec for spec in EVENT_TOPICS}
-
-
-def _spec(name: str) -> TopicSpec:
-    return _SPECS[name]
+        timer.index.dirty = True

@@ -4,7 +4,7 @@ Faust's CLI needs a module-level app, so this one line calls the factory; ``ehcp
 usual way in and builds the app itself.
 """
 
-from ehcp.cli.common import load_settings
+from ehcp.settings import Settings
 from streams.app import create_app
 
-app = create_app(load_settings())
+app = create_app(Settings.from_env())

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ehcp.broker.local import BrokerConfig, LocalBroker
 from ehcp.contract.topics import catalogue
-from ehcp.kafka_clients import apply_topics
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
 from tests.support import free_ports
 

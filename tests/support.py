@@ -85,7 +85,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     """Start ``ehcp ARGS`` as a child process logging to ``log``."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "ehcp.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=env,
             cwd=REPO,
             stdout=out,

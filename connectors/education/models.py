@@ -1,7 +1,9 @@
 """Request bodies of the education and social care JSON APIs, and their mapping to Avro records.
 
 Pydantic checks shape and types; the identifier validators check NHS number and UPN check digits.
-Mapping functions are pure: they take validated models and return Avro record dicts.
+Mapping functions take validated models and return Avro record dicts without any I/O. They are
+not all total: they raise ``ValidationError`` for what the schema cannot check, and
+:func:`advice_request_event` raises ``AuthError`` (403) for a credential that is not an LA's.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from connectors.ports import Principal, PublishedEvent
 from ehcp.casework.engine import event_date
-from ehcp.casework.events import ADVICE_REGULATION
-from ehcp.casework.events import AdviceType as CaseAdviceType
 from ehcp.casework.jsonl import event_to_dict, parse_event
-from ehcp.casework.rules.advice import advice_due_on
 from ehcp.contract.cloudevents import event_type
+from ehcp.contract.records import advice_requested
 from ehcp.contract.topics import ADVICE_REQUESTS, CASEWORK_EVENTS
 from ehcp.errors import AuthError, InvalidIdentifierError, ValidationError
 from ehcp.identifiers import (
@@ -324,18 +324,15 @@ def advice_request_event(
     if body.agency.system == ODS_ORGANISATION_SYSTEM and body.child.nhs_number is None:
         raise ValidationError("a health body's Task names the child by NHS number",
                               location="/child/nhs_number")
-    advice_type = CaseAdviceType[body.advice_type.value]
-    record = {
-        "event_id": str(uuid.uuid5(EVENT_NAMESPACE, f"advice-request|{case_id}|{body.request_id}")),
-        "request_id": body.request_id,
-        "case_id": case_id,
-        "advice_type": body.advice_type.value,
-        "regulation": ADVICE_REGULATION[advice_type],
-        "agency": body.agency.model_dump(),
-        "child_identifiers": identifiers,
-        "sent_on": body.sent_on,
-        "due_on": advice_due_on(body.sent_on),
-    }
+    record = advice_requested(
+        event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"advice-request|{case_id}|{body.request_id}")),
+        request_id=body.request_id,
+        case_id=case_id,
+        advice_type=body.advice_type.value,
+        agency=body.agency.model_dump(),
+        child_identifiers=identifiers,
+        sent_on=body.sent_on,
+    )
     schema = ADVICE_REQUESTS.value_schema or ""
     return PublishedEvent(
         topic=ADVICE_REQUESTS.name,

@@ -1,5 +1,8 @@
 """JSON API of the education and social care connectors. Handlers are thin.
 
+:data:`router` is included under ``/api`` by the app factory; handlers receive the caller, the
+publisher, the settings and the clock through :mod:`connectors.deps`.
+
 Every write answers 202 with the Kafka receipt only after acks=all: the event is durable, and the
 streams will process it.
 """
@@ -9,10 +12,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel
 
-from connectors.auth import require_scope
+from connectors.deps import (
+    ClockDep,
+    EducationWriter,
+    PublisherDep,
+    SettingsDep,
+    SocialCareWriter,
+)
 from connectors.education.models import (
     CASE_ID_PATTERN,
     AdviceIn,
@@ -42,8 +51,6 @@ class Accepted(BaseModel):
 
 
 # Module level, so FastAPI can resolve these annotations (this module defers annotations).
-EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
-SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
 EventBody = Annotated[
     dict[str, Any],
     Body(
@@ -58,15 +65,14 @@ EventBody = Annotated[
         ],
     ),
 ]
+CaseIdInPath = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
+
+#: The education and social care routes, included under ``/api`` by the app factory.
+router = APIRouter()
 
 
-def _publisher(request: Request) -> EventPublisher:
-    publisher: EventPublisher = request.app.state.publisher
-    return publisher
-
-
-async def _publish(request: Request, event: PublishedEvent) -> Accepted:
-    receipt = await _publisher(request).publish(event)
+async def _publish(publisher: EventPublisher, event: PublishedEvent) -> Accepted:
+    receipt = await publisher.publish(event)
     return Accepted(
         event_id=str(event.record["event_id"]),
         topic=receipt.topic,
@@ -75,121 +81,115 @@ async def _publish(request: Request, event: PublishedEvent) -> Accepted:
     )
 
 
-async def _submit_advice(
-    request: Request, body: AdviceIn, principal: Principal, channel: str
-) -> Accepted:
+def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> PublishedEvent:
+    """The AdviceSubmitted event for advice over the JSON API, checked against the caller."""
     if body.advice_type.value not in principal.advice_types:
         raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
     if body.case_id is None and body.child is None and body.request_id is None:
         raise ValidationError(
             "give case_id, request_id or child so the advice can be routed", location="/case_id"
         )
-    settings: Settings = request.app.state.settings
-    record = advice_record(body, principal.agency_system, principal.agency_value, channel)
+    record = advice_record(body, principal.agency_system, principal.agency_value, "JSON_API")
     schema = CONTRIBUTIONS.value_schema or ""
-    return await _publish(
-        request,
-        PublishedEvent(
-            topic=CONTRIBUTIONS.name,
-            key=contribution_key(settings.pseudonym_key_bytes(), record),
-            schema_name=schema,
-            record=record,
-            ce_type=event_type(schema),
-            ce_subject=body.case_id or body.contribution_id,
-        ),
+    return PublishedEvent(
+        topic=CONTRIBUTIONS.name,
+        key=contribution_key(settings.pseudonym_key_bytes(), record),
+        schema_name=schema,
+        record=record,
+        ce_type=event_type(schema),
+        ce_subject=body.case_id or body.contribution_id,
     )
 
 
-def build_router() -> APIRouter:
-    """Routes under ``/api``: education (LA SEN team, schools) and social care."""
-    router = APIRouter()
-
-    @router.post(
-        "/education/referrals",
-        status_code=202,
-        response_model=Accepted,
-        tags=["education"],
-        summary="A request for an EHC needs assessment was received",
+@router.post(
+    "/education/referrals",
+    status_code=202,
+    response_model=Accepted,
+    tags=["education"],
+    summary="A request for an EHC needs assessment was received",
+)
+async def post_referral(
+    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep
+) -> Any:
+    if principal.agency_value != body.la_code:
+        raise AuthError("this credential may only submit referrals for its own LA", status=403)
+    schema = REFERRALS.value_schema or ""
+    event = PublishedEvent(
+        topic=REFERRALS.name,
+        key=body.case_id,
+        schema_name=schema,
+        record=referral_record(body),
+        ce_type=event_type(schema),
+        ce_subject=body.case_id,
     )
-    async def post_referral(request: Request, body: ReferralIn, principal: EducationWriter) -> Any:
-        if principal.agency_value != body.la_code:
-            raise AuthError("this credential may only submit referrals for its own LA", status=403)
-        record = referral_record(body)
-        schema = REFERRALS.value_schema or ""
-        return await _publish(
-            request,
-            PublishedEvent(
-                topic=REFERRALS.name,
-                key=body.case_id,
-                schema_name=schema,
-                record=record,
-                ce_type=event_type(schema),
-                ce_subject=body.case_id,
-            ),
-        )
+    return await _publish(publisher, event)
 
-    @router.post(
-        "/education/advice",
-        status_code=202,
-        response_model=Accepted,
-        tags=["education"],
-        summary="Educational, psychological or family advice",
-    )
-    async def post_education_advice(
-        request: Request, body: AdviceIn, principal: EducationWriter
-    ) -> Any:
-        return await _submit_advice(request, body, principal, "JSON_API")
 
-    @router.post(
-        "/social-care/advice",
-        status_code=202,
-        response_model=Accepted,
-        tags=["social care"],
-        summary="Social care advice (reg 6(1)(e))",
-    )
-    async def post_social_care_advice(
-        request: Request, body: AdviceIn, principal: SocialCareWriter
-    ) -> Any:
-        return await _submit_advice(request, body, principal, "JSON_API")
+@router.post(
+    "/education/advice",
+    status_code=202,
+    response_model=Accepted,
+    tags=["education"],
+    summary="Educational, psychological or family advice",
+)
+async def post_education_advice(
+    body: AdviceIn, principal: EducationWriter, publisher: PublisherDep, settings: SettingsDep
+) -> Any:
+    return await _publish(publisher, _contribution(body, principal, settings))
 
-    @router.post(
-        "/education/cases/{case_id}/events",
-        status_code=202,
-        response_model=Accepted,
-        tags=["education"],
-        summary="Record a casework event (decision, plan, review, exception, term dates)",
-    )
-    async def post_education_event(
-        request: Request, case_id: str, body: EventBody, principal: EducationWriter
-    ) -> Any:
-        return await _publish(request, casework_event(case_id, body, principal))
 
-    @router.post(
-        "/education/cases/{case_id}/advice-requests",
-        status_code=202,
-        response_model=Accepted,
-        tags=["education"],
-        summary="Ask a body for advice (reg 6); a health body receives it as a FHIR Task",
-    )
-    async def post_advice_request(
-        request: Request,
-        case_id: Annotated[str, Path(pattern=CASE_ID_PATTERN)],
-        body: AdviceRequestIn,
-        principal: EducationWriter,
-    ) -> Any:
-        today = request.app.state.clock.now().astimezone(ZoneInfo(LONDON)).date()
-        return await _publish(request, advice_request_event(case_id, body, principal, today))
+@router.post(
+    "/social-care/advice",
+    status_code=202,
+    response_model=Accepted,
+    tags=["social care"],
+    summary="Social care advice (reg 6(1)(e))",
+)
+async def post_social_care_advice(
+    body: AdviceIn, principal: SocialCareWriter, publisher: PublisherDep, settings: SettingsDep
+) -> Any:
+    return await _publish(publisher, _contribution(body, principal, settings))
 
-    @router.post(
-        "/social-care/cases/{case_id}/events",
-        status_code=202,
-        response_model=Accepted,
-        tags=["social care"],
-        summary="Record looked-after status or a timescale exception known to social care",
-    )
-    async def post_social_care_event(
-        request: Request, case_id: str, body: EventBody, principal: SocialCareWriter
-    ) -> Any:
-        return await _publish(request, casework_event(case_id, body, principal))
 
-    return router
+@router.post(
+    "/education/cases/{case_id}/events",
+    status_code=202,
+    response_model=Accepted,
+    tags=["education"],
+    summary="Record a casework event (decision, plan, review, exception, term dates)",
+)
+async def post_education_event(
+    case_id: str, body: EventBody, principal: EducationWriter, publisher: PublisherDep
+) -> Any:
+    return await _publish(publisher, casework_event(case_id, body, principal))
+
+
+@router.post(
+    "/education/cases/{case_id}/advice-requests",
+    status_code=202,
+    response_model=Accepted,
+    tags=["education"],
+    summary="Ask a body for advice (reg 6); a health body receives it as a FHIR Task",
+)
+async def post_advice_request(
+    case_id: CaseIdInPath,
+    body: AdviceRequestIn,
+    principal: EducationWriter,
+    publisher: PublisherDep,
+    clock: ClockDep,
+) -> Any:
+    today = clock.now().astimezone(ZoneInfo(LONDON)).date()
+    return await _publish(publisher, advice_request_event(case_id, body, principal, today))
+
+
+@router.post(
+    "/social-care/cases/{case_id}/events",
+    status_code=202,
+    response_model=Accepted,
+    tags=["social care"],
+    summary="Record looked-after status or a timescale exception known to social care",
+)
+async def post_social_care_event(
+    case_id: str, body: EventBody, principal: SocialCareWriter, publisher: PublisherDep
+) -> Any:
+    return await _publish(publisher, casework_event(case_id, body, principal))

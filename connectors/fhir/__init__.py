@@ -16,5 +16,5 @@ Layout (pure modules import no FastAPI):
 - :mod:`connectors.fhir.ports`: ledger, task store, task events and url fetcher ports + fakes.
 - :mod:`connectors.fhir.service`: the use cases, calling the ports (no FastAPI).
 - :mod:`connectors.fhir.outcome`: OperationOutcome and ``error_response`` (HTTP edge).
-- :mod:`connectors.fhir.router`: ``build_router()``, the thin FastAPI handlers.
+- :mod:`connectors.fhir.router`: ``router``, the thin FastAPI handlers (module level).
 """

@@ -43,11 +43,12 @@ from connectors.fhir.parsing import (
 )
 from connectors.ports import DocumentClaim, Principal, PublishedEvent
 from ehcp.contract.keys import contribution_key
+from ehcp.contract.records import ADVICE_SUBMITTED
 from ehcp.contract.topics import CONTRIBUTIONS
 from ehcp.errors import AuthError, InvalidIdentifierError, ValidationError
 from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, normalise_nhs_number
 
-SCHEMA_NAME: Final = "org.ehcpexchange.events.AdviceSubmitted"
+SCHEMA_NAME: Final = ADVICE_SUBMITTED
 CE_TYPE: Final = "org.ehcpexchange.advice.submitted.v1"
 #: How far in the future DocumentReference.date may be (clock skew between systems).
 CLOCK_SKEW: Final = timedelta(minutes=5)

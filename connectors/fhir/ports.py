@@ -1,4 +1,8 @@
-"""Ports of the health connector, each with an in-memory implementation for tests.
+"""Ports of the health connector, each with an in-memory implementation.
+
+Tests use the in-memory ones throughout; production uses :class:`InMemoryTaskStore` (each
+connector process rebuilds the health Tasks from Kafka at start-up) and
+:class:`InMemoryTaskEvents` only where no Kafka publisher is wired.
 
 The app factory puts implementations on ``app.state``:
 

@@ -4,6 +4,10 @@ Each use case validates everything first and only then acts, in the order that k
 safe: store the document, publish the event, then remember the outcome. A failed publish
 leaves no ledger entry, so the client's retry publishes; a repeat after success publishes
 nothing and answers with the first result.
+
+Over 400 lines on purpose: it is the one place that orders the health connector's side effects
+(advice, transactions, Task updates share the ledger, the locks and the publish-then-remember
+order), and splitting it by resource would spread that ordering over several modules.
 """
 
 from __future__ import annotations

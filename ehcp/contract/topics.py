@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from ehcp.contract import records
+
 FOREVER: Final = -1
 DAY_MS: Final = 24 * 60 * 60 * 1000
 
@@ -45,12 +47,10 @@ class TopicSpec:
         }
 
 
-NS: Final = "org.ehcpexchange.events"
-
 REFERRALS: Final = TopicSpec(
     "ehcp.referrals.v1",
     "case id",
-    f"{NS}.ReferralReceived",
+    records.REFERRAL_RECEIVED,
     "delete",
     FOREVER,
     "Requests for an EHC needs assessment received by the LA.",
@@ -58,7 +58,7 @@ REFERRALS: Final = TopicSpec(
 ADVICE_REQUESTS: Final = TopicSpec(
     "ehcp.advice-requests.v1",
     "case id",
-    f"{NS}.AdviceRequested",
+    records.ADVICE_REQUESTED,
     "delete",
     FOREVER,
     "Advice requests sent to agencies (reg 6); health ones become FHIR Tasks.",
@@ -66,7 +66,7 @@ ADVICE_REQUESTS: Final = TopicSpec(
 CASEWORK_EVENTS: Final = TopicSpec(
     "ehcp.casework-events.v1",
     "case id",
-    f"{NS}.CaseworkEventRecorded",
+    records.CASEWORK_EVENT_RECORDED,
     "delete",
     FOREVER,
     "Decisions, plans, reviews, timescale exceptions and term dates (LA or social care).",
@@ -74,7 +74,7 @@ CASEWORK_EVENTS: Final = TopicSpec(
 TASK_STATUS: Final = TopicSpec(
     "ehcp.task-status.v1",
     "case id if known, else request id",
-    f"{NS}.TaskStatusChanged",
+    records.TASK_STATUS_CHANGED,
     "delete",
     FOREVER,
     "Health bodies' FHIR Task status changes (accepted, rejected, completed).",
@@ -82,7 +82,7 @@ TASK_STATUS: Final = TopicSpec(
 CONTRIBUTIONS: Final = TopicSpec(
     "ehcp.contributions.v1",
     "case id if the sender named it, else the child key",
-    f"{NS}.AdviceSubmitted",
+    records.ADVICE_SUBMITTED,
     "delete",
     FOREVER,
     "Advice as submitted by agencies, before routing to a case.",
@@ -90,7 +90,7 @@ CONTRIBUTIONS: Final = TopicSpec(
 CHILD_INDEX: Final = TopicSpec(
     "ehcp.child-index.v1",
     "child key",
-    f"{NS}.CaseChildLinked",
+    records.CASE_CHILD_LINKED,
     "delete",
     FOREVER,
     "Routing index: which case each (pseudonymised) child identifier belongs to.",
@@ -98,7 +98,7 @@ CHILD_INDEX: Final = TopicSpec(
 CONTRIBUTIONS_ROUTED: Final = TopicSpec(
     "ehcp.contributions-routed.v1",
     "case id",
-    f"{NS}.AdviceSubmitted",
+    records.ADVICE_SUBMITTED,
     "delete",
     FOREVER,
     "Advice routed into its case (case_id set).",
@@ -106,7 +106,7 @@ CONTRIBUTIONS_ROUTED: Final = TopicSpec(
 UNROUTED: Final = TopicSpec(
     "ehcp.unrouted.v1",
     "child key or contribution id",
-    f"{NS}.ContributionUnrouted",
+    records.CONTRIBUTION_UNROUTED,
     "delete",
     FOREVER,
     "Contributions not (yet) matched to a case, with the reason. Never dropped.",
@@ -114,7 +114,7 @@ UNROUTED: Final = TopicSpec(
 CASE_TICKS: Final = TopicSpec(
     "ehcp.case-ticks.v1",
     "case id",
-    f"{NS}.CaseTick",
+    records.CASE_TICK,
     "delete",
     30 * DAY_MS,
     "Timer ticks for cases whose alerts fall due: time as an event, so replays agree.",
@@ -122,7 +122,7 @@ CASE_TICKS: Final = TopicSpec(
 CASE_STATUS: Final = TopicSpec(
     "ehcp.case-status.v1",
     "case id",
-    f"{NS}.CaseStatus",
+    records.CASE_STATUS,
     "compact",
     FOREVER,
     "Latest state of each case, for other systems and `ehcp case show`.",
@@ -130,13 +130,13 @@ CASE_STATUS: Final = TopicSpec(
 ALERTS: Final = TopicSpec(
     "ehcp.alerts.v1",
     "case id (or child key for unrouted)",
-    f"{NS}.Alert",
+    records.ALERT,
     "delete",
     365 * DAY_MS,
     "Alerts raised and resolved for monitoring staff.",
 )
 AUDIT: Final = TopicSpec(
-    "ehcp.audit.v1", "credential id", f"{NS}.AccessRefused", "delete", FOREVER,
+    "ehcp.audit.v1", "credential id", records.ACCESS_REFUSED, "delete", FOREVER,
     "Audit events: requests an authenticated agency was refused (403).",
 )
 DEAD_LETTER: Final = TopicSpec(
@@ -180,5 +180,5 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
 
 
 def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
-    """Every topic EHCP Exchange needs, event topics first."""
-    return EVENT_TOPICS + changelog_topics(app_id)
+    """Every topic EHCP Exchange needs, event topics first (then audit, then changelogs)."""
+    return (*EVENT_TOPICS, AUDIT, *changelog_topics(app_id))

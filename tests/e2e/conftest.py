@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.dev_cmd import wait_for_task
 from connectors.auth import FileCredentialStore, new_credential
-from ehcp.cli.dev_cmd import wait_for_task
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
 from tests.support import free_ports, settings_env, spawn, stop, wait_until

@@ -11,7 +11,7 @@ import pytest
 
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS
-from ehcp.readers import read_partitions
+from ehcp.kafka_io.readers import read_partitions
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import advice_states, medical_advice, new_case, referral, status_of
 from tests.support import wait_until

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ehcp import demo
+from cli import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CASE_STATUS, CONTRIBUTIONS, DEAD_LETTER, REFERRALS
-from ehcp.readers import latest_for_key
+from ehcp.kafka_io.readers import latest_for_key
 from ehcp.settings import Settings
 from tests.e2e.conftest import REPO, Pipeline
 from tests.support import synthetic_nhs_number, wait_until
@@ -108,7 +108,7 @@ def test_case_shows_advice_received_and_missing(pipeline: Pipeline) -> None:
     }
 
     shown = subprocess.run(
-        [sys.executable, "-m", "ehcp.cli.main", "case", "show", case_id],
+        [sys.executable, "-m", "cli.main", "case", "show", case_id],
         env=pipeline.env,
         cwd=REPO,
         capture_output=True,
@@ -343,7 +343,7 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
 def ehcp(pipeline: Pipeline, *args: str) -> str:
     """Run the ehcp CLI against the pipeline and return its output (failing on a non-zero exit)."""
     done = subprocess.run(
-        [sys.executable, "-m", "ehcp.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env=pipeline.env,
         cwd=REPO,
         capture_output=True,

@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from cli import demo
 from connectors.app import Ports, create_app
 from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.kafka_publisher import KafkaPublisher
 from connectors.ports import InMemoryDocumentStore
-from ehcp import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import AUDIT
 from ehcp.identifiers import LA_CODE_SYSTEM
-from ehcp.readers import read_partitions
+from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ehcp.broker.local import metadata_ok
 from ehcp.contract.topics import catalogue
-from ehcp.kafka_clients import apply_topics
+from ehcp.kafka_io.broker.local import metadata_ok
+from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
 from tests.support import wait_until
 

@@ -16,19 +16,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from cli import demo
 from connectors.app import Ports, create_app
 from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.fhir.ports import InMemoryTaskStore
 from connectors.kafka_publisher import KafkaPublisher
 from connectors.ledger import FileSubmissionLedger
 from connectors.ports import InMemoryDocumentStore
-from ehcp import demo
-from ehcp.broker.local import BrokerConfig, LocalBroker
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS, catalogue
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_clients import apply_topics
-from ehcp.readers import read_partitions
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.kafka_clients import apply_topics
+from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
 from tests.support import free_ports
 from tests.unit.connectors_fhir.support import advice_request

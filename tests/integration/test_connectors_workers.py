@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli import demo
 from connectors.auth import FileCredentialStore, new_credential
-from ehcp import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.readers import read_partitions
+from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
 from tests.support import (
     free_ports,

@@ -28,13 +28,13 @@ from typing import Any
 
 import pytest
 
+from cli import demo
 from connectors.education.models import ReferralIn, referral_record
-from ehcp import demo
-from ehcp.broker.local import BrokerConfig, LocalBroker
 from ehcp.contract.avro import default_codec
 from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import REFERRALS, catalogue
-from ehcp.kafka_clients import apply_topics
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
 from tests.support import free_ports, spawn, stop, synthetic_nhs_number, wait_until
 

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ehcp.broker.local import BrokerConfig, check_java, check_maven, ensure_libs, new_cluster_id
 from ehcp.errors import ConfigurationError
+from ehcp.kafka_io.broker.local import (
+    BrokerConfig,
+    check_java,
+    check_maven,
+    ensure_libs,
+    new_cluster_id,
+)
 
 
 def test_missing_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -62,7 +68,7 @@ def test_relative_cache_folder_is_made_absolute_for_maven(
     """Maven gets an absolute outputDirectory even when the cache is given relative to the cwd."""
     import subprocess
 
-    from ehcp.broker import local
+    from ehcp.kafka_io.broker import local
 
     seen: list[list[str]] = []
 

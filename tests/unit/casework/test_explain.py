@@ -8,11 +8,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from cli.casework_cmd import explain
 from ehcp.casework.engine import evaluate
 from ehcp.casework.explain import render_text, to_json
 from ehcp.casework.jsonl import parse_lines
 from ehcp.casework.model import CaseAssessment
-from ehcp.cli.casework_cmd import explain
 
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "case-summer-closure.jsonl"
 TOP_KEYS = {

@@ -24,7 +24,7 @@ from connectors.fhir.ports import (
     InMemoryTaskStore,
     InMemoryUrlFetcher,
 )
-from connectors.fhir.router import build_router
+from connectors.fhir.router import router
 from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp.clock import FixedClock
 from ehcp.errors import EhcpError
@@ -95,7 +95,7 @@ def build_app(settings: Settings, **ports: Any) -> FastAPI:
     # middleware and re-raises after answering, which TestClient would surface as a failure.
     app.add_exception_handler(EhcpError, handle)
     app.add_exception_handler(Exception, handle)
-    app.include_router(build_router(), prefix="/fhir")
+    app.include_router(router, prefix="/fhir")
     return app
 
 

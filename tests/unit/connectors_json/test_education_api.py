@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from cli import demo
 from connectors.app import Ports, create_app
 from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
-from ehcp import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM, SCHOOL_URN_SYSTEM

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ehcp.contract.avro import default_codec
+from ehcp.contract.records import ADVICE_SUBMITTED, CASE_CHILD_LINKED
 from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, UNROUTED
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
-from ehcp.routing_stage import ADVICE_SUBMITTED, CASE_CHILD_LINKED, RoutingProcessor
+from streams.stages.routing import RoutingProcessor
 
 NHS = "9434765919"
 KEY = "child:abc"
@@ -48,14 +49,14 @@ def test_contribution_naming_a_case_is_routed_straight_there() -> None:
     result = RoutingProcessor(default_codec()).handle(
         None, "EHC-9", ADVICE_SUBMITTED, contribution(case_id="EHC-9")
     )
-    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED.name, "EHC-9")]
+    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED, "EHC-9")]
 
 
 def test_early_contribution_is_parked_then_released_when_its_case_appears() -> None:
     """Advice before its case is parked and reported; the index entry releases it into the case."""
     stage = RoutingProcessor(default_codec())
     first = stage.handle(None, KEY, ADVICE_SUBMITTED, contribution())
-    assert [t for t, _, _, _ in first.outputs] == [UNROUTED.name, ALERTS.name]
+    assert [t for t, _, _, _ in first.outputs] == [UNROUTED, ALERTS]
     assert first.outputs[0][2]["parked"] is True
     assert first.outputs[1][2]["status"] == "RAISED"
     assert len(first.state["parked"]) == 1
@@ -64,11 +65,11 @@ def test_early_contribution_is_parked_then_released_when_its_case_appears() -> N
     assert again.outputs == [], "a repeat of a parked contribution changes nothing"
 
     released = stage.handle(first.state, KEY, CASE_CHILD_LINKED, linked())
-    routed = [o for o in released.outputs if o[0] == CONTRIBUTIONS_ROUTED.name]
+    routed = [o for o in released.outputs if o[0] == CONTRIBUTIONS_ROUTED]
     assert [(k, r["case_id"], r["contribution_id"]) for _, k, r, _ in routed] == [
         ("EHC-1", "EHC-1", "urn:uuid:1")
     ]
-    resolved = [o for o in released.outputs if o[0] == ALERTS.name]
+    resolved = [o for o in released.outputs if o[0] == ALERTS]
     assert resolved[0][2]["status"] == "RESOLVED"
     assert resolved[0][2]["alert_id"] == first.outputs[1][2]["alert_id"]
     assert released.state["parked"] == []
@@ -79,7 +80,7 @@ def test_contribution_after_its_case_is_routed_by_nhs_number() -> None:
     stage = RoutingProcessor(default_codec())
     state = stage.handle(None, KEY, CASE_CHILD_LINKED, linked()).state
     result = stage.handle(state, KEY, ADVICE_SUBMITTED, contribution("urn:uuid:2"))
-    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED.name, "EHC-1")]
+    assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED, "EHC-1")]
 
 
 def test_ambiguous_contribution_is_reported_not_parked() -> None:

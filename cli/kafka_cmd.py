@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ehcp.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker, metadata_ok
-from ehcp.cli.common import reports_errors
+from cli.common import reports_errors
 from ehcp.errors import BrokerError
+from ehcp.kafka_io.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker, metadata_ok
 
 
 def _broker(home: Path, port: int, controller_port: int, cache: Path) -> LocalBroker:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
+from cli.common import load_settings, reports_errors
 from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES
 from connectors.csv_import import IMPORT_KINDS, ImportReport, import_csv
 from connectors.ports import Principal
-from ehcp.cli.common import load_settings, reports_errors
 from ehcp.identifiers import LA_CODE_SYSTEM
 
 

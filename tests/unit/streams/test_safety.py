@@ -16,7 +16,7 @@ from typing import Any
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import TP
 
-from ehcp.supervisor import supervise
+from cli.supervisor import supervise
 from streams.safety import (
     PartitionStalledError,
     StallWatchdog,

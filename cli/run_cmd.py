@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ehcp.cli.common import load_settings, reports_errors
+from cli.common import load_settings, reports_errors
 from ehcp.logs import configure_logging
 
 
@@ -27,10 +27,10 @@ def worker(no_supervise: bool) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     if not no_supervise:
-        from ehcp.supervisor import supervise
+        from cli.supervisor import supervise
 
         raise SystemExit(
-            supervise([sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"])
+            supervise([sys.executable, "-m", "cli.main", "worker", "--no-supervise"])
         )
     import faust
 

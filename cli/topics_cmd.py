@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ehcp.cli.common import load_settings, reports_errors
+from cli.common import load_settings, reports_errors
 from ehcp.contract.topics import catalogue
-from ehcp.kafka_clients import apply_topics
+from ehcp.kafka_io.kafka_clients import apply_topics
 
 
 @click.group("topics")

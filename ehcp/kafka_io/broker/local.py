@@ -85,7 +85,7 @@ def ensure_libs(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     pom = cache_dir / version / "pom.xml"
     pom.write_text(
-        resources.files("ehcp.broker")
+        resources.files("ehcp.kafka_io.broker")
         .joinpath("pom.xml")
         .read_text()
         .replace(
@@ -204,7 +204,9 @@ class LocalBroker:
         props = home / "server.properties"
         props.write_text(self.config.server_properties())
         log4j = home / "log4j2.properties"
-        log4j.write_text(resources.files("ehcp.broker").joinpath("log4j2.properties").read_text())
+        log4j.write_text(
+            resources.files("ehcp.kafka_io.broker").joinpath("log4j2.properties").read_text()
+        )
         classpath = f"{libs}/*"
         if not (home / "data" / "meta.properties").exists():
             fmt = subprocess.run(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ehcp.cli.common import load_settings, reports_errors
-from ehcp.dead_letters import list_dead_letters, replay
+from cli.common import load_settings, reports_errors
+from ehcp.kafka_io.dead_letters import list_dead_letters, replay
 
 
 @click.group("dlq")

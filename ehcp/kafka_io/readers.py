@@ -12,7 +12,7 @@ from typing import Any
 
 from ehcp.contract.avro import AvroCodec
 from ehcp.errors import BrokerError
-from ehcp.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config
 from ehcp.settings import Settings
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ehcp.contract.topics import DEAD_LETTER
 from ehcp.errors import BrokerError
-from ehcp.kafka_clients import kafka_python_config
-from ehcp.readers import RawRecord, read_partitions
+from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.readers import RawRecord, read_partitions
 from ehcp.settings import Settings
 
 ERROR_PREFIX = "__connect.errors."

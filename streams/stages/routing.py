@@ -15,7 +15,8 @@ from typing import Any
 
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.keys import identifiers_of, strongest_identifier
-from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, NS, UNROUTED
+from ehcp.contract.records import ADVICE_SUBMITTED, CASE_CHILD_LINKED, Emit
+from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, UNROUTED
 from ehcp.errors import ContractError
 from ehcp.routing import (
     CaseLink,
@@ -26,17 +27,13 @@ from ehcp.routing import (
     route_by_child,
 )
 
-Output = tuple[str, str, dict[str, Any], str]  # topic, key, record, CloudEvents subject
-ADVICE_SUBMITTED = f"{NS}.AdviceSubmitted"
-CASE_CHILD_LINKED = f"{NS}.CaseChildLinked"
-
 
 @dataclass(frozen=True, slots=True)
 class RoutingResult:
     """What the routing stage decided for one input."""
 
     state: dict[str, Any]
-    outputs: list[Output]
+    outputs: list[Emit]
     summary: str
 
 
@@ -108,14 +105,14 @@ class RoutingProcessor:
             routed = {**record, "case_id": decision.case_id}
             return RoutingResult(
                 state,
-                [(CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id)],
+                [Emit(CONTRIBUTIONS_ROUTED, decision.case_id, routed, decision.case_id)],
                 "routed",
             )
         if any(p["contribution_id"] == record["contribution_id"] for p in state["parked"]):
             return RoutingResult(state, [], "already parked")
-        outputs: list[Output] = [
-            (
-                UNROUTED.name,
+        outputs: list[Emit] = [
+            Emit(
+                UNROUTED,
                 key,
                 {
                     "event_id": str(
@@ -128,8 +125,8 @@ class RoutingProcessor:
                 },
                 record["contribution_id"],
             ),
-            (
-                ALERTS.name,
+            Emit(
+                ALERTS,
                 key,
                 _unrouted_alert(record, decision, "RAISED"),
                 record["contribution_id"],
@@ -157,7 +154,7 @@ class RoutingProcessor:
             record["case_open"],
         )
         links = add_link(_links(state), link)
-        outputs: list[Output] = []
+        outputs: list[Emit] = []
         still_parked = []
         for parked in state["parked"]:
             _, contribution = self._codec.decode(base64.b64decode(parked["avro"]), ADVICE_SUBMITTED)
@@ -165,14 +162,14 @@ class RoutingProcessor:
             if isinstance(decision, Routed):
                 routed = {**contribution, "case_id": decision.case_id}
                 outputs.append(
-                    (CONTRIBUTIONS_ROUTED.name, decision.case_id, routed, decision.case_id)
+                    Emit(CONTRIBUTIONS_ROUTED, decision.case_id, routed, decision.case_id)
                 )
                 parked_decision = NotRouted(
                     UnroutedReason.NO_MATCHING_CASE, "routed once its case appeared", park=True
                 )
                 outputs.append(
-                    (
-                        ALERTS.name,
+                    Emit(
+                        ALERTS,
                         decision.case_id,
                         _unrouted_alert(contribution, parked_decision, "RESOLVED"),
                         decision.case_id,

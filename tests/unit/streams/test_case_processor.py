@@ -8,19 +8,18 @@ from typing import Any
 
 import pytest
 
-from ehcp.case_processor import (
+from ehcp.contract.records import (
     ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
-    CASEWORK_EVENT,
-    REFERRAL,
     TASK_STATUS_CHANGED,
-    CaseOutcome,
-    CaseProcessor,
 )
+from ehcp.contract.records import CASEWORK_EVENT_RECORDED as CASEWORK_EVENT
+from ehcp.contract.records import REFERRAL_RECEIVED as REFERRAL
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
 from ehcp.errors import ContractError
 from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, UPN_SYSTEM
+from streams.stages.cases import CaseOutcome, CaseProcessor
 
 KEY = b"k" * 32
 CASE = "EHC-999-UNIT-1"
@@ -95,7 +94,7 @@ def run(
 def opened(processor: CaseProcessor) -> tuple[dict[str, Any], CaseOutcome, dict[str, Any]]:
     """A case after its referral and the advice request the referral caused."""
     state, (outcome,) = run(processor, [(REFERRAL, referral())])
-    request = next(r for t, _, r, _ in outcome.outputs if t == ADVICE_REQUESTS.name)
+    request = next(r for t, _, r, _ in outcome.outputs if t == ADVICE_REQUESTS)
     state2 = processor.on_event(state, CASE, ADVICE_REQUESTED, request).state
     return state2, outcome, request
 
@@ -110,9 +109,9 @@ def test_referral_opens_the_case(processor: CaseProcessor) -> None:
     """A referral emits index entries per identifier, a medical request due in 6 weeks, and a status."""
     _, outcome, request = opened(processor)
     topics = [t for t, _, _, _ in outcome.outputs]
-    assert topics.count(CHILD_INDEX.name) == 2
-    assert topics.count(ADVICE_REQUESTS.name) == 1
-    assert topics[-1] == CASE_STATUS.name
+    assert topics.count(CHILD_INDEX) == 2
+    assert topics.count(ADVICE_REQUESTS) == 1
+    assert topics[-1] == CASE_STATUS
     for _, key, _record, _ in outcome.outputs:
         assert "9434765919" not in key
     assert request["advice_type"] == "MEDICAL"
@@ -139,7 +138,7 @@ def _alerts(outcome: CaseOutcome) -> list[tuple[str, str, str | None]]:
     return [
         (r["kind"], r["status"], r["advice_type"])
         for t, _, r, _ in outcome.outputs
-        if t == ALERTS.name
+        if t == ALERTS
     ]
 
 
@@ -161,7 +160,7 @@ def test_overdue_medical_advice_raises_one_alert_and_arrival_resolves_it(
         medical(datetime(2026, 10, 22, 9, tzinfo=UTC), request["request_id"]),
     )
     assert ("ADVICE_OVERDUE", "RESOLVED", "MEDICAL") in _alerts(arrived)
-    status = next(r for t, _, r, _ in arrived.outputs if t == CASE_STATUS.name)
+    status = next(r for t, _, r, _ in arrived.outputs if t == CASE_STATUS)
     assert {a["advice_type"]: a["status"] for a in status["advice"]}["MEDICAL"] == "RECEIVED"
 
 
@@ -228,7 +227,7 @@ def test_casework_event_from_the_la_is_applied(processor: CaseProcessor) -> None
         "event_json": json.dumps(event),
     }
     outcome = processor.on_event(state, CASE, CASEWORK_EVENT, record)
-    status = next(r for t, _, r, _ in outcome.outputs if t == CASE_STATUS.name)
+    status = next(r for t, _, r, _ in outcome.outputs if t == CASE_STATUS)
     assert status["stage"] == "ASSESSING"
 
 

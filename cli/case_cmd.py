@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from ehcp.cli.common import load_settings, reports_errors
+from cli.common import load_settings, reports_errors
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS, CASE_STATUS
-from ehcp.readers import decode_all, latest_for_key, read_partitions
+from ehcp.kafka_io.readers import decode_all, latest_for_key, read_partitions
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,8 +73,8 @@ def export(case_id: str) -> None:
     `ehcp case export ID > events.jsonl; ehcp case explain events.jsonl --as-of DATE` gives the
     same evaluation the running streams make (they call the same engine on the same events).
     """
-    from ehcp.case_processor import stored_casework_events
     from ehcp.casework.jsonl import dumps
+    from streams.stages.case_store import stored_casework_events
 
     settings = load_settings()
     changelog = f"{settings.app_id}-cases-changelog"

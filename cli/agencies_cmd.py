@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
+from cli.common import load_settings, reports_errors
 from connectors.auth import KIND_SCOPES, FileCredentialStore, new_credential
-from ehcp.cli.common import load_settings, reports_errors
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 
 DEFAULT_SYSTEMS = {

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI groups: settings loading and error reporting."""
+"""Helpers shared by the CLI groups: settings as a click error, and error reporting."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import pydantic
 
-from ehcp.errors import EhcpError
+from ehcp.errors import ConfigurationError, EhcpError
 from ehcp.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def load_settings() -> Settings:
-    """Read settings from the environment, turning validation errors into one clear line."""
+    """:meth:`Settings.from_env`, with a configuration error as one clear line and exit status 1."""
     try:
-        return Settings()  # type: ignore[call-arg]  # fields come from the environment
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"EHCP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise click.ClickException(f"invalid configuration: {problems}") from exc
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def reports_errors(func: F) -> F:

@@ -23,18 +23,18 @@ from typing import Any
 import click
 import httpx
 
+from cli import demo
+from cli.case_cmd import render_status
+from cli.common import load_settings, reports_errors
+from cli.dev_env import apply_dev_env
 from connectors.auth import FileCredentialStore, new_credential
-from ehcp import demo
-from ehcp.broker.local import BrokerConfig, LocalBroker
-from ehcp.cli.case_cmd import render_status
-from ehcp.cli.common import load_settings, reports_errors
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CASE_STATUS, catalogue
-from ehcp.dev_env import apply_dev_env
 from ehcp.errors import EhcpError
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_clients import apply_topics
-from ehcp.readers import latest_for_key
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.kafka_clients import apply_topics
+from ehcp.kafka_io.readers import latest_for_key
 from ehcp.settings import Settings
 
 
@@ -42,7 +42,7 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "ehcp.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

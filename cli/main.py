@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
+from cli.agencies_cmd import agencies
+from cli.case_cmd import alerts, case
+from cli.casework_cmd import explain
+from cli.dev_cmd import dev
+from cli.dlq_cmd import dlq
+from cli.import_cmd import import_
+from cli.kafka_cmd import kafka
+from cli.run_cmd import connectors, worker
+from cli.topics_cmd import topics
 from ehcp import __version__
-from ehcp.cli.agencies_cmd import agencies
-from ehcp.cli.case_cmd import alerts, case
-from ehcp.cli.casework_cmd import explain
-from ehcp.cli.dev_cmd import dev
-from ehcp.cli.dlq_cmd import dlq
-from ehcp.cli.import_cmd import import_
-from ehcp.cli.kafka_cmd import kafka
-from ehcp.cli.run_cmd import connectors, worker
-from ehcp.cli.topics_cmd import topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

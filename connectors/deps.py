@@ -1,0 +1,75 @@
+"""Typed FastAPI dependencies: what a handler may ask for, read from the app's ports.
+
+The composition root (:func:`connectors.app.create_app`) puts the ports on ``app.state``;
+handlers never read ``app.state`` themselves but declare one of these ``Annotated`` aliases,
+so their signatures say what they use and tests reach the same ports through the same app.
+The aliases live at module level because the routers defer annotations and FastAPI resolves
+them against module globals.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from connectors.auth import require_scope
+from connectors.fhir.service import FhirPorts, FhirService
+from connectors.locks import KeyedLocks
+from connectors.ports import EventPublisher, Principal
+from ehcp.clock import Clock
+from ehcp.settings import Settings
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_publisher(request: Request) -> EventPublisher:
+    """Where events go (Kafka in production, a recorder in tests)."""
+    publisher: EventPublisher = request.app.state.publisher
+    return publisher
+
+
+async def get_clock(request: Request) -> Clock:
+    """The app's clock (never ``datetime.now()`` in a handler)."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_fhir_service(request: Request) -> FhirService:
+    """The health connector's use cases over the app's ports, built once per app.
+
+    Built on first use rather than per request: its per-key locks must be shared by every
+    request of the app. (Async, so there is no threadpool hop, and nothing awaits between the
+    check and the store, so two first requests cannot build two services.)
+    """
+    state = request.app.state
+    service: FhirService | None = getattr(state, "fhir_service", None)
+    if service is None:
+        ports = FhirPorts(
+            settings=state.settings,
+            publisher=state.publisher,
+            docstore=state.docstore,
+            submissions=state.submissions,
+            tasks=state.tasks,
+            task_events=state.task_events,
+            url_fetcher=getattr(state, "url_fetcher", None),
+            clock=state.clock,
+        )
+        service = FhirService(ports, KeyedLocks())
+        state.fhir_service = service
+    return service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+FhirServiceDep = Annotated[FhirService, Depends(get_fhir_service)]
+
+EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
+SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
+FhirReader = Annotated[Principal, Depends(require_scope("fhir:read"))]
+FhirWriter = Annotated[Principal, Depends(require_scope("fhir:write"))]

@@ -1,1 +1,0 @@
-"""The ``ehcp`` command: one group per area (kafka, topics, worker, connectors, case, ...)."""

@@ -1,0 +1,1 @@
+"""Kafka I/O of the core: client configuration, readers, dead letters and the local broker."""

@@ -1,0 +1,158 @@
+"""What a case sends: routing-index entries, advice requests, alerts and its status (pure).
+
+Every output has a deterministic event id (a UUID 5 of the case and what it is about), so a
+replay after a crash repeats ids instead of inventing new ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, Final
+
+from ehcp.casework.model import Alert, CaseAssessment
+from ehcp.casework.policy import Policy
+from ehcp.casework.rules.advice import required_advice
+from ehcp.contract.keys import child_key, identifiers_of
+from ehcp.contract.records import Emit, advice_requested
+from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
+from streams.stages.case_mapping import agency_record
+
+_IDS: Final = uuid.UUID("0f8e7a4e-54c6-4a39-8e55-1f3b7c1d2a90")
+
+
+def request_id_for(case_id: str, advice_type: str) -> str:
+    """The deterministic id of the advice request the exchange sends for a case."""
+    return str(uuid.uuid5(_IDS, f"request|{case_id}|{advice_type}"))
+
+
+def open_case(
+    referral: Mapping[str, Any],
+    assessment: CaseAssessment | None,
+    policy: Policy,
+    pseudonym_key: bytes,
+) -> list[Emit]:
+    """Routing-index entries for the child, and advice requests for the required advice."""
+    case_id = referral["case_id"]
+    child = referral["child"]
+    received_at: datetime = referral["received_at"]
+    outputs: list[Emit] = []
+    for identifier in identifiers_of(child["identifiers"]):
+        link = {
+            "event_id": str(uuid.uuid5(_IDS, f"link|{case_id}|{identifier.system}")),
+            "case_id": case_id,
+            "identifier_system": identifier.system,
+            "date_of_birth": child["date_of_birth"],
+            "linked_at": received_at,
+            "case_open": True,
+        }
+        outputs.append(Emit(CHILD_INDEX, child_key(pseudonym_key, identifier), link, case_id))
+    sent_on = (
+        assessment.received_on if assessment and assessment.received_on else received_at.date()
+    )
+    providers = {p["advice_type"]: p["agency"] for p in referral.get("advice_providers", [])}
+    required = required_advice(
+        year_group=child["year_group"],
+        date_of_birth=child["date_of_birth"],
+        on=sent_on,
+        vision_impairment=child["vision_impairment"],
+        hearing_impairment=child["hearing_impairment"],
+        looked_after=child["looked_after"],
+        virtual_school_head_for_looked_after=policy.virtual_school_head_for_looked_after,
+    )
+    for advice_type in required:
+        agency = providers.get(advice_type.value)
+        if agency is None:
+            continue  # nobody named: the engine reports it ADVICE_NOT_REQUESTED
+        request_id = request_id_for(case_id, advice_type.value)
+        request = advice_requested(
+            event_id=str(uuid.uuid5(_IDS, f"requested|{request_id}")),
+            request_id=request_id,
+            case_id=case_id,
+            advice_type=advice_type.value,
+            agency=agency,
+            child_identifiers=child["identifiers"],
+            sent_on=sent_on,
+        )
+        outputs.append(Emit(ADVICE_REQUESTS, case_id, request, case_id))
+    return outputs
+
+
+def alert_changes(state: dict[str, Any], assessment: CaseAssessment) -> list[Emit]:
+    """Raise alerts newly due; resolve raised ones no longer due. Each fires once.
+
+    The state keeps each raised alert's details (updated in place), so its resolution names the
+    same advice, agency and due date.
+    """
+    raised: dict[str, Any] = dict(state["alerts"])
+    current = {a.alert_id: a for a in assessment.alerts}
+    outputs: list[Emit] = []
+    for alert_id, alert in current.items():
+        if alert_id not in raised:
+            record = alert_record(alert, "RAISED", assessment.as_of)
+            raised[alert_id] = {
+                k: (v.isoformat() if isinstance(v, date) else v)
+                for k, v in record.items()
+                if k not in ("event_id", "as_of")
+            }
+            outputs.append(Emit(ALERTS, assessment.case_id, record, assessment.case_id))
+    for alert_id in [a for a in raised if a not in current]:
+        details = raised.pop(alert_id)
+        due_on = details["due_on"]
+        resolved = {
+            **details,
+            "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")),
+            "status": "RESOLVED",
+            "due_on": date.fromisoformat(due_on) if due_on else None,
+            "message": f"resolved: {details['message']}",
+            "as_of": assessment.as_of,
+        }
+        outputs.append(Emit(ALERTS, assessment.case_id, resolved, assessment.case_id))
+    state["alerts"] = raised
+    return outputs
+
+
+def alert_record(alert: Alert, status: str, as_of: date) -> dict[str, Any]:
+    """The Avro ``Alert`` record for a casework alert."""
+    return {
+        "event_id": str(uuid.uuid5(_IDS, f"{alert.alert_id}|{status}")),
+        "alert_id": alert.alert_id,
+        "case_id": alert.case_id,
+        "kind": alert.kind.value,
+        "status": status,
+        "severity": alert.severity.value,
+        "advice_type": alert.advice_type.value if alert.advice_type else None,
+        "agency": agency_record(alert.agency_id),
+        "due_on": alert.due_on,
+        "days_overdue": alert.days_overdue,
+        "regulation": alert.regulation,
+        "message": alert.message,
+        "as_of": as_of,
+    }
+
+
+def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
+    """The case's ``CaseStatus`` for the compacted case-status topic."""
+    final = assessment.statutory_date("final_plan_due")
+    status = {
+        "case_id": assessment.case_id,
+        "stage": assessment.stage.value,
+        "received_on": assessment.received_on,
+        "final_plan_due_on": final.due_on if final else None,
+        "as_of": assessment.as_of,
+        "advice": [
+            {
+                "advice_type": item.advice_type.value,
+                "regulation": item.regulation,
+                "status": item.status.value,
+                "request_id": item.request_id,
+                "agency": agency_record(item.agency_id),
+                "due_on": item.due_on,
+                "contribution_ids": list(item.contribution_ids),
+            }
+            for item in assessment.advice
+        ],
+        "open_alerts": len(state["alerts"]),
+    }
+    return Emit(CASE_STATUS, assessment.case_id, status, assessment.case_id)

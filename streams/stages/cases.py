@@ -1,0 +1,142 @@
+"""The case stage: contract records in, the case's state and its consequences out (pure).
+
+The ``process_cases`` agent hands it the case's stored state and one decoded record; it returns
+the new state and the records to send. The stored state keeps each accepted input as its
+casework event (:mod:`streams.stages.case_store`) plus the alerts already raised; every
+evaluation calls :func:`ehcp.casework.engine.evaluate`, the same function ``ehcp case explain``
+uses. Mapping records to casework is :mod:`streams.stages.case_mapping`; what a case sends is
+:mod:`streams.stages.case_outputs`.
+
+Idempotent: an input whose event id (or contribution id) was already applied changes nothing,
+and every output has a deterministic event id, so a replay after a crash repeats nothing new.
+
+Event time, not processing time: a case is evaluated as of the latest event date it has seen (a
+``CaseTick`` from the alert timer moves it forward), so replaying the same events gives the
+same dates and alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ehcp.casework import events as ev
+from ehcp.casework.engine import evaluate
+from ehcp.casework.model import CaseAssessment
+from ehcp.casework.policy import Policy
+from ehcp.contract.avro import AvroCodec, default_codec
+from ehcp.contract.records import (
+    CASE_TICK,
+    CASEWORK_EVENT_RECORDED,
+    REFERRAL_RECEIVED,
+    Emit,
+    short_name,
+)
+from ehcp.errors import CaseworkError, ContractError
+from ehcp.identifiers import LA_CODE_SYSTEM
+from streams.stages import case_outputs, case_store
+from streams.stages.case_mapping import ACCEPTED, event_date, to_casework_event
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """What one input did to a case."""
+
+    state: dict[str, Any]
+    changed: bool
+    outputs: list[Emit] = field(default_factory=list)
+    next_due: date | None = None
+
+
+class CaseProcessor:
+    """Folds contract records into a case and works out what follows."""
+
+    def __init__(self, pseudonym_key: bytes, policy: Policy, codec: AvroCodec) -> None:
+        self._key = pseudonym_key
+        self._policy = policy
+        self._codec = codec
+
+    @classmethod
+    def default(cls, pseudonym_key: bytes) -> CaseProcessor:
+        """A processor with the default policy and the project's schemas."""
+        return cls(pseudonym_key, Policy(), default_codec())
+
+    def casework_events(self, state: Mapping[str, Any]) -> list[ev.CaseEvent]:
+        """The case's inputs as casework events (what ``ehcp case explain`` would be given)."""
+        return case_store.stored_casework_events(state, self._codec)
+
+    def assess(self, state: Mapping[str, Any]) -> CaseAssessment | None:
+        """Evaluate the case as of its latest event date (None before any casework event)."""
+        events = self.casework_events(state)
+        if not events:
+            return None
+        return evaluate(events, date.fromisoformat(state["as_of"]), self._policy)
+
+    def next_due(self, state: Mapping[str, Any]) -> date | None:
+        """The next date on which the case's alerts change with no new event."""
+        assessment = self.assess(state)
+        return assessment.next_change_on if assessment else None
+
+    def on_event(
+        self, state: Mapping[str, Any] | None, case_id: str, name: str, record: dict[str, Any]
+    ) -> CaseOutcome:
+        """Apply one record to the case and return the new state and the records to send.
+
+        Raises:
+            ContractError: a record of another type, for another case than its key, recorded
+                by another LA than the case's, or one the casework domain refuses.
+        """
+        if name not in ACCEPTED:
+            raise ContractError(f"the case stage does not take {name}")
+        if not record.get("case_id") or record.get("case_id") != case_id:
+            raise ContractError("the record's case id does not match its Kafka key")
+        current: dict[str, Any] = dict(state or case_store.new_case())
+        dedupe_id = record.get("contribution_id") or record["event_id"]
+        if dedupe_id in current["seen"]:
+            return CaseOutcome(current, changed=False, next_due=self.next_due(current))
+        if name == CASEWORK_EVENT_RECORDED:
+            self._check_recorder(current, record)
+        event_day = event_date(name, record)
+        as_of = max(
+            filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day])
+        )
+        current["as_of"] = as_of.isoformat()
+        current["seen"] = [*current["seen"], dedupe_id]
+        if name != CASE_TICK:
+            try:
+                event = to_casework_event(name, record)  # fail fast on what the domain refuses
+            except CaseworkError as exc:
+                raise ContractError(f"{short_name(name)} refused: {exc}") from exc
+            current = case_store.with_input(current, dedupe_id, event)
+        if name == REFERRAL_RECEIVED and case_store.case_la_code(current, self._codec) is None:
+            current["la_code"] = str(record["la_code"])  # the first referral's LA owns the case
+        outputs: list[Emit] = []
+        assessment = self.assess(current)
+        if name == REFERRAL_RECEIVED:
+            outputs += case_outputs.open_case(record, assessment, self._policy, self._key)
+        if assessment is not None:
+            outputs += case_outputs.alert_changes(current, assessment)
+            outputs.append(case_outputs.status_record(current, assessment))
+        return CaseOutcome(
+            current,
+            changed=True,
+            outputs=outputs,
+            next_due=assessment.next_change_on if assessment else None,
+        )
+
+    def _check_recorder(self, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        """Refuse a casework event recorded by another LA than the one that owns the case.
+
+        Raises:
+            ContractError: the event is dead-lettered with this reason (LA codes only).
+        """
+        by = record["recorded_by"]
+        if by["system"] != LA_CODE_SYSTEM:
+            return  # a school recording its own term dates, for example
+        owner = case_store.case_la_code(state, self._codec)
+        if owner is not None and by["value"] != owner:
+            raise ContractError(
+                f"casework event recorded by LA {by['value']}, but the case belongs to LA {owner}"
+            )
