@@ -7,7 +7,7 @@ from datetime import date, time
 
 import pytest
 
-from ehcp.casework.calendar import ClosurePeriod
+from ehcp.casework.calendar import ClosurePeriod, ReceiptRule
 from ehcp.casework.engine import evaluate
 from ehcp.casework.events import (
     AdditionalAdviceAdded,
@@ -478,9 +478,26 @@ def test_unlinked_advice_answers_the_request_to_its_own_body_first() -> None:
     assert by_request["REQ-A"].contribution_ids == ("CON-X",)
 
 
-def test_request_delivered_friday_evening_counts_from_monday() -> None:
-    """A request emailed at 18:30 on Friday 10 January 2025 counts as received Monday 13 January."""
+def test_request_delivered_friday_evening_counts_that_friday() -> None:
+    """By default a request emailed at 18:30 on Friday 10 January 2025 counts as received that
+    Friday, as the Regulations read (reg 5(1), 13(2))."""
     result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14))
+    assert result.received_on == date(2025, 1, 10)
+    assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 21)
+    assert named(result, "final_plan_due").due_on == date(2025, 5, 30)
+
+
+def test_request_delivered_on_a_saturday_counts_that_saturday() -> None:
+    """By default a request delivered on Saturday 11 January 2025 counts from that Saturday."""
+    result = run([request_received(date(2025, 1, 11), at=time(9, 0))], date(2025, 1, 14))
+    assert result.received_on == date(2025, 1, 11)
+    assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 22)
+
+
+def test_next_working_day_setting_counts_friday_evening_from_monday() -> None:
+    """With the next-working-day receipt setting on, a Friday 18:30 request counts from Monday."""
+    policy = Policy(receipt_rule=ReceiptRule(enabled=True))
+    result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14), policy)
     assert result.received_on == date(2025, 1, 13)
     assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 24)
 
