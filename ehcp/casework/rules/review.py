@@ -7,14 +7,15 @@
 - Amendments: at least 15 days to comment (reg 22(2)(c)); final amended plan within 8 weeks of
   sending the proposed amendments (reg 22(3)); combined, at most 12 weeks after the review
   meeting (R (L, M and P) v Devon CC [2022] EWHC 493 (Admin)).
-- Phase transfer: reviewed and amended by 15 February of the transfer year between school
-  phases (reg 18(1)(b)), by 31 March from secondary to post-16 (reg 18(1)(a)), and at least
-  5 months before a post-16 to post-16 transfer at another time (reg 18(2)).
+- Phase transfer: reviewed and amended "before 15 February" of the transfer year between school
+  phases (reg 18(1)(b)) and "before 31 March" from secondary to post-16 (reg 18(1)(a)), so the
+  last compliant days are 14 February and 30 March; at least 5 months before a post-16 to
+  post-16 transfer at another time (reg 18(2)).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from ehcp.casework.events import PhaseTransferKind
 from ehcp.casework.rules.dates import add_months, add_weeks, age_on, day_number
@@ -58,9 +59,10 @@ AMENDED_PLAN_AFTER_REVIEW = TimeLimit(
 PHASE_TRANSFER = TimeLimit(
     name="phase_transfer_review_due",
     rule_text=(
-        "Before a phase transfer the plan must be reviewed and amended: by 15 February of the "
-        "transfer year between school phases, by 31 March from secondary school to post-16, "
-        "and at least 5 months before a post-16 to post-16 transfer."
+        "Before a phase transfer the plan must be reviewed and amended: before 15 February of "
+        "the transfer year between school phases (by 14 February), before 31 March from "
+        "secondary school to post-16 (by 30 March), and at least 5 months before a post-16 to "
+        "post-16 transfer."
     ),
     regulation="reg 18(1)(a), 18(1)(b), 18(2)",
     excusable=False,
@@ -105,13 +107,15 @@ def amended_plan_due_after_review_meeting(meeting_on: date) -> date:
 
 
 def phase_transfer_review_due(transfer_on: date, kind: PhaseTransferKind) -> date:
-    """The reg 18 deadline to review and amend the plan before a phase transfer.
+    """The last day on which the plan can be reviewed and amended before a phase transfer (reg 18).
 
-    15 February (reg 18(1)(b)) or 31 March (reg 18(1)(a)) of the calendar year of transfer,
-    or 5 months before a post-16 to post-16 transfer (reg 18(2)).
+    Reg 18(1) requires it "before" 15 February (school phases, 18(1)(b)) or "before" 31 March
+    (secondary to post-16, 18(1)(a)) of the calendar year of transfer, so the last compliant
+    day is 14 February or 30 March. A post-16 to post-16 transfer needs it "at least five
+    months before" the transfer (reg 18(2)): the day 5 months earlier still complies.
     """
     if kind is PhaseTransferKind.SCHOOL_PHASE:
-        return date(transfer_on.year, 2, 15)
+        return date(transfer_on.year, 2, 15) - timedelta(days=1)
     if kind is PhaseTransferKind.SECONDARY_TO_POST_16:
-        return date(transfer_on.year, 3, 31)
+        return date(transfer_on.year, 3, 31) - timedelta(days=1)
     return add_months(transfer_on, -5)

@@ -99,14 +99,15 @@ def test_review_due(anchor: date, dob: date | None, months: int, due: date) -> N
 @pytest.mark.parametrize(
     ("transfer_on", "kind", "due"),
     [
-        (date(2026, 9, 3), PhaseTransferKind.SCHOOL_PHASE, date(2026, 2, 15)),
-        (date(2026, 9, 3), PhaseTransferKind.SECONDARY_TO_POST_16, date(2026, 3, 31)),
+        (date(2026, 9, 3), PhaseTransferKind.SCHOOL_PHASE, date(2026, 2, 14)),
+        (date(2026, 9, 3), PhaseTransferKind.SECONDARY_TO_POST_16, date(2026, 3, 30)),
+        (date(2028, 9, 4), PhaseTransferKind.SCHOOL_PHASE, date(2028, 2, 14)),  # leap year
         (date(2026, 1, 5), PhaseTransferKind.POST_16_TO_POST_16, date(2025, 8, 5)),
     ],
 )
 def test_phase_transfer_deadlines(transfer_on: date, kind: PhaseTransferKind, due: date) -> None:
-    """Reg 18(1)(b) 15 February, reg 18(1)(a) 31 March of the transfer year, reg 18(2) 5 months
-    before."""
+    """Reg 18(1)(b) and 18(1)(a): the last day before 15 February or 31 March of the transfer year;
+    reg 18(2): at least 5 months before."""
     assert review.phase_transfer_review_due(transfer_on, kind) == due
 
 

@@ -699,9 +699,27 @@ def test_under_five_reviewed_on_policy_interval() -> None:
     assert review.due_on == date(2025, 8, 1)
 
 
-def test_phase_transfer_review_by_15_february() -> None:
-    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 15 February
-    2026 (reg 18(1)(b))."""
+def _phase_transfer(kind_name: str, transfer_on: date, amended_on: date) -> list[CaseEvent]:
+    from ehcp.casework.events import AmendedPlanIssued, PhaseTransferKind, PhaseTransferNoted
+
+    return [
+        request_received(date(2023, 1, 9), year_group=5, date_of_birth=date(2014, 11, 2)),
+        decided(date(2023, 2, 13)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2023, 5, 22)),
+        PhaseTransferNoted(
+            event_id="pt",
+            case_id=CASE,
+            occurred_on=date(2024, 9, 2),
+            transfer_on=transfer_on,
+            kind=PhaseTransferKind[kind_name],
+        ),
+        AmendedPlanIssued(event_id="a", case_id=CASE, occurred_on=amended_on),
+    ]
+
+
+def test_phase_transfer_review_before_15_february() -> None:
+    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 14 February
+    2026, the last day before 15 February (reg 18(1)(b))."""
     from ehcp.casework.events import PhaseTransferKind, PhaseTransferNoted
 
     noted = PhaseTransferNoted(
@@ -711,10 +729,29 @@ def test_phase_transfer_review_by_15_february() -> None:
         transfer_on=date(2026, 9, 2),
         kind=PhaseTransferKind.SCHOOL_PHASE,
     )
-    result = run(_maintained(noted), date(2026, 2, 16))
+    result = run(_maintained(noted), date(2026, 2, 15))
     due = result.statutory_date("phase_transfer_review_due")
     assert due is not None
-    assert (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
+    assert (due.due_on, due.status) == (date(2026, 2, 14), DateStatus.MISSED)
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "amended_on", "status"),
+    [
+        ("SCHOOL_PHASE", date(2026, 2, 14), DateStatus.MET),
+        ("SCHOOL_PHASE", date(2026, 2, 15), DateStatus.MISSED),  # on, not before, 15 February
+        ("SECONDARY_TO_POST_16", date(2026, 3, 30), DateStatus.MET),
+        ("SECONDARY_TO_POST_16", date(2026, 3, 31), DateStatus.MISSED),  # on, not before, 31 March
+    ],
+)
+def test_phase_transfer_amended_on_the_named_day_is_late(
+    kind_name: str, amended_on: date, status: DateStatus
+) -> None:
+    """Reg 18(1) requires the plan amended "before" 15 February or 31 March: on that day is late."""
+    result = run(_phase_transfer(kind_name, date(2026, 9, 2), amended_on), date(2026, 4, 1))
+    due = result.statutory_date("phase_transfer_review_due")
+    assert due is not None
+    assert (due.completed_on, due.status) == (amended_on, status)
 
 
 def test_maintained_plan_without_recorded_draft_raises_no_stale_alerts() -> None:
