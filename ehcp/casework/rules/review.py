@@ -1,9 +1,11 @@
 """Reviews and amendments of a maintained plan.
 
-- Annual review within 12 months of the plan being made, then of the last review
-  (CFA 2014 s.44(1)).
+- Annual review "within the period of 12 months starting with" the date the plan was made, then
+  with the date of the last review (CFA 2014 s.44(1)). The period includes its first day, so it
+  ends the day before the anniversary: a plan made on 22 May 2023 is reviewed by 21 May 2024.
 - A child under 5: the LA "should consider" reviewing every 3 to 6 months (CoP 9.178); this is
-  guidance, so the interval is a policy setting.
+  guidance, so the interval is a policy setting, read the same way (the period of that many
+  months starting with the plan or the last review).
 - Amendments: at least 15 days to comment (reg 22(2)(c)); final amended plan within 8 weeks of
   sending the proposed amendments (reg 22(3)); combined, at most 12 weeks after the review
   meeting (R (L, M and P) v Devon CC [2022] EWHC 493 (Admin)).
@@ -18,14 +20,21 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ehcp.casework.events import PhaseTransferKind
-from ehcp.casework.rules.dates import add_months, add_weeks, age_on, day_number
+from ehcp.casework.rules.dates import (
+    add_months,
+    add_weeks,
+    age_on,
+    day_number,
+    last_day_of_months_starting_with,
+)
 from ehcp.casework.rules.limits import TimeLimit
 
 ANNUAL_REVIEW = TimeLimit(
     name="annual_review_due",
     rule_text=(
-        "The plan must be reviewed within 12 months of being made, then within 12 months of "
-        "the last review (for a child under 5, every few months as LA policy sets)."
+        "The plan must be reviewed within the 12 months starting with the day it was made, "
+        "then with the day of the last review, so by the day before the anniversary (for a "
+        "child under 5, every few months as LA policy sets, counted the same way)."
     ),
     regulation="CFA 2014 s.44(1); under 5: CoP 9.178 (guidance, policy interval)",
     excusable=False,
@@ -87,8 +96,14 @@ def review_interval_months(date_of_birth: date | None, anchor: date, under_five_
 def annual_review_due(
     anchor: date, date_of_birth: date | None = None, under_five_months: int = 6
 ) -> date:
-    """The review due date from the plan being made or the last review (CFA s.44(1))."""
-    return add_months(anchor, review_interval_months(date_of_birth, anchor, under_five_months))
+    """The last day of the review period starting with ``anchor`` (CFA s.44(1)).
+
+    ``anchor`` is the day the plan was made or last reviewed. The period of 12 months (or the
+    under-5 policy interval) starting with it ends the day before the anniversary.
+    """
+    return last_day_of_months_starting_with(
+        anchor, review_interval_months(date_of_birth, anchor, under_five_months)
+    )
 
 
 def amendment_comment_period_ends(proposed_on: date) -> date:

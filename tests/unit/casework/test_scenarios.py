@@ -637,16 +637,41 @@ def _maintained(*extra: CaseEvent) -> list[CaseEvent]:
 
 
 def test_annual_reviews_chain_from_plan_then_last_review() -> None:
-    """Reviews fall due 12 months after the plan, then 12 months after each review (CFA s.44(1))."""
+    """Each review falls in the 12 months starting with the plan, then with the last review, which
+    end the day before the anniversary (CFA s.44(1))."""
     result = run(_maintained(), date(2025, 8, 1))
     reviews = [
         (d.due_on, d.status) for d in result.statutory_dates if d.name == "annual_review_due"
     ]
     assert reviews == [
-        (date(2024, 5, 22), DateStatus.MET),
-        (date(2025, 5, 13), DateStatus.MISSED),  # held 2 June 2025, three weeks late
-        (date(2026, 6, 2), DateStatus.PENDING),
+        (date(2024, 5, 21), DateStatus.MET),
+        (date(2025, 5, 12), DateStatus.MISSED),  # held 2 June 2025, three weeks late
+        (date(2026, 6, 1), DateStatus.PENDING),
     ]
+
+
+@pytest.mark.parametrize(
+    ("held_on", "status"),
+    [(date(2024, 5, 21), DateStatus.MET), (date(2024, 5, 22), DateStatus.MISSED)],
+)
+def test_review_held_on_the_anniversary_is_late(held_on: date, status: DateStatus) -> None:
+    """A plan made on 22 May 2023 reviewed on 22 May 2024 is outside the 12 months starting with
+    22 May 2023 (CFA s.44(1))."""
+    from ehcp.casework.events import AnnualReviewMeetingHeld
+
+    events: list[CaseEvent] = [
+        request_received(date(2023, 1, 9), year_group=7, date_of_birth=date(2011, 11, 2)),
+        decided(date(2023, 2, 13)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2023, 5, 22)),
+        AnnualReviewMeetingHeld(event_id="m1", case_id=CASE, occurred_on=held_on),
+    ]
+    first = run(events, date(2024, 6, 1)).statutory_dates
+    review = next(d for d in first if d.name == "annual_review_due")
+    assert (review.due_on, review.completed_on, review.status) == (
+        date(2024, 5, 21),
+        held_on,
+        status,
+    )
 
 
 def test_amendment_limits_after_review() -> None:
@@ -687,7 +712,8 @@ def test_reassessment_runs_14_weeks_and_rejudges_required_advice() -> None:
 
 
 def test_under_five_reviewed_on_policy_interval() -> None:
-    """A plan for a 3-year-old is reviewed after the policy interval (CoP 9.178), here 3 months."""
+    """A plan for a 3-year-old made 1 May 2025 is reviewed within the policy's 3 months starting
+    with that day, so by 31 July (CoP 9.178)."""
     events: list[CaseEvent] = [
         request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
         decided(date(2025, 2, 3)),
@@ -696,7 +722,7 @@ def test_under_five_reviewed_on_policy_interval() -> None:
     result = run(events, date(2025, 5, 2), Policy(under_five_review_months=3))
     review = result.statutory_date("annual_review_due")
     assert review is not None
-    assert review.due_on == date(2025, 8, 1)
+    assert review.due_on == date(2025, 7, 31)
 
 
 def _phase_transfer(kind_name: str, transfer_on: date, amended_on: date) -> list[CaseEvent]:
@@ -752,6 +778,23 @@ def test_phase_transfer_amended_on_the_named_day_is_late(
     due = result.statutory_date("phase_transfer_review_due")
     assert due is not None
     assert (due.completed_on, due.status) == (amended_on, status)
+
+
+@pytest.mark.parametrize(
+    ("amended_on", "status"),
+    [
+        (date(2025, 2, 15), DateStatus.MET),  # first day of the 12 months ending 14 Feb 2026
+        (date(2025, 2, 14), DateStatus.MISSED),  # the previous year's amendment
+    ],
+)
+def test_phase_transfer_counts_amendments_in_the_12_months_ending_with_the_deadline(
+    amended_on: date, status: DateStatus
+) -> None:
+    """Only an amended plan issued in the 12 months ending with the reg 18 deadline meets it."""
+    result = run(_phase_transfer("SCHOOL_PHASE", date(2026, 9, 2), amended_on), date(2026, 3, 1))
+    due = result.statutory_date("phase_transfer_review_due")
+    assert due is not None
+    assert (due.due_on, due.status) == (date(2026, 2, 14), status)
 
 
 def test_maintained_plan_without_recorded_draft_raises_no_stale_alerts() -> None:
