@@ -4,9 +4,11 @@
   ``holidays`` package (``holidays.country_holidays("GB", subdiv="ENG")``, the
   ``UnitedKingdom`` class with the England subdivision; England and Wales share
   their bank holidays), not a hand-typed list.
-- The receipt rule is a common reading (IPSEA), not statute: a request delivered after the
-  cut-off time (default 17:00 Europe/London) or on a non-working day counts as received on
-  the next working day. It can be switched off (see :class:`ReceiptRule`).
+- The receipt rule says on which date a delivered request counts as received. By default it is
+  the Regulations' plain reading: the London date the LA received it, whatever the day or time
+  (reg 5(1), 10(1), 13(2) count from "receiving the request"). Some LAs and advisers count a
+  request delivered after a cut-off time (17:00) or on a non-working day from the next working
+  day; that is practice, not statute, so it is an opt-in setting (see :class:`ReceiptRule`).
 - Closure periods (term dates) are kept per institution, with an LA default for institutions
   whose own term dates are unknown. They decide the reg 10(4)(a)/(b) exceptions.
 """
@@ -27,17 +29,21 @@ LONDON = "Europe/London"
 
 @dataclass(frozen=True, slots=True)
 class ReceiptRule:
-    """When a request delivered at a given moment counts as received (policy, not statute).
+    """When a request delivered at a given moment counts as received.
+
+    The default is the statutory reading: the request counts on the local date it was
+    delivered, weekends, bank holidays and evenings included. ``enabled=True`` opts in to the
+    next-working-day practice (policy, not statute).
 
     Attributes:
-        enabled: apply the cut-off and non-working-day rule; if False the request counts on
-            the local calendar date it was delivered.
-        cutoff: a request delivered strictly after this local time counts from the next
-            working day (17:00:00 itself is still the same day).
-        timezone: IANA zone the cut-off is read in.
+        enabled: apply the cut-off and non-working-day practice; if False (the default) the
+            request counts on the local calendar date it was delivered.
+        cutoff: with ``enabled``, a request delivered strictly after this local time counts
+            from the next working day (17:00:00 itself is still the same day).
+        timezone: IANA zone the local date (and the cut-off) is read in.
     """
 
-    enabled: bool = True
+    enabled: bool = False
     cutoff: time = time(17, 0)
     timezone: str = LONDON
 

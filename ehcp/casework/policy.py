@@ -23,7 +23,8 @@ class Policy:
             (CoP 9.178 is guidance: "should consider"); default 6.
         virtual_school_head_for_looked_after: ask the Virtual School Head for advice when the
             child is looked after (policy, not in reg 6); default True.
-        receipt_rule: when a delivered request counts as received (IPSEA reading, not statute).
+        receipt_rule: when a delivered request counts as received; default the statutory
+            reading (the date it was delivered), with the next-working-day practice opt-in.
         la_default_closures: closure periods for institutions without their own term dates.
         advice_request_grace_days: days after the decision to assess before required advice
             that has not been requested raises ADVICE_NOT_REQUESTED; default 0.

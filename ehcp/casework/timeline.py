@@ -7,7 +7,7 @@ completes each one, and whether it is PENDING, MET, MISSED or NOT_APPLICABLE as 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 
 from ehcp.casework.events import PhaseTransferNoted
 from ehcp.casework.history import CaseHistory, first_on_or_after
@@ -16,11 +16,13 @@ from ehcp.casework.policy import Policy
 from ehcp.casework.rules import assessment as assessment_rules
 from ehcp.casework.rules import reassessment as reassessment_rules
 from ehcp.casework.rules import review as review_rules
+from ehcp.casework.rules.dates import first_day_of_months_ending_with
 from ehcp.casework.rules.exceptions import excuses_la_limit
 from ehcp.casework.rules.limits import TimeLimit
 
-# Reg 18 is met by an amended plan issued in the year before the deadline.
-PHASE_TRANSFER_LOOKBACK = timedelta(days=366)
+# Reg 18 is met by an amended plan issued in the 12 months ending with the deadline (our
+# reading: the review and amendment for this transfer, not the previous year's).
+PHASE_TRANSFER_LOOKBACK_MONTHS = 12
 
 
 def time_limit(
@@ -205,7 +207,10 @@ def _review_dates(
                 review_rules.PHASE_TRANSFER,
                 transfer.occurred_on,
                 due,
-                first_on_or_after(history.amended_dates, due - PHASE_TRANSFER_LOOKBACK),
+                first_on_or_after(
+                    history.amended_dates,
+                    first_day_of_months_ending_with(due, PHASE_TRANSFER_LOOKBACK_MONTHS),
+                ),
             )
         )
     return dates

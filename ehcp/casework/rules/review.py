@@ -1,30 +1,40 @@
 """Reviews and amendments of a maintained plan.
 
-- Annual review within 12 months of the plan being made, then of the last review
-  (CFA 2014 s.44(1)).
+- Annual review "within the period of 12 months starting with" the date the plan was made, then
+  with the date of the last review (CFA 2014 s.44(1)). The period includes its first day, so it
+  ends the day before the anniversary: a plan made on 22 May 2023 is reviewed by 21 May 2024.
 - A child under 5: the LA "should consider" reviewing every 3 to 6 months (CoP 9.178); this is
-  guidance, so the interval is a policy setting.
+  guidance, so the interval is a policy setting, read the same way (the period of that many
+  months starting with the plan or the last review).
 - Amendments: at least 15 days to comment (reg 22(2)(c)); final amended plan within 8 weeks of
   sending the proposed amendments (reg 22(3)); combined, at most 12 weeks after the review
   meeting (R (L, M and P) v Devon CC [2022] EWHC 493 (Admin)).
-- Phase transfer: reviewed and amended by 15 February of the transfer year between school
-  phases (reg 18(1)(b)), by 31 March from secondary to post-16 (reg 18(1)(a)), and at least
-  5 months before a post-16 to post-16 transfer at another time (reg 18(2)).
+- Phase transfer: reviewed and amended "before 15 February" of the transfer year between school
+  phases (reg 18(1)(b)) and "before 31 March" from secondary to post-16 (reg 18(1)(a)), so the
+  last compliant days are 14 February and 30 March; at least 5 months before a post-16 to
+  post-16 transfer at another time (reg 18(2)).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from ehcp.casework.events import PhaseTransferKind
-from ehcp.casework.rules.dates import add_months, add_weeks, age_on, day_number
+from ehcp.casework.rules.dates import (
+    add_months,
+    add_weeks,
+    age_on,
+    day_number,
+    last_day_of_months_starting_with,
+)
 from ehcp.casework.rules.limits import TimeLimit
 
 ANNUAL_REVIEW = TimeLimit(
     name="annual_review_due",
     rule_text=(
-        "The plan must be reviewed within 12 months of being made, then within 12 months of "
-        "the last review (for a child under 5, every few months as LA policy sets)."
+        "The plan must be reviewed within the 12 months starting with the day it was made, "
+        "then with the day of the last review, so by the day before the anniversary (for a "
+        "child under 5, every few months as LA policy sets, counted the same way)."
     ),
     regulation="CFA 2014 s.44(1); under 5: CoP 9.178 (guidance, policy interval)",
     excusable=False,
@@ -58,9 +68,10 @@ AMENDED_PLAN_AFTER_REVIEW = TimeLimit(
 PHASE_TRANSFER = TimeLimit(
     name="phase_transfer_review_due",
     rule_text=(
-        "Before a phase transfer the plan must be reviewed and amended: by 15 February of the "
-        "transfer year between school phases, by 31 March from secondary school to post-16, "
-        "and at least 5 months before a post-16 to post-16 transfer."
+        "Before a phase transfer the plan must be reviewed and amended: before 15 February of "
+        "the transfer year between school phases (by 14 February), before 31 March from "
+        "secondary school to post-16 (by 30 March), and at least 5 months before a post-16 to "
+        "post-16 transfer."
     ),
     regulation="reg 18(1)(a), 18(1)(b), 18(2)",
     excusable=False,
@@ -85,8 +96,14 @@ def review_interval_months(date_of_birth: date | None, anchor: date, under_five_
 def annual_review_due(
     anchor: date, date_of_birth: date | None = None, under_five_months: int = 6
 ) -> date:
-    """The review due date from the plan being made or the last review (CFA s.44(1))."""
-    return add_months(anchor, review_interval_months(date_of_birth, anchor, under_five_months))
+    """The last day of the review period starting with ``anchor`` (CFA s.44(1)).
+
+    ``anchor`` is the day the plan was made or last reviewed. The period of 12 months (or the
+    under-5 policy interval) starting with it ends the day before the anniversary.
+    """
+    return last_day_of_months_starting_with(
+        anchor, review_interval_months(date_of_birth, anchor, under_five_months)
+    )
 
 
 def amendment_comment_period_ends(proposed_on: date) -> date:
@@ -105,13 +122,15 @@ def amended_plan_due_after_review_meeting(meeting_on: date) -> date:
 
 
 def phase_transfer_review_due(transfer_on: date, kind: PhaseTransferKind) -> date:
-    """The reg 18 deadline to review and amend the plan before a phase transfer.
+    """The last day on which the plan can be reviewed and amended before a phase transfer (reg 18).
 
-    15 February (reg 18(1)(b)) or 31 March (reg 18(1)(a)) of the calendar year of transfer,
-    or 5 months before a post-16 to post-16 transfer (reg 18(2)).
+    Reg 18(1) requires it "before" 15 February (school phases, 18(1)(b)) or "before" 31 March
+    (secondary to post-16, 18(1)(a)) of the calendar year of transfer, so the last compliant
+    day is 14 February or 30 March. A post-16 to post-16 transfer needs it "at least five
+    months before" the transfer (reg 18(2)): the day 5 months earlier still complies.
     """
     if kind is PhaseTransferKind.SCHOOL_PHASE:
-        return date(transfer_on.year, 2, 15)
+        return date(transfer_on.year, 2, 15) - timedelta(days=1)
     if kind is PhaseTransferKind.SECONDARY_TO_POST_16:
-        return date(transfer_on.year, 3, 31)
+        return date(transfer_on.year, 3, 31) - timedelta(days=1)
     return add_months(transfer_on, -5)

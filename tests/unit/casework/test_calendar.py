@@ -12,6 +12,7 @@ from ehcp.casework.calendar import (
     ReceiptRule,
     closure_window_containing,
 )
+from ehcp.casework.policy import Policy
 from ehcp.errors import CaseworkError
 
 from .builders import REAL_CALENDAR, london
@@ -57,25 +58,33 @@ def test_add_working_days_skips_easter() -> None:
         (datetime(2025, 1, 6, 23, 30, tzinfo=UTC), date(2025, 1, 7)),  # late evening
     ],
 )
-def test_receipt_rule_moves_late_and_non_working_deliveries(
+def test_next_working_day_setting_moves_late_and_non_working_deliveries(
     delivered: datetime, expected: date
 ) -> None:
-    """A request delivered after 17:00 London time or on a non-working day counts from the next
-    working day."""
+    """With the next-working-day setting on, a request delivered after 17:00 London time or on a
+    non-working day counts from the next working day."""
+    assert REAL_CALENDAR.receipt_date(delivered, ReceiptRule(enabled=True)) == expected
+
+
+@pytest.mark.parametrize(
+    ("delivered", "expected"),
+    [
+        (london(date(2025, 4, 19), time(20, 0)), date(2025, 4, 19)),  # Saturday evening
+        (london(date(2025, 4, 18), time(9, 0)), date(2025, 4, 18)),  # Good Friday
+        (london(date(2025, 4, 14), time(17, 1)), date(2025, 4, 14)),  # after 17:00
+        (datetime(2025, 7, 1, 23, 30, tzinfo=UTC), date(2025, 7, 2)),  # 00:30 BST next day
+    ],
+)
+def test_default_receipt_rule_counts_the_day_delivered(delivered: datetime, expected: date) -> None:
+    """By default a request counts as received on the London date it was delivered, whatever day
+    or time that is, as the Regulations read."""
     assert REAL_CALENDAR.receipt_date(delivered, ReceiptRule()) == expected
-
-
-def test_receipt_rule_can_be_switched_off() -> None:
-    """With the receipt rule off, a Saturday evening delivery counts on that Saturday."""
-    rule = ReceiptRule(enabled=False)
-    assert REAL_CALENDAR.receipt_date(london(date(2025, 4, 19), time(20, 0)), rule) == date(
-        2025, 4, 19
-    )
+    assert REAL_CALENDAR.receipt_date(delivered, Policy().receipt_rule) == expected
 
 
 def test_receipt_rule_cutoff_is_configurable() -> None:
-    """An LA may set an earlier cut-off, e.g. 16:00."""
-    rule = ReceiptRule(cutoff=time(16, 0))
+    """An LA using the next-working-day setting may set an earlier cut-off, e.g. 16:00."""
+    rule = ReceiptRule(enabled=True, cutoff=time(16, 0))
     assert REAL_CALENDAR.receipt_date(london(date(2025, 4, 14), time(16, 30)), rule) == date(
         2025, 4, 15
     )

@@ -8,7 +8,12 @@ import pytest
 
 from ehcp.casework.events import PhaseTransferKind
 from ehcp.casework.rules import assessment, reassessment, review
-from ehcp.casework.rules.dates import add_months, age_on
+from ehcp.casework.rules.dates import (
+    add_months,
+    age_on,
+    first_day_of_months_ending_with,
+    last_day_of_months_starting_with,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,31 +88,80 @@ def test_amended_plan_bound_after_review_meeting() -> None:
 @pytest.mark.parametrize(
     ("anchor", "dob", "months", "due"),
     [
-        (date(2025, 5, 20), date(2014, 3, 9), 6, date(2026, 5, 20)),  # 11-year-old: 12 months
-        (date(2024, 2, 29), date(2014, 3, 9), 6, date(2025, 2, 28)),  # leap day clamps
-        (date(2025, 3, 10), date(2021, 9, 1), 6, date(2025, 9, 10)),  # aged 3: policy 6 months
-        (date(2025, 3, 10), date(2021, 9, 1), 3, date(2025, 6, 10)),  # aged 3: policy 3 months
-        (date(2025, 3, 10), date(2020, 3, 1), 3, date(2026, 3, 10)),  # just turned 5: 12 months
-        (date(2025, 3, 10), None, 3, date(2026, 3, 10)),  # unknown age: 12 months
+        (date(2025, 5, 20), date(2014, 3, 9), 6, date(2026, 5, 19)),  # 11-year-old: 12 months
+        (date(2024, 2, 29), date(2014, 3, 9), 6, date(2025, 2, 28)),  # no 29 Feb 2025: end of Feb
+        (date(2023, 3, 1), date(2014, 3, 9), 6, date(2024, 2, 29)),  # the leap day is in the period
+        (date(2024, 3, 1), date(2014, 3, 9), 6, date(2025, 2, 28)),  # the day before 1 March 2025
+        (date(2025, 3, 10), date(2021, 9, 1), 6, date(2025, 9, 9)),  # aged 3: policy 6 months
+        (date(2025, 3, 10), date(2021, 9, 1), 3, date(2025, 6, 9)),  # aged 3: policy 3 months
+        (date(2025, 8, 31), date(2021, 9, 1), 3, date(2025, 11, 30)),  # no 31 November
+        (date(2025, 3, 10), date(2020, 3, 1), 3, date(2026, 3, 9)),  # just turned 5: 12 months
+        (date(2025, 3, 10), None, 3, date(2026, 3, 9)),  # unknown age: 12 months
     ],
 )
 def test_review_due(anchor: date, dob: date | None, months: int, due: date) -> None:
-    """CFA s.44(1): review within 12 months; under 5 the CoP 9.178 policy interval applies."""
+    """CFA s.44(1): the review falls in the 12 months starting with the anchor, which end the day
+    before its anniversary; under 5 the CoP 9.178 policy interval is read the same way."""
     assert review.annual_review_due(anchor, dob, months) == due
+
+
+def test_review_on_the_anniversary_is_outside_the_period() -> None:
+    """CFA s.44(1): a plan made on 22 May 2023 must be reviewed by 21 May 2024, not on 22 May."""
+    due = review.annual_review_due(date(2023, 5, 22))
+    assert due == date(2024, 5, 21)
+    assert due < date(2024, 5, 22)
 
 
 @pytest.mark.parametrize(
     ("transfer_on", "kind", "due"),
     [
-        (date(2026, 9, 3), PhaseTransferKind.SCHOOL_PHASE, date(2026, 2, 15)),
-        (date(2026, 9, 3), PhaseTransferKind.SECONDARY_TO_POST_16, date(2026, 3, 31)),
+        (date(2026, 9, 3), PhaseTransferKind.SCHOOL_PHASE, date(2026, 2, 14)),
+        (date(2026, 9, 3), PhaseTransferKind.SECONDARY_TO_POST_16, date(2026, 3, 30)),
+        (date(2028, 9, 4), PhaseTransferKind.SCHOOL_PHASE, date(2028, 2, 14)),  # leap year
         (date(2026, 1, 5), PhaseTransferKind.POST_16_TO_POST_16, date(2025, 8, 5)),
     ],
 )
 def test_phase_transfer_deadlines(transfer_on: date, kind: PhaseTransferKind, due: date) -> None:
-    """Reg 18(1)(b) 15 February, reg 18(1)(a) 31 March of the transfer year, reg 18(2) 5 months
-    before."""
+    """Reg 18(1)(b) and 18(1)(a): the last day before 15 February or 31 March of the transfer year;
+    reg 18(2): at least 5 months before."""
     assert review.phase_transfer_review_due(transfer_on, kind) == due
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "last_day"),
+    [
+        (date(2025, 5, 20), 12, date(2026, 5, 19)),
+        (date(2025, 1, 1), 12, date(2025, 12, 31)),
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),
+        (date(2023, 3, 1), 12, date(2024, 2, 29)),
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2025, 8, 31), 3, date(2025, 11, 30)),
+    ],
+)
+def test_period_of_months_starting_with_ends_before_the_corresponding_day(
+    start: date, months: int, last_day: date
+) -> None:
+    """A period of months "starting with" a day ends the day before the corresponding day, or at
+    the end of a month that has none."""
+    assert last_day_of_months_starting_with(start, months) == last_day
+
+
+@pytest.mark.parametrize(
+    ("last_day", "months", "first_day"),
+    [
+        (date(2026, 2, 14), 12, date(2025, 2, 15)),
+        (date(2026, 3, 30), 12, date(2025, 3, 31)),
+        (date(2024, 2, 29), 12, date(2023, 3, 1)),
+        (date(2025, 2, 28), 12, date(2024, 2, 29)),
+    ],
+)
+def test_period_of_months_ending_with_starts_after_the_corresponding_day(
+    last_day: date, months: int, first_day: date
+) -> None:
+    """A period of months ending with a day is the one that, starting with its first day, ends on
+    that day."""
+    assert first_day_of_months_ending_with(last_day, months) == first_day
+    assert last_day_of_months_starting_with(first_day, months) == last_day
 
 
 def test_reassessment_plan_due_in_14_weeks() -> None:

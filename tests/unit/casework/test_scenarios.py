@@ -7,7 +7,7 @@ from datetime import date, time
 
 import pytest
 
-from ehcp.casework.calendar import ClosurePeriod
+from ehcp.casework.calendar import ClosurePeriod, ReceiptRule
 from ehcp.casework.engine import evaluate
 from ehcp.casework.events import (
     AdditionalAdviceAdded,
@@ -478,9 +478,26 @@ def test_unlinked_advice_answers_the_request_to_its_own_body_first() -> None:
     assert by_request["REQ-A"].contribution_ids == ("CON-X",)
 
 
-def test_request_delivered_friday_evening_counts_from_monday() -> None:
-    """A request emailed at 18:30 on Friday 10 January 2025 counts as received Monday 13 January."""
+def test_request_delivered_friday_evening_counts_that_friday() -> None:
+    """By default a request emailed at 18:30 on Friday 10 January 2025 counts as received that
+    Friday, as the Regulations read (reg 5(1), 13(2))."""
     result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14))
+    assert result.received_on == date(2025, 1, 10)
+    assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 21)
+    assert named(result, "final_plan_due").due_on == date(2025, 5, 30)
+
+
+def test_request_delivered_on_a_saturday_counts_that_saturday() -> None:
+    """By default a request delivered on Saturday 11 January 2025 counts from that Saturday."""
+    result = run([request_received(date(2025, 1, 11), at=time(9, 0))], date(2025, 1, 14))
+    assert result.received_on == date(2025, 1, 11)
+    assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 22)
+
+
+def test_next_working_day_setting_counts_friday_evening_from_monday() -> None:
+    """With the next-working-day receipt setting on, a Friday 18:30 request counts from Monday."""
+    policy = Policy(receipt_rule=ReceiptRule(enabled=True))
+    result = run([request_received(date(2025, 1, 10), at=time(18, 30))], date(2025, 1, 14), policy)
     assert result.received_on == date(2025, 1, 13)
     assert named(result, "decision_to_assess_due").due_on == date(2025, 2, 24)
 
@@ -620,16 +637,41 @@ def _maintained(*extra: CaseEvent) -> list[CaseEvent]:
 
 
 def test_annual_reviews_chain_from_plan_then_last_review() -> None:
-    """Reviews fall due 12 months after the plan, then 12 months after each review (CFA s.44(1))."""
+    """Each review falls in the 12 months starting with the plan, then with the last review, which
+    end the day before the anniversary (CFA s.44(1))."""
     result = run(_maintained(), date(2025, 8, 1))
     reviews = [
         (d.due_on, d.status) for d in result.statutory_dates if d.name == "annual_review_due"
     ]
     assert reviews == [
-        (date(2024, 5, 22), DateStatus.MET),
-        (date(2025, 5, 13), DateStatus.MISSED),  # held 2 June 2025, three weeks late
-        (date(2026, 6, 2), DateStatus.PENDING),
+        (date(2024, 5, 21), DateStatus.MET),
+        (date(2025, 5, 12), DateStatus.MISSED),  # held 2 June 2025, three weeks late
+        (date(2026, 6, 1), DateStatus.PENDING),
     ]
+
+
+@pytest.mark.parametrize(
+    ("held_on", "status"),
+    [(date(2024, 5, 21), DateStatus.MET), (date(2024, 5, 22), DateStatus.MISSED)],
+)
+def test_review_held_on_the_anniversary_is_late(held_on: date, status: DateStatus) -> None:
+    """A plan made on 22 May 2023 reviewed on 22 May 2024 is outside the 12 months starting with
+    22 May 2023 (CFA s.44(1))."""
+    from ehcp.casework.events import AnnualReviewMeetingHeld
+
+    events: list[CaseEvent] = [
+        request_received(date(2023, 1, 9), year_group=7, date_of_birth=date(2011, 11, 2)),
+        decided(date(2023, 2, 13)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2023, 5, 22)),
+        AnnualReviewMeetingHeld(event_id="m1", case_id=CASE, occurred_on=held_on),
+    ]
+    first = run(events, date(2024, 6, 1)).statutory_dates
+    review = next(d for d in first if d.name == "annual_review_due")
+    assert (review.due_on, review.completed_on, review.status) == (
+        date(2024, 5, 21),
+        held_on,
+        status,
+    )
 
 
 def test_amendment_limits_after_review() -> None:
@@ -670,7 +712,8 @@ def test_reassessment_runs_14_weeks_and_rejudges_required_advice() -> None:
 
 
 def test_under_five_reviewed_on_policy_interval() -> None:
-    """A plan for a 3-year-old is reviewed after the policy interval (CoP 9.178), here 3 months."""
+    """A plan for a 3-year-old made 1 May 2025 is reviewed within the policy's 3 months starting
+    with that day, so by 31 July (CoP 9.178)."""
     events: list[CaseEvent] = [
         request_received(date(2025, 1, 6), year_group=None, date_of_birth=date(2021, 9, 1)),
         decided(date(2025, 2, 3)),
@@ -679,12 +722,30 @@ def test_under_five_reviewed_on_policy_interval() -> None:
     result = run(events, date(2025, 5, 2), Policy(under_five_review_months=3))
     review = result.statutory_date("annual_review_due")
     assert review is not None
-    assert review.due_on == date(2025, 8, 1)
+    assert review.due_on == date(2025, 7, 31)
 
 
-def test_phase_transfer_review_by_15_february() -> None:
-    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 15 February
-    2026 (reg 18(1)(b))."""
+def _phase_transfer(kind_name: str, transfer_on: date, amended_on: date) -> list[CaseEvent]:
+    from ehcp.casework.events import AmendedPlanIssued, PhaseTransferKind, PhaseTransferNoted
+
+    return [
+        request_received(date(2023, 1, 9), year_group=5, date_of_birth=date(2014, 11, 2)),
+        decided(date(2023, 2, 13)),
+        FinalPlanIssued(event_id="f", case_id=CASE, occurred_on=date(2023, 5, 22)),
+        PhaseTransferNoted(
+            event_id="pt",
+            case_id=CASE,
+            occurred_on=date(2024, 9, 2),
+            transfer_on=transfer_on,
+            kind=PhaseTransferKind[kind_name],
+        ),
+        AmendedPlanIssued(event_id="a", case_id=CASE, occurred_on=amended_on),
+    ]
+
+
+def test_phase_transfer_review_before_15_february() -> None:
+    """A year 6 pupil moving to secondary in September 2026 needs the amended plan by 14 February
+    2026, the last day before 15 February (reg 18(1)(b))."""
     from ehcp.casework.events import PhaseTransferKind, PhaseTransferNoted
 
     noted = PhaseTransferNoted(
@@ -694,10 +755,46 @@ def test_phase_transfer_review_by_15_february() -> None:
         transfer_on=date(2026, 9, 2),
         kind=PhaseTransferKind.SCHOOL_PHASE,
     )
-    result = run(_maintained(noted), date(2026, 2, 16))
+    result = run(_maintained(noted), date(2026, 2, 15))
     due = result.statutory_date("phase_transfer_review_due")
     assert due is not None
-    assert (due.due_on, due.status) == (date(2026, 2, 15), DateStatus.MISSED)
+    assert (due.due_on, due.status) == (date(2026, 2, 14), DateStatus.MISSED)
+
+
+@pytest.mark.parametrize(
+    ("kind_name", "amended_on", "status"),
+    [
+        ("SCHOOL_PHASE", date(2026, 2, 14), DateStatus.MET),
+        ("SCHOOL_PHASE", date(2026, 2, 15), DateStatus.MISSED),  # on, not before, 15 February
+        ("SECONDARY_TO_POST_16", date(2026, 3, 30), DateStatus.MET),
+        ("SECONDARY_TO_POST_16", date(2026, 3, 31), DateStatus.MISSED),  # on, not before, 31 March
+    ],
+)
+def test_phase_transfer_amended_on_the_named_day_is_late(
+    kind_name: str, amended_on: date, status: DateStatus
+) -> None:
+    """Reg 18(1) requires the plan amended "before" 15 February or 31 March: on that day is late."""
+    result = run(_phase_transfer(kind_name, date(2026, 9, 2), amended_on), date(2026, 4, 1))
+    due = result.statutory_date("phase_transfer_review_due")
+    assert due is not None
+    assert (due.completed_on, due.status) == (amended_on, status)
+
+
+@pytest.mark.parametrize(
+    ("amended_on", "status"),
+    [
+        (date(2025, 2, 15), DateStatus.MET),  # first day of the 12 months ending 14 Feb 2026
+        (date(2025, 2, 14), DateStatus.MISSED),  # the previous year's amendment
+    ],
+)
+def test_phase_transfer_counts_amendments_in_the_12_months_ending_with_the_deadline(
+    amended_on: date, status: DateStatus
+) -> None:
+    """Only an amended plan issued in the 12 months ending with the reg 18 deadline meets it."""
+    result = run(_phase_transfer("SCHOOL_PHASE", date(2026, 9, 2), amended_on), date(2026, 3, 1))
+    due = result.statutory_date("phase_transfer_review_due")
+    assert due is not None
+    assert (due.due_on, due.status) == (date(2026, 2, 14), status)
 
 
 def test_maintained_plan_without_recorded_draft_raises_no_stale_alerts() -> None:
