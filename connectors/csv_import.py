@@ -12,8 +12,8 @@ row's ids, so re-running an import after a failure publishes nothing twice downs
 A header naming a column the kind does not have (a misspelt ``nhs_no``) refuses the whole file
 with one error on row 1 naming the columns, before any row is read: every row would otherwise
 silently lose that data. A yes/no cell that is not ``true``/``false`` (also ``yes``/``no``,
-``y``/``n``, ``1``/``0``; blank means no) is a row error. Referral rows are also checked against
-the clock (:func:`connectors.education.models.check_referral_dates`).
+``y``/``n``, ``1``/``0``; blank means no) is a row error. Referral rows also get the API's
+checks beyond the model (:func:`connectors.education.models.check_referral`).
 
 The columns of each kind are defined here once (:data:`REFERRAL_COLUMNS`, :data:`ADVICE_COLUMNS`,
 :func:`casework_columns`) and listed in docs/csv-import.md, which a unit test checks against
@@ -39,7 +39,7 @@ from connectors.education.models import (
     ReferralIn,
     advice_record,
     casework_event,
-    check_referral_dates,
+    check_referral,
     referral_record,
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
@@ -330,7 +330,7 @@ def events_for(
                 if referral.la_code != principal.agency_value:
                     raise ValidationError("la_code is not this agency's LA", location="la_code")
                 try:
-                    check_referral_dates(referral, now)
+                    check_referral(referral, now)
                 except ValidationError as exc:  # located by JSON pointer; CSV by column
                     column = (exc.location or "").rsplit("/", 1)[-1]
                     raise ValidationError(exc.message, location=column) from exc

@@ -185,8 +185,9 @@ class AdviceRequestIn(_Strict):
     sent_on: date = Field(description="When the LA sent the request; the 6 weeks run from here.")
 
 
-def check_referral_dates(body: ReferralIn, now: datetime) -> None:
-    """Refuse a referral dated in the future, or received before the child was born.
+def check_referral(body: ReferralIn, now: datetime) -> None:
+    """Refuse a referral dated in the future, received before the child was born, or asking an
+    NHS body for advice without the child's NHS number (its Task names the patient by it).
 
     ``received_at`` may run up to :data:`CLOCK_SKEW` ahead of ``now``; the date of birth is
     compared with today's date in London (the day an English LA's staff see on their calendar).
@@ -197,7 +198,8 @@ def check_referral_dates(body: ReferralIn, now: datetime) -> None:
         now: the connectors' clock (tz-aware).
 
     Raises:
-        ValidationError: located at ``/received_at`` or ``/child/date_of_birth``.
+        ValidationError: located at ``/received_at``, ``/child/date_of_birth`` or
+            ``/child/nhs_number``.
     """
     if body.received_at > now + CLOCK_SKEW:
         raise ValidationError(
@@ -210,6 +212,10 @@ def check_referral_dates(body: ReferralIn, now: datetime) -> None:
         raise ValidationError(
             "received_at is before the child's date of birth", location="/received_at"
         )
+    asks_health = any(p.agency.system == ODS_ORGANISATION_SYSTEM for p in body.advice_providers)
+    if asks_health and body.child.nhs_number is None:
+        raise ValidationError("a health body's Task names the child by NHS number",
+                              location="/child/nhs_number")
 
 
 def referral_record(body: ReferralIn) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from connectors.education.models import (
     advice_record,
     advice_request_event,
     casework_event,
-    check_referral_dates,
+    check_referral,
     referral_record,
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
@@ -115,7 +115,7 @@ def build_router() -> APIRouter:
     async def post_referral(request: Request, body: ReferralIn, principal: EducationWriter) -> Any:
         if principal.agency_value != body.la_code:
             raise AuthError("this credential may only submit referrals for its own LA", status=403)
-        check_referral_dates(body, request.app.state.clock.now())
+        check_referral(body, request.app.state.clock.now())
         record = referral_record(body)
         schema = REFERRALS.value_schema or ""
         return await _publish(

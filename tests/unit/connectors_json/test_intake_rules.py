@@ -62,7 +62,9 @@ def test_referral_naming_no_child_identifier_is_422() -> None:
 def test_any_one_child_identifier_is_enough(field: str) -> None:
     """One identifier of any kind (NHS number, UPN or LA child id) is enough for a referral."""
     value = {"nhs_number": demo.DEMO_NHS_NUMBER, "upn": demo.DEMO_UPN, "la_child_id": "LA-77"}
-    r = Intake().refer(_referral(**{field: value[field]}))
+    body = _referral(**{field: value[field]})
+    body["advice_providers"] = [p for p in body["advice_providers"] if p["advice_type"] != "MEDICAL"]
+    r = Intake().refer(body)
     assert r.status_code == 202, r.text
 
 
@@ -111,3 +113,14 @@ def test_referral_received_before_the_child_was_born_is_422() -> None:
     r = Intake().refer(body)
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["location"] == "/received_at"
+
+
+def test_referral_naming_a_health_provider_needs_the_nhs_number() -> None:
+    """A referral asking an NHS body (ODS code) for advice must give the NHS number its Task names the patient by."""
+    intake = Intake()
+    body = _referral(upn=demo.DEMO_UPN)
+    assert any(p["agency"]["value"] == demo.DEMO_HEALTH_ODS for p in body["advice_providers"])
+    r = intake.refer(body)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["location"] == "/child/nhs_number"
+    assert intake.publisher.events == []
