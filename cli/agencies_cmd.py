@@ -8,6 +8,7 @@ import click
 
 from cli.common import load_settings, reports_errors
 from connectors.auth import KIND_SCOPES, FileCredentialStore, new_credential
+from ehcp.errors import ValidationError
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 
 DEFAULT_SYSTEMS = {
@@ -15,6 +16,12 @@ DEFAULT_SYSTEMS = {
     "education": LA_CODE_SYSTEM,
     "social_care": LA_CODE_SYSTEM,
     "admin": LA_CODE_SYSTEM,
+}
+#: The option to blame for each kind of refusal from ``new_credential``.
+_OPTION_OF: dict[str | None, str] = {
+    "agency": "--agency",
+    "system": "--system",
+    "advice_types": "--advice-type",
 }
 
 
@@ -29,7 +36,8 @@ def agencies() -> None:
     "--agency",
     "agency_value",
     required=True,
-    help="ODS organisation code (health) or DfE LA code (education, social care).",
+    help="ODS organisation code (health: 3 to 6 letters and digits), DfE LA code (3 digits) or "
+    "school URN (6 digits, education with --system .../school-urn).",
 )
 @click.option(
     "--system", "agency_system", default=None, help="Identifier system URI (default by kind)."
@@ -38,19 +46,29 @@ def agencies() -> None:
     "--advice-type",
     "advice_types",
     multiple=True,
-    help="Restrict to these advice types (default: the kind's).",
+    help="Restrict to these advice types, among those the kind may submit (default: all of "
+    "the kind's; see docs/security.md).",
 )
 @reports_errors
 def add(
     kind: str, agency_value: str, agency_system: str | None, advice_types: tuple[str, ...]
 ) -> None:
-    """Create a credential and print its bearer token once."""
+    """Create a credential and print its bearer token once.
+
+    A malformed agency code, a system the kind is not identified by, or advice the kind may not
+    submit is a usage error (exit status 2) and stores nothing.
+    """
     store = FileCredentialStore(load_settings().credentials_file)
-    credential, token = new_credential(
-        agency_system or DEFAULT_SYSTEMS[kind], agency_value, kind, advice_types
-    )
+    try:
+        credential, token = new_credential(
+            agency_system or DEFAULT_SYSTEMS[kind], agency_value, kind, advice_types
+        )
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"'{_OPTION_OF[exc.location]}'") from exc
     store.save([*store.all(), credential])
-    click.echo(f"credential {credential.credential_id} for {kind} agency {agency_value}")
+    click.echo(
+        f"credential {credential.credential_id} for {kind} agency {credential.agency_value}"
+    )
     click.echo(f"token (shown once): {token}")
 
 

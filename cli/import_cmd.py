@@ -12,6 +12,7 @@ from cli.common import load_settings, reports_errors
 from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES
 from connectors.csv_import import IMPORT_KINDS, ImportReport, import_csv
 from connectors.ports import Principal
+from ehcp.clock import SystemClock
 from ehcp.identifiers import LA_CODE_SYSTEM
 
 
@@ -43,13 +44,15 @@ def import_(
 ) -> None:
     """Import KIND (referrals, advice or casework-events) rows from CSV_FILE.
 
-    Rows are validated as the JSON API validates them; columns are listed in
-    connectors/csv_import.py and docs/api.md.
+    Rows are validated as the JSON API validates them; the columns of each kind are listed in
+    docs/csv-import.md. A dry run needs neither EHCP_PSEUDONYM_KEY nor a Kafka broker.
     """
     from connectors.kafka_publisher import KafkaPublisher
     from ehcp.contract.avro import default_codec
 
     settings = load_settings()
+    # A dry run publishes nothing, so it needs no key to pseudonymise Kafka keys and no broker.
+    pseudonym_key = None if dry_run else settings.pseudonym_key_bytes()
     principal = Principal(
         "csv-import",
         LA_CODE_SYSTEM,
@@ -60,7 +63,11 @@ def import_(
     )
     with open(csv_file, newline="", encoding="utf-8") as handle:
         total = sum(1 for _ in handle) - 1
-    publisher = KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/import")
+    publisher = (
+        None
+        if dry_run
+        else KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/import")
+    )
 
     async def run() -> ImportReport:
         try:
@@ -72,13 +79,15 @@ def import_(
                     kind,
                     handle,
                     principal,
-                    settings.pseudonym_key_bytes(),
+                    pseudonym_key,
                     publisher,
+                    clock=SystemClock(),
                     dry_run=dry_run,
                     progress=bar.update,
                 )
         finally:
-            await publisher.close()
+            if publisher is not None:
+                await publisher.close()
 
     report = asyncio.run(run())
     errors = report.errors

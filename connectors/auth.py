@@ -22,7 +22,13 @@ from typing import Any, Final, Protocol
 from fastapi import Request
 
 from connectors.ports import Principal
-from ehcp.errors import AuthError, ConfigurationError
+from ehcp.errors import AuthError, ConfigurationError, ValidationError
+from ehcp.identifiers import (
+    AGENCY_CODE_FORMATS,
+    LA_CODE_SYSTEM,
+    ODS_ORGANISATION_SYSTEM,
+    SCHOOL_URN_SYSTEM,
+)
 
 TOKEN_PREFIX: Final = "ehcp_"  # noqa: S105 - a public prefix, not a secret
 
@@ -34,7 +40,12 @@ KIND_SCOPES: Final[dict[str, frozenset[str]]] = {
     "social_care": frozenset({"social_care:read", "social_care:write"}),
     "admin": frozenset({"admin"}),
 }
-#: Advice types each agency kind may submit (AdviceType symbols of the Avro contract).
+#: Advice types each agency kind may submit (AdviceType symbols of the Avro contract): the one
+#: mapping, used when a credential is made (``ehcp agencies add``) and at every request (via
+#: :meth:`Credential.principal`). Reg 6(1): health gives medical advice (c); the educational
+#: psychologist's advice (d) comes from the LA's EP service, so education; social care gives
+#: social care advice (e); education (the LA SEN team and schools) gives or gathers the rest,
+#: including the family's own advice (a), which the LA collects. docs/security.md explains it.
 KIND_ADVICE_TYPES: Final[dict[str, frozenset[str]]] = {
     "health": frozenset({"MEDICAL"}),
     "education": frozenset(
@@ -54,6 +65,64 @@ KIND_ADVICE_TYPES: Final[dict[str, frozenset[str]]] = {
 }
 
 
+#: Identifier systems each agency kind may be named by: health bodies by ODS code; education by
+#: LA code (the SEN team) or school URN; social care and admin by LA code.
+KIND_SYSTEMS: Final[dict[str, tuple[str, ...]]] = {
+    "health": (ODS_ORGANISATION_SYSTEM,),
+    "education": (LA_CODE_SYSTEM, SCHOOL_URN_SYSTEM),
+    "social_care": (LA_CODE_SYSTEM,),
+    "admin": (LA_CODE_SYSTEM,),
+}
+
+
+def allowed_advice_types(kind: str, restriction: Iterable[str] = ()) -> frozenset[str]:
+    """The advice types a credential of ``kind`` may submit: the kind's, narrowed by a restriction.
+
+    A restriction can only narrow: a type outside the kind's (MEDICAL for social care, say, in a
+    credential stored before :func:`check_advice_types` existed) is never granted.
+    """
+    kind_types = KIND_ADVICE_TYPES.get(kind, frozenset())
+    wanted = frozenset(restriction)
+    return kind_types & wanted if wanted else kind_types
+
+
+def check_advice_types(kind: str, advice_types: Iterable[str]) -> tuple[str, ...]:
+    """Check a credential's advice-type restriction against its kind; return it sorted.
+
+    Raises:
+        ValidationError: (location ``advice_types``) a type the kind may not submit.
+    """
+    wanted = tuple(sorted(set(advice_types)))
+    allowed = KIND_ADVICE_TYPES.get(kind, frozenset())
+    refused = [t for t in wanted if t not in allowed]
+    if refused:
+        may = ", ".join(sorted(allowed)) or "no advice"
+        raise ValidationError(
+            f"an agency of kind {kind} may not submit {', '.join(refused)} advice; "
+            f"it may submit: {may}",
+            location="advice_types",
+        )
+    return wanted
+
+
+def check_agency(kind: str, agency_system: str, agency_value: str) -> str:
+    """Check that an agency identifier fits its kind and format; return the normalised code.
+
+    Raises:
+        ValidationError: (location ``system``) a system the kind is not named by, or (location
+            ``agency``) a malformed ODS code, LA code or school URN.
+    """
+    systems = KIND_SYSTEMS.get(kind, ())
+    if agency_system not in systems:
+        raise ValidationError(
+            f"an agency of kind {kind} is identified by {' or '.join(systems)}", location="system"
+        )
+    try:
+        return AGENCY_CODE_FORMATS[agency_system](agency_value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, location="agency") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """A stored credential: everything but the secret."""
@@ -68,7 +137,7 @@ class Credential:
 
     def principal(self) -> Principal:
         """The principal a request authenticated with this credential acts as."""
-        types = frozenset(self.advice_types) or KIND_ADVICE_TYPES[self.kind]
+        types = allowed_advice_types(self.kind, self.advice_types)
         return Principal(
             credential_id=self.credential_id,
             agency_system=self.agency_system,
@@ -115,9 +184,14 @@ def new_credential(
 
     Raises:
         ConfigurationError: if ``kind`` is not a known agency kind.
+        ValidationError: the agency identifier does not fit the kind or its format
+            (:func:`check_agency`), or an advice type the kind may not submit
+            (:func:`check_advice_types`).
     """
     if kind not in KIND_SCOPES:
         raise ConfigurationError(f"unknown agency kind {kind!r}; use one of {sorted(KIND_SCOPES)}")
+    agency_value = check_agency(kind, agency_system, agency_value)
+    advice_types = check_advice_types(kind, advice_types)
     credential_id = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}{credential_id}_{secrets.token_urlsafe(32)}"
     credential = Credential(
@@ -126,7 +200,7 @@ def new_credential(
         agency_system=agency_system,
         agency_value=agency_value,
         kind=kind,
-        advice_types=tuple(sorted(advice_types)),
+        advice_types=advice_types,
     )
     return credential, token
 

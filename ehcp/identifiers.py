@@ -11,6 +11,14 @@ Sources (see ``shared/domain/statutory-rules.md`` section 5):
   mod 11 must be 10.
 
 There is no national FHIR naming system for UPN and ULN, so the project defines its own URIs.
+
+Agency codes have no check digit, only a format:
+
+- ODS organisation code (NHS Organisation Data Service): 3 to 6 letters and digits, upper case
+  (NHS trusts and ICBs have 3, e.g. ``RBZ``; independent providers and trust sites 5; GP
+  practices 6, e.g. ``A81001``). Which codes exist only ODS itself can say.
+- DfE LA code: 3 digits (``201`` City of London).
+- School URN (DfE Unique Reference Number, Get Information about Schools): 6 digits.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ _UPN_LETTERS: Final = "ABCDEFGHJKLMNPQRTUVWXYZ"  # 23 letters: I, O and S are ne
 _NHS_RE: Final = re.compile(r"[0-9]{10}\Z")
 _UPN_RE: Final = re.compile(rf"[{_UPN_LETTERS}][0-9]{{11}}[0-9{_UPN_LETTERS}]\Z")
 _ULN_RE: Final = re.compile(r"[1-9][0-9]{9}\Z")
+_ODS_RE: Final = re.compile(r"[A-Z0-9]{3,6}\Z")
+_LA_CODE_RE: Final = re.compile(r"[0-9]{3}\Z")
+_URN_RE: Final = re.compile(r"[0-9]{6}\Z")
 
 
 def nhs_number_check_digit(first_nine: str) -> int | None:
@@ -108,6 +119,48 @@ def is_valid_uln(value: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(value, range(10, 0, -1), strict=True))
     return total % 11 == 10
+
+
+def normalise_ods_code(value: str) -> str:
+    """Upper-case and check the format of an ODS organisation code.
+
+    Raises:
+        InvalidIdentifierError: if it is not 3 to 6 ASCII letters and digits.
+    """
+    upper = value.upper()
+    if not _ODS_RE.match(upper):
+        raise InvalidIdentifierError("an ODS organisation code is 3 to 6 letters and digits")
+    return upper
+
+
+def normalise_la_code(value: str) -> str:
+    """Check a DfE LA code.
+
+    Raises:
+        InvalidIdentifierError: if it is not three ASCII digits.
+    """
+    if not _LA_CODE_RE.match(value):
+        raise InvalidIdentifierError("a DfE LA code is 3 digits")
+    return value
+
+
+def normalise_school_urn(value: str) -> str:
+    """Check a school URN.
+
+    Raises:
+        InvalidIdentifierError: if it is not six ASCII digits.
+    """
+    if not _URN_RE.match(value):
+        raise InvalidIdentifierError("a school URN is 6 digits")
+    return value
+
+
+#: The agency identifier systems whose codes have a known format, with their checks.
+AGENCY_CODE_FORMATS: Final = {
+    ODS_ORGANISATION_SYSTEM: normalise_ods_code,
+    LA_CODE_SYSTEM: normalise_la_code,
+    SCHOOL_URN_SYSTEM: normalise_school_urn,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from connectors.ports import Principal, PublishedEvent
+from ehcp.casework.calendar import LONDON
 from ehcp.casework.engine import event_date
 from ehcp.casework.jsonl import event_to_dict, parse_event
 from ehcp.contract.cloudevents import event_type
@@ -36,6 +38,9 @@ from ehcp.identifiers import (
 #: Namespace for deterministic event ids: the same submission always gets the same id.
 EVENT_NAMESPACE: Final = uuid.UUID("6b1f4a53-2f0e-4e0c-9d43-7d4b1d1c7e21")
 CASE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
+#: How far a sender's timestamp may run ahead of the connectors' clock before it counts as
+#: "in the future": two systems' clocks are never quite in step (docs/api.md).
+CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
 def _check_nhs(value: str) -> str:
@@ -130,6 +135,13 @@ class ChildIn(ChildIdsIn):
     hearing_impairment: bool = False
     looked_after: bool = False
 
+    @model_validator(mode="after")
+    def _names_the_child(self) -> Self:
+        # Without one, a health body's Task would name no patient and nothing could be routed.
+        if not self.identifiers():
+            raise ValueError("give at least one child identifier (nhs_number, upn or la_child_id)")
+        return self
+
 
 class AdviceProviderIn(_Strict):
     """Which agency gives one kind of advice for this case."""
@@ -171,6 +183,39 @@ class AdviceRequestIn(_Strict):
     agency: IdentifierIn = Field(description="The body asked (an ODS code for health).")
     child: ChildIdsIn = Field(description="How the body knows the child (NHS number for health).")
     sent_on: date = Field(description="When the LA sent the request; the 6 weeks run from here.")
+
+
+def check_referral(body: ReferralIn, now: datetime) -> None:
+    """Refuse a referral dated in the future, received before the child was born, or asking an
+    NHS body for advice without the child's NHS number (its Task names the patient by it).
+
+    ``received_at`` may run up to :data:`CLOCK_SKEW` ahead of ``now``; the date of birth is
+    compared with today's date in London (the day an English LA's staff see on their calendar).
+    The model cannot check this itself: "now" comes from the injected clock.
+
+    Args:
+        body: a referral that passed its model's checks.
+        now: the connectors' clock (tz-aware).
+
+    Raises:
+        ValidationError: located at ``/received_at``, ``/child/date_of_birth`` or
+            ``/child/nhs_number``.
+    """
+    if body.received_at > now + CLOCK_SKEW:
+        raise ValidationError(
+            "received_at is in the future (more than 5 minutes ahead of the connectors' clock)",
+            location="/received_at",
+        )
+    if body.child.date_of_birth > now.astimezone(ZoneInfo(LONDON)).date():
+        raise ValidationError("date_of_birth is in the future", location="/child/date_of_birth")
+    if body.received_at.astimezone(ZoneInfo(LONDON)).date() < body.child.date_of_birth:
+        raise ValidationError(
+            "received_at is before the child's date of birth", location="/received_at"
+        )
+    asks_health = any(p.agency.system == ODS_ORGANISATION_SYSTEM for p in body.advice_providers)
+    if asks_health and body.child.nhs_number is None:
+        raise ValidationError("a health body's Task names the child by NHS number",
+                              location="/child/nhs_number")
 
 
 def referral_record(body: ReferralIn) -> dict[str, Any]:

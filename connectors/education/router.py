@@ -30,6 +30,7 @@ from connectors.education.models import (
     advice_record,
     advice_request_event,
     casework_event,
+    check_referral,
     referral_record,
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
@@ -109,10 +110,11 @@ def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> P
     summary="A request for an EHC needs assessment was received",
 )
 async def post_referral(
-    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep
+    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep
 ) -> Any:
     if principal.agency_value != body.la_code:
         raise AuthError("this credential may only submit referrals for its own LA", status=403)
+    check_referral(body, clock.now())
     schema = REFERRALS.value_schema or ""
     event = PublishedEvent(
         topic=REFERRALS.name,

@@ -16,7 +16,7 @@ from connectors.fhir.ports import (
 )
 from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp.clock import FixedClock
-from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM, SCHOOL_URN_SYSTEM
 from ehcp.settings import Settings
 
 from .support import ALLOWED_HOST, MAX_BYTES, NOW, Harness, build_app
@@ -33,8 +33,7 @@ def harness() -> Iterator[Harness]:
     credentials = InMemoryCredentialStore()
     rbz, rbz_token = new_credential(ODS_ORGANISATION_SYSTEM, "RBZ", "health")
     rx1, rx1_token = new_credential(ODS_ORGANISATION_SYSTEM, "RX1", "health")
-    school, school_token = new_credential("https://ehcp-exchange.org/Id/urn", "100001",
-                                          "education")
+    school, school_token = new_credential(SCHOOL_URN_SYSTEM, "100001", "education")
     for credential in (rbz, rx1, school):
         credentials.add(credential)
     fakes = {

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from cli.main import cli
 from connectors.app import Ports, create_app
 from connectors.auth import KIND_ADVICE_TYPES, KIND_SCOPES, InMemoryCredentialStore, new_credential
-from connectors.csv_import import ImportReport, import_csv
+from connectors.csv_import import (
+    IMPORT_KINDS,
+    ImportReport,
+    columns_markdown,
+    import_csv,
+    known_columns,
+)
 from connectors.ports import InMemoryDocumentStore, InMemoryPublisher, Principal, PublishedEvent
+from ehcp.clock import FixedClock
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CASEWORK_EVENTS, CONTRIBUTIONS, REFERRALS
+from ehcp.errors import ConfigurationError
 from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.settings import Settings
 
@@ -22,6 +35,9 @@ LA = Principal("csv", LA_CODE_SYSTEM, "999", "education", KIND_SCOPES["education
                KIND_ADVICE_TYPES["education"])
 SOCIAL_CARE = Principal("csv", LA_CODE_SYSTEM, "999", "social_care", KIND_SCOPES["social_care"],
                         KIND_ADVICE_TYPES["social_care"])
+#: The import's clock: 1 December 2026, 12:00 UTC.
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+CSV_DOC = Path(__file__).parents[3] / "docs" / "csv-import.md"
 EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "casework-events-social-care.csv"
 EVENTS_HEADER = "type,event_id,case_id,occurred_on,looked_after,exception_id,ground,starts_on,ends_on,request_id\n"
 EVENTS_CSV = EVENTS_HEADER + (
@@ -52,7 +68,7 @@ def run(kind: str, text: str, dry_run: bool = False,
     """Import ``text`` with a fake publisher."""
     publisher = InMemoryPublisher()
     report = asyncio.run(import_csv(kind, io.StringIO(text), principal, b"k" * 32, publisher,
-                                    dry_run=dry_run))
+                                    dry_run=dry_run, clock=FixedClock(NOW)))
     return report, publisher
 
 
@@ -200,3 +216,84 @@ def test_blank_cell_is_null_where_the_field_takes_null() -> None:
     assert report.errors == []
     (event,) = publisher.events
     assert '"institution_id": null' in event.record["event_json"]
+
+
+REFERRALS_HEADER = REFERRALS_CSV.splitlines()[0]
+
+
+def test_referral_rows_without_a_child_identifier_or_dated_in_the_future_are_row_errors() -> None:
+    """The CSV import shares the API's referral rules: no child identifier, or received in 2027, is a row error."""
+    text = REFERRALS_HEADER + "\n" + (
+        "EHC-999-CSV-5,999,2026-09-07T10:00:00+01:00,PARENT,,,,2016-03-14,5,,,,,,,\n"
+        "EHC-999-CSV-6,999,2027-01-05T09:00:00+00:00,PARENT,9434765919,,,2016-03-14,5,,,,,,,\n"
+        "EHC-999-CSV-7,999,2026-09-07T10:00:00+01:00,PARENT,,,LA-77,2016-03-14,5,,,,,,,\n"
+    )
+    report, publisher = run("referrals", text)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "child"), (3, "received_at")]
+    assert "identifier" in report.errors[0].message
+    assert "future" in report.errors[1].message
+    assert [e.key for e in publisher.events] == ["EHC-999-CSV-7"]
+
+
+def test_an_unknown_column_refuses_the_file_with_one_header_error() -> None:
+    """A misspelt ``nhs_no`` column is one error on row 1 naming the column, and no row is imported."""
+    text = REFERRALS_CSV.replace("nhs_number", "nhs_no", 1).replace(",upn,", ",UPN ,", 1)
+    report, publisher = run("referrals", text)
+    (error,) = report.errors
+    assert (error.row, error.column) == (1, "nhs_no, UPN")
+    assert "unknown column" in error.message
+    assert (report.rows, report.published, publisher.events) == (0, 0, [])
+
+
+def test_an_unknown_casework_events_column_is_a_header_error() -> None:
+    """A casework-events column that no event type has (``occured_on``) refuses the file."""
+    text = EVENTS_HEADER.replace("occurred_on", "occured_on") + EVENTS_CSV.split("\n", 1)[1]
+    report, publisher = run("casework-events", text, principal=SOCIAL_CARE)
+    assert [(e.row, e.column) for e in report.errors] == [(1, "occured_on")]
+    assert publisher.events == []
+
+
+@pytest.mark.parametrize("flag", ["vision_impairment", "hearing_impairment", "looked_after"])
+def test_a_flag_that_is_not_a_boolean_is_a_row_error(flag: str) -> None:
+    """``maybe`` in a yes/no column is a row error naming the column, never read as false."""
+    columns = REFERRALS_HEADER.split(",")
+    cells = ["EHC-999-CSV-8", "999", "2026-09-07T10:00:00+01:00", "PARENT", "9434765919", "", "",
+             "2016-03-14", "5", "", "", "", "", "", "", ""]
+    cells[columns.index(flag)] = "maybe"
+    report, publisher = run("referrals", REFERRALS_HEADER + "\n" + ",".join(cells) + "\n")
+    assert [(e.row, e.column) for e in report.errors] == [(2, flag)]
+    assert "maybe" not in report.errors[0].message
+    assert publisher.events == []
+
+
+def test_dry_run_needs_no_pseudonym_key(tmp_path: Path) -> None:
+    """``ehcp import advice --dry-run`` validates rows with EHCP_PSEUDONYM_KEY unset and connects to no broker."""
+    csv_file = tmp_path / "advice.csv"
+    csv_file.write_text(
+        "contribution_id,advice_type,case_id,request_id,nhs_number,upn,la_child_id,date_of_birth,submitted_at\n"
+        "EDU-1,EDUCATIONAL,,,9434765919,,,2016-03-14,2026-10-01T09:00:00+00:00\n", encoding="utf-8")
+    env = {"EHCP_PSEUDONYM_KEY": None, "EHCP_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    result = CliRunner().invoke(cli, ["import", "advice", str(csv_file), "--agency", "999",
+                                      "--dry-run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) read, 0 published (dry run), 0 error(s)" in result.output
+
+
+def test_publishing_without_a_pseudonym_key_is_refused_before_reading_rows() -> None:
+    """Publishing (not a dry run) without a pseudonym key is a configuration error, not a half-done import."""
+    with pytest.raises(ConfigurationError, match="pseudonym key"):
+        asyncio.run(import_csv("referrals", io.StringIO(REFERRALS_CSV), LA, None,
+                               InMemoryPublisher(), clock=FixedClock(NOW)))
+
+
+@pytest.mark.parametrize("kind", IMPORT_KINDS)
+def test_csv_import_doc_lists_the_columns_the_code_reads(kind: str) -> None:
+    """docs/csv-import.md shows, for every kind, exactly the column table the import code reads."""
+    doc = CSV_DOC.read_text(encoding="utf-8")
+    block = re.search(rf"<!-- columns:{kind} -->\n(.*?)<!-- end columns:{kind} -->", doc, re.S)
+    assert block is not None, f"docs/csv-import.md has no columns:{kind} block"
+    expected = columns_markdown(kind)
+    assert block.group(1) == expected, f"paste this table into docs/csv-import.md:\n{expected}"
+    documented = set(re.findall(r"^\| `(\w+)` \|", block.group(1), re.M))
+    if kind != "casework-events":
+        assert documented == known_columns(kind)
