@@ -147,8 +147,9 @@ def parse_task_search(params: Sequence[tuple[str, str]],
     statuses: set[str] | None = None
     for name, value in params:
         if name not in _SEARCH_PARAMS:
-            raise StructureError(f"search parameter {name!r} is not supported (owner, status)",
-                                 location=name, issue_code="not-supported")
+            # The name is input: not echoed, not even as the expression.
+            raise StructureError("a search parameter is not supported (owner, status only)",
+                                 issue_code="not-supported")
         if name.startswith("owner"):
             system, bar, code = value.rpartition("|")
             if bar and system and system != ODS_ORGANISATION_SYSTEM:
@@ -382,7 +383,7 @@ class FhirService:
             outcome = self._ports.submissions.get_resource(principal.agency_value.upper(),
                                                            resource_id)
         if outcome is None:
-            raise ResourceNotFoundError(f"DocumentReference/{resource_id} is not known")
+            raise ResourceNotFoundError("no such DocumentReference")
         return SubmitResult(created=False, outcome=outcome)
 
     # --- tasks ------------------------------------------------------------------------------
@@ -391,7 +392,7 @@ class FhirService:
         stored = self._ports.tasks.get(task_id)
         if (stored is None or principal.agency_system != ODS_ORGANISATION_SYSTEM
                 or stored.owner_ods.upper() != principal.agency_value.upper()):
-            raise ResourceNotFoundError(f"Task/{task_id} is not known")
+            raise ResourceNotFoundError("no such Task")
         return stored
 
     def read_task(self, principal: Principal, task_id: str) -> dict[str, Any]:
