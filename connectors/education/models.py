@@ -12,7 +12,14 @@ from datetime import UTC, date
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from connectors.ports import Principal, PublishedEvent
 from ehcp.casework.engine import event_date
@@ -52,8 +59,9 @@ def _check_upn(value: str) -> str:
         raise ValueError(exc.message) from exc
 
 
-NhsNumber = Annotated[str, AfterValidator(_check_nhs)]
-Upn = Annotated[str, AfterValidator(_check_upn)]
+# Bounded before the check runs (docs/api.md, "Limits"): 10 digits, spaces allowed; 13 characters.
+NhsNumber = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_nhs)]
+Upn = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_upn)]
 
 
 class AdviceType(StrEnum):

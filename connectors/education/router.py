@@ -6,12 +6,14 @@ streams will process it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel
 
+from connectors import limits
 from connectors.auth import require_scope
 from connectors.education.models import (
     CASE_ID_PATTERN,
@@ -25,6 +27,7 @@ from connectors.education.models import (
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
 from ehcp.casework.calendar import LONDON
+from ehcp.casework.events import EVENT_TYPES
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.keys import contribution_key
 from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
@@ -60,6 +63,38 @@ EventBody = Annotated[
 ]
 
 
+#: Every field name a casework event may have (docs/casework-events.md).
+_EVENT_FIELDS: Final = frozenset(
+    {"type"} | {f.name for cls in EVENT_TYPES.values() for f in dataclasses.fields(cls)}
+)
+#: Free-text casework event fields; every other string is an id or a code.
+_EVENT_TEXT_FIELDS: Final = frozenset({"description", "detail"})
+
+
+def _event_string_limit(path: tuple[str | int, ...]) -> int:
+    return limits.TEXT_MAX if path and path[-1] in _EVENT_TEXT_FIELDS else limits.CODE_MAX
+
+
+def _casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> PublishedEvent:
+    """The event for a casework body, with its strings bounded and made-up names not echoed.
+
+    Raises:
+        ValidationError: (422) the body does not fit (located by JSON pointer).
+        LimitExceededError: (422) an id over ``limits.CODE_MAX`` or text over ``limits.TEXT_MAX``.
+    """
+    try:
+        event = casework_event(case_id, body, principal)
+    except ValidationError as exc:
+        field = (exc.location or "/").lstrip("/")
+        if field and field not in _EVENT_FIELDS:  # a field the sender made up: its name is input
+            raise ValidationError("an unknown field for this event type",
+                                  location="/") from exc
+        raise
+    # Checked after the event was parsed: every key is then a real field name.
+    limits.check_strings(body, _event_string_limit, limits.json_pointer)
+    return event
+
+
 def _publisher(request: Request) -> EventPublisher:
     publisher: EventPublisher = request.app.state.publisher
     return publisher
@@ -79,7 +114,7 @@ async def _submit_advice(
     request: Request, body: AdviceIn, principal: Principal, channel: str
 ) -> Accepted:
     if body.advice_type.value not in principal.advice_types:
-        raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
+        raise AuthError("this agency may not submit this advice type", status=403)
     if body.case_id is None and body.child is None and body.request_id is None:
         raise ValidationError(
             "give case_id, request_id or child so the advice can be routed", location="/case_id"
@@ -162,7 +197,7 @@ def build_router() -> APIRouter:
     async def post_education_event(
         request: Request, case_id: str, body: EventBody, principal: EducationWriter
     ) -> Any:
-        return await _publish(request, casework_event(case_id, body, principal))
+        return await _publish(request, _casework_event(case_id, body, principal))
 
     @router.post(
         "/education/cases/{case_id}/advice-requests",
@@ -190,6 +225,6 @@ def build_router() -> APIRouter:
     async def post_social_care_event(
         request: Request, case_id: str, body: EventBody, principal: SocialCareWriter
     ) -> Any:
-        return await _publish(request, casework_event(case_id, body, principal))
+        return await _publish(request, _casework_event(case_id, body, principal))
 
     return router
