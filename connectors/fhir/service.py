@@ -423,15 +423,16 @@ class FhirService:
 
         Raises:
             ResourceNotFoundError: (404) unknown or not owned.
-            StructureError: (400) not a valid R4 Task, or ``Task.id`` differs from the URL.
+            StructureError: (400) not a valid R4 Task, or ``Task.id`` missing or not the URL's.
             ValidationError: (422) a change this profile does not allow.
             ConflictError: (409) the Task is already closed with another status.
         """
         stored = self._owned_task(principal, task_id)
         update = read_task_update(data, root=root)
-        if update.task_id is not None and update.task_id != task_id:
-            raise StructureError("Task.id must match the id in the URL", location=f"{root}.id",
-                                 issue_code="invalid")
+        if update.task_id != task_id:
+            # FHIR R4 update: no id, or one differing from the URL, SHALL be 400 Bad Request.
+            raise StructureError("Task.id is required and must match the id in the URL",
+                                 location=f"{root}.id", issue_code="invalid")
         if update.request_id is not None and update.request_id != stored.request["request_id"]:
             raise ValidationError("identifier names a different advice request",
                                   location=f"{root}.identifier")

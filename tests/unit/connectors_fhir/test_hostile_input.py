@@ -218,3 +218,14 @@ def test_no_error_body_echoes_a_hostile_value(harness: Harness) -> None:
         answered += 1
     assert answered == len(hostile_requests(harness))
     assert harness.publisher.events == []
+
+
+def test_a_task_update_without_an_id_is_400(harness: Harness) -> None:
+    """FHIR R4 update: a body with no id SHALL be 400 Bad Request, as a differing id is."""
+    harness.tasks.add(advice_request())
+    body = task_update("accepted")
+    del body["id"]
+    response = harness.put("/fhir/Task/REQ-2025-0042", body)
+    assert response.status_code == 400
+    assert issue(response)["expression"] == ["Task.id"]
+    assert harness.task_events.events == []
