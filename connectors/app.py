@@ -15,7 +15,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from fastapi import FastAPI, Request
@@ -42,10 +42,28 @@ from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.topics import AUDIT
-from ehcp.errors import AuthError, EhcpError, PublishError, ValidationError
+from ehcp.errors import (
+    AuthError,
+    EhcpError,
+    EventTooLargeError,
+    PublishError,
+    ValidationError,
+)
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+#: pydantic error types whose messages quote only the contract (patterns, bounds, expected
+#: values), never the input; any other type gets a generic message.
+_SAFE_MESSAGES: Final = frozenset({
+    "missing", "string_type", "string_too_short", "string_too_long", "string_pattern_mismatch",
+    "int_type", "int_parsing", "int_from_float", "bool_type", "bool_parsing", "float_type",
+    "float_parsing", "date_type", "date_parsing", "date_from_datetime_parsing",
+    "date_from_datetime_inexact", "datetime_type", "datetime_parsing",
+    "datetime_from_date_parsing", "timezone_aware", "enum", "literal_error", "greater_than",
+    "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long", "list_type",
+    "dict_type", "model_type", "model_attributes_type", "value_error", "json_invalid",
+})
 
 
 @dataclass
@@ -82,12 +100,26 @@ def _problem(
     )
 
 
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors without the input: no ``input``, no made-up field names, safe texts."""
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"][1:]]
+        kind = str(err.get("type", ""))
+        if kind == "extra_forbidden":
+            loc = loc[:-1]  # the unknown name is input: locate the object holding it
+            message = "an unknown field: not in the API contract"
+        elif kind in _SAFE_MESSAGES:
+            message = str(err["msg"])
+        else:
+            message = "this value does not fit the API contract"
+        errors.append({"location": "/" + "/".join(loc), "message": message})
+    return errors
+
+
 def _json_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RequestValidationError):
-        errors = [
-            {"location": "/" + "/".join(str(p) for p in err["loc"][1:]), "message": err["msg"]}
-            for err in exc.errors()
-        ]
+        errors = _validation_errors(exc)
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             return _problem(400, "Malformed JSON", "the request body is not valid JSON", errors)
         return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
@@ -99,6 +131,10 @@ def _json_error(request: Request, exc: Exception) -> Response:
             exc.message,
             headers=headers,
         )
+    if isinstance(exc, EventTooLargeError):
+        return _problem(413, "Event too large",
+                        "the event would be larger than Kafka accepts on its topic; shorten the "
+                        "identifiers and text (retrying cannot help)")
     if isinstance(exc, ValidationError):
         return _problem(
             422,

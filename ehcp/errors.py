@@ -11,7 +11,9 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     │   ├── UnknownSchemaError      a message names a writer schema we do not hold
     │   └── MalformedMessageError   bytes that are not a single-object-encoded record
     ├── ValidationError             input from an agency is invalid (4xx at the edge)
-    │   └── InvalidIdentifierError  an NHS number / UPN / ULN fails its check digit
+    │   ├── InvalidIdentifierError  an NHS number / UPN / ULN fails its check digit
+    │   ├── LimitExceededError      a string, element name or nesting depth over its bound (422)
+    │   └── EventTooLargeError      the event would exceed the topic's message size (413)
     ├── AuthError                   authentication or authorisation refused
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
     └── CaseworkError               a domain rule refused an event
@@ -62,6 +64,34 @@ class ValidationError(EhcpError):
 
 class InvalidIdentifierError(ValidationError):
     """An identifier (NHS number, UPN, ULN) fails its format or check digit."""
+
+
+class LimitExceededError(ValidationError):
+    """Input beyond one of the connectors' documented bounds (422; a retry cannot succeed).
+
+    Attributes:
+        issue_code: the FHIR issue type: ``too-long`` for a string or element name,
+            ``too-costly`` for JSON nested too deeply.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None,
+                 issue_code: str = "too-long") -> None:
+        super().__init__(message, location=location)
+        self.issue_code = issue_code
+
+
+class EventTooLargeError(ValidationError):
+    """The encoded event is larger than Kafka accepts on its topic (413; a retry cannot succeed).
+
+    Attributes:
+        size: the estimated size of the record batch in bytes.
+        limit: the largest the topic and the producer accept.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class AuthError(EhcpError):

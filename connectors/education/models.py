@@ -15,7 +15,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Final, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from connectors.ports import Principal, PublishedEvent
 from ehcp.casework.calendar import LONDON
@@ -57,8 +65,9 @@ def _check_upn(value: str) -> str:
         raise ValueError(exc.message) from exc
 
 
-NhsNumber = Annotated[str, AfterValidator(_check_nhs)]
-Upn = Annotated[str, AfterValidator(_check_upn)]
+# Bounded before the check runs (docs/api.md, "Limits"): 10 digits, spaces allowed; 13 characters.
+NhsNumber = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_nhs)]
+Upn = Annotated[str, StringConstraints(max_length=16), AfterValidator(_check_upn)]
 
 
 class AdviceType(StrEnum):

@@ -9,12 +9,14 @@ streams will process it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel
 
+from connectors import limits
 from connectors.deps import (
     ClockDep,
     EducationWriter,
@@ -35,6 +37,7 @@ from connectors.education.models import (
 )
 from connectors.ports import EventPublisher, Principal, PublishedEvent
 from ehcp.casework.calendar import LONDON
+from ehcp.casework.events import EVENT_TYPES
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.keys import contribution_key
 from ehcp.contract.topics import CONTRIBUTIONS, REFERRALS
@@ -72,6 +75,38 @@ CaseIdInPath = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 router = APIRouter()
 
 
+#: Every field name a casework event may have (docs/casework-events.md).
+_EVENT_FIELDS: Final = frozenset(
+    {"type"} | {f.name for cls in EVENT_TYPES.values() for f in dataclasses.fields(cls)}
+)
+#: Free-text casework event fields; every other string is an id or a code.
+_EVENT_TEXT_FIELDS: Final = frozenset({"description", "detail"})
+
+
+def _event_string_limit(path: tuple[str | int, ...]) -> int:
+    return limits.TEXT_MAX if path and path[-1] in _EVENT_TEXT_FIELDS else limits.CODE_MAX
+
+
+def _casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> PublishedEvent:
+    """The event for a casework body, with its strings bounded and made-up names not echoed.
+
+    Raises:
+        ValidationError: (422) the body does not fit (located by JSON pointer).
+        LimitExceededError: (422) an id over ``limits.CODE_MAX`` or text over ``limits.TEXT_MAX``.
+    """
+    try:
+        event = casework_event(case_id, body, principal)
+    except ValidationError as exc:
+        field = (exc.location or "/").lstrip("/")
+        if field and field not in _EVENT_FIELDS:  # a field the sender made up: its name is input
+            raise ValidationError("an unknown field for this event type",
+                                  location="/") from exc
+        raise
+    # Checked after the event was parsed: every key is then a real field name.
+    limits.check_strings(body, _event_string_limit, limits.json_pointer)
+    return event
+
+
 async def _publish(publisher: EventPublisher, event: PublishedEvent) -> Accepted:
     receipt = await publisher.publish(event)
     return Accepted(
@@ -85,6 +120,7 @@ async def _publish(publisher: EventPublisher, event: PublishedEvent) -> Accepted
 def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> PublishedEvent:
     """The AdviceSubmitted event for advice over the JSON API, checked against the caller."""
     if body.advice_type.value not in principal.advice_types:
+        # The advice type passed the enum check, so naming it echoes no input.
         raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
     if body.case_id is None and body.child is None and body.request_id is None:
         raise ValidationError(
@@ -163,7 +199,7 @@ async def post_social_care_advice(
 async def post_education_event(
     case_id: str, body: EventBody, principal: EducationWriter, publisher: PublisherDep
 ) -> Any:
-    return await _publish(publisher, casework_event(case_id, body, principal))
+    return await _publish(publisher, _casework_event(case_id, body, principal))
 
 
 @router.post(
@@ -194,4 +230,4 @@ async def post_advice_request(
 async def post_social_care_event(
     case_id: str, body: EventBody, principal: SocialCareWriter, publisher: PublisherDep
 ) -> Any:
-    return await _publish(publisher, casework_event(case_id, body, principal))
+    return await _publish(publisher, _casework_event(case_id, body, principal))

@@ -38,6 +38,7 @@ from connectors.fhir.errors import DocumentTooLargeError
 from connectors.fhir.parsing import (
     check_code,
     check_modifiers,
+    check_string_lengths,
     require_resource_type,
     validate_model,
 )
@@ -142,12 +143,14 @@ def read_advice(
         StructureError: (400) not valid FHIR R4 or a code outside a required value set.
         DocumentTooLargeError: (413) inline data larger than ``max_document_bytes``.
         InvalidIdentifierError: (422) the NHS number fails its check digit.
+        LimitExceededError: (422) a string longer than its element kind allows.
         ValidationError: (422) valid FHIR that this profile does not accept.
     """
     require_resource_type(data, "DocumentReference", location=root)
     _precheck_inline_size(data, max_document_bytes, root)
-    check_modifiers(data, root=root)
     doc = validate_model(DocumentReference, data, root=root)
+    check_modifiers(data, root=root)
+    check_string_lengths(data, root=root)
 
     check_code(doc.status, DOCUMENT_REFERENCE_STATUS, location=f"{root}.status")
     if doc.status not in ACCEPTED_DOCUMENT_STATUS:

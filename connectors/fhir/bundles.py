@@ -18,6 +18,7 @@ from connectors.fhir.codes import BUNDLE_TYPE, HTTP_VERB
 from connectors.fhir.parsing import (
     check_code,
     check_modifiers,
+    check_string_lengths,
     require_resource_type,
     validate_model,
 )
@@ -53,8 +54,9 @@ def read_transaction(data: Mapping[str, Any]) -> AdviceTransaction:
         ValidationError: (422) a Bundle this server does not process.
     """
     require_resource_type(data, "Bundle")
-    check_modifiers(data, root="Bundle")
     bundle = validate_model(Bundle, data, root="Bundle")
+    check_modifiers(data, root="Bundle")
+    check_string_lengths(data, root="Bundle")
     check_code(bundle.type, BUNDLE_TYPE, location="Bundle.type")
     if bundle.type != "transaction":
         raise ValidationError("only transaction Bundles are supported", location="Bundle.type")

@@ -102,6 +102,8 @@ TASK_INTENT: Final = frozenset({
     "unknown", "proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
     "instance-order", "option",
 })
+#: request-priority (required binding of Task.priority).
+TASK_PRIORITY: Final = frozenset({"routine", "urgent", "asap", "stat"})
 BUNDLE_TYPE: Final = frozenset({
     "document", "message", "transaction", "transaction-response", "batch", "batch-response",
     "history", "searchset", "collection",

@@ -4,6 +4,8 @@ How :func:`connectors.fhir.outcome.error_response` answers them::
 
     ValidationError (ehcp.errors)            422 invalid (profile or business rule)
     ├── InvalidIdentifierError (ehcp)        422 value   (NHS number fails its check digit)
+    ├── LimitExceededError (ehcp)            422 too-long / too-costly (connectors.limits)
+    ├── EventTooLargeError (ehcp)            413 too-long (over the topic's max.message.bytes)
     ├── StructureError                       400 structure / code-invalid (not valid FHIR R4)
     ├── UnsupportedMediaTypeError            415 not-supported
     ├── DocumentTooLargeError                413 too-long

@@ -5,7 +5,9 @@ The app factory's exception handlers call :func:`error_response` for errors rais
 (including codes outside a required value set), 422 for valid FHIR this profile does not accept
 (an NHS number failing its check digit is 422: well-formed, but not a real identifier),
 401/403 for authentication/authorisation, 404 for unknown resource types or resources, 413 for a
-document over the size limit, 503 with ``Retry-After`` when Kafka cannot take the event.
+document over the size limit or an event larger than its Kafka topic accepts (a retry cannot
+help, so never 503), 422 ``too-long``/``too-costly`` for a string or nesting depth over the bounds
+of :mod:`connectors.limits`, 503 with ``Retry-After`` when Kafka cannot take the event.
 Diagnostics name the failing element in ``issue.expression`` and never echo input values.
 """
 
@@ -30,7 +32,14 @@ from connectors.fhir.errors import (
     UnknownResourceTypeError,
     UnsupportedMediaTypeError,
 )
-from ehcp.errors import AuthError, InvalidIdentifierError, PublishError, ValidationError
+from ehcp.errors import (
+    AuthError,
+    EventTooLargeError,
+    InvalidIdentifierError,
+    LimitExceededError,
+    PublishError,
+    ValidationError,
+)
 
 #: Seconds a client should wait before retrying when Kafka is unavailable.
 RETRY_AFTER_S: Final = 5
@@ -72,6 +81,11 @@ def error_response(exc: Exception) -> Response:
     match exc:
         case DocumentTooLargeError():
             return _outcome(413, "too-long", exc.message, exc.location)
+        case EventTooLargeError():
+            return _outcome(413, "too-long", "the advice event would be larger than Kafka accepts "
+                            "on its topic; shorten the identifiers and text (retrying cannot help)")
+        case LimitExceededError():
+            return _outcome(422, exc.issue_code, exc.message, exc.location)
         case UnsupportedMediaTypeError():
             return _outcome(415, "not-supported", exc.message, exc.location)
         case UnknownResourceTypeError():

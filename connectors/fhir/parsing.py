@@ -3,7 +3,9 @@
 fhir.resources (R4B models) checks structure and data types; it does not enforce required
 value-set bindings, so the callers check the codes they read against
 :mod:`connectors.fhir.codes`. pydantic errors are translated here into :class:`StructureError`
-with a FHIRPath ``location``; the input value is never echoed (it may be an NHS number).
+with a FHIRPath ``location``; the input value is never echoed (it may be an NHS number), nor is
+the name of an element the sender made up (the location then names the enclosing element).
+Strings are bounded by element kind (:func:`check_string_lengths`, :mod:`connectors.limits`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Final, TypeVar
 import pydantic
 from fhir.resources.R4B.resource import Resource
 
+from connectors import limits
 from connectors.fhir.codes import FHIR_JSON
 from connectors.fhir.errors import StructureError, UnsupportedMediaTypeError
 
@@ -23,6 +26,24 @@ ModelT = TypeVar("ModelT", bound=Resource)
 
 _JSON_TYPES: Final = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
 _LONG_DIGITS: Final = re.compile(r"\d{6,}")
+#: Elements holding an id, a code or an identifier value (at most limits.CODE_MAX characters).
+_CODE_ELEMENTS: Final = frozenset({
+    "value", "code", "status", "docStatus", "contentType", "language", "intent", "priority",
+    "use", "method", "version", "hash", "gender", "birthDate", "date", "authoredOn",
+    "lastModified", "lastUpdated", "versionId", "creation", "start", "end", "mode", "etag",
+    "ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince", "relation", "resourceType",
+})
+#: Elements holding a URI or a reference (at most limits.URI_MAX characters).
+_URI_ELEMENTS: Final = frozenset({
+    "system", "url", "reference", "fullUrl", "profile", "type", "source", "implicitRules",
+    "instantiatesUri", "instantiatesCanonical", "location",
+})
+#: Generic diagnostics per pydantic error type: a library message may quote the input.
+_DIAGNOSTICS: Final = {
+    "missing": "this element is required",
+    "extra_forbidden": "an element that this R4 resource does not have",
+    "value_error": "the value does not fit this element's FHIR R4 data type",
+}
 
 
 def check_content_type(header: str | None) -> None:
@@ -43,9 +64,10 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
     Raises:
         StructureError: if the body is not UTF-8 JSON or not an object.
+        LimitExceededError: (422) nested more than ``limits.MAX_JSON_DEPTH`` levels deep.
     """
     try:
-        data = json.loads(body)
+        data = limits.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StructureError("the request body is not valid JSON") from exc
     if not isinstance(data, dict):
@@ -67,9 +89,43 @@ def require_resource_type(data: Mapping[str, Any], expected: str, *, location: s
         raise StructureError("resourceType is missing", location=where, issue_code="required")
     if actual != expected:
         raise StructureError(
-            f"expected a {expected} resource, got resourceType {actual!r}",
+            f"expected a {expected} resource here (the resourceType is not echoed)",
             location=where, issue_code="not-supported",
         )
+
+
+def string_limit(path: Sequence[str | int]) -> int | None:
+    """The longest string accepted at a path of a FHIR resource, by element kind.
+
+    ``id`` takes :data:`limits.ID_MAX`; codes and identifier values :data:`limits.CODE_MAX`;
+    URIs and references :data:`limits.URI_MAX`; narrative XHTML :data:`limits.NARRATIVE_MAX`;
+    other text :data:`limits.TEXT_MAX`. ``data`` (base64 attachments) is bounded by
+    ``EHCP_MAX_DOCUMENT_BYTES`` instead.
+    """
+    name = next((p for p in reversed(path) if isinstance(p, str)), "")
+    name = name.removeprefix("_")
+    if name == "data":
+        return None
+    if name == "id":
+        return limits.ID_MAX
+    if name in _CODE_ELEMENTS:
+        return limits.CODE_MAX
+    if name in _URI_ELEMENTS:
+        return limits.URI_MAX
+    if name == "div":
+        return limits.NARRATIVE_MAX
+    return limits.TEXT_MAX
+
+
+def check_string_lengths(data: Mapping[str, Any], *, root: str) -> None:
+    """Refuse a string longer than its element kind allows (:func:`string_limit`).
+
+    Call it after :func:`validate_model`, so every element name in a location is a real one.
+
+    Raises:
+        LimitExceededError: (422) naming the element, never its value.
+    """
+    limits.check_strings(data, string_limit, lambda path: fhir_path(root, path))
 
 
 def fhir_path(root: str, loc: Sequence[int | str]) -> str:
@@ -90,6 +146,15 @@ def _redact(message: str) -> str:
     return _LONG_DIGITS.sub("[redacted]", message)
 
 
+def _diagnostics(error_type: str, message: str) -> str:
+    if error_type in _DIAGNOSTICS:
+        return _DIAGNOSTICS[error_type]
+    if error_type.endswith(("_type", "_parsing")):
+        # pydantic's fixed texts ("Input should be a valid string"); redacted all the same.
+        return _redact(message.splitlines()[0].strip())
+    return "this element is not valid FHIR R4"
+
+
 def validate_model(model: type[ModelT], data: Mapping[str, Any], *, root: str) -> ModelT:
     """Validate a resource's structure and types with its fhir.resources R4B model.
 
@@ -107,10 +172,10 @@ def validate_model(model: type[ModelT], data: Mapping[str, Any], *, root: str) -
     except pydantic.ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         loc = [p for p in first["loc"] if p != "resource_type"]
-        raise StructureError(
-            _redact(str(first["msg"]).splitlines()[0].strip()),
-            location=fhir_path(root, loc),
-        ) from exc
+        if first["type"] == "extra_forbidden":
+            loc = loc[:-1]  # the made-up name is input: name the element holding it
+        raise StructureError(_diagnostics(first["type"], str(first["msg"])),
+                             location=fhir_path(root, loc)) from exc
     except (TypeError, ValueError) as exc:  # fhir.resources raises some errors outside pydantic
         raise StructureError("the resource is not valid FHIR R4", location=root) from exc
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 import jsonpatch
 import jsonpointer
 
+from connectors import limits
 from connectors.fhir.errors import StructureError, UnsupportedMediaTypeError
 from ehcp.errors import ValidationError
 
@@ -36,9 +37,10 @@ def parse_patch(body: bytes) -> list[dict[str, Any]]:
 
     Raises:
         StructureError: (400) not JSON, or not an array of operation objects.
+        LimitExceededError: (422) nested more than ``limits.MAX_JSON_DEPTH`` levels deep.
     """
     try:
-        ops = json.loads(body)
+        ops = limits.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StructureError("the request body is not valid JSON") from exc
     if not isinstance(ops, list) or not ops or not all(isinstance(op, dict) for op in ops):

@@ -151,8 +151,9 @@ def parse_task_search(params: Sequence[tuple[str, str]],
     statuses: set[str] | None = None
     for name, value in params:
         if name not in _SEARCH_PARAMS:
-            raise StructureError(f"search parameter {name!r} is not supported (owner, status)",
-                                 location=name, issue_code="not-supported")
+            # The name is input: not echoed, not even as the expression.
+            raise StructureError("a search parameter is not supported (owner, status only)",
+                                 issue_code="not-supported")
         if name.startswith("owner"):
             system, bar, code = value.rpartition("|")
             if bar and system and system != ODS_ORGANISATION_SYSTEM:
@@ -386,7 +387,7 @@ class FhirService:
             outcome = self._ports.submissions.get_resource(principal.agency_value.upper(),
                                                            resource_id)
         if outcome is None:
-            raise ResourceNotFoundError(f"DocumentReference/{resource_id} is not known")
+            raise ResourceNotFoundError("no such DocumentReference")
         return SubmitResult(created=False, outcome=outcome)
 
     # --- tasks ------------------------------------------------------------------------------
@@ -395,7 +396,7 @@ class FhirService:
         stored = self._ports.tasks.get(task_id)
         if (stored is None or principal.agency_system != ODS_ORGANISATION_SYSTEM
                 or stored.owner_ods.upper() != principal.agency_value.upper()):
-            raise ResourceNotFoundError(f"Task/{task_id} is not known")
+            raise ResourceNotFoundError("no such Task")
         return stored
 
     def read_task(self, principal: Principal, task_id: str) -> dict[str, Any]:
@@ -426,15 +427,16 @@ class FhirService:
 
         Raises:
             ResourceNotFoundError: (404) unknown or not owned.
-            StructureError: (400) not a valid R4 Task, or ``Task.id`` differs from the URL.
+            StructureError: (400) not a valid R4 Task, or ``Task.id`` missing or not the URL's.
             ValidationError: (422) a change this profile does not allow.
             ConflictError: (409) the Task is already closed with another status.
         """
         stored = self._owned_task(principal, task_id)
         update = read_task_update(data, root=root)
-        if update.task_id is not None and update.task_id != task_id:
-            raise StructureError("Task.id must match the id in the URL", location=f"{root}.id",
-                                 issue_code="invalid")
+        if update.task_id != task_id:
+            # FHIR R4 update: no id, or one differing from the URL, SHALL be 400 Bad Request.
+            raise StructureError("Task.id is required and must match the id in the URL",
+                                 location=f"{root}.id", issue_code="invalid")
         if update.request_id is not None and update.request_id != stored.request["request_id"]:
             raise ValidationError("identifier names a different advice request",
                                   location=f"{root}.identifier")

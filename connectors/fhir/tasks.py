@@ -23,6 +23,7 @@ from connectors.fhir.codes import (
     ADVICE_TYPE_SYSTEM,
     EHC_CASE_SYSTEM,
     TASK_INTENT,
+    TASK_PRIORITY,
     TASK_REASON_BY_CODE,
     TASK_REASON_SYSTEM,
     TASK_STATUS,
@@ -34,6 +35,7 @@ from connectors.fhir.events import TaskStatus
 from connectors.fhir.parsing import (
     check_code,
     check_modifiers,
+    check_string_lengths,
     require_resource_type,
     validate_model,
 )
@@ -164,15 +166,19 @@ def read_task_update(data: Mapping[str, Any], *, root: str = "Task") -> TaskUpda
         root: FHIRPath of the Task in the request (for error locations).
 
     Raises:
-        StructureError: (400) not a valid R4 Task, or a code outside a required value set.
+        StructureError: (400) not a valid R4 Task, or a code outside a required value set
+            (``status``, ``intent``, ``priority``).
+        LimitExceededError: (422) a string longer than its element kind allows.
         ValidationError: (422) valid FHIR this profile does not accept.
         InvalidIdentifierError: (422) ``for`` names an NHS number failing its check digit.
     """
     require_resource_type(data, "Task", location=root)
-    check_modifiers(data, root=root)
     task = validate_model(Task, data, root=root)
+    check_modifiers(data, root=root)
+    check_string_lengths(data, root=root)
     check_code(task.status, TASK_STATUS, location=f"{root}.status")
     check_code(task.intent, TASK_INTENT, location=f"{root}.intent")
+    check_code(task.priority, TASK_PRIORITY, location=f"{root}.priority", required=False)
     if task.status not in UPDATABLE_TASK_STATUS:
         raise ValidationError(
             "a health body may set status accepted, rejected or completed only",
