@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
+    log_repeat_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="A repeated warning or error from the Kafka client libraries (e.g. a lost "
+        "broker) is logged once, then at most once per this many seconds.",
+    )
 
     def pseudonym_key_bytes(self) -> bytes:
         """The pseudonym key as bytes for HMAC.
