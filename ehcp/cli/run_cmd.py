@@ -27,10 +27,12 @@ def worker(no_supervise: bool) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
     if not no_supervise:
-        from ehcp.supervisor import supervise
+        from ehcp.supervisor import supervise_worker
 
         raise SystemExit(
-            supervise([sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"])
+            supervise_worker(
+                settings, [sys.executable, "-m", "ehcp.cli.main", "worker", "--no-supervise"]
+            )
         )
     import faust
 
