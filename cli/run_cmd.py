@@ -7,7 +7,7 @@ import sys
 import click
 
 from cli.common import load_settings, reports_errors
-from ehcp.logs import configure_logging
+from ehcp.logs import configure_logging, faust_logging_config
 
 
 @click.command("worker")
@@ -25,19 +25,26 @@ def worker(no_supervise: bool) -> None:
     restart re-reads from the last committed offset.
     """
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
     if not no_supervise:
-        from cli.supervisor import supervise
+        from cli.supervisor import supervise_worker
 
         raise SystemExit(
-            supervise([sys.executable, "-m", "cli.main", "worker", "--no-supervise"])
+            supervise_worker(
+                settings, [sys.executable, "-m", "cli.main", "worker", "--no-supervise"]
+            )
         )
     import faust
 
     from streams.app import create_app
 
     app = create_app(settings)
-    faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
+    logging_config = faust_logging_config(
+        settings.log_level, settings.log_json, settings.log_repeat_interval_s
+    )
+    faust.Worker(
+        app, loglevel=settings.log_level.lower(), quiet=True, logging_config=logging_config
+    ).execute_from_commandline()
 
 
 @click.command("connectors")
@@ -49,7 +56,7 @@ def connectors() -> None:
     from connectors.app import create_production_app
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
     certfile = str(settings.tls_certfile) if settings.tls_certfile else None
     keyfile = str(settings.tls_keyfile) if settings.tls_keyfile else None
     if settings.http_workers > 1:  # each worker process builds its own app from the environment

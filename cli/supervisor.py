@@ -5,20 +5,109 @@ detects skipped offsets or a stalled partition (see ``streams/safety.py``) and m
 re-read from its last committed offset. SIGTERM and SIGINT are passed to the child and stop the
 loop; a child still running ``stop_grace_s`` later (Faust can hang in shutdown while Kafka is
 unreachable) is killed, which is safe because offsets are committed only after the work is done.
-Restarts back off from 1 s to 30 s, and the back-off resets once a child has run a minute.
+A child that ran at least ``healthy_after_s`` (10 s) before it exited is restarted at once; one
+that exits sooner (a crash loop) is restarted after a back-off from 1 s doubling to 30 s.
+
+Static group membership (:func:`supervise_worker`): each supervisor claims a worker slot, the
+lowest free number on this host for its app id, held with an advisory lock on
+``<tmp>/ehcp-worker-slots-<uid>/<app id>/<n>.lock``. Its children join the consumer group with
+``group.instance.id`` = ``<app id>-<host name>-<n>``: a restarted child rejoins as the same member
+and gets its partitions back at once, instead of waiting for the dead one's session to time out.
+Two live consumers with one id would fence each other, hence the lock: the child inherits the
+locked file, so a slot stays taken while either the supervisor or its child lives.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import signal
+import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
+from ehcp.errors import ConfigurationError
+from ehcp.settings import Settings
+
 log = structlog.get_logger(__name__)
+#: Environment variable that carries the slot's instance id to the child (``Settings``).
+INSTANCE_ID_VAR = "EHCP_GROUP_INSTANCE_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSlot:
+    """A claimed worker slot: its group instance id and the locked file that holds it."""
+
+    instance_id: str
+    lock_fd: int
+
+    def release(self) -> None:
+        """Give the slot up (children that inherited the lock keep it until they exit)."""
+        os.close(self.lock_fd)
+
+
+def default_slot_dir(app_id: str) -> Path:
+    """Where this user's worker slots for ``app_id`` are locked on this host."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", app_id)
+    return Path(tempfile.gettempdir()) / f"ehcp-worker-slots-{os.getuid()}" / safe
+
+
+def claim_worker_slot(
+    app_id: str, slot_dir: Path | None = None, max_slots: int = 256
+) -> WorkerSlot:
+    """Lock the lowest free worker slot for ``app_id`` on this host.
+
+    Raises:
+        ConfigurationError: all ``max_slots`` slots are taken.
+    """
+    folder = slot_dir or default_slot_dir(app_id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    host = socket.gethostname()
+    for n in range(max_slots):
+        fd = os.open(folder / f"{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return WorkerSlot(f"{app_id}-{host}-{n}", fd)
+    raise ConfigurationError(f"all {max_slots} worker slots in {folder} are taken")
+
+
+def supervise_worker(settings: Settings, argv: Sequence[str], **options: Any) -> int:
+    """:func:`supervise` a worker, as a static group member when the settings ask for it.
+
+    With ``static_membership`` on and no ``group_instance_id`` given, claims a worker slot and
+    gives every child its instance id (and the slot's lock). An explicit ``group_instance_id``
+    is passed on as it is: the operator keeps it unique.
+
+    Args:
+        settings: ``static_membership``, ``group_instance_id`` and ``app_id`` are read.
+        argv: the worker's command line.
+        **options: passed on to :func:`supervise` (``sleep``, ``max_restarts``, ...).
+    """
+    if not settings.static_membership or settings.group_instance_id:
+        return supervise(argv, **options)
+    slot = claim_worker_slot(settings.app_id)
+    log.info("worker_slot_claimed", group_instance_id=slot.instance_id)
+    try:
+        return supervise(
+            argv,
+            env={**os.environ, INSTANCE_ID_VAR: slot.instance_id},
+            pass_fds=(slot.lock_fd,),
+            **options,
+        )
+    finally:
+        slot.release()
 
 
 def supervise(
@@ -27,8 +116,24 @@ def supervise(
     sleep: Callable[[float], None] = time.sleep,
     max_restarts: int | None = None,
     stop_grace_s: float = 30.0,
+    healthy_after_s: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> int:
-    """Run ``argv`` until asked to stop; return the last child's exit code."""
+    """Run ``argv`` until asked to stop; return the last child's exit code.
+
+    Args:
+        argv: the child's command line.
+        sleep: waits out the back-off (tests pass a recorder).
+        max_restarts: stop after this many restarts (None: never).
+        stop_grace_s: after SIGTERM/SIGINT, kill a child still running this much later.
+        healthy_after_s: a child that ran this long was healthy: it is restarted at once and the
+            back-off starts again at 1 s.
+        clock: monotonic seconds, for the child's run time.
+        env: the child's environment (None: ours).
+        pass_fds: file descriptors the child inherits (the worker slot's lock).
+    """
     stopping_since: float | None = None
     child: subprocess.Popen[bytes] | None = None
 
@@ -53,19 +158,23 @@ def supervise(
     restarts = 0
     try:
         while True:
-            started = time.monotonic()
-            child = subprocess.Popen(list(argv))
+            started = clock()
+            child = subprocess.Popen(
+                list(argv), env=None if env is None else dict(env), pass_fds=tuple(pass_fds)
+            )
             code = wait(child)
             if stopping_since is not None:
                 return code
             if max_restarts is not None and restarts >= max_restarts:
                 return code
-            if time.monotonic() - started > 60:
-                backoff = 1.0
+            # A child that ran a while was healthy: restart it at once, and start the back-off
+            # (meant for crash loops) again from 1 s.
+            healthy = clock() - started >= healthy_after_s
+            delay = 0.0 if healthy else backoff
+            backoff = 1.0 if healthy else min(backoff * 2, 30.0)
             restarts += 1
-            log.error("worker_restarting", exit_code=code, restart=restarts, in_seconds=backoff)
-            sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            log.error("worker_restarting", exit_code=code, restart=restarts, in_seconds=delay)
+            sleep(delay)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -286,5 +286,5 @@ def production_app() -> FastAPI:
     from ehcp.logs import configure_logging
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
     return create_production_app(settings)

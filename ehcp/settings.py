@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ehcp.errors import ConfigurationError
@@ -48,6 +48,28 @@ class Settings(BaseSettings):
     alert_tick_s: float = Field(60.0, gt=0, description="How often the alert timer runs.")
     stall_check_s: float = Field(
         15.0, gt=0, description="How often a worker checks its input partitions for stalls."
+    )
+    static_membership: bool = Field(
+        True,
+        description="Supervised workers join the consumer group as static members (one "
+        "group.instance.id per worker slot), so a restarted worker gets its partitions back at "
+        "once instead of after the session timeout.",
+    )
+    group_instance_id: str | None = Field(
+        None,
+        description="This worker process's group.instance.id. Set by `ehcp worker`'s supervisor "
+        "per worker slot; set it yourself only if you run the worker unsupervised, and never give "
+        "two running workers the same id (they would fence each other out of the group).",
+    )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6,
+        le=90,
+        description="Consumer group session timeout: a worker silent for this long loses its "
+        "partitions (a dynamic member that died, or a static member that does not come back).",
+    )
+    heartbeat_interval_s: float = Field(
+        3.0, gt=0, description="How often a worker heartbeats to the group coordinator."
     )
 
     # Privacy
@@ -91,6 +113,22 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
+    log_repeat_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="A repeated warning or error from the Kafka client libraries (e.g. a lost "
+        "broker) is logged once, then at most once per this many seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_fits_session(self) -> Settings:
+        # Kafka's advice: heartbeat at most a third of the session timeout, so that one lost
+        # heartbeat does not cost a worker its partitions.
+        if self.heartbeat_interval_s * 3 > self.session_timeout_s:
+            raise ValueError(
+                "EHCP_HEARTBEAT_INTERVAL_S must be at most a third of EHCP_SESSION_TIMEOUT_S"
+            )
+        return self
 
     @classmethod
     def from_env(cls) -> Settings:

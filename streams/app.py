@@ -100,6 +100,13 @@ def _faust_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         processing_guarantee="at_least_once",
         table_standby_replicas=0,
+        # Recovery after a crash (docs/streams.md, "Restarts"): a static member (one id per
+        # supervised worker slot) gets its partitions back as soon as it rejoins.
+        consumer_group_instance_id=(
+            settings.group_instance_id if settings.static_membership else None
+        ),
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
     )
 
 
