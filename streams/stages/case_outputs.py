@@ -150,6 +150,7 @@ def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
                 "agency": agency_record(item.agency_id),
                 "due_on": item.due_on,
                 "contribution_ids": list(item.contribution_ids),
+                "decline_reason": item.decline_reason.value if item.decline_reason else None,
             }
             for item in assessment.advice
         ],
