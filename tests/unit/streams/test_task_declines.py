@@ -122,3 +122,10 @@ def test_case_show_without_declines_keeps_its_summary_line() -> None:
         ],
     }
     assert render_status(status).endswith("1 received, 1 still missing")
+
+
+def test_requests_sent_at_referral_name_the_la_as_requester(processor: CaseProcessor) -> None:
+    """The case stage's AdviceRequested names the referral's LA (la-code) for Task.requester."""
+    _, _, request = opened(processor)
+    assert request["requester"] == {"system": LA_CODE_SYSTEM, "value": "999"}
+    default_codec().encode("org.ehcpexchange.events.AdviceRequested", request)
