@@ -24,6 +24,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_RECEIVED = ("RECEIVED", "REUSED")
+
+
 def render_status(status: dict[str, Any]) -> str:
     """A case status as text a caseworker can read."""
     lines = [
@@ -33,15 +36,22 @@ def render_status(status: dict[str, Any]) -> str:
         f"{status['final_plan_due_on'] or '-'}; open alerts: {status['open_alerts']}",
         "  advice:",
     ]
-    received = [a for a in status["advice"] if a["status"] in ("RECEIVED", "REUSED")]
+    received = [a for a in status["advice"] if a["status"] in _RECEIVED]
+    declined = [a for a in status["advice"] if a["status"] == "DECLINED"]
     for item in status["advice"]:
         agency = item["agency"]["value"] if item["agency"] else "-"
-        lines.append(
+        line = (
             f"    {item['advice_type']:<27} {item['status']:<13} {item['regulation']:<12} "
             f"agency {agency:<8} due {item['due_on'] or '-'}"
         )
-    missing = len(status["advice"]) - len(received)
-    lines.append(f"  {len(received)} received, {missing} still missing")
+        if item["status"] == "DECLINED":
+            line += f" declined: {item.get('decline_reason') or 'no reason given'}"
+        lines.append(line)
+    # A declined request is closed, not missing; the advice it was for still is (reg 6), and
+    # the case shows that as its own NOT_REQUESTED item until the LA asks someone else.
+    missing = len(status["advice"]) - len(received) - len(declined)
+    counted = f"{len(declined)} declined, " if declined else ""
+    lines.append(f"  {len(received)} received, {counted}{missing} still missing")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ def task_status_record(change: TaskStatusChanged) -> dict[str, Any]:
         "reason_text": change.reason_text,
         "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": change.owner_ods},
         "changed_at": change.at,
+        "output_document_id": change.output_document_id,
     }
 
 
@@ -112,7 +113,8 @@ class TaskFeed:
             return
         self._applied.add(record["event_id"])
         self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
-                               record["reason_text"], record["changed_at"])
+                               record["reason_text"], record["changed_at"],
+                               output_document_id=record.get("output_document_id"))
 
     async def run(self) -> None:
         """Follow both topics until cancelled, reconnecting after broker outages.

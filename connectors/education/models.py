@@ -386,6 +386,7 @@ def advice_request_event(
         agency=body.agency.model_dump(),
         child_identifiers=identifiers,
         sent_on=body.sent_on,
+        requester={"system": LA_CODE_SYSTEM, "value": principal.agency_value},
     )
     schema = ADVICE_REQUESTS.value_schema or ""
     return PublishedEvent(

@@ -61,9 +61,13 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                 {
                     "type": "Task",
                     "documentation": (
-                        "Advice requests addressed to the caller's organisation. Update (PUT) "
-                        "and patch (JSON Patch on /status and /statusReason) change status "
-                        "(accepted, rejected, completed) and statusReason only."
+                        "Advice requests addressed to the caller's organisation; requester is "
+                        "the local authority (la-code identifier) when known. Update (PUT) and "
+                        "patch (JSON Patch on /status, /statusReason and /output) change status "
+                        "(accepted, rejected, completed), statusReason and, when completed, "
+                        "output (a reference to advice DocumentReference the caller submitted) "
+                        "only. Creating advice whose context.related names the Task completes "
+                        "it, with output referencing the new DocumentReference."
                     ),
                     "interaction": [{"code": "read"}, {"code": "update"}, {"code": "patch"},
                                     {"code": "search-type"}],

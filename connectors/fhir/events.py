@@ -23,6 +23,8 @@ class TaskStatusChanged:
         reason_text: free text from ``Task.statusReason.text`` (may hold personal data: never log).
         owner_ods: the ODS organisation code of the body that changed the status.
         at: when the broker accepted the change (UTC).
+        output_document_id: with ``completed``, the logical id of the advice DocumentReference
+            the Task's ``output`` names, if any.
     """
 
     request_id: str
@@ -32,3 +34,4 @@ class TaskStatusChanged:
     reason_text: str | None
     owner_ods: str
     at: datetime
+    output_document_id: str | None = None

@@ -1,8 +1,9 @@
-"""``PATCH /fhir/Task/{id}`` with a JSON Patch (RFC 6902): only the status may change (pure).
+"""``PATCH /fhir/Task/{id}`` with a JSON Patch (RFC 6902): status, reason and output only (pure).
 
 The patch is applied to the Task as the server holds it, and the result then goes through the
-same checks as a ``PUT`` (:func:`connectors.fhir.tasks.read_task_update`). Operations may touch
-``/status`` and ``/statusReason`` only; ``test`` may read any path (a client's precondition).
+same checks as a ``PUT`` (:func:`connectors.fhir.tasks.read_task_update`). Operations may
+touch ``/status``, ``/statusReason`` and ``/output`` only; ``test`` may read any path (a
+client's precondition).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from connectors.fhir.errors import StructureError, UnsupportedMediaTypeError
 from ehcp.errors import ValidationError
 
 JSON_PATCH: Final = "application/json-patch+json"
-_PATCHABLE: Final = ("/status", "/statusReason")
+_PATCHABLE: Final = ("/status", "/statusReason", "/output")
 
 
 def check_patch_content_type(header: str | None) -> None:
@@ -66,7 +67,7 @@ def apply_task_patch(task: Mapping[str, Any], ops: list[dict[str, Any]]) -> dict
             continue
         if _touches(op.get("path")) is None or (
                 op.get("op") in ("move", "copy") and _touches(op.get("from")) is None):
-            raise ValidationError("only /status and /statusReason may be patched",
+            raise ValidationError("only /status, /statusReason and /output may be patched",
                                   location=f"Patch[{index}].path")
     try:
         patched: dict[str, Any] = jsonpatch.apply_patch(dict(task), ops)

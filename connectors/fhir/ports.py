@@ -141,6 +141,7 @@ class StoredTask:
         reason_text: text of the last status change, if any.
         last_modified: when the status last changed (None: never).
         version: FHIR ``meta.versionId``, 1 on arrival and +1 per status change.
+        output_document_id: the advice DocumentReference that completed it (``Task.output``).
     """
 
     task_id: str
@@ -150,6 +151,7 @@ class StoredTask:
     reason_text: str | None = None
     last_modified: datetime | None = None
     version: int = 1
+    output_document_id: str | None = None
 
     @property
     def owner_ods(self) -> str:
@@ -195,8 +197,9 @@ class TaskStore(Protocol):
         ...
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
-                   reason_text: str | None, at: datetime) -> StoredTask:
-        """Record a status change and return the new state.
+                   reason_text: str | None, at: datetime, *,
+                   output_document_id: str | None = None) -> StoredTask:
+        """Record a status change (and the completing advice, if any) and return the new state.
 
         The same change (status and time) recorded twice counts once: the connector records its
         own changes and then reads them back from Kafka, in either order.
@@ -246,8 +249,9 @@ class InMemoryTaskStore:
         return (owner_ods.upper(), *key) in self._asked
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
-                   reason_text: str | None, at: datetime) -> StoredTask:
-        """Record a status change and return the new state.
+                   reason_text: str | None, at: datetime, *,
+                   output_document_id: str | None = None) -> StoredTask:
+        """Record a status change (and the completing advice, if any) and return the new state.
 
         Raises:
             KeyError: if the Task is unknown (callers look it up first).
@@ -256,7 +260,8 @@ class InMemoryTaskStore:
         if (current.status, current.last_modified) == (status, at):
             return current
         updated = replace(current, status=status, reason_code=reason_code,
-                          reason_text=reason_text, last_modified=at, version=current.version + 1)
+                          reason_text=reason_text, last_modified=at, version=current.version + 1,
+                          output_document_id=output_document_id)
         self.tasks[task_id] = updated
         return updated
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -33,8 +33,9 @@ from connectors.fhir.advice import (
     stored_resource,
 )
 from connectors.fhir.bundles import read_transaction, response_entry, transaction_response
-from connectors.fhir.codes import TASK_STATUS
+from connectors.fhir.codes import TASK_STATUS, TASK_TRANSITIONS
 from connectors.fhir.errors import (
+    ConflictError,
     DocumentTooLargeError,
     ResourceNotFoundError,
     StructureError,
@@ -53,6 +54,7 @@ from connectors.fhir.tasks import (
     TaskUpdate,
     advice_request_to_task,
     check_transition,
+    document_id_of_output,
     read_task_update,
     task_id_for,
 )
@@ -111,11 +113,19 @@ class SubmitResult:
 
 @dataclass(frozen=True, slots=True)
 class PreparedTaskUpdate:
-    """A validated Task status change, not yet applied."""
+    """A validated Task status change, not yet applied.
+
+    Attributes:
+        stored: the Task as it was when the change was checked.
+        update: what the caller asked for.
+        changed: False for a repeat of the current status (nothing to do).
+        output_document_id: the advice DocumentReference the completed Task will name.
+    """
 
     stored: StoredTask
     update: TaskUpdate
     changed: bool
+    output_document_id: str | None = None
 
 
 def parse_if_none_exist(header: str) -> str:
@@ -175,7 +185,7 @@ def task_resource(stored: StoredTask) -> dict[str, Any]:
     return advice_request_to_task(
         stored.request, status=stored.status, reason_code=stored.reason_code,
         reason_text=stored.reason_text, last_modified=stored.last_modified,
-        version=stored.version,
+        version=stored.version, output_document_id=stored.output_document_id,
     )
 
 
@@ -220,7 +230,7 @@ class FhirService:
         )
         authorise(submission, principal)
         agency = principal.agency_value.upper()
-        request_id, case_id = self._resolve_request(submission, agency, answering, root)
+        request_id, case_id, task = self._resolve_request(submission, agency, answering, root)
         conditional = parse_if_none_exist(if_none_exist) if if_none_exist else None
 
         lease = await self._acquire(agency, submission.contribution_token)
@@ -231,6 +241,9 @@ class FhirService:
                 if existing is not None:
                     log.info("fhir_advice_repeated", contribution_id=existing.contribution_id,
                              agency=agency)
+                    if answering is None and task is not None:
+                        # A retry after the Task event failed completes the Task now.
+                        await self._complete_answered(task, agency, existing.resource_id)
                     return SubmitResult(created=False, outcome=existing)
 
             content = await self._document_bytes(submission, root)
@@ -265,7 +278,38 @@ class FhirService:
             advice_type=submission.advice_type, request_id=request_id, case_id=case_id,
             topic=receipt.topic, partition=receipt.partition, offset=receipt.offset,
         )
+        if answering is None and task is not None:
+            await self._complete_answered(task, agency, outcome.resource_id)
         return SubmitResult(created=True, outcome=outcome)
+
+    async def _complete_answered(self, task: StoredTask, agency: str, document_id: str) -> None:
+        """Complete the Task this advice answers, with ``output`` naming the DocumentReference.
+
+        A Task already completed or rejected is left as it is, so a retried submission changes
+        nothing. The advice is already published and recorded: if the Task event cannot be
+        published the caller gets 503, and its retry (answered from the ledger) completes the
+        Task.
+
+        Raises:
+            PublishError: (503) the Task's status change could not be made durable.
+        """
+        ports = self._ports
+        async with self._locks.hold(("task", task.task_id)):
+            current = ports.tasks.get(task.task_id) or task
+            if "completed" not in TASK_TRANSITIONS.get(current.status, frozenset()):
+                return
+            now = _millis(ports.clock.now())
+            await ports.task_events.publish(TaskStatusChanged(
+                request_id=str(current.request["request_id"]),
+                case_id=str(current.request["case_id"]) if current.request.get("case_id")
+                else None,
+                status="completed", reason_code=None, reason_text=None, owner_ods=agency,
+                at=now, output_document_id=document_id,
+            ))
+            ports.tasks.set_status(current.task_id, "completed", None, None, now,
+                                   output_document_id=document_id)
+        log.info("fhir_task_completed_by_advice", request_id=current.request["request_id"],
+                 document_id=document_id)
 
     async def _acquire(self, agency: str, token: str) -> SubmissionLease:
         """The submission's lease, or 503 while an earlier attempt is still being delivered."""
@@ -296,9 +340,10 @@ class FhirService:
         finally:
             lease.release()
 
-    def _resolve_request(self, submission: AdviceSubmission, agency: str,
-                         answering: StoredTask | None, root: str) -> tuple[str | None, str | None]:
-        """The request the advice answers and its case, checked against the task store."""
+    def _resolve_request(
+        self, submission: AdviceSubmission, agency: str, answering: StoredTask | None, root: str,
+    ) -> tuple[str | None, str | None, StoredTask | None]:
+        """The request the advice answers, its case and its Task, checked against the store."""
         where = f"{root}.context.related"
         stored = answering
         if submission.request_task_id is not None:
@@ -333,7 +378,7 @@ class FhirService:
             case_id = stored_case
         else:
             self._check_asked(submission, agency, case_id)
-        return request_id, case_id
+        return request_id, case_id, stored
 
     def _check_asked(self, submission: AdviceSubmission, agency: str,
                      case_id: str | None) -> None:
@@ -422,14 +467,19 @@ class FhirService:
         return [task_resource(t) for t in self._ports.tasks.search(owner, statuses)]
 
     def prepare_task_update(self, principal: Principal, task_id: str, data: Mapping[str, Any],
-                            *, root: str = "Task") -> PreparedTaskUpdate:
+                            *, root: str = "Task",
+                            in_transaction: bool = False) -> PreparedTaskUpdate:
         """Validate a status change of an owned Task without applying it.
+
+        A completed Task's ``output`` must reference a DocumentReference the caller submitted;
+        in a transaction the output is the Bundle's own DocumentReference, set when it is known.
 
         Raises:
             ResourceNotFoundError: (404) unknown or not owned.
             StructureError: (400) not a valid R4 Task, or ``Task.id`` missing or not the URL's.
             ValidationError: (422) a change this profile does not allow.
-            ConflictError: (409) the Task is already closed with another status.
+            ConflictError: (409) the Task is already closed with another status, or completed
+                with other advice.
         """
         stored = self._owned_task(principal, task_id)
         update = read_task_update(data, root=root)
@@ -443,7 +493,27 @@ class FhirService:
         if update.owner_ods is not None and update.owner_ods.upper() != stored.owner_ods.upper():
             raise ValidationError("owner cannot be changed", location=f"{root}.owner")
         changed = check_transition(stored.status, update.status, location=f"{root}.status")
-        return PreparedTaskUpdate(stored=stored, update=update, changed=changed)
+        document_id = None
+        if update.output_reference is not None and not in_transaction:
+            document_id = self._output_document(principal, update.output_reference, root)
+            if not changed and stored.output_document_id not in (None, document_id):
+                raise ConflictError("the Task is completed with other advice",
+                                    location=f"{root}.output")
+        return PreparedTaskUpdate(stored=stored, update=update, changed=changed,
+                                  output_document_id=document_id)
+
+    def _output_document(self, principal: Principal, reference: str, root: str) -> str:
+        """The id of the DocumentReference a Task output names, if the caller submitted it.
+
+        Raises:
+            ValidationError: (422) not a DocumentReference this organisation submitted.
+        """
+        document_id = document_id_of_output(reference, location=f"{root}.output[0]")
+        if self._ports.submissions.get_resource(principal.agency_value.upper(),
+                                                document_id) is None:
+            raise ValidationError("output must name advice your organisation submitted",
+                                  location=f"{root}.output[0].valueReference.reference")
+        return document_id
 
     async def apply_task_update(self, principal: Principal,
                                 prepared: PreparedTaskUpdate) -> StoredTask:
@@ -466,9 +536,11 @@ class FhirService:
                 case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,
                 status=update.status, reason_code=update.reason_code,
                 reason_text=update.reason_text, owner_ods=principal.agency_value.upper(), at=now,
+                output_document_id=prepared.output_document_id,
             ))
             updated = ports.tasks.set_status(stored.task_id, update.status, update.reason_code,
-                                             update.reason_text, now)
+                                             update.reason_text, now,
+                                             output_document_id=prepared.output_document_id)
         log.info("fhir_task_status_changed", request_id=stored.request["request_id"],
                  status=update.status, reason_code=update.reason_code)
         return updated
@@ -487,7 +559,8 @@ class FhirService:
         """
         tx = read_transaction(data)
         task_root = f"Bundle.entry[{tx.task_index}].resource"
-        prepared = self.prepare_task_update(principal, tx.task_id, tx.task, root=task_root)
+        prepared = self.prepare_task_update(principal, tx.task_id, tx.task, root=task_root,
+                                            in_transaction=True)
         if prepared.update.status != "completed":
             raise ValidationError("the Task sent with advice must be completed",
                                   location=f"{task_root}.status")
@@ -495,8 +568,9 @@ class FhirService:
             principal, tx.document, root=f"Bundle.entry[{tx.document_index}].resource",
             answering=prepared.stored,
         )
-        stored = await self.apply_task_update(principal, prepared)
         outcome = result.outcome
+        prepared = replace(prepared, output_document_id=outcome.resource_id)
+        stored = await self.apply_task_update(principal, prepared)
         entries: list[dict[str, Any]] = [{}, {}]
         entries[tx.document_index] = response_entry(
             "201 Created" if result.created else "200 OK",

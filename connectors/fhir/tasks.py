@@ -3,7 +3,9 @@
 An ``AdviceRequested`` record addressed to a health body becomes a Task: intent ``order``,
 ``for`` the child by NHS number, ``owner`` the ODS organisation, ``restriction.period.end`` the
 date the advice is due (reg 8(1): 6 weeks from receipt of the request), ``identifier`` the
-request id and ``groupIdentifier`` the EHC case id.
+request id, ``groupIdentifier`` the EHC case id and ``requester`` the local authority (when the
+request names it). Once advice answers it, the Task is ``completed`` and ``output`` references
+the advice DocumentReference.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from ehcp.errors import InvalidIdentifierError, ValidationError
 from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, is_valid_nhs_number
 
 _FHIR_ID: Final = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_DOCUMENT_REFERENCE: Final = re.compile(r"^DocumentReference/([A-Za-z0-9\-.]{1,64})$")
 #: Namespace for Task ids derived from request ids that are not valid FHIR ids.
 _TASK_ID_NAMESPACE: Final = uuid.UUID("6f1c1f1e-3b53-5b8e-9a57-2f0b8e6c1d10")
 
@@ -67,6 +70,7 @@ def advice_request_to_task(
     reason_text: str | None = None,
     last_modified: datetime | None = None,
     version: int = 1,
+    output_document_id: str | None = None,
 ) -> dict[str, Any]:
     """Map an ``AdviceRequested`` record (Avro field names and types) to a FHIR R4 Task.
 
@@ -77,6 +81,7 @@ def advice_request_to_task(
         reason_text: text of the last status change.
         last_modified: when the status last changed.
         version: ``meta.versionId``.
+        output_document_id: the advice DocumentReference that completed the Task, if any.
 
     Returns:
         The Task as a JSON-ready dict.
@@ -115,6 +120,17 @@ def advice_request_to_task(
         "reasonCode": {"text": f"{regulation} SEND Regulations 2014"},
         "restriction": {"period": {"end": _iso(request["due_on"])}},
     }
+    requester = request.get("requester")
+    if requester is not None:
+        # The LA asking. AdviceRequested carries no contact person, so none is named here.
+        task["requester"] = {"type": "Organization", "identifier": {
+            "system": str(requester["system"]), "value": str(requester["value"])}}
+    if output_document_id is not None:
+        task["output"] = [{
+            "type": {**code, "text": "Advice submitted for this request"},
+            "valueReference": {"type": "DocumentReference",
+                               "reference": f"DocumentReference/{output_document_id}"},
+        }]
     child = strongest_identifier(identifiers_of(request.get("child_identifiers", [])))
     if child is not None:
         task["for"] = {"type": "Patient",
@@ -145,6 +161,8 @@ class TaskUpdate:
         reason_code: advice-task-reason code from ``statusReason``, if any.
         reason_text: ``statusReason.text``, if any.
         owner_ods: ODS code in ``Task.owner.identifier``, if given.
+        output_reference: the ``Task.output`` DocumentReference reference, if given (checked
+            by :func:`document_id_of_output`).
     """
 
     task_id: str | None
@@ -153,13 +171,15 @@ class TaskUpdate:
     reason_code: str | None
     reason_text: str | None
     owner_ods: str | None
+    output_reference: str | None = None
 
 
 def read_task_update(data: Mapping[str, Any], *, root: str = "Task") -> TaskUpdate:
     """Validate a Task sent to update an advice request and extract the change.
 
-    Only ``status`` and ``statusReason`` are applied; the broker owns the rest of the Task
-    (the LA's request), so other elements are validated for structure and otherwise ignored.
+    Only ``status``, ``statusReason`` and (with ``completed``) an ``output`` naming the advice
+    DocumentReference are applied; the broker owns the rest of the Task (the LA's request), so
+    other elements are validated for structure and otherwise ignored.
 
     Args:
         data: the Task as parsed JSON.
@@ -215,7 +235,40 @@ def read_task_update(data: Mapping[str, Any], *, root: str = "Task") -> TaskUpda
     return TaskUpdate(
         task_id=task.id, request_id=request_ids[0] if request_ids else None, status=status,
         reason_code=reason_code, reason_text=reason_text, owner_ods=owner_ods,
+        output_reference=_read_output(task, status, root),
     )
+
+
+def _read_output(task: Task, status: str, root: str) -> str | None:
+    """The one ``output.valueReference.reference`` of a completed Task, if it gives one."""
+    references: set[str] = set()
+    for index, output in enumerate(task.output or []):
+        value = getattr(output, "valueReference", None)
+        if value is None or not value.reference:
+            raise ValidationError("output must be a reference to the advice DocumentReference",
+                                  location=f"{root}.output[{index}]")
+        references.add(value.reference)
+    if not references:
+        return None
+    if status != "completed":
+        raise ValidationError("only a completed Task has an output", location=f"{root}.output")
+    if len(references) > 1:
+        raise ValidationError("output names more than one DocumentReference",
+                              location=f"{root}.output")
+    return references.pop()
+
+
+def document_id_of_output(reference: str, *, location: str = "Task.output") -> str:
+    """The DocumentReference id in a ``Task.output`` reference ``DocumentReference/<id>``.
+
+    Raises:
+        ValidationError: (422) a reference to anything else.
+    """
+    match = _DOCUMENT_REFERENCE.fullmatch(reference)
+    if match is None:
+        raise ValidationError("output must reference DocumentReference/<id>",
+                              location=f"{location}.valueReference.reference")
+    return match.group(1)
 
 
 def _read_status_reason(task: Task, status: str, root: str) -> tuple[str | None, str | None]:

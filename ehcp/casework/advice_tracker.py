@@ -19,6 +19,7 @@ from ehcp.casework.events import (
     AdviceSubmitted,
     AdviceType,
     CaseEvent,
+    DeclineReason,
 )
 from ehcp.casework.history import CaseHistory
 from ehcp.casework.model import AdviceItem, AdviceStatus, ExceptionInForce
@@ -57,7 +58,7 @@ def current_cycle(history: CaseHistory) -> AssessmentCycle:
 def _request_item(
     req: AdviceRequested,
     submissions: list[AdviceSubmitted],
-    declined: bool,
+    declined: DeclineReason | None,
     exceptions: tuple[ExceptionInForce, ...],
     as_of: date,
 ) -> AdviceItem:
@@ -71,7 +72,7 @@ def _request_item(
     )
     if submissions:
         status = AdviceStatus.RECEIVED
-    elif declined:
+    elif declined is not None:
         status = AdviceStatus.DECLINED
     elif as_of > due:
         status = AdviceStatus.OVERDUE
@@ -91,6 +92,7 @@ def _request_item(
         contribution_ids=tuple(s.contribution_id for s in submissions),
         excused=bool(excusing),
         exception_ids=excusing,
+        decline_reason=declined if status is AdviceStatus.DECLINED else None,
         subject=f"request:{req.request_id}",
     )
 
@@ -107,8 +109,11 @@ def _gathered_items(
     for req in history.of_kind(AdviceRequested):
         if in_cycle(req) and req.request_id not in requests:
             requests[req.request_id] = req
-    declined = {
-        d.request_id for d in history.of_kind(AdviceRequestDeclined) if d.request_id in requests
+    # The latest decline of each request gives its reason (history is in event order).
+    declined: dict[str, DeclineReason] = {
+        d.request_id: d.reason
+        for d in history.of_kind(AdviceRequestDeclined)
+        if d.request_id in requests
     }
     answers: dict[str, list[AdviceSubmitted]] = {rid: [] for rid in requests}
     unrequested: list[AdviceSubmitted] = []
@@ -139,7 +144,7 @@ def _gathered_items(
             unrequested.append(sub)
 
     items = [
-        _request_item(req, answers[rid], rid in declined, exceptions, history.as_of)
+        _request_item(req, answers[rid], declined.get(rid), exceptions, history.as_of)
         for rid, req in requests.items()
     ]
     items.extend(

@@ -118,6 +118,7 @@ class DeclineReason(enum.Enum):
     NOT_KNOWN_TO_SERVICE = "NOT_KNOWN_TO_SERVICE"
     WRONG_SERVICE = "WRONG_SERVICE"
     INCOMPLETE_REQUEST = "INCOMPLETE_REQUEST"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"  # the body already holds the same request
     OTHER = "OTHER"
 
 

@@ -8,7 +8,7 @@
                       exception_ids, clock_started_on}],
     advice [{advice_type, regulation, status, required, request_id, agency_id, sent_on,
              received_by_body_on, due_on, submitted_on, on_time, contribution_ids, excused,
-             exception_ids, reuse_id}],
+             exception_ids, reuse_id, decline_reason}],
     exceptions [{exception_id, ground, regulation, starts_on, ends_on, request_id, derived,
                  qualifies, in_force}],
     alerts [{alert_id, kind, subject, threshold, severity, regulation, message, due_on,
@@ -78,6 +78,7 @@ def to_json(assessment: CaseAssessment) -> dict[str, Any]:
                 "excused": a.excused,
                 "exception_ids": list(a.exception_ids),
                 "reuse_id": a.reuse_id,
+                "decline_reason": a.decline_reason.name if a.decline_reason else None,
             }
             for a in assessment.advice
         ],
@@ -145,6 +146,8 @@ def render_text(assessment: CaseAssessment) -> str:
             parts.append(f"submitted {a.submitted_on.isoformat()}")
         if a.excused:
             parts.append(f"excused by {', '.join(a.exception_ids)}")
+        if a.decline_reason is not None:
+            parts.append(f"declined: {a.decline_reason.name}")
         if not a.required:
             parts.append("optional")
         lines.append(", ".join(parts))

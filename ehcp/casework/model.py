@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
-from ehcp.casework.events import AdviceType, ExceptionGround
+from ehcp.casework.events import AdviceType, DeclineReason, ExceptionGround
 
 
 class Stage(enum.Enum):
@@ -118,6 +118,7 @@ class AdviceItem:
         excused: a reg 8(2) exception applies to this request.
         exception_ids: those exceptions.
         reuse_id: the reg 6(4) reuse that satisfies it.
+        decline_reason: with status DECLINED, why the body declined (the latest decline).
         subject: stable id of the item for alert ids (request id, reuse id or requirement).
     """
 
@@ -135,6 +136,7 @@ class AdviceItem:
     excused: bool = False
     exception_ids: tuple[str, ...] = ()
     reuse_id: str | None = None
+    decline_reason: DeclineReason | None = None
     subject: str = ""
 
     @property

@@ -56,11 +56,13 @@ def advice_requested(
     agency: Mapping[str, str],
     child_identifiers: Sequence[Mapping[str, str]],
     sent_on: date,
+    requester: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """An ``AdviceRequested`` record: the regulation and the 6-week due date follow the type.
 
     Both the case stage (requests sent at referral) and the education connector (requests an
-    LA sends itself) build it here, so the two cannot drift apart.
+    LA sends itself) build it here, so the two cannot drift apart. ``requester`` is the local
+    authority asking (an Identifier in the LA code system), when known.
     """
     return {
         "event_id": event_id,
@@ -72,4 +74,5 @@ def advice_requested(
         "child_identifiers": [dict(i) for i in child_identifiers],
         "sent_on": sent_on,
         "due_on": advice_due_on(sent_on),
+        "requester": dict(requester) if requester is not None else None,
     }

@@ -38,7 +38,14 @@ TASK_REASON_GROUNDS: Final = {
     "reg-8-2-b": ev.ExceptionGround.REG_8_2_B,
     "reg-8-2-c": ev.ExceptionGround.REG_8_2_C,
 }
-TASK_DECLINE_REASONS: Final = {"wrong-recipient": ev.DeclineReason.WRONG_SERVICE}
+#: FHIR Task reason codes that explain a rejection. Only the code crosses into the case:
+#: ``statusReason.text`` is free text that may hold personal data, so it stays on the Task and
+#: the task-status topic and is never copied into casework events or the case status.
+TASK_DECLINE_REASONS: Final = {
+    "wrong-recipient": ev.DeclineReason.WRONG_SERVICE,
+    "duplicate-request": ev.DeclineReason.DUPLICATE_REQUEST,
+    "other": ev.DeclineReason.OTHER,
+}
 
 
 def agency_id(agency: Mapping[str, str]) -> str:
@@ -134,6 +141,7 @@ def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
             request_id=record["request_id"],
             occurred_on=day,
             reason=TASK_DECLINE_REASONS.get(code or "", ev.DeclineReason.OTHER),
+            detail=f"FHIR Task statusReason {code}" if code in TASK_DECLINE_REASONS else "",
         )
     return None
 

@@ -17,6 +17,7 @@ from ehcp.casework.rules.advice import required_advice
 from ehcp.contract.keys import child_key, identifiers_of
 from ehcp.contract.records import Emit, advice_requested
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
+from ehcp.identifiers import LA_CODE_SYSTEM
 from streams.stages.case_mapping import agency_record
 
 _IDS: Final = uuid.UUID("0f8e7a4e-54c6-4a39-8e55-1f3b7c1d2a90")
@@ -74,6 +75,7 @@ def open_case(
             agency=agency,
             child_identifiers=child["identifiers"],
             sent_on=sent_on,
+            requester={"system": LA_CODE_SYSTEM, "value": referral["la_code"]},
         )
         outputs.append(Emit(ADVICE_REQUESTS, case_id, request, case_id))
     return outputs
@@ -150,6 +152,7 @@ def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
                 "agency": agency_record(item.agency_id),
                 "due_on": item.due_on,
                 "contribution_ids": list(item.contribution_ids),
+                "decline_reason": item.decline_reason.value if item.decline_reason else None,
             }
             for item in assessment.advice
         ],

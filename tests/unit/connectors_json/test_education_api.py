@@ -319,6 +319,14 @@ def test_the_la_can_ask_another_body_for_advice(api: Api) -> None:
         record["event_id"]), "a retry carries the same event id"
 
 
+def test_an_advice_request_names_the_requesting_la(api: Api) -> None:
+    """The record's requester is the LA whose credential sent it (FHIR Task.requester)."""
+    path = f"/api/education/cases/{demo.DEMO_CASE}/advice-requests"
+    assert api.post(path, "other_la", json=advice_request_body()).status_code == 202
+    (event,) = api.publisher.events
+    assert event.record["requester"] == {"system": LA_CODE_SYSTEM, "value": "998"}
+
+
 def test_only_a_local_authority_may_request_advice(api: Api) -> None:
     """A school's education credential gets 403 (and an audit event), health 403 by scope."""
     path = f"/api/education/cases/{demo.DEMO_CASE}/advice-requests"
