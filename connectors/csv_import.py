@@ -18,6 +18,9 @@ checks beyond the model (:func:`connectors.education.models.check_referral`).
 The columns of each kind are defined here once (:data:`REFERRAL_COLUMNS`, :data:`ADVICE_COLUMNS`,
 :func:`casework_columns`) and listed in docs/csv-import.md, which a unit test checks against
 :func:`columns_markdown` so the two cannot drift.
+
+Over 400 lines on purpose: the column tables of all three kinds and the one row loop that applies
+them live together, so every kind gets the same header, cell and error handling.
 """
 
 from __future__ import annotations

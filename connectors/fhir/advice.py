@@ -5,6 +5,10 @@ the required bindings fhir.resources leaves unchecked) and against the project's
 (``docs/fhir-profile.md``), and returns an :class:`AdviceSubmission`. The service stores the
 document, then :func:`advice_submitted_record` builds the Avro record that carries the document's
 claim check, never its bytes.
+
+Over 400 lines on purpose: it is the whole profile of one resource (every element the profile
+reads, its bounds and required bindings, and the error each violation gets), kept together so a
+reviewer can hold it against docs/fhir-profile.md in one read.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ matters for the receipt rule. Event time is when the thing happened, never when 
 Events whose date has a domain name (``sent_on``, ``submitted_on``, ``received_at``) expose it as
 ``occurred_on`` / ``occurred_at`` too, so the engine can sort any mix of events the same way.
 
+Over 400 lines on purpose: it is the casework vocabulary, one small frozen dataclass per event
+type with its regulation, read as a whole by anyone checking the rules; splitting it by stage would
+scatter the names the Avro contract and the JSON forms depend on.
+
 Regulation references are to the SEND Regulations 2014 (SI 2014/1530), "reg", unless stated.
 """
 
