@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,28 +25,14 @@ from connectors.ports import InMemoryDocumentStore
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS, catalogue
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.broker.local import LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
-from tests.support import free_ports
 from tests.unit.connectors_fhir.support import advice_request
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A second broker this test may stop and start."""
-    port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
-    broker.start(timeout_s=180)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def test_outage_gives_503_and_the_retry_lands_exactly_once(own_broker: LocalBroker, tmp_path: Path) -> None:

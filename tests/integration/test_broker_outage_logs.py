@@ -8,32 +8,18 @@ seconds, starts it again and counts the worker's error lines.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ehcp.contract.topics import catalogue
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.broker.local import LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
-from tests.support import free_ports, settings_env, spawn, stop, wait_until
+from tests.support import settings_env, spawn, stop, wait_until
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A second broker this test may stop and start."""
-    port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
-    broker.start(timeout_s=180)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _error_lines(text: str) -> list[str]:

@@ -27,7 +27,6 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,29 +38,16 @@ from connectors.education.models import ReferralIn, referral_record
 from ehcp.contract.avro import default_codec
 from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import REFERRALS, catalogue
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
+from ehcp.kafka_io.broker.local import LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
-from tests.support import free_ports, spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import spawn, stop, synthetic_nhs_number, wait_until
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 48
 ROUNDS = 1
 CHANGELOG_ENTRIES = 3000
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker of this test's own, so the input topics start empty."""
-    port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
-    broker.start(timeout_s=180)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _referral(case_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
