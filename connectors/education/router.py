@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import limits
 from connectors.api_docs import problem_responses
@@ -52,8 +52,8 @@ class Accepted(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.ACCEPTED]})
 
-    event_id: str
-    topic: str
+    event_id: str = Field(description="The event's id: the same submission gets the same id.")
+    topic: str = Field(description="The Kafka topic now holding the event.")
     partition: int
     offset: int
 

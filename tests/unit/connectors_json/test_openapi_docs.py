@@ -143,3 +143,15 @@ def test_docs_page_loads_only_local_assets_and_they_are_served(
             suffix = "." + url.rsplit(".", 1)[-1]
             assert r.headers["content-type"].startswith(expected[suffix]), url
             assert len(r.content) > 100, url
+
+
+def test_docs_api_md_reference_matches_the_openapi_document(document: dict[str, Any]) -> None:
+    """docs/api.md's field-by-field reference and example bodies are exactly what the models generate (regenerate with python -m connectors.api_docs docs/api.md)."""
+    from connectors.api_docs import REFERENCE_BEGIN, REFERENCE_END, reference_markdown
+    from tests.support import REPO
+
+    text = (REPO / "docs" / "api.md").read_text()
+    start, end = text.index(REFERENCE_BEGIN), text.index(REFERENCE_END)
+    assert text[start:end + len(REFERENCE_END) + 1] == reference_markdown(document)
+    for field in ("`nhs_number`", "`received_at`", "`contribution_id`", "`sent_on`", "`errors`"):
+        assert field in text[start:end]
