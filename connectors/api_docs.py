@@ -71,8 +71,8 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
     422: ("The body does not fit the contract; errors[] locates each field by JSON pointer.",
           _example(422, "Invalid request", "the request does not fit the API contract",
                    errors=[{"location": "/child/nhs_number",
-                            "message": "Value error, NHS number fails its format or Modulus 11 "
-                                       "check"}])),
+                            "message": "Value error, NHS number fails its Modulus 11 check "
+                                       "digit"}])),
     503: ("Kafka did not acknowledge the event: nothing was accepted; retry after Retry-After.",
           _example(503, "Kafka unavailable", "the event could not be made durable; retry")),
 }
