@@ -11,6 +11,7 @@ import click
 from cli.common import load_settings, reports_errors
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS, CASE_STATUS
+from ehcp.kafka_io.dedupe import RECENT_EVENT_IDS, RecentIds
 from ehcp.kafka_io.readers import decode_all, latest_for_key, read_partitions
 
 
@@ -118,8 +119,15 @@ def render_alert(alert: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @reports_errors
 def tail(follow: bool, as_json: bool) -> None:
-    """Print alerts from the beginning of the alerts topic, then follow."""
+    """Print alerts from the beginning of the alerts topic, then follow.
+
+    An alert re-sent with the same event id (Kafka delivers at least once) is printed once: the
+    last RECENT_EVENT_IDS event ids are remembered (docs/contract.md, "Reading alerts").
+    """
     settings = load_settings()
     codec = default_codec()
+    recent = RecentIds(RECENT_EVENT_IDS)
     for _, alert in decode_all(codec, read_partitions(settings, ALERTS.name, follow=follow)):
+        if not recent.first_time(str(alert["event_id"])):
+            continue
         click.echo(json.dumps(_jsonable(alert)) if as_json else render_alert(alert))

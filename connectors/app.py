@@ -2,7 +2,8 @@
 
 - ``/fhir``: the health connector (FHIR R4; errors are OperationOutcomes);
 - ``/api/education``, ``/api/social-care``: JSON APIs (errors are RFC 9457 problem details);
-- ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract.
+- ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract, shown by
+  ``/docs`` (Swagger UI from local assets, :mod:`connectors.api_docs`).
 
 ``create_app`` takes every port explicitly, so tests pass fakes through the same factory that
 ``create_production_app`` uses with Kafka, the filesystem document store and the credential file.
@@ -23,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.api_docs import install_docs
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.docstore import FileDocumentStore
 from connectors.education.router import router as json_router
@@ -198,9 +200,10 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
         title="EHCP Exchange connectors",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # install_docs serves /docs from local assets, not a CDN
         redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.publisher = ports.publisher
     app.state.docstore = ports.docstore

@@ -17,9 +17,10 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Annotated, Any, Final, Protocol
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from connectors.ports import Principal
 from ehcp.errors import AuthError, ConfigurationError, ValidationError
@@ -276,7 +277,18 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+#: Declares the bearer scheme in the OpenAPI document (Swagger UI's Authorize button). It
+#: checks nothing itself (``auto_error=False``): :func:`require_scope` does, with this module's
+#: 401 and 403 answers.
+BEARER_SCHEME: Final = HTTPBearer(
+    auto_error=False,
+    scheme_name="agencyToken",
+    bearerFormat="ehcp_<credential id>_<secret>",
+    description="A token from `ehcp agencies add` (docs/onboarding.md).",
+)
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency: the caller's principal, which must carry ``scope``.
 
     The app keeps its credential store in ``request.app.state.credentials``.
@@ -285,7 +297,10 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
         AuthError: 401 without a valid token, 403 without the scope.
     """
 
-    async def dependency(request: Request) -> Principal:  # async: no threadpool hop per request
+    async def dependency(  # async: no threadpool hop per request
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)] = None,
+    ) -> Principal:
         principal = authenticate(request.app.state.credentials, bearer_token(request))
         if not principal.allows(scope):
             raise AuthError(f"this credential may not use {scope}", status=403)

@@ -112,8 +112,9 @@ class _Strict(BaseModel):
 class IdentifierIn(_Strict):
     """An identifier with its naming system URI."""
 
-    system: str = Field(min_length=1, max_length=200)
-    value: str = Field(min_length=1, max_length=64)
+    system: str = Field(min_length=1, max_length=200, description=(
+        "The naming system's URI: an ODS code, LA code or school URN system (docs/onboarding.md)."))
+    value: str = Field(min_length=1, max_length=64, description="The code in that system.")
 
 
 class ChildIdsIn(_Strict):
@@ -121,7 +122,8 @@ class ChildIdsIn(_Strict):
 
     nhs_number: NhsNumber | None = Field(None, description="10 digits, Modulus 11 check digit.")
     upn: Upn | None = Field(None, description="DfE Unique Pupil Number, check letter first.")
-    la_child_id: str | None = Field(None, min_length=1, max_length=64)
+    la_child_id: str | None = Field(None, min_length=1, max_length=64,
+                                    description="The LA's own id for the child.")
 
     def identifiers(self) -> list[dict[str, str]]:
         """Avro Identifier records, strongest first."""
@@ -138,7 +140,7 @@ class ChildIdsIn(_Strict):
 class ChildIn(ChildIdsIn):
     """The child or young person. At least one identifier is required."""
 
-    date_of_birth: date
+    date_of_birth: date = Field(description="Checked against contributions when routing.")
     year_group: int | None = Field(None, ge=-3, le=14, description="NC year; reception = 0.")
     vision_impairment: bool = False
     hearing_impairment: bool = False
@@ -164,23 +166,30 @@ class ReferralIn(_Strict):
 
     case_id: str = Field(pattern=CASE_ID_PATTERN, description="The LA's EHC case reference.")
     la_code: str = Field(pattern=r"^\d{3}$", description="DfE three-digit LA code.")
-    received_at: AwareDatetime
+    received_at: AwareDatetime = Field(description=(
+        "When the LA received the request, with a UTC offset; the 20 weeks run from here. At "
+        "most 5 minutes ahead of the connectors' clock."))
     requested_by: RequesterRole
     child: ChildIn
     areas_of_need: list[AreaOfNeed] = Field(default_factory=list, max_length=4)
-    institution: IdentifierIn | None = None
-    advice_providers: list[AdviceProviderIn] = Field(default_factory=list, max_length=20)
+    institution: IdentifierIn | None = Field(None, description="The child's school or setting.")
+    advice_providers: list[AdviceProviderIn] = Field(
+        default_factory=list, max_length=20,
+        description="Who is asked for each kind of advice (a health body by ODS code).")
 
 
 class AdviceIn(_Strict):
     """Advice submitted over the JSON API (education or social care)."""
 
-    contribution_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,127}$")
+    contribution_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,127}$", description=(
+        "Your id for this advice; re-sending the same id is safe (the same event id)."))
     advice_type: AdviceType
-    case_id: str | None = Field(None, pattern=CASE_ID_PATTERN)
-    request_id: str | None = Field(None, min_length=1, max_length=128)
-    child: ChildIn | None = None
-    submitted_at: AwareDatetime
+    case_id: str | None = Field(None, pattern=CASE_ID_PATTERN,
+                                description="The case, if known; else give request_id or child.")
+    request_id: str | None = Field(None, min_length=1, max_length=128,
+                                   description="The advice request this answers, if any.")
+    child: ChildIn | None = Field(None, description="Routes the advice by the child's identifiers.")
+    submitted_at: AwareDatetime = Field(description="When the advice was given, with a UTC offset.")
 
 
 class AdviceRequestIn(_Strict):

@@ -13,10 +13,11 @@ import dataclasses
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import limits
+from connectors.api_docs import problem_responses
 from connectors.deps import (
     ClockDep,
     EducationWriter,
@@ -24,6 +25,7 @@ from connectors.deps import (
     SettingsDep,
     SocialCareWriter,
 )
+from connectors.education import examples
 from connectors.education.models import (
     CASE_ID_PATTERN,
     AdviceIn,
@@ -48,31 +50,56 @@ from ehcp.settings import Settings
 class Accepted(BaseModel):
     """Where the event now durably lives."""
 
-    event_id: str
-    topic: str
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ACCEPTED]})
+
+    event_id: str = Field(description="The event's id: the same submission gets the same id.")
+    topic: str = Field(description="The Kafka topic now holding the event.")
     partition: int
     offset: int
 
 
-# Module level, so FastAPI can resolve these annotations (this module defers annotations).
-EventBody = Annotated[
-    dict[str, Any],
-    Body(
+def _event_body(summary: str, example: dict[str, Any]) -> Any:
+    return Body(
         description="One event in the casework event format (docs/casework-events.md).",
-        examples=[
-            {
-                "type": "DecisionToAssessMade",
-                "event_id": "EHC-999-0001-D1",
-                "case_id": "EHC-999-0001",
-                "occurred_on": "2026-10-05",
-            }
-        ],
-    ),
+        openapi_examples=examples.openapi_examples(summary, example),
+    )
+
+
+# Module level, so FastAPI can resolve these annotations (this module defers annotations).
+EducationEventBody = Annotated[
+    dict[str, Any], _event_body("the LA decides to assess", examples.EDUCATION_EVENT)
 ]
+SocialCareEventBody = Annotated[
+    dict[str, Any], _event_body("the child became looked after", examples.SOCIAL_CARE_EVENT)
+]
+ReferralBody = Annotated[ReferralIn, Body(openapi_examples=examples.openapi_examples(
+    "a parent's request, naming the school, a health body and social care",
+    examples.REFERRAL))]
+EducationAdviceBody = Annotated[AdviceIn, Body(openapi_examples=examples.openapi_examples(
+    "the school's advice for a case", examples.EDUCATION_ADVICE))]
+SocialCareAdviceBody = Annotated[AdviceIn, Body(openapi_examples=examples.openapi_examples(
+    "social care advice routed by the child's NHS number", examples.SOCIAL_CARE_ADVICE))]
+AdviceRequestBody = Annotated[AdviceRequestIn, Body(openapi_examples=examples.openapi_examples(
+    "the LA asks a health body for medical advice", examples.ADVICE_REQUEST))]
 CaseIdInPath = Annotated[str, Path(pattern=CASE_ID_PATTERN)]
 
-#: The education and social care routes, included under ``/api`` by the app factory.
-router = APIRouter()
+
+async def require_json_body(request: Request) -> None:
+    """Refuse a body not sent as JSON with 415 (``application/json`` or ``+json``, any charset).
+
+    Raises:
+        HTTPException: 415, answered as a problem by the app.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise HTTPException(415, "send the body as JSON (Content-Type: application/json)")
+
+
+#: The education and social care routes, included under ``/api`` by the app factory. Every
+#: operation documents its error answers as problem details (connectors/api_docs.py).
+router = APIRouter(dependencies=[Depends(require_json_body)], responses=problem_responses())
 
 
 #: Every field name a casework event may have (docs/casework-events.md).
@@ -146,7 +173,7 @@ def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> P
     summary="A request for an EHC needs assessment was received",
 )
 async def post_referral(
-    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep
+    body: ReferralBody, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep
 ) -> Any:
     if principal.agency_value != body.la_code:
         raise AuthError("this credential may only submit referrals for its own LA", status=403)
@@ -171,7 +198,10 @@ async def post_referral(
     summary="Educational, psychological or family advice",
 )
 async def post_education_advice(
-    body: AdviceIn, principal: EducationWriter, publisher: PublisherDep, settings: SettingsDep
+    body: EducationAdviceBody,
+    principal: EducationWriter,
+    publisher: PublisherDep,
+    settings: SettingsDep,
 ) -> Any:
     return await _publish(publisher, _contribution(body, principal, settings))
 
@@ -184,7 +214,10 @@ async def post_education_advice(
     summary="Social care advice (reg 6(1)(e))",
 )
 async def post_social_care_advice(
-    body: AdviceIn, principal: SocialCareWriter, publisher: PublisherDep, settings: SettingsDep
+    body: SocialCareAdviceBody,
+    principal: SocialCareWriter,
+    publisher: PublisherDep,
+    settings: SettingsDep,
 ) -> Any:
     return await _publish(publisher, _contribution(body, principal, settings))
 
@@ -197,7 +230,7 @@ async def post_social_care_advice(
     summary="Record a casework event (decision, plan, review, exception, term dates)",
 )
 async def post_education_event(
-    case_id: str, body: EventBody, principal: EducationWriter, publisher: PublisherDep
+    case_id: str, body: EducationEventBody, principal: EducationWriter, publisher: PublisherDep
 ) -> Any:
     return await _publish(publisher, _casework_event(case_id, body, principal))
 
@@ -211,7 +244,7 @@ async def post_education_event(
 )
 async def post_advice_request(
     case_id: CaseIdInPath,
-    body: AdviceRequestIn,
+    body: AdviceRequestBody,
     principal: EducationWriter,
     publisher: PublisherDep,
     clock: ClockDep,
@@ -228,6 +261,6 @@ async def post_advice_request(
     summary="Record looked-after status or a timescale exception known to social care",
 )
 async def post_social_care_event(
-    case_id: str, body: EventBody, principal: SocialCareWriter, publisher: PublisherDep
+    case_id: str, body: SocialCareEventBody, principal: SocialCareWriter, publisher: PublisherDep
 ) -> Any:
     return await _publish(publisher, _casework_event(case_id, body, principal))
