@@ -123,8 +123,8 @@ class CaseProcessor:
             outputs += case_outputs.open_case(record, assessment, self._policy, self._key)
             current["id_linked"] = True
         elif not current.get("id_linked") and case_store.case_la_code(current, self._codec):
-            # A case referred before cases were indexed by id: index it on its next input
-            # (a timer tick at the latest), so advice naming it is routed, not parked.
+            # A case referred before cases were indexed by id: index it on this input (any
+            # kind, a timer tick too), so advice naming it is routed, not parked for good.
             received = assessment.received_on if assessment and assessment.received_on else as_of
             outputs.append(
                 case_outputs.case_id_link(
