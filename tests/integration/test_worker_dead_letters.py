@@ -2,13 +2,15 @@
 next input on the same partition is processed (#13 items 4 and 12, worker side).
 
 One worker process (its own app id, so its own consumer group and tables) serves the module.
-The routed-contributions topic is given a small ``max.message.bytes`` for the module's duration,
-so a contribution that fits its own topic has a routed output Kafka could never take.
+The routed-contributions topic is given a small ``max.message.bytes`` for the module's duration
+(and the contributions topic Kafka's default), so a contribution that fits its own topic has a
+routed output Kafka could never take. Both are reset to the broker default afterwards.
 """
 
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,7 @@ from tests.support import settings_env, spawn, stop, synthetic_nhs_number, wait_
 
 pytestmark = pytest.mark.integration
 ROUTED_LIMIT = 4096
+INPUT_LIMIT = 1_048_588  # Kafka's default max.message.bytes
 CODEC = default_codec()
 
 
@@ -66,6 +69,8 @@ def worker(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     settings = kafka_settings.model_copy(update={"app_id": app_id, "data_dir": data / "data"})
     apply_topics(settings, catalogue(app_id))
     _limit_topic(settings, CONTRIBUTIONS_ROUTED.name, ROUTED_LIMIT)  # the catalogue sets none
+    # The input topic must take the large contribution whatever earlier tests left on it.
+    _limit_topic(settings, CONTRIBUTIONS.name, INPUT_LIMIT)
     log = data / "worker.log"
     proc = spawn(["worker"], settings_env(settings), log)
     try:
@@ -73,6 +78,7 @@ def worker(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         stop(proc)
         _limit_topic(settings, CONTRIBUTIONS_ROUTED.name, None)
+        _limit_topic(settings, CONTRIBUTIONS.name, None)
 
 
 def _produce(settings: Settings, topic: str, key: str, value: bytes,
@@ -164,6 +170,7 @@ def test_an_input_whose_routed_output_is_too_large_is_dead_lettered_and_the_next
         worker: tuple[Settings, subprocess.Popen[bytes], Path]) -> None:
     """A contribution whose routed copy exceeds the routed topic's max.message.bytes is dead-lettered with the sizes; the next one on the partition is routed."""
     settings, proc, log = worker
+    time.sleep(1)  # the broker applies topic configs asynchronously
     case_id = f"EHC-999-BIG-{uuid.uuid4().hex[:8]}"
     _produce(settings, REFERRALS.name, case_id, *_referral(case_id))
     wait_until(lambda: _has_status(settings, case_id), 120, what="the case")
