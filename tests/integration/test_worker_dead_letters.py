@@ -1,16 +1,14 @@
 """The worker on a real broker: what it cannot process is dead-lettered with its reason, and the
 next input on the same partition is processed (#13 items 4 and 12, worker side).
 
-One worker process (its own app id, so its own consumer group and tables) serves the module.
-The routed-contributions topic is given a small ``max.message.bytes`` for the module's duration
-(and the contributions topic Kafka's default), so a contribution that fits its own topic has a
-routed output Kafka could never take. Both are reset to the broker default afterwards.
+One worker process on a broker of the module's own serves the module. Its routed-contributions
+topic has a small ``max.message.bytes``, so a contribution that fits its own topic has a routed
+output Kafka could never take.
 """
 
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,53 +30,60 @@ from ehcp.contract.topics import (
     catalogue,
 )
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
-from tests.support import settings_env, spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import free_ports, settings_env, spawn, stop, synthetic_nhs_number, wait_until
 
 pytestmark = pytest.mark.integration
 ROUTED_LIMIT = 4096
-INPUT_LIMIT = 1_048_588  # Kafka's default max.message.bytes
+REPO = Path(__file__).resolve().parents[2]
 CODEC = default_codec()
 
 
-def _limit_topic(settings: Settings, topic: str, max_message_bytes: int | None) -> None:
-    """Set a topic's max.message.bytes (incrementally), or with None reset it to the default."""
+def _limit_topic(settings: Settings, topic: str, max_message_bytes: int) -> None:
+    """Set a topic's max.message.bytes (IncrementalAlterConfigs: other settings stay)."""
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        if max_message_bytes is None:
-            admin.reset_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                ["max.message.bytes"])])
-        else:
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                {"max.message.bytes": str(max_message_bytes)})])
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                            {"max.message.bytes": str(max_message_bytes)})],
+                            incremental=True)
     finally:
         admin.close()
 
 
 @pytest.fixture(scope="module")
-def worker(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tuple[Settings, subprocess.Popen[bytes], Path]]:
-    """A worker of its own app id, with the routed topic limited to ROUTED_LIMIT bytes."""
-    app_id = f"ehcp-test-dlq-{uuid.uuid4().hex[:6]}"
-    data = tmp_path_factory.mktemp("dlq-worker")
-    settings = kafka_settings.model_copy(update={"app_id": app_id, "data_dir": data / "data"})
-    apply_topics(settings, catalogue(app_id))
-    _limit_topic(settings, CONTRIBUTIONS_ROUTED.name, ROUTED_LIMIT)  # the catalogue sets none
-    # The input topic must take the large contribution whatever earlier tests left on it.
-    _limit_topic(settings, CONTRIBUTIONS.name, INPUT_LIMIT)
-    log = data / "worker.log"
-    proc = spawn(["worker"], settings_env(settings), log)
+    """A worker on a broker of this module's own, with the routed topic limited to ROUTED_LIMIT.
+
+    Its own broker, because workers of other tests (the e2e pipeline's) may still be running on
+    the session broker: they would process these inputs too, with topic limits read earlier.
+    """
+    home = tmp_path_factory.mktemp("dlq-worker")
+    port, controller = free_ports(2)
+    broker = LocalBroker(BrokerConfig(home=home / "kafka", port=port, controller_port=controller),
+                         REPO / ".ehcp" / "kafka")
+    broker.start(timeout_s=180)
     try:
-        yield settings, proc, log
+        settings = Settings(kafka_bootstrap=broker.config.bootstrap, pseudonym_key="d" * 64,
+                            partitions=2, app_id="ehcp-test-dlq", data_dir=home / "data",
+                            credentials_file=home / "credentials.json",
+                            documents_dir=home / "documents", alert_tick_s=1.0)
+        apply_topics(settings, catalogue(settings.app_id))
+        _limit_topic(settings, CONTRIBUTIONS_ROUTED.name, ROUTED_LIMIT)  # the catalogue sets none
+        log = home / "worker.log"
+        proc = spawn(["worker"], settings_env(settings), log)
+        try:
+            yield settings, proc, log
+        finally:
+            stop(proc)
     finally:
-        stop(proc)
-        _limit_topic(settings, CONTRIBUTIONS_ROUTED.name, None)
-        _limit_topic(settings, CONTRIBUTIONS.name, None)
+        broker.stop()
 
 
 def _produce(settings: Settings, topic: str, key: str, value: bytes,
@@ -170,7 +175,6 @@ def test_an_input_whose_routed_output_is_too_large_is_dead_lettered_and_the_next
         worker: tuple[Settings, subprocess.Popen[bytes], Path]) -> None:
     """A contribution whose routed copy exceeds the routed topic's max.message.bytes is dead-lettered with the sizes; the next one on the partition is routed."""
     settings, proc, log = worker
-    time.sleep(1)  # the broker applies topic configs asynchronously
     case_id = f"EHC-999-BIG-{uuid.uuid4().hex[:8]}"
     _produce(settings, REFERRALS.name, case_id, *_referral(case_id))
     wait_until(lambda: _has_status(settings, case_id), 120, what="the case")
