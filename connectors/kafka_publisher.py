@@ -8,14 +8,14 @@ submission (same event id) joins the original send rather than writing the event
 An event Kafka could never take raises :class:`~ehcp.errors.EventTooLargeError` instead (413: a
 retry cannot succeed). Before sending, the record's size (as aiokafka estimates a batch holding
 it alone) is checked against the smaller of the producer's ``max_request_size`` and the topic's
-``max.message.bytes``, read from the broker and cached for :data:`TOPIC_LIMIT_TTL_S`; Kafka's
-own refusal (``MessageSizeTooLargeError``) is translated the same way.
+``max.message.bytes``, read from the broker and cached for five minutes; Kafka's
+own refusal (``MessageSizeTooLargeError``) is translated the same way. The size check and the
+topic limits are :mod:`ehcp.kafka_io.limits`, shared with the stream worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -23,25 +23,19 @@ from typing import Any, Final
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from connectors.ports import PublishedEvent, PublishReceipt
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import CloudEvent
 from ehcp.errors import EventTooLargeError, PublishError
 from ehcp.kafka_io.kafka_clients import aiokafka_config
+from ehcp.kafka_io.limits import MAX_REQUEST_SIZE, TopicLimits, check_record_size, record_size
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
 #: How many delivered event ids a publisher remembers, so late retries are answered, not re-sent.
 DELIVERED_MEMORY: Final = 10_000
-#: The producer's ``max_request_size`` (aiokafka's default, 1 MiB), stated so it can be checked.
-MAX_REQUEST_SIZE: Final = 1_048_576
-#: How long a topic's ``max.message.bytes`` is trusted before it is read again.
-TOPIC_LIMIT_TTL_S: Final = 300.0
 
 
 class KafkaPublisher:
@@ -55,8 +49,7 @@ class KafkaPublisher:
         self._lock = asyncio.Lock()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._delivered: OrderedDict[str, Any] = OrderedDict()
-        self._admin: AIOKafkaAdminClient | None = None
-        self._topic_limits: dict[str, tuple[float, int]] = {}
+        self._limits = TopicLimits(settings, "ehcp-connectors-limits")
 
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -107,49 +100,12 @@ class KafkaPublisher:
 
     async def _check_size(self, event: PublishedEvent, value: bytes, ce: CloudEvent) -> None:
         """Refuse a record no retry could deliver, before it is sent (413, never 503)."""
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
-            event.key.encode(), value, ce.headers())
-        limit = min(MAX_REQUEST_SIZE, await self._topic_limit(event.topic))
+        size = record_size(event.key.encode(), value, ce.headers())
+        limit = min(MAX_REQUEST_SIZE, await self._limits.limit(event.topic))
         if size > limit:
             log.warning("event_too_large", topic=event.topic, size=size, limit=limit,
                         ce_type=event.ce_type)
-            raise EventTooLargeError(
-                f"the event is {size} bytes; {event.topic} accepts at most {limit}",
-                size=size, limit=limit)
-
-    async def _topic_limit(self, topic: str) -> int:
-        """The topic's ``max.message.bytes``; the producer's limit if it cannot be read."""
-        cached = self._topic_limits.get(topic)
-        if cached is not None and time.monotonic() - cached[0] < TOPIC_LIMIT_TTL_S:
-            return cached[1]
-        try:
-            admin = await self._ensure_admin()
-            responses = await asyncio.wait_for(
-                admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)]),
-                self._settings.publish_timeout_s)
-            limit = _max_message_bytes(responses, topic)
-        except (KafkaError, OSError, TimeoutError, ValueError) as exc:
-            # Not fatal: Kafka's own MESSAGE_TOO_LARGE answer is translated in _send.
-            log.warning("topic_limit_unknown", topic=topic, error=type(exc).__name__)
-            return MAX_REQUEST_SIZE
-        self._topic_limits[topic] = (time.monotonic(), limit)
-        return limit
-
-    async def _ensure_admin(self) -> AIOKafkaAdminClient:
-        async with self._lock:
-            if self._admin is None:
-                admin = AIOKafkaAdminClient(
-                    request_timeout_ms=int(self._settings.publish_timeout_s * 1000),
-                    client_id="ehcp-connectors-limits",
-                    **aiokafka_config(self._settings),
-                )
-                try:
-                    await asyncio.wait_for(admin.start(), self._settings.publish_timeout_s)
-                except (KafkaError, OSError, TimeoutError):
-                    await admin.close()
-                    raise
-                self._admin = admin
-            return self._admin
+        check_record_size(event.topic, size, limit)
 
     async def _send(self, event: PublishedEvent, value: bytes, ce: CloudEvent) -> Any:
         """Send, or join the send already under way for the same event id.
@@ -202,28 +158,4 @@ class KafkaPublisher:
     async def close(self) -> None:
         """Flush and stop the producer (and the admin client reading topic limits)."""
         await self._reset()
-        admin, self._admin = self._admin, None
-        if admin is not None:
-            try:
-                await asyncio.wait_for(admin.close(), 5)
-            except (KafkaError, OSError, TimeoutError):
-                log.warning("admin_close_failed")
-
-
-def _max_message_bytes(responses: list[Any], topic: str) -> int:
-    """``max.message.bytes`` from a DescribeConfigs answer for one topic.
-
-    Raises:
-        ValueError: the answer carries an error or no such entry.
-    """
-    for response in responses:
-        for error_code, _message, _kind, name, entries in (
-                (r[0], r[1], r[2], r[3], r[4]) for r in response.resources):
-            if name != topic:
-                continue
-            if error_code:
-                raise ValueError(f"DescribeConfigs error {error_code}")
-            for entry in entries:
-                if entry[0] == "max.message.bytes":
-                    return int(entry[1])
-    raise ValueError("max.message.bytes not in the DescribeConfigs answer")
+        await self._limits.close()

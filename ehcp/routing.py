@@ -2,8 +2,11 @@
 
 Rules, in order:
 
-1. The sender named the case (``case_id``): route there. A contribution that arrives before its
-   case is kept with the case's events and counted once the referral arrives.
+1. The sender named the case (``case_id``): route there once the case exists. The case stage
+   indexes every case under its own id (a :data:`CASE_ID_LINK` entry keyed by the case id, sent
+   with the referral); a contribution naming a case id with no such entry (a typo, or advice
+   that arrived before the referral) is parked (``NO_MATCHING_CASE``) and released when the
+   entry arrives, exactly like advice for a child with no case yet.
 2. Otherwise match the child: the contribution is keyed by its strongest identifier (NHS number,
    then UPN, ULN, LA child id) and compared with the routing index built from referrals.
    - An NHS number has a national Modulus 11 check digit and is unique, so it matches alone; if
@@ -19,8 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Final
 
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
+
+#: The ``identifier_system`` of the routing-index entry that says a case id exists (keyed by the
+#: case id itself, not a child key; it is never a child identifier).
+CASE_ID_LINK: Final = "https://ehcp-exchange.org/Id/case-id"
 
 
 class UnroutedReason(StrEnum):
@@ -59,6 +67,16 @@ class NotRouted:
 
 
 Decision = Routed | NotRouted
+
+
+def route_by_case_id(case_id: str, links: list[CaseLink]) -> Decision:
+    """Decide where a contribution naming ``case_id`` goes, from the links under that case id."""
+    if any(link.identifier_system == CASE_ID_LINK and link.case_id == case_id for link in links):
+        return Routed(case_id)
+    return NotRouted(
+        UnroutedReason.NO_MATCHING_CASE, "no case with this case id has been referred yet; parked",
+        park=True,
+    )
 
 
 def route_by_child(

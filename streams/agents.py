@@ -6,9 +6,12 @@ mid-event), which would commit an event whose outputs were never sent; so the ag
 
 Per event, in this order:
 
-1. decode and call the stage; bad data (:data:`BAD_DATA`) goes to the dead-letter topic, is
-   acknowledged, and the loop carries on;
-2. send every :class:`~ehcp.contract.records.Emit` and wait until Kafka acknowledges them;
+1. check the CloudEvents headers, decode and call the stage; bad data (:data:`BAD_DATA`) goes
+   to the dead-letter topic, is acknowledged, and the loop carries on (a
+   :class:`~ehcp.contract.records.RefusedError` first sends the alert it carries);
+2. send every :class:`~ehcp.contract.records.Emit` and wait until Kafka acknowledges them; an
+   output Kafka could never take (:class:`~ehcp.errors.EventTooLargeError`) is bad data too:
+   the input is dead-lettered for it, as in 1. Every other send error crashes the agent;
 3. store the stage's new state (``Step.save``);
 4. acknowledge the input, then run ``Step.after_ack`` (local bookkeeping such as the due index).
 
@@ -27,13 +30,16 @@ import faust
 import structlog
 
 from ehcp.contract.avro import AvroCodec
-from ehcp.contract.records import Emit
-from ehcp.errors import CaseworkError, ContractError, ValidationError
-from streams.io import Outbox, dead_letter
+from ehcp.contract.cloudevents import CloudEvent
+from ehcp.contract.records import Emit, RefusedError
+from ehcp.errors import CaseworkError, ContractError, EventTooLargeError, ValidationError
+from streams.io import Outbox, dead_letter, headers_of
 
 log = structlog.get_logger(__name__)
 
-#: Errors that mean "this message cannot be processed": dead-letter it and carry on.
+#: Errors that mean "this message cannot be processed": dead-letter it and carry on. They include
+#: :class:`~ehcp.errors.EventTooLargeError` (an output Kafka could never take) and a missing
+#: CloudEvents header (:class:`~ehcp.errors.MalformedMessageError`).
 BAD_DATA = (ContractError, CaseworkError, ValidationError)
 
 
@@ -88,6 +94,16 @@ async def run_stage(stream: Any, stage: Stage) -> None:
         await handle_event(event, stage, manual.ack)
 
 
+async def _send_about_refusal(stage: Stage, refused: RefusedError) -> None:
+    """Send what a refusal raises (its alert) before the input is dead-lettered."""
+    box = stage.outbox()
+    try:
+        await box.send_all(refused.emits)
+        await box.flush()
+    except EventTooLargeError:
+        log.warning("refusal_alert_too_large")  # the dead letter still records the refusal
+
+
 async def handle_event(
     event: faust.EventT[Any], stage: Stage, ack: Callable[[faust.EventT[Any]], Awaitable[Any]]
 ) -> None:
@@ -99,16 +115,18 @@ async def handle_event(
         context[stage.key_field] = key
     with structlog.contextvars.bound_contextvars(**context):
         try:
+            CloudEvent.from_headers(headers_of(event))  # the contract requires them on read
             name, record = stage.codec.decode(event.value or b"")
             step = stage.handle(key, name, record)
+            box = stage.outbox()
+            await box.send_all(step.emits)
+            await box.flush()
         except BAD_DATA as exc:
+            if isinstance(exc, RefusedError):
+                await _send_about_refusal(stage, exc)
             await dead_letter(stage.dead_letters, event, stage.name, exc)
             await ack(event)
             return
-        box = stage.outbox()
-        for emit in step.emits:
-            await box.send(emit.topic, emit.key, emit.record, emit.subject)
-        await box.flush()
         step.save()
         await ack(event)
         step.after_ack()

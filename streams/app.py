@@ -39,6 +39,7 @@ from ehcp.contract.topics import (
     REFERRALS,
     TASK_STATUS,
 )
+from ehcp.kafka_io.limits import TopicLimits
 from ehcp.settings import Settings
 from streams.agents import Stage, Step, run_stage
 from streams.io import Outbox
@@ -134,8 +135,10 @@ def create_app(
     cases = app.Table("cases", partitions=settings.partitions)
     routing = app.Table("routing", partitions=settings.partitions)
 
+    limits = TopicLimits(settings, f"{settings.app_id}-limits", app.conf.producer_max_request_size)
+
     def outbox() -> Outbox:
-        return Outbox(codec, topics)
+        return Outbox(codec, topics, limits.limit, app.conf.producer_max_request_size)
 
     timer = AlertTimer(clock or SystemClock(), cases, processor.next_due, outbox)
     dead_letters = topics[DEAD_LETTER.name]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ehcp.casework.events import ADVICE_REGULATION, AdviceType
 from ehcp.casework.rules.advice import advice_due_on
+from ehcp.errors import ContractError
 
 if TYPE_CHECKING:
     from ehcp.contract.topics import TopicSpec
@@ -40,6 +41,22 @@ class Emit(NamedTuple):
     key: str
     record: dict[str, Any]
     subject: str
+
+
+class RefusedError(ContractError):
+    """A stage refuses a record (it is dead-lettered) and has records to send about it.
+
+    The agent sends ``emits`` (an alert for monitoring staff) before dead-lettering the input,
+    so the refusal is both kept (the dead letter, with this error's message as its reason) and
+    seen (the alert).
+
+    Attributes:
+        emits: what to send about the refusal; deterministic ids, so a replay repeats them.
+    """
+
+    def __init__(self, message: str, emits: Sequence[Emit]) -> None:
+        super().__init__(message)
+        self.emits = list(emits)
 
 
 def short_name(name: str) -> str:

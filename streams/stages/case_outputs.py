@@ -18,6 +18,7 @@ from ehcp.contract.keys import child_key, identifiers_of
 from ehcp.contract.records import Emit, advice_requested
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
 from ehcp.identifiers import LA_CODE_SYSTEM
+from ehcp.routing import CASE_ID_LINK
 from streams.stages.case_mapping import agency_record
 
 _IDS: Final = uuid.UUID("0f8e7a4e-54c6-4a39-8e55-1f3b7c1d2a90")
@@ -28,17 +29,34 @@ def request_id_for(case_id: str, advice_type: str) -> str:
     return str(uuid.uuid5(_IDS, f"request|{case_id}|{advice_type}"))
 
 
+def case_id_link(case_id: str, date_of_birth: date, linked_at: datetime) -> Emit:
+    """The routing-index entry saying the case exists, keyed by the case id itself.
+
+    Contributions naming a case id are keyed by it, so the routing stage finds this entry under
+    the same key and routes them; before it arrives they are parked (:mod:`ehcp.routing`).
+    """
+    link = {
+        "event_id": str(uuid.uuid5(_IDS, f"link|{case_id}|{CASE_ID_LINK}")),
+        "case_id": case_id,
+        "identifier_system": CASE_ID_LINK,
+        "date_of_birth": date_of_birth,
+        "linked_at": linked_at,
+        "case_open": True,
+    }
+    return Emit(CHILD_INDEX, case_id, link, case_id)
+
+
 def open_case(
     referral: Mapping[str, Any],
     assessment: CaseAssessment | None,
     policy: Policy,
     pseudonym_key: bytes,
 ) -> list[Emit]:
-    """Routing-index entries for the child, and advice requests for the required advice."""
+    """Routing-index entries for the case and the child, and requests for the required advice."""
     case_id = referral["case_id"]
     child = referral["child"]
     received_at: datetime = referral["received_at"]
-    outputs: list[Emit] = []
+    outputs: list[Emit] = [case_id_link(case_id, child["date_of_birth"], received_at)]
     for identifier in identifiers_of(child["identifiers"]):
         link = {
             "event_id": str(uuid.uuid5(_IDS, f"link|{case_id}|{identifier.system}")),
@@ -113,6 +131,35 @@ def alert_changes(state: dict[str, Any], assessment: CaseAssessment) -> list[Emi
         outputs.append(Emit(ALERTS, assessment.case_id, resolved, assessment.case_id))
     state["alerts"] = raised
     return outputs
+
+
+def refused_contribution_alert(case_id: str, record: Mapping[str, Any], reason: str) -> Emit:
+    """A CRITICAL ``CONTRIBUTION_UNROUTED`` alert: advice refused for the case it names.
+
+    The kind says what monitoring staff must act on: the advice is not in the case. It is raised
+    once (deterministic ids) and never resolved by the exchange: staff resolve it by hand.
+    """
+    contribution_id = record["contribution_id"]
+    alert_id = str(
+        uuid.uuid5(_IDS, f"refused|{case_id}|{record['agency']['value']}|{contribution_id}")
+    )
+    advice = str(record["advice_type"]).lower().replace("_", " ")
+    alert = {
+        "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RAISED")),
+        "alert_id": alert_id,
+        "case_id": case_id,
+        "kind": "CONTRIBUTION_UNROUTED",
+        "status": "RAISED",
+        "severity": "CRITICAL",
+        "advice_type": record["advice_type"],
+        "agency": dict(record["agency"]),
+        "due_on": None,
+        "days_overdue": 0,
+        "regulation": "reg 6(1)",
+        "message": f"{advice} advice {contribution_id} refused: {reason}",
+        "as_of": record["submitted_at"].date(),
+    }
+    return Emit(ALERTS, case_id, alert, case_id)
 
 
 def alert_record(alert: Alert, status: str, as_of: date) -> dict[str, Any]:

@@ -6,7 +6,8 @@ A stored case is a JSON object::
      "seen": [...],                                  # event or contribution ids applied
      "alerts": {alert_id: details},                  # alerts raised and not yet resolved
      "as_of": "YYYY-MM-DD",                          # latest event date seen
-     "la_code": "999"}                               # the LA that owns the case (referral)
+     "la_code": "999",                               # the LA that owns the case (referral)
+     "id_linked": true}                              # its case-id routing entry was sent
 
 Each input is kept as its casework event in the JSON-lines form of ``ehcp case explain``
 (:func:`ehcp.casework.jsonl.event_to_dict`), so evaluating the case parses small JSON objects

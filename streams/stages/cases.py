@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from ehcp.casework import events as ev
@@ -28,10 +28,12 @@ from ehcp.casework.model import CaseAssessment
 from ehcp.casework.policy import Policy
 from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.records import (
+    ADVICE_SUBMITTED,
     CASE_TICK,
     CASEWORK_EVENT_RECORDED,
     REFERRAL_RECEIVED,
     Emit,
+    RefusedError,
     short_name,
 )
 from ehcp.errors import CaseworkError, ContractError
@@ -87,6 +89,7 @@ class CaseProcessor:
         Raises:
             ContractError: a record of another type, for another case than its key, recorded
                 by another LA than the case's, or one the casework domain refuses.
+            RefusedError: advice an LA submitted for another LA's case (carries its alert).
         """
         if name not in ACCEPTED:
             raise ContractError(f"the case stage does not take {name}")
@@ -97,7 +100,9 @@ class CaseProcessor:
         if dedupe_id in current["seen"]:
             return CaseOutcome(current, changed=False, next_due=self.next_due(current))
         if name == CASEWORK_EVENT_RECORDED:
-            self._check_recorder(current, record)
+            self._check_la(current, record["recorded_by"], "casework event recorded")
+        if name == ADVICE_SUBMITTED:
+            self._check_advice_agency(current, case_id, record)
         event_day = event_date(name, record)
         as_of = max(
             filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day])
@@ -116,6 +121,17 @@ class CaseProcessor:
         assessment = self.assess(current)
         if name == REFERRAL_RECEIVED:
             outputs += case_outputs.open_case(record, assessment, self._policy, self._key)
+            current["id_linked"] = True
+        elif not current.get("id_linked") and case_store.case_la_code(current, self._codec):
+            # A case referred before cases were indexed by id: index it on this input (any
+            # kind, a timer tick too), so advice naming it is routed, not parked for good.
+            received = assessment.received_on if assessment and assessment.received_on else as_of
+            outputs.append(
+                case_outputs.case_id_link(
+                    case_id, received, datetime.combine(received, time(), tzinfo=UTC)
+                )
+            )
+            current["id_linked"] = True
         if assessment is not None:
             outputs += case_outputs.alert_changes(current, assessment)
             outputs.append(case_outputs.status_record(current, assessment))
@@ -126,17 +142,32 @@ class CaseProcessor:
             next_due=assessment.next_change_on if assessment else None,
         )
 
-    def _check_recorder(self, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
-        """Refuse a casework event recorded by another LA than the one that owns the case.
+    def _check_la(self, state: Mapping[str, Any], by: Mapping[str, Any], what: str) -> None:
+        """Refuse a record made by another LA than the one that owns the case.
+
+        Only LA codes are compared: a school (URN) may serve children of any LA and a health
+        body (ODS code) answers for whichever case it was asked about.
 
         Raises:
-            ContractError: the event is dead-lettered with this reason (LA codes only).
+            ContractError: the record is dead-lettered with this reason.
         """
-        by = record["recorded_by"]
         if by["system"] != LA_CODE_SYSTEM:
             return  # a school recording its own term dates, for example
         owner = case_store.case_la_code(state, self._codec)
         if owner is not None and by["value"] != owner:
-            raise ContractError(
-                f"casework event recorded by LA {by['value']}, but the case belongs to LA {owner}"
-            )
+            raise ContractError(f"{what} by LA {by['value']}, but the case belongs to LA {owner}")
+
+    def _check_advice_agency(
+        self, state: Mapping[str, Any], case_id: str, record: Mapping[str, Any]
+    ) -> None:
+        """Refuse advice an LA submitted for another LA's case, with an alert for staff.
+
+        Raises:
+            RefusedError: dead-lettered with the reason; a CRITICAL ``CONTRIBUTION_UNROUTED``
+                alert is sent first.
+        """
+        try:
+            self._check_la(state, record["agency"], "advice submitted")
+        except ContractError as exc:
+            alert = case_outputs.refused_contribution_alert(case_id, record, str(exc))
+            raise RefusedError(str(exc), [alert]) from exc

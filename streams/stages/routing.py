@@ -2,6 +2,11 @@
 
 Pure (no Kafka, Faust or logging): the agent passes the routing state stored under a child key and
 one decoded record, and sends what comes back. See :mod:`ehcp.routing` for the matching rules.
+
+The state under a key is the routing-index entries sent there and the contributions parked
+there. A child key holds the cases of that child; a case id holds the case's own
+:data:`~ehcp.routing.CASE_ID_LINK` entry, so a contribution naming a case id that does not
+exist (yet) is parked under the case id and released when the case's referral indexes it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ehcp.routing import (
     Routed,
     UnroutedReason,
     add_link,
+    route_by_case_id,
     route_by_child,
 )
 
@@ -75,7 +81,7 @@ def _unrouted_alert(record: Mapping[str, Any], decision: NotRouted, status: str)
 def decide(record: Mapping[str, Any], links: list[CaseLink]) -> Routed | NotRouted:
     """Where one ``AdviceSubmitted`` record goes, given the index entries under its child key."""
     if record.get("case_id"):
-        return Routed(record["case_id"])
+        return route_by_case_id(record["case_id"], links)
     best = strongest_identifier(identifiers_of(record.get("child_identifiers", [])))
     return route_by_child(best.system if best else None, record.get("child_date_of_birth"), links)
 

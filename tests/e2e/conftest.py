@@ -64,6 +64,7 @@ def pipeline(
         ("health", "health", ODS_ORGANISATION_SYSTEM, "ZZ901"),
         ("other_health", "health", ODS_ORGANISATION_SYSTEM, "ZZ902"),
         ("social_care", "social_care", LA_CODE_SYSTEM, "999"),
+        ("other_la_social_care", "social_care", LA_CODE_SYSTEM, "886"),
     ):
         credential, token = new_credential(system, value, kind)
         made.append(credential)

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from cli import demo
 from ehcp.contract.avro import default_codec
-from ehcp.contract.topics import ALERTS
+from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, DEAD_LETTER, UNROUTED
 from ehcp.kafka_io.readers import read_partitions
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import advice_states, medical_advice, new_case, referral, status_of
@@ -82,3 +83,66 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
     assert repeated == {}, f"alerts fired more than once: {repeated}"
     statuses = [a["status"] for a in medical_overdue()]
     assert statuses == ["RAISED", "RESOLVED"]
+
+
+def test_another_las_social_care_advice_is_refused_with_an_alert_not_applied(
+        pipeline: Pipeline) -> None:
+    """LA 886's social care credential naming LA 999's case: dead-lettered with the reason, a CRITICAL alert, and not in the case."""
+    case_id, nhs = new_case("OTHERLA")
+    now = datetime.now(UTC)
+    advice = {"contribution_id": f"{case_id}-SC-886", "advice_type": "SOCIAL_CARE",
+              "case_id": case_id, "submitted_at": now.isoformat()}
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/referrals", headers=pipeline.headers("la"),
+                        json=referral(case_id, nhs, now - timedelta(days=3)))
+        assert r.status_code == 202, r.text
+        wait_until(lambda: status_of(pipeline.settings, case_id), 90, what="the case")
+        r = client.post("/api/social-care/advice",
+                        headers=pipeline.headers("other_la_social_care"), json=advice)
+        assert r.status_code == 202, r.text
+
+    def refused() -> list[dict[str, Any]]:
+        return [a for a in alerts_for(pipeline, case_id) if a["kind"] == "CONTRIBUTION_UNROUTED"]
+
+    (alert,) = wait_until(refused, 90, what="the refusal alert")
+    assert (alert["status"], alert["severity"], alert["case_id"]) == ("RAISED", "CRITICAL", case_id)
+    assert alert["agency"]["value"] == "886"
+    assert "belongs to LA 999" in alert["message"]
+
+    def letter() -> dict[str, str] | None:
+        for record in read_partitions(pipeline.settings, DEAD_LETTER.name):
+            headers = {k: v.decode() for k, v in record.headers}
+            if record.key == case_id.encode() and headers.get(
+                    "__connect.errors.topic") == CONTRIBUTIONS_ROUTED.name:
+                return headers
+        return None
+
+    headers = wait_until(letter, 60, what="the dead letter")
+    assert headers["__connect.errors.exception.class.name"] == "RefusedError"
+    assert headers["__connect.errors.exception.message"] == (
+        "advice submitted by LA 886, but the case belongs to LA 999")
+    status = status_of(pipeline.settings, case_id)
+    assert status is not None
+    assert all(advice["contribution_id"] not in a["contribution_ids"] for a in status["advice"])
+
+
+def test_advice_naming_a_case_id_that_does_not_exist_is_parked_with_an_alert(
+        pipeline: Pipeline) -> None:
+    """Advice naming an unknown case id: reported unrouted (parked) with a WARNING alert; no phantom case."""
+    case_id, _ = new_case("NOSUCH")
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/advice", headers=pipeline.headers("la"),
+                        json=demo.educational_advice(datetime.now(UTC), case_id))
+        assert r.status_code == 202, r.text
+
+    def unrouted() -> dict[str, Any] | None:
+        for record in read_partitions(pipeline.settings, UNROUTED.name):
+            if record.key == case_id.encode():
+                return CODEC.decode(record.value or b"")[1]
+        return None
+
+    report = wait_until(unrouted, 90, what="the unrouted report")
+    assert (report["reason"], report["parked"]) == ("NO_MATCHING_CASE", True)
+    (alert,) = [a for a in alerts_for(pipeline, case_id) if a["kind"] == "CONTRIBUTION_UNROUTED"]
+    assert (alert["status"], alert["severity"]) == ("RAISED", "WARNING")
+    assert status_of(pipeline.settings, case_id) is None

@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from cli import demo
 from ehcp.contract.avro import default_codec
+from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import CASE_STATUS, CONTRIBUTIONS, DEAD_LETTER, REFERRALS
 from ehcp.kafka_io.readers import latest_for_key
 from ehcp.settings import Settings
@@ -278,7 +279,11 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
     """Corrupt bytes on the referrals topic go to the dead-letter topic; later events still flow."""
     bad_key = f"EHC-999-DLQ-{uuid.uuid4().hex[:8]}"
     producer = KafkaProducer(bootstrap_servers=pipeline.settings.kafka_bootstrap, acks="all")
-    producer.send(REFERRALS.name, key=bad_key.encode(), value=b"\xc3\x01not-avro-at-all").get(30)
+    # With its CloudEvents headers, so the bytes themselves are what the worker refuses.
+    ce = CloudEvent(id=str(uuid.uuid4()), source="/tests", type=event_type(REFERRALS.value_schema
+                    or ""), time=datetime.now(UTC), subject=bad_key)
+    producer.send(REFERRALS.name, key=bad_key.encode(), value=b"\xc3\x01not-avro-at-all",
+                  headers=ce.headers()).get(30)
     producer.close()
     case_id, nhs = new_case("AFTER-DLQ")
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,8 +12,9 @@ import faust
 import pytest
 
 from ehcp.contract.avro import default_codec
-from ehcp.contract.records import Emit
-from ehcp.contract.topics import CASE_TICKS, DEAD_LETTER
+from ehcp.contract.cloudevents import CloudEvent, event_type
+from ehcp.contract.records import Emit, RefusedError
+from ehcp.contract.topics import ALERTS, CASE_TICKS, DEAD_LETTER
 from ehcp.errors import ContractError
 from streams.agents import Stage, Step, run_stage
 from streams.io import Outbox
@@ -86,10 +87,24 @@ class FakeStream:
         self.journal.append(f"ack {event.key.decode()}")
 
 
-def fake_event(key: str, value: bytes, offset: int) -> Any:
+def ce_headers(key: str) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers every contract message carries."""
+    ce = CloudEvent(id=f"t-{key}", source="/tests", type=event_type(CASE_TICKS.value_schema or ""),
+                    time=datetime(2026, 11, 2, tzinfo=UTC), subject=key)
+    return ce.headers()
+
+
+def fake_event(
+    key: str, value: bytes, offset: int, headers: list[tuple[str, bytes]] | None = None
+) -> Any:
     """An event with the message fields the loop logs and the dead-letter headers need."""
     message = SimpleNamespace(topic="ehcp.case-ticks.v1", partition=0, offset=offset)
-    return SimpleNamespace(key=key.encode(), value=value, headers=[], message=message)
+    return SimpleNamespace(
+        key=key.encode(),
+        value=value,
+        headers=ce_headers(key) if headers is None else headers,
+        message=message,
+    )
 
 
 def test_outputs_are_acknowledged_before_state_and_state_before_the_input() -> None:
@@ -189,8 +204,10 @@ def test_faust_test_context_drives_the_manual_ack_loop() -> None:
 
     async def drive() -> None:
         async with agent.test_context() as tested:
-            events["C-4"] = await tested.put(tick_bytes("C-4"), key=b"C-4")
-            events["BAD-BYTES"] = await tested.put(b"junk", key=b"BAD-BYTES")
+            events["C-4"] = await tested.put(tick_bytes("C-4"), key=b"C-4",
+                                             headers=ce_headers("C-4"))
+            events["BAD-BYTES"] = await tested.put(b"junk", key=b"BAD-BYTES",
+                                                   headers=ce_headers("BAD-BYTES"))
             for _ in range(200):  # put() returns before a manual-ack agent has finished
                 if all(e.message.acked for e in events.values()):
                     break
@@ -200,3 +217,152 @@ def test_faust_test_context_drives_the_manual_ack_loop() -> None:
     assert journal == ["send ticks", "kafka acked ticks", "save C-4", "send dlq", "kafka acked dlq"]
     assert acked_at_save == [False]
     assert all(e.message.acked for e in events.values())
+
+
+def dead_letter_reasons(topic: RecordingTopic) -> list[tuple[bytes, bytes]]:
+    """(exception class, message) of each dead letter a RecordingTopic was sent."""
+    return [(dict(h)["__connect.errors.exception.class.name"],
+             dict(h)["__connect.errors.exception.message"]) for h in topic.headers]
+
+
+class HeaderRecordingTopic(RecordingTopic):
+    """A RecordingTopic that also keeps each send's headers."""
+
+    def __init__(self, name: str, journal: list[str]) -> None:
+        super().__init__(name, journal)
+        self.headers: list[Any] = []
+
+    async def send(self, *, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+        self.headers.append(headers)
+        return await super().send(key=key, value=value, headers=headers)
+
+
+def test_a_message_without_cloudevents_headers_is_dead_lettered_and_the_next_one_runs() -> None:
+    """No ce_* headers (or only some): dead-lettered with the missing names; a valid one follows."""
+    journal: list[str] = []
+    topics = {
+        CASE_TICKS.name: RecordingTopic("ticks", journal),
+        DEAD_LETTER.name: HeaderRecordingTopic("dlq", journal),
+    }
+    partial = [h for h in ce_headers("C-6") if h[0] != "ce_type"]
+    events = [
+        fake_event("C-5", tick_bytes("C-5"), 0, headers=[]),
+        fake_event("C-6", tick_bytes("C-6"), 1, headers=partial),
+        fake_event("C-7", tick_bytes("C-7"), 2),
+    ]
+    asyncio.run(run_stage(FakeStream(events, journal), make_stage(journal, topics)))
+    assert journal == [
+        "send dlq", "kafka acked dlq", "ack C-5",
+        "send dlq", "kafka acked dlq", "ack C-6",
+        "send ticks", "kafka acked ticks", "save C-7", "ack C-7", "after ack C-7",
+    ]
+    assert dead_letter_reasons(topics[DEAD_LETTER.name]) == [
+        (b"MalformedMessageError",
+         b"missing CloudEvents headers: ce_specversion, ce_id, ce_source, ce_type"),
+        (b"MalformedMessageError", b"missing CloudEvents headers: ce_type"),
+    ]
+
+
+def test_an_output_over_the_topic_limit_dead_letters_its_input_and_the_next_one_runs() -> None:
+    """An output bigger than the topic's max.message.bytes: nothing sent, input dead-lettered with the sizes."""
+    journal: list[str] = []
+    topics = {
+        CASE_TICKS.name: RecordingTopic("ticks", journal),
+        DEAD_LETTER.name: HeaderRecordingTopic("dlq", journal),
+    }
+    big = "C-" + "x" * 3000
+
+    async def limit(topic: str) -> int:
+        return 2000 if topic == CASE_TICKS.name else 1_000_000
+
+    stage = make_stage(journal, topics)
+    stage = Stage(stage.name, stage.done_event, stage.handle, CODEC,
+                  lambda: Outbox(CODEC, topics, limit), stage.dead_letters)
+    events = [fake_event(big, tick_bytes(big), 0), fake_event("C-8", tick_bytes("C-8"), 1)]
+    asyncio.run(run_stage(FakeStream(events, journal), stage))
+    assert journal == [
+        "send dlq", "kafka acked dlq", f"ack {big}",
+        "send ticks", "kafka acked ticks", "save C-8", "ack C-8", "after ack C-8",
+    ]
+    ((cls, message),) = dead_letter_reasons(topics[DEAD_LETTER.name])
+    assert cls == b"EventTooLargeError"
+    assert message.endswith(b"ehcp.case-ticks.v1 accepts at most 2000")
+
+
+def test_kafka_refusing_an_output_for_its_size_dead_letters_the_input() -> None:
+    """MessageSizeTooLargeError from the send (as Faust wraps it) is a dead letter, not a crash."""
+    from aiokafka.errors import MessageSizeTooLargeError
+    from faust.exceptions import ProducerSendError
+
+    journal: list[str] = []
+
+    class TooLargeTopic(RecordingTopic):
+        async def send(self, *, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            journal.append("send refused")
+            if key == b"BIG":
+                try:
+                    raise MessageSizeTooLargeError()
+                except MessageSizeTooLargeError as exc:
+                    raise ProducerSendError("Error while sending") from exc
+            return await super().send(key=key, value=value, headers=headers)
+
+    class BrokerRefusesTopic(RecordingTopic):
+        async def send(self, *, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            fut.set_exception(MessageSizeTooLargeError())
+            journal.append("send accepted, broker refuses")
+            return fut
+
+    dlq = HeaderRecordingTopic("dlq", journal)
+    for topic in (TooLargeTopic("ticks", journal), BrokerRefusesTopic("ticks", journal)):
+        journal.clear()
+        topics = {CASE_TICKS.name: topic, DEAD_LETTER.name: dlq}
+        asyncio.run(run_stage(FakeStream([fake_event("BIG", tick_bytes("BIG"), 0)], journal),
+                              make_stage(journal, topics)))
+        assert journal[-3:] == ["send dlq", "kafka acked dlq", "ack BIG"]
+        assert "save BIG" not in journal
+    assert [cls for cls, _ in dead_letter_reasons(dlq)] == [b"EventTooLargeError"] * 2
+
+
+def test_a_transient_send_error_still_crashes() -> None:
+    """A send error that is not about size (broker gone) is not dead-lettered: the agent crashes."""
+    from aiokafka.errors import KafkaConnectionError
+
+    journal: list[str] = []
+
+    class GoneTopic(RecordingTopic):
+        async def send(self, *, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+            journal.append("send failed")
+            raise KafkaConnectionError()
+
+    topics = {CASE_TICKS.name: GoneTopic("ticks", journal),
+              DEAD_LETTER.name: RecordingTopic("dlq", journal)}
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(run_stage(FakeStream([fake_event("C-9", tick_bytes("C-9"), 0)], journal),
+                              make_stage(journal, topics)))
+    assert journal == ["send failed"]
+
+
+def test_a_refused_record_sends_its_alert_before_its_dead_letter() -> None:
+    """RefusedError: the alert it carries is sent and acknowledged, then the input is dead-lettered and acked."""
+    journal: list[str] = []
+    topics = {
+        CASE_TICKS.name: RecordingTopic("ticks", journal),
+        ALERTS.name: RecordingTopic("alerts", journal),
+        DEAD_LETTER.name: HeaderRecordingTopic("dlq", journal),
+    }
+    alert = {"event_id": "a-1", "alert_id": "a", "case_id": "C-10", "kind": "CONTRIBUTION_UNROUTED",
+             "status": "RAISED", "severity": "CRITICAL", "advice_type": None, "agency": None,
+             "due_on": None, "days_overdue": 0, "regulation": "reg 6(1)", "message": "refused",
+             "as_of": date(2026, 11, 2)}
+
+    def handle(key: str, name: str, record: dict[str, Any]) -> Step:
+        raise RefusedError("advice submitted by LA 886, but the case belongs to LA 999",
+                           [Emit(ALERTS, key, alert, key)])
+
+    events = [fake_event("C-10", tick_bytes("C-10"), 0)]
+    asyncio.run(run_stage(FakeStream(events, journal), make_stage(journal, topics, handle)))
+    assert journal == ["send alerts", "kafka acked alerts", "send dlq", "kafka acked dlq",
+                       "ack C-10"]
+    assert dead_letter_reasons(topics[DEAD_LETTER.name]) == [
+        (b"RefusedError", b"advice submitted by LA 886, but the case belongs to LA 999")]

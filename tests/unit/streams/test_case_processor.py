@@ -13,12 +13,20 @@ from ehcp.contract.records import (
     ADVICE_SUBMITTED,
     CASE_TICK,
     TASK_STATUS_CHANGED,
+    RefusedError,
 )
 from ehcp.contract.records import CASEWORK_EVENT_RECORDED as CASEWORK_EVENT
 from ehcp.contract.records import REFERRAL_RECEIVED as REFERRAL
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, CASE_STATUS, CHILD_INDEX
 from ehcp.errors import ContractError
-from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, UPN_SYSTEM
+from ehcp.identifiers import (
+    LA_CODE_SYSTEM,
+    NHS_NUMBER_SYSTEM,
+    ODS_ORGANISATION_SYSTEM,
+    SCHOOL_URN_SYSTEM,
+    UPN_SYSTEM,
+)
+from ehcp.routing import CASE_ID_LINK
 from streams.stages.cases import CaseOutcome, CaseProcessor
 
 KEY = b"k" * 32
@@ -109,7 +117,7 @@ def test_referral_opens_the_case(processor: CaseProcessor) -> None:
     """A referral emits index entries per identifier, a medical request due in 6 weeks, and a status."""
     _, outcome, request = opened(processor)
     topics = [t for t, _, _, _ in outcome.outputs]
-    assert topics.count(CHILD_INDEX) == 2
+    assert topics.count(CHILD_INDEX) == 3  # the case under its own id, and two identifiers
     assert topics.count(ADVICE_REQUESTS) == 1
     assert topics[-1] == CASE_STATUS
     for _, key, _record, _ in outcome.outputs:
@@ -272,3 +280,67 @@ def test_a_casework_event_from_another_la_is_refused(processor: CaseProcessor) -
     school = {**record, "recorded_by": {"system": "https://ehcp-exchange.org/Id/school-urn",
                                          "value": "100001"}}
     assert processor.on_event(state, CASE, CASEWORK_EVENT, school).changed
+
+
+def test_referral_indexes_the_case_under_its_own_id(processor: CaseProcessor) -> None:
+    """The referral sends a case-id routing entry keyed by the case id, so advice naming it can be routed."""
+    _, outcome, _ = opened(processor)
+    by_id = [(k, r) for t, k, r, _ in outcome.outputs
+             if t == CHILD_INDEX and r["identifier_system"] == CASE_ID_LINK]
+    assert len(by_id) == 1
+    key, link = by_id[0]
+    assert key == CASE
+    assert link["case_id"] == CASE
+    assert link["case_open"] is True
+
+
+def test_a_case_referred_before_id_indexing_is_indexed_on_its_next_input(
+    processor: CaseProcessor,
+) -> None:
+    """A stored case without the id entry gets it on its next input (a tick), once."""
+    state, _, _ = opened(processor)
+    del state["id_linked"]  # as stored by a version that did not index cases by id
+    first = processor.on_event(state, CASE, CASE_TICK, tick(date(2026, 9, 20)))
+    links = [(k, r) for t, k, r, _ in first.outputs if t == CHILD_INDEX]
+    assert [(k, r["identifier_system"]) for k, r in links] == [(CASE, CASE_ID_LINK)]
+    second = processor.on_event(first.state, CASE, CASE_TICK, tick(date(2026, 9, 21)))
+    assert CHILD_INDEX not in [t for t, _, _, _ in second.outputs]
+
+
+def test_advice_from_another_las_social_care_for_a_case_is_refused_with_an_alert(
+    processor: CaseProcessor,
+) -> None:
+    """LA 886's social care advice naming LA 999's case: RefusedError carrying a CRITICAL alert; not applied."""
+    state, _, _ = opened(processor)
+    advice = {**medical(RECEIVED + timedelta(days=10), None), "advice_type": "SOCIAL_CARE",
+              "contribution_id": "urn:uuid:sc-1", "event_id": "sc-1", "channel": "JSON",
+              "agency": {"system": LA_CODE_SYSTEM, "value": "886"}}
+    with pytest.raises(RefusedError, match="by LA 886, but the case belongs to LA 999") as refused:
+        processor.on_event(state, CASE, ADVICE_SUBMITTED, advice)
+    ((topic, key, alert, _),) = refused.value.emits
+    assert (topic, key) == (ALERTS, CASE)
+    assert alert["kind"] == "CONTRIBUTION_UNROUTED"
+    assert alert["severity"] == "CRITICAL"
+    assert alert["status"] == "RAISED"
+    assert alert["case_id"] == CASE
+    assert alert["agency"] == {"system": LA_CODE_SYSTEM, "value": "886"}
+    assert "urn:uuid:sc-1" in alert["message"]
+    assert "sc-1" not in state["seen"]
+
+
+def test_advice_from_the_cases_own_la_a_school_or_a_health_body_is_applied(
+    processor: CaseProcessor,
+) -> None:
+    """The owning LA's social care, any school (URN) and a health body (ODS) are accepted."""
+    state, _, _ = opened(processor)
+    when = RECEIVED + timedelta(days=10)
+    for n, agency, advice_type in [
+        (1, {"system": LA_CODE_SYSTEM, "value": "999"}, "SOCIAL_CARE"),
+        (2, {"system": SCHOOL_URN_SYSTEM, "value": "100001"}, "EDUCATIONAL"),
+        (3, {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"}, "MEDICAL"),
+    ]:
+        advice = {**medical(when, None), "advice_type": advice_type, "agency": agency,
+                  "contribution_id": f"urn:uuid:ok-{n}", "event_id": f"ok-{n}"}
+        outcome = processor.on_event(state, CASE, ADVICE_SUBMITTED, advice)
+        assert outcome.changed
+        state = outcome.state

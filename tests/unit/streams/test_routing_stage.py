@@ -9,6 +9,7 @@ from ehcp.contract.avro import default_codec
 from ehcp.contract.records import ADVICE_SUBMITTED, CASE_CHILD_LINKED
 from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, UNROUTED
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
+from ehcp.routing import CASE_ID_LINK
 from streams.stages.routing import RoutingProcessor
 
 NHS = "9434765919"
@@ -44,12 +45,37 @@ def linked(case_id: str = "EHC-1") -> dict[str, Any]:
     }
 
 
+def case_linked(case_id: str = "EHC-9") -> dict[str, Any]:
+    """The routing-index entry the case stage sends under the case id when the case is referred."""
+    return {**linked(case_id), "event_id": f"id-{case_id}", "identifier_system": CASE_ID_LINK}
+
+
 def test_contribution_naming_a_case_is_routed_straight_there() -> None:
-    """A contribution with a case id goes to the routed topic keyed by that case."""
-    result = RoutingProcessor(default_codec()).handle(
-        None, "EHC-9", ADVICE_SUBMITTED, contribution(case_id="EHC-9")
-    )
+    """A contribution with the id of a referred case goes to the routed topic keyed by that case."""
+    stage = RoutingProcessor(default_codec())
+    indexed = stage.handle(None, "EHC-9", CASE_CHILD_LINKED, case_linked("EHC-9"))
+    result = stage.handle(indexed.state, "EHC-9", ADVICE_SUBMITTED, contribution(case_id="EHC-9"))
     assert [(t, k) for t, k, _, _ in result.outputs] == [(CONTRIBUTIONS_ROUTED, "EHC-9")]
+
+
+def test_contribution_naming_an_unknown_case_is_parked_with_an_alert_and_released_by_its_referral() -> None:
+    """No case with that id: parked (NO_MATCHING_CASE) with a WARNING alert, no phantom case; the referral's entry releases it."""
+    stage = RoutingProcessor(default_codec())
+    first = stage.handle(None, "EHC-404", ADVICE_SUBMITTED, contribution(case_id="EHC-404"))
+    assert [t for t, _, _, _ in first.outputs] == [UNROUTED, ALERTS]
+    unrouted, alert = first.outputs[0][2], first.outputs[1][2]
+    assert (unrouted["reason"], unrouted["parked"]) == ("NO_MATCHING_CASE", True)
+    assert "case id" in unrouted["detail"]
+    assert (alert["kind"], alert["status"], alert["severity"]) == (
+        "CONTRIBUTION_UNROUTED", "RAISED", "WARNING")
+    assert [p["contribution_id"] for p in first.state["parked"]] == ["urn:uuid:1"]
+    other = stage.handle(first.state, "EHC-404", CASE_CHILD_LINKED, case_linked("EHC-405"))
+    assert other.outputs == []
+    released = stage.handle(other.state, "EHC-404", CASE_CHILD_LINKED, case_linked("EHC-404"))
+    assert [(t, k) for t, k, _, _ in released.outputs] == [
+        (CONTRIBUTIONS_ROUTED, "EHC-404"), (ALERTS, "EHC-404")]
+    assert released.outputs[1][2]["status"] == "RESOLVED"
+    assert released.state["parked"] == []
 
 
 def test_early_contribution_is_parked_then_released_when_its_case_appears() -> None:
