@@ -29,7 +29,8 @@ from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CONTRIBUTIONS, catalogue
 from ehcp.errors import EventTooLargeError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.broker.local import LocalBroker
+from ehcp.kafka_io.kafka_clients import apply_topics, kafka_python_config
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
 from tests.support import (
@@ -72,7 +73,7 @@ def _event(topic: str, contribution_id: str) -> PublishedEvent:
 
 
 def _set_topic_configs(settings: Settings, topic: str, configs: dict[str, str]) -> None:
-    """Replace the topic's configuration overrides (AlterConfigs is not incremental)."""
+    """Set these overrides on the topic (kafka-python sends IncrementalAlterConfigs: others stay)."""
     admin = KafkaAdminClient(client_id="ehcp-test-limits", **kafka_python_config(settings))
     try:
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
@@ -206,8 +207,15 @@ def test_the_connectors_refuse_a_megabyte_identifier_and_a_deep_body_without_pub
 
 
 def test_the_connectors_answer_413_for_advice_larger_than_the_contributions_topic_takes(
-        kafka_settings: Settings, tmp_path: Path) -> None:
-    """With the topic at max.message.bytes=1200: usual advice is 201, long-id advice 413."""
+        kafka_settings: Settings, own_broker: LocalBroker, tmp_path: Path) -> None:
+    """With the topic at max.message.bytes=1200: usual advice is 201, long-id advice 413.
+
+    On a broker of its own: lowering the limit of the session's contributions topic would refuse
+    other tests' advice meanwhile, and kafka-python's AlterConfigs could not take the override off.
+    """
+    kafka_settings = kafka_settings.model_copy(
+        update={"kafka_bootstrap": own_broker.config.bootstrap})
+    apply_topics(kafka_settings, catalogue(kafka_settings.app_id))
     nhs = synthetic_nhs_number()
     case_id = f"EHC-999-LIM-{uuid.uuid4().hex[:8]}"
     publish_advice_requests(kafka_settings, [
@@ -224,16 +232,13 @@ def test_the_connectors_answer_413_for_advice_larger_than_the_contributions_topi
     # Within every string bound (URI 1024, identifier value 128), but 1.8 KB as an event.
     long_ids = advice("https://rbz.example/Id/" + "a" * 1000, "V" * 128)
     spec = next(s for s in catalogue(kafka_settings.app_id) if s.name == CONTRIBUTIONS.name)
-    overrides = spec.configs(kafka_settings.min_insync_replicas)
     _set_topic_configs(kafka_settings, CONTRIBUTIONS.name,
-                       {**overrides, "max.message.bytes": "1200"})
-    try:
-        time.sleep(1)  # the broker applies topic configs asynchronously
-        with connectors(kafka_settings, tmp_path, "ZZ907") as (base, token):
-            accepted = _post_when_ready(base, token, usual)
-            too_large = _post_when_ready(base, token, long_ids)
-    finally:
-        _set_topic_configs(kafka_settings, CONTRIBUTIONS.name, overrides)
+                       {**spec.configs(kafka_settings.min_insync_replicas),
+                        "max.message.bytes": "1200"})
+    time.sleep(1)  # the broker applies topic configs asynchronously
+    with connectors(kafka_settings, tmp_path, "ZZ907") as (base, token):
+        accepted = _post_when_ready(base, token, usual)
+        too_large = _post_when_ready(base, token, long_ids)
     assert accepted.status_code == 201, accepted.text[:300]
     assert too_large.status_code == 413, too_large.text[:300]
     assert too_large.json()["issue"][0]["code"] == "too-long"
