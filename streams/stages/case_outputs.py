@@ -106,23 +106,31 @@ def alert_changes(state: dict[str, Any], assessment: CaseAssessment) -> list[Emi
     same advice, agency and due date.
     """
     raised: dict[str, Any] = dict(state["alerts"])
+    # How often each alert was raised before: an alert raised again after it was resolved is a
+    # new episode with new event ids, so readers that de-duplicate by event id still see it.
+    raises: dict[str, int] = dict(state.get("alert_raises", {}))
     current = {a.alert_id: a for a in assessment.alerts}
     outputs: list[Emit] = []
     for alert_id, alert in current.items():
         if alert_id not in raised:
-            record = alert_record(alert, "RAISED", assessment.as_of)
+            episode = raises.get(alert_id, 0)
+            record = alert_record(alert, "RAISED", assessment.as_of, episode)
             raised[alert_id] = {
                 k: (v.isoformat() if isinstance(v, date) else v)
                 for k, v in record.items()
                 if k not in ("event_id", "as_of")
             }
+            if episode:
+                raised[alert_id]["episode"] = episode
+            raises[alert_id] = episode + 1
             outputs.append(Emit(ALERTS, assessment.case_id, record, assessment.case_id))
     for alert_id in [a for a in raised if a not in current]:
         details = raised.pop(alert_id)
+        episode = details.pop("episode", 0)
         due_on = details["due_on"]
         resolved = {
             **details,
-            "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RESOLVED")),
+            "event_id": transition_id(alert_id, "RESOLVED", episode),
             "status": "RESOLVED",
             "due_on": date.fromisoformat(due_on) if due_on else None,
             "message": f"resolved: {details['message']}",
@@ -130,7 +138,19 @@ def alert_changes(state: dict[str, Any], assessment: CaseAssessment) -> list[Emi
         }
         outputs.append(Emit(ALERTS, assessment.case_id, resolved, assessment.case_id))
     state["alerts"] = raised
+    if raises:
+        state["alert_raises"] = raises
     return outputs
+
+
+def transition_id(alert_id: str, status: str, episode: int = 0) -> str:
+    """The event id of one alert transition (RAISED or RESOLVED) in its ``episode``.
+
+    Episode 0 keeps the ids alerts had before episodes were counted, so a replay over an old
+    changelog repeats them.
+    """
+    suffix = f"|{episode}" if episode else ""
+    return str(uuid.uuid5(_IDS, f"{alert_id}|{status}{suffix}"))
 
 
 def refused_contribution_alert(case_id: str, record: Mapping[str, Any], reason: str) -> Emit:
@@ -162,10 +182,10 @@ def refused_contribution_alert(case_id: str, record: Mapping[str, Any], reason: 
     return Emit(ALERTS, case_id, alert, case_id)
 
 
-def alert_record(alert: Alert, status: str, as_of: date) -> dict[str, Any]:
-    """The Avro ``Alert`` record for a casework alert."""
+def alert_record(alert: Alert, status: str, as_of: date, episode: int = 0) -> dict[str, Any]:
+    """The Avro ``Alert`` record for a casework alert (``episode``: see :func:`transition_id`)."""
     return {
-        "event_id": str(uuid.uuid5(_IDS, f"{alert.alert_id}|{status}")),
+        "event_id": transition_id(alert.alert_id, status, episode),
         "alert_id": alert.alert_id,
         "case_id": alert.case_id,
         "kind": alert.kind.value,

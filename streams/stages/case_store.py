@@ -5,6 +5,7 @@ A stored case is a JSON object::
     {"inputs": [{"id": ..., "event": {...}}, ...],  # accepted inputs as casework events
      "seen": [...],                                  # event or contribution ids applied
      "alerts": {alert_id: details},                  # alerts raised and not yet resolved
+     "alert_raises": {alert_id: n},                  # times each alert was raised (episodes)
      "as_of": "YYYY-MM-DD",                          # latest event date seen
      "la_code": "999",                               # the LA that owns the case (referral)
      "id_linked": true}                              # its case-id routing entry was sent

@@ -344,3 +344,30 @@ def test_advice_from_the_cases_own_la_a_school_or_a_health_body_is_applied(
         outcome = processor.on_event(state, CASE, ADVICE_SUBMITTED, advice)
         assert outcome.changed
         state = outcome.state
+
+
+def test_an_alert_raised_again_after_it_was_resolved_gets_new_event_ids() -> None:
+    """Raised, resolved, raised again: three distinct event ids (readers de-duplicate by id), the first as before episodes were counted."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from ehcp.casework.model import Alert, AlertKind, Severity
+    from streams.stages.case_outputs import alert_changes, transition_id
+    from streams.stages.case_store import new_case
+
+    alert = Alert(alert_id="A-1", case_id="EHC-999-0001", kind=AlertKind.ADVICE_OVERDUE,
+                  subject="MEDICAL", threshold="overdue", severity=Severity.WARNING,
+                  regulation="reg 8(1)", message="medical advice overdue",
+                  due_on=date(2026, 11, 2), days_overdue=3)
+    state = new_case()
+    ids = []
+    for day, alerts in ((5, [alert]), (6, []), (9, [alert]), (10, [])):
+        assessment = SimpleNamespace(case_id="EHC-999-0001", as_of=date(2026, 11, day),
+                                     alerts=alerts)
+        ids += [(e.record["status"], e.record["event_id"])
+                for e in alert_changes(state, assessment)]  # type: ignore[arg-type]
+    assert [status for status, _ in ids] == ["RAISED", "RESOLVED", "RAISED", "RESOLVED"]
+    assert len({event_id for _, event_id in ids}) == 4
+    assert ids[0][1] == transition_id("A-1", "RAISED")
+    assert state["alerts"] == {}
+    assert state["alert_raises"] == {"A-1": 2}
