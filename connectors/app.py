@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAuditSpool
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
+from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
@@ -78,6 +79,7 @@ class Ports:
     url_fetcher: UrlFetcher | None = None
     clock: Clock = field(default_factory=SystemClock)
     audit_spool: AuditSpool = field(default_factory=InMemoryAuditSpool)
+    case_owners: CaseOwners = field(default_factory=CaseOwners)
 
 
 def _problem(
@@ -209,6 +211,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.submissions = ports.submissions
     app.state.url_fetcher = ports.url_fetcher
     app.state.clock = ports.clock
+    app.state.case_owners = ports.case_owners
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
 
     async def handle(request: Request, exc: Exception) -> Response:
@@ -234,6 +237,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the credential file."""
+    from connectors.case_owners import CaseOwnerFeed
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ledger import FileSubmissionLedger
@@ -245,6 +249,8 @@ def create_production_app(settings: Settings) -> FastAPI:
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     tasks = InMemoryTaskStore(complete=False)  # until the feed has caught up
     feed = TaskFeed(settings, codec, tasks)
+    case_owners = CaseOwners()
+    owners_feed = CaseOwnerFeed(settings, codec, case_owners)
     fetcher = (
         HttpsUrlFetcher(settings.document_url_hosts, timeout_s=settings.document_fetch_timeout_s,
                         ca_file=settings.document_fetch_ca_file)
@@ -253,13 +259,15 @@ def create_production_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runner = asyncio.create_task(feed.run())
+        runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run())]
         try:
             yield
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            for runner in runners:
+                runner.cancel()
+            for runner in runners:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
             await publisher.close()
             if fetcher is not None:
                 await fetcher.close()
@@ -271,6 +279,7 @@ def create_production_app(settings: Settings) -> FastAPI:
         submissions=FileSubmissionLedger(settings.submissions_file),
         audit_spool=FileAuditSpool(settings.audit_spool_file),
         tasks=tasks,
+        case_owners=case_owners,
         task_events=KafkaTaskEvents(publisher),
         url_fetcher=fetcher,
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from connectors import limits
 from connectors.deps import (
+    CaseOwnersDep,
     ClockDep,
     EducationWriter,
     PublisherDep,
@@ -146,10 +147,12 @@ def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> P
     summary="A request for an EHC needs assessment was received",
 )
 async def post_referral(
-    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep
+    body: ReferralIn, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep,
+    owners: CaseOwnersDep,
 ) -> Any:
     if principal.agency_value != body.la_code:
         raise AuthError("this credential may only submit referrals for its own LA", status=403)
+    owners.check(principal, body.case_id)
     check_referral(body, clock.now())
     schema = REFERRALS.value_schema or ""
     event = PublishedEvent(
@@ -171,8 +174,10 @@ async def post_referral(
     summary="Educational, psychological or family advice",
 )
 async def post_education_advice(
-    body: AdviceIn, principal: EducationWriter, publisher: PublisherDep, settings: SettingsDep
+    body: AdviceIn, principal: EducationWriter, publisher: PublisherDep, settings: SettingsDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, body.case_id)
     return await _publish(publisher, _contribution(body, principal, settings))
 
 
@@ -184,8 +189,10 @@ async def post_education_advice(
     summary="Social care advice (reg 6(1)(e))",
 )
 async def post_social_care_advice(
-    body: AdviceIn, principal: SocialCareWriter, publisher: PublisherDep, settings: SettingsDep
+    body: AdviceIn, principal: SocialCareWriter, publisher: PublisherDep, settings: SettingsDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, body.case_id)
     return await _publish(publisher, _contribution(body, principal, settings))
 
 
@@ -197,8 +204,10 @@ async def post_social_care_advice(
     summary="Record a casework event (decision, plan, review, exception, term dates)",
 )
 async def post_education_event(
-    case_id: str, body: EventBody, principal: EducationWriter, publisher: PublisherDep
+    case_id: str, body: EventBody, principal: EducationWriter, publisher: PublisherDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     return await _publish(publisher, _casework_event(case_id, body, principal))
 
 
@@ -215,7 +224,9 @@ async def post_advice_request(
     principal: EducationWriter,
     publisher: PublisherDep,
     clock: ClockDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     today = clock.now().astimezone(ZoneInfo(LONDON)).date()
     return await _publish(publisher, advice_request_event(case_id, body, principal, today))
 
@@ -228,6 +239,8 @@ async def post_advice_request(
     summary="Record looked-after status or a timescale exception known to social care",
 )
 async def post_social_care_event(
-    case_id: str, body: EventBody, principal: SocialCareWriter, publisher: PublisherDep
+    case_id: str, body: EventBody, principal: SocialCareWriter, publisher: PublisherDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     return await _publish(publisher, _casework_event(case_id, body, principal))
