@@ -25,7 +25,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.api_docs import install_docs
+from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAuditSpool
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
+from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
@@ -39,11 +41,9 @@ from connectors.fhir.ports import (
     UrlFetcher,
 )
 from connectors.fhir.router import router as fhir_router
-from connectors.ports import DocumentStore, EventPublisher, PublishedEvent
+from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
-from ehcp.contract.cloudevents import event_type
-from ehcp.contract.topics import AUDIT
 from ehcp.errors import (
     AuthError,
     EhcpError,
@@ -80,6 +80,8 @@ class Ports:
     submissions: SubmissionLedger = field(default_factory=InMemorySubmissionLedger)
     url_fetcher: UrlFetcher | None = None
     clock: Clock = field(default_factory=SystemClock)
+    audit_spool: AuditSpool = field(default_factory=InMemoryAuditSpool)
+    case_owners: CaseOwners = field(default_factory=CaseOwners)
 
 
 def _problem(
@@ -158,12 +160,11 @@ def _json_error(request: Request, exc: Exception) -> Response:
 
 
 async def _audit_refusal(request: Request, exc: AuthError) -> None:
-    """Publish an AccessRefused audit event; a failure to audit is logged, never hidden."""
+    """Start writing an AccessRefused audit event; the refusal does not wait for Kafka."""
     try:
         principal = authenticate(request.app.state.credentials, bearer_token(request))
     except AuthError:
         return
-    now = request.app.state.clock.now()
     record = {
         "event_id": str(uuid.uuid4()),
         "credential_id": principal.credential_id,
@@ -171,35 +172,35 @@ async def _audit_refusal(request: Request, exc: AuthError) -> None:
         "method": request.method,
         "path": request.url.path,
         "reason": exc.message[:300],
-        "refused_at": now,
+        "refused_at": request.app.state.clock.now(),
     }
-    schema = AUDIT.value_schema or ""
-    try:
-        await request.app.state.publisher.publish(
-            PublishedEvent(
-                topic=AUDIT.name,
-                key=principal.credential_id,
-                schema_name=schema,
-                record=record,
-                ce_type=event_type(schema),
-                ce_subject=principal.credential_id,
-            )
-        )
-    except PublishError:
-        log.error(
-            "audit_event_not_published",
-            credential_id=principal.credential_id,
-            path=request.url.path,
-        )
+    await request.app.state.audit.refused(record)
     log.warning("access_refused", credential_id=principal.credential_id, path=request.url.path)
 
 
 def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> FastAPI:
-    """Build the connectors app around the given ports."""
+    """Build the connectors app around the given ports.
+
+    The app's own lifespan replays the audit spool at start-up and, at shutdown, waits for the
+    audit writes under way (spooling what Kafka did not take); ``lifespan`` runs inside it.
+    """
+    @contextlib.asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit: AuditTrail = app.state.audit
+        audit.start_replay()
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await audit.close()
+
     app = FastAPI(
         title="EHCP Exchange connectors",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=app_lifespan,
         docs_url=None,  # install_docs serves /docs from local assets, not a CDN
         redoc_url=None,
     )
@@ -213,6 +214,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.submissions = ports.submissions
     app.state.url_fetcher = ports.url_fetcher
     app.state.clock = ports.clock
+    app.state.case_owners = ports.case_owners
+    app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, AuthError) and exc.status == 403:
@@ -237,6 +240,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the credential file."""
+    from connectors.case_owners import CaseOwnerFeed
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ledger import FileSubmissionLedger
@@ -248,6 +252,8 @@ def create_production_app(settings: Settings) -> FastAPI:
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     tasks = InMemoryTaskStore(complete=False)  # until the feed has caught up
     feed = TaskFeed(settings, codec, tasks)
+    case_owners = CaseOwners()
+    owners_feed = CaseOwnerFeed(settings, codec, case_owners)
     fetcher = (
         HttpsUrlFetcher(settings.document_url_hosts, timeout_s=settings.document_fetch_timeout_s,
                         ca_file=settings.document_fetch_ca_file)
@@ -256,13 +262,15 @@ def create_production_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runner = asyncio.create_task(feed.run())
+        runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run())]
         try:
             yield
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            for runner in runners:
+                runner.cancel()
+            for runner in runners:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
             await publisher.close()
             if fetcher is not None:
                 await fetcher.close()
@@ -272,7 +280,9 @@ def create_production_app(settings: Settings) -> FastAPI:
         docstore=FileDocumentStore(settings.documents_dir),
         credentials=FileCredentialStore(settings.credentials_file),
         submissions=FileSubmissionLedger(settings.submissions_file),
+        audit_spool=FileAuditSpool(settings.audit_spool_file),
         tasks=tasks,
+        case_owners=case_owners,
         task_events=KafkaTaskEvents(publisher),
         url_fetcher=fetcher,
     )

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from connectors.auth import require_scope
+from connectors.case_owners import CaseOwners
 from connectors.fhir.service import FhirPorts, FhirService
 from connectors.locks import KeyedLocks
 from connectors.ports import EventPublisher, Principal
@@ -37,6 +38,12 @@ async def get_clock(request: Request) -> Clock:
     """The app's clock (never ``datetime.now()`` in a handler)."""
     clock: Clock = request.app.state.clock
     return clock
+
+
+async def get_case_owners(request: Request) -> CaseOwners:
+    """Which LA owns each case the connector has read a referral for."""
+    owners: CaseOwners = request.app.state.case_owners
+    return owners
 
 
 async def get_fhir_service(request: Request) -> FhirService:
@@ -67,6 +74,7 @@ async def get_fhir_service(request: Request) -> FhirService:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+CaseOwnersDep = Annotated[CaseOwners, Depends(get_case_owners)]
 FhirServiceDep = Annotated[FhirService, Depends(get_fhir_service)]
 
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]

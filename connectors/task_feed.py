@@ -78,16 +78,97 @@ class KafkaTaskEvents:
         )
 
 
-class TaskFeed:
-    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
+class TopicFollower:
+    """Reads topics from the beginning (no consumer group) and then follows them.
 
-    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+    Subclasses say which topics, and fold each decoded record in :meth:`apply`; once everything
+    that was on the topics at start has been read, :meth:`caught_up` is called.
+    """
+
+    topics: tuple[str, ...] = ()
+    client_id = "ehcp-connectors-feed"
+
+    def __init__(self, settings: Settings, codec: AvroCodec) -> None:
         self._settings = settings
         self._codec = codec
+        self._caught_up = False
+
+    def apply(self, name: str, record: dict[str, Any]) -> None:
+        """Fold one decoded record in."""
+        raise NotImplementedError
+
+    def caught_up(self) -> None:
+        """Everything on the topics at start has been read."""
+
+    async def run(self) -> None:
+        """Follow the topics until cancelled, reconnecting after broker outages."""
+        while True:
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                group_id=None,  # every partition, read from the start by every process
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                client_id=self.client_id,
+                **aiokafka_config(self._settings),
+            )
+            try:
+                await consumer.start()
+                await self._follow(consumer)
+            except (KafkaError, OSError) as exc:
+                log.warning("feed_reconnecting", client_id=self.client_id,
+                            error=type(exc).__name__)
+                await asyncio.sleep(2)
+            finally:
+                await consumer.stop()
+
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+        ends: dict[Any, int] | None = None
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for message in messages:
+                    self._apply_message(message)
+            if self._caught_up:
+                continue
+            assigned = consumer.assignment()
+            if ends is None and assigned:
+                ends = await consumer.end_offsets(list(assigned))
+            if ends is not None and await _caught_up(consumer, ends):
+                self._caught_up = True
+                self.caught_up()
+                log.info("feed_caught_up", client_id=self.client_id, partitions=len(ends))
+
+    def _apply_message(self, message: Any) -> None:
+        try:
+            name, record = self._codec.decode(message.value or b"")
+            self.apply(name, record)
+        except ContractError as exc:
+            log.warning(
+                "feed_skipped",
+                client_id=self.client_id,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=type(exc).__name__,
+            )
+
+
+class TaskFeed(TopicFollower):
+    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
+
+    topics = (ADVICE_REQUESTS.name, TASK_STATUS.name)
+    client_id = "ehcp-connectors-task-feed"
+
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+        super().__init__(settings, codec)
         self._tasks = tasks
         self._applied: set[str] = set()
         #: Status changes read before their request (the two topics are not ordered together).
         self._early: dict[str, list[dict[str, Any]]] = {}
+
+    def caught_up(self) -> None:
+        """Mark the store complete: until then a missing Task may only not have been read yet."""
+        self._tasks.mark_complete()
 
     def apply(self, name: str, record: dict[str, Any]) -> None:
         """Apply one decoded record to the store; a record seen before changes nothing.
@@ -115,57 +196,3 @@ class TaskFeed:
         self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
                                record["reason_text"], record["changed_at"],
                                output_document_id=record.get("output_document_id"))
-
-    async def run(self) -> None:
-        """Follow both topics until cancelled, reconnecting after broker outages.
-
-        Once the feed has read everything that was on the topics when it started, it marks the
-        store complete: until then a missing Task may only not have been read yet.
-        """
-        while True:
-            consumer = AIOKafkaConsumer(
-                ADVICE_REQUESTS.name,
-                TASK_STATUS.name,
-                group_id=None,  # every partition, read from the start by every process
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-                client_id="ehcp-connectors-task-feed",
-                **aiokafka_config(self._settings),
-            )
-            try:
-                await consumer.start()
-                await self._follow(consumer)
-            except (KafkaError, OSError) as exc:
-                log.warning("task_feed_reconnecting", error=type(exc).__name__)
-                await asyncio.sleep(2)
-            finally:
-                await consumer.stop()
-
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        ends: dict[Any, int] | None = None
-        while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                for message in messages:
-                    self._apply_message(message)
-            if self._tasks.complete:
-                continue
-            assigned = consumer.assignment()
-            if ends is None and assigned:
-                ends = await consumer.end_offsets(list(assigned))
-            if ends is not None and await _caught_up(consumer, ends):
-                self._tasks.mark_complete()
-                log.info("task_feed_caught_up", partitions=len(ends))
-
-    def _apply_message(self, message: Any) -> None:
-        try:
-            name, record = self._codec.decode(message.value or b"")
-            self.apply(name, record)
-        except ContractError as exc:
-            log.warning(
-                "task_feed_skipped",
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                error=type(exc).__name__,
-            )

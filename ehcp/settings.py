@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         Path(".ehcp/fhir-submissions.jsonl"),
         description="Durable record of accepted FHIR submissions (retries get the same answer).",
     )
+    audit_spool_file: Path = Field(
+        Path(".ehcp/audit-spool.jsonl"),
+        description="AccessRefused audit events Kafka did not take; replayed at start-up.",
+    )
     max_document_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Largest advice document accepted (413 beyond)."
     )

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors import limits
 from connectors.api_docs import problem_responses
 from connectors.deps import (
+    CaseOwnersDep,
     ClockDep,
     EducationWriter,
     PublisherDep,
@@ -173,10 +174,12 @@ def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> P
     summary="A request for an EHC needs assessment was received",
 )
 async def post_referral(
-    body: ReferralBody, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep
+    body: ReferralBody, principal: EducationWriter, publisher: PublisherDep, clock: ClockDep,
+    owners: CaseOwnersDep,
 ) -> Any:
     if principal.agency_value != body.la_code:
         raise AuthError("this credential may only submit referrals for its own LA", status=403)
+    owners.check(principal, body.case_id)
     check_referral(body, clock.now())
     schema = REFERRALS.value_schema or ""
     event = PublishedEvent(
@@ -202,7 +205,9 @@ async def post_education_advice(
     principal: EducationWriter,
     publisher: PublisherDep,
     settings: SettingsDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, body.case_id)
     return await _publish(publisher, _contribution(body, principal, settings))
 
 
@@ -218,7 +223,9 @@ async def post_social_care_advice(
     principal: SocialCareWriter,
     publisher: PublisherDep,
     settings: SettingsDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, body.case_id)
     return await _publish(publisher, _contribution(body, principal, settings))
 
 
@@ -230,8 +237,10 @@ async def post_social_care_advice(
     summary="Record a casework event (decision, plan, review, exception, term dates)",
 )
 async def post_education_event(
-    case_id: str, body: EducationEventBody, principal: EducationWriter, publisher: PublisherDep
+    case_id: str, body: EducationEventBody, principal: EducationWriter, publisher: PublisherDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     return await _publish(publisher, _casework_event(case_id, body, principal))
 
 
@@ -248,7 +257,9 @@ async def post_advice_request(
     principal: EducationWriter,
     publisher: PublisherDep,
     clock: ClockDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     today = clock.now().astimezone(ZoneInfo(LONDON)).date()
     return await _publish(publisher, advice_request_event(case_id, body, principal, today))
 
@@ -261,6 +272,8 @@ async def post_advice_request(
     summary="Record looked-after status or a timescale exception known to social care",
 )
 async def post_social_care_event(
-    case_id: str, body: SocialCareEventBody, principal: SocialCareWriter, publisher: PublisherDep
+    case_id: str, body: SocialCareEventBody, principal: SocialCareWriter, publisher: PublisherDep,
+    owners: CaseOwnersDep,
 ) -> Any:
+    owners.check(principal, case_id)
     return await _publish(publisher, _casework_event(case_id, body, principal))

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import parse_qsl
 
 import structlog
@@ -349,8 +349,7 @@ class FhirService:
         if submission.request_task_id is not None:
             found = self._ports.tasks.get(submission.request_task_id)
             if found is None or found.owner_ods != agency:
-                raise ValidationError("context.related references a Task you do not own",
-                                      location=where)
+                self._refuse_unowned("a Task")
             if stored is not None and found.task_id != stored.task_id:
                 raise ValidationError("context.related references a different Task",
                                       location=where)
@@ -364,11 +363,9 @@ class FhirService:
             request_id = stored_request_id
         elif request_id is not None:
             found = self._ports.tasks.get(task_id_for(request_id))
-            if found is not None:
-                if found.owner_ods != agency:
-                    raise ValidationError("context.related names a request you do not own",
-                                          location=where)
-                stored = found
+            if found is None or found.owner_ods != agency:
+                self._refuse_unowned("an advice request")
+            stored = found
         case_id = submission.case_id
         if stored is not None:
             stored_case = str(stored.request["case_id"])
@@ -379,6 +376,23 @@ class FhirService:
         else:
             self._check_asked(submission, agency, case_id)
         return request_id, case_id, stored
+
+    def _refuse_unowned(self, what: str) -> NoReturn:
+        """Refuse a ``context.related`` Task or request that is not one of the caller's.
+
+        A Task or request that does not exist and one another organisation owns get the same
+        answer (403, an audit event, the same text), so the answer reveals nothing about other
+        organisations' requests. Just after start-up, before the Task feed has read every
+        request already in Kafka, both are 503 instead: either may only not be read yet.
+
+        Raises:
+            PublishError: (503) the Task feed has not caught up since start-up.
+            AuthError: (403) not a Task or request addressed to the caller's organisation.
+        """
+        if not self._ports.tasks.complete:
+            raise PublishError("the connector is still loading advice requests; retry")
+        raise AuthError(f"context.related names {what} that was not addressed to your "
+                        "organisation", status=403)
 
     def _check_asked(self, submission: AdviceSubmission, agency: str,
                      case_id: str | None) -> None:

@@ -1,14 +1,16 @@
-"""Refusals leave an AccessRefused audit event that can be read back from the real broker (#13 item 1)."""
+"""Refusals leave an AccessRefused audit event that can be read back from the real broker (#13 items 1, 2)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from cli import demo
 from connectors.app import Ports, create_app
+from connectors.audit import AuditTrail, FileAuditSpool
 from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.kafka_publisher import KafkaPublisher
 from connectors.ports import InMemoryDocumentStore
@@ -17,6 +19,7 @@ from ehcp.contract.topics import AUDIT
 from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
+from tests.support import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +47,43 @@ def test_a_refused_request_is_audited_on_the_audit_topic(kafka_settings: Setting
     assert record["agency"] == {"system": LA_CODE_SYSTEM, "value": "998"}
     assert demo.DEMO_NHS_NUMBER not in str(record)
     assert token not in str(record)
+
+
+def _audited(settings: Settings, credential_id: str) -> list[dict[str, object]]:
+    codec = default_codec()
+    return [codec.decode(rec.value or b"")[1]
+            for rec in read_partitions(settings, AUDIT.name)
+            if rec.key == credential_id.encode()]
+
+
+def test_an_audit_event_kafka_could_not_take_is_spooled_then_replayed(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    """Kafka unreachable: the 403 is answered, the event spooled at shutdown; the next start writes it to the broker."""
+    credentials = InMemoryCredentialStore()
+    credential, token = new_credential(LA_CODE_SYSTEM, "997", "education")
+    credentials.add(credential)
+    spool = FileAuditSpool(tmp_path / "audit-spool.jsonl")
+    (closed_port,) = free_ports(1)  # nothing listens there: Kafka is "down"
+    down = kafka_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{closed_port}",
+                                             "publish_timeout_s": 1.0})
+    publisher = KafkaPublisher(down, default_codec(), source="/tests")
+    app = create_app(down, Ports(publisher=publisher, docstore=InMemoryDocumentStore(),
+                                 credentials=credentials, audit_spool=spool))
+    app.state.audit = AuditTrail(publisher, spool, attempts=2, first_backoff_s=0.1)
+    with TestClient(app) as client:
+        r = client.post("/api/education/referrals", json=demo.referral(datetime.now(UTC)),
+                        headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403, r.text
+    (spooled,) = spool.load()
+    assert spooled["credential_id"] == credential.credential_id
+    assert _audited(kafka_settings, credential.credential_id) == []
+
+    up = create_app(kafka_settings, Ports(
+        publisher=KafkaPublisher(kafka_settings, default_codec(), source="/tests"),
+        docstore=InMemoryDocumentStore(), credentials=credentials, audit_spool=spool))
+    with TestClient(up):
+        pass  # start-up replays the spool; shutdown waits for the replay
+    (record,) = _audited(kafka_settings, credential.credential_id)
+    assert record["event_id"] == spooled["event_id"]
+    assert record["path"] == "/api/education/referrals"
+    assert spool.load() == []

@@ -440,12 +440,12 @@ def test_advice_answering_a_known_request_carries_its_request_and_case(harness: 
 
 
 def test_advice_referencing_another_organisations_task_is_refused(harness: Harness) -> None:
-    """RBZ cannot attach its advice to a request addressed to RX1."""
+    """RBZ cannot attach its advice to a request addressed to RX1: 403 (an overreach, #13 item 3)."""
     harness.tasks.add(advice_request("REQ-2025-0050", owner="RX1"))
     document = advice_document(context={"related": [{"reference": "Task/REQ-2025-0050"}]})
     response = harness.post("/fhir/DocumentReference", document)
-    assert response.status_code == 422
-    assert issue(response)["expression"] == ["DocumentReference.context.related"]
+    assert response.status_code == 403
+    assert issue(response)["code"] == "forbidden"
     assert harness.publisher.events == []
 
 
