@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,8 +11,13 @@ import httpx
 import pytest
 
 from cli import demo
+from connectors.education.models import AdviceIn
+from connectors.education.router import _contribution
+from connectors.kafka_publisher import KafkaPublisher
+from connectors.ports import Principal
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, DEAD_LETTER, UNROUTED
+from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.kafka_io.readers import read_partitions
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import advice_states, medical_advice, new_case, referral, status_of
@@ -87,7 +93,7 @@ def test_late_medical_advice_alerts_once_and_arrival_resolves_it(pipeline: Pipel
 
 def test_another_las_social_care_advice_is_refused_with_an_alert_not_applied(
         pipeline: Pipeline) -> None:
-    """LA 886's social care credential naming LA 999's case: dead-lettered with the reason, a CRITICAL alert, and not in the case."""
+    """LA 886's social care credential naming LA 999's case: 403 at the edge; the same advice written straight to Kafka is dead-lettered with a CRITICAL alert, and not in the case."""
     case_id, nhs = new_case("OTHERLA")
     now = datetime.now(UTC)
     advice = {"contribution_id": f"{case_id}-SC-886", "advice_type": "SOCIAL_CARE",
@@ -97,9 +103,29 @@ def test_another_las_social_care_advice_is_refused_with_an_alert_not_applied(
                         json=referral(case_id, nhs, now - timedelta(days=3)))
         assert r.status_code == 202, r.text
         wait_until(lambda: status_of(pipeline.settings, case_id), 90, what="the case")
-        r = client.post("/api/social-care/advice",
-                        headers=pipeline.headers("other_la_social_care"), json=advice)
-        assert r.status_code == 202, r.text
+
+        def refused_at_the_edge() -> bool:  # once the connectors' case-owner index has the case
+            r = client.post("/api/social-care/advice",
+                            headers=pipeline.headers("other_la_social_care"), json=advice)
+            assert r.status_code in (202, 403), r.text
+            return r.status_code == 403
+
+        wait_until(refused_at_the_edge, 60, what="the edge to refuse LA 886")
+    # What the edge cannot stop (a client writing to Kafka itself, or advice the edge accepted
+    # before its index had read the referral), the worker refuses.
+    principal = Principal(credential_id="foreign-client", agency_system=LA_CODE_SYSTEM,
+                          agency_value="886", kind="social_care", scopes=frozenset({"social_care:write"}),
+                          advice_types=frozenset({"SOCIAL_CARE"}))
+    event = _contribution(AdviceIn.model_validate(advice), principal, pipeline.settings)
+
+    async def publish() -> None:
+        publisher = KafkaPublisher(pipeline.settings, default_codec(), source="/tests/foreign")
+        try:
+            await publisher.publish(event)
+        finally:
+            await publisher.close()
+
+    asyncio.run(publish())
 
     def refused() -> list[dict[str, Any]]:
         return [a for a in alerts_for(pipeline, case_id) if a["kind"] == "CONTRIBUTION_UNROUTED"]
