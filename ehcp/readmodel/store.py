@@ -11,6 +11,7 @@ Run one projector per database: two writing the same database would each apply t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,25 @@ def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> 
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows, sorted: for comparing two read models (rebuild against incremental)."""
+    """Every table's rows, sorted: for comparing two read models (rebuild against incremental).
+
+    Timestamps are given as naive UTC, as SQLite returns them, so that a SQLite and a PostgreSQL
+    read model of the same records compare equal.
+    """
     with engine.connect() as conn:
         return {
             table.name: sorted(
-                (tuple(row) for row in conn.execute(select(table))), key=repr
+                (tuple(_naive_utc(v) for v in row) for row in conn.execute(select(table))),
+                key=repr,
             )
             for table in t.metadata.sorted_tables
         }
+
+
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def _insert(conn: Connection, table: Table) -> Any:
