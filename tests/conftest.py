@@ -97,12 +97,20 @@ def postgres_server() -> Iterator[str]:
     data = home / "data"
 
     def pg(*args: str) -> None:
-        subprocess.run([*run_as, *args], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): "
+                               f"{done.stderr.strip() or done.stdout.strip()}")
 
-    pg(str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "--username=ehcp",
-       "--encoding=UTF8", "--no-instructions")
-    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60",
-       "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off", "start")
+    try:
+        pg(str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "--username=ehcp",
+           "--encoding=UTF8", "--no-instructions")
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w",
+           "-t", "60", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off",
+           "start")
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
     try:
         yield f"postgresql+psycopg://ehcp@127.0.0.1:{port}"
     finally:

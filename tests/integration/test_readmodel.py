@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ehcp.contract.topics import ALERTS
 from ehcp.kafka_io.kafka_clients import kafka_python_config
@@ -19,7 +21,7 @@ from ehcp.readmodel.mapping import PROJECTED_TOPICS
 from ehcp.readmodel.store import create_tables, dump, open_engine, stored_offsets
 from ehcp.settings import Settings
 from tests import readmodel_records as rr
-from tests.support import REPO, settings_env
+from tests.support import REPO, settings_env, spawn, stop, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +147,41 @@ def test_a_projector_stopped_half_way_resumes_without_duplicates(
     create_tables(fresh)
     project(kafka_settings, fresh, rr.CODEC)
     assert dump(fresh) == dump(engine)
+
+
+def test_project_follow_keeps_projecting_until_sigterm(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """`ehcp workspace project --follow` projects records sent while it runs and exits cleanly on SIGTERM."""
+    url = f"sqlite:///{tmp_path / 'follow.sqlite3'}"
+    env = {**settings_env(kafka_settings), "EHCP_READMODEL_URL": url}
+    proc = spawn(["workspace", "project", "--follow"], env, tmp_path / "follow.log")
+    try:
+        engine = open_engine(url)
+        case = _case("F")
+
+        def alerts_seen() -> int:
+            try:
+                with engine.connect() as conn:
+                    return len(conn.execute(select(t.alerts.c.event_id)
+                                            .where(t.alerts.c.case_id == case)).all())
+            except SQLAlchemyError:
+                return 0  # the tables are not created yet
+
+        wait_until(lambda: tables_exist(engine), what="the projector to create its tables")
+        _send(kafka_settings, [rr.referral(case, "886"), rr.alert(case), rr.alert(case)])
+        wait_until(lambda: alerts_seen() == 2, what="the followed alerts in the read model")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert stored_offsets(engine) == _end_offsets(kafka_settings)
+    finally:
+        stop(proc)
+
+
+def tables_exist(engine: Engine) -> bool:
+    """True once the projector has created the read model's tables."""
+    try:
+        stored_offsets(engine)
+    except SQLAlchemyError:
+        return False
+    return True
