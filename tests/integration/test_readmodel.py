@@ -79,6 +79,15 @@ def _cli(settings: Settings, url: str, *args: str) -> str:
     ).stdout
 
 
+def _alert_with(case_id: str, **fields: str) -> rr.Message:
+    """An alert of ``case_id`` with some fields replaced."""
+    from ehcp.contract import records
+    from tests.unit.contract.records import ALERT
+
+    record = {**ALERT, "event_id": str(uuid.uuid4()), "case_id": case_id, **fields}
+    return (ALERTS.name, case_id.encode(), rr.CODEC.encode(records.ALERT, record), [])
+
+
 def _case(prefix: str) -> str:
     return f"EHC-{prefix}-{uuid.uuid4().hex[:8]}"
 
@@ -93,6 +102,9 @@ def test_incremental_projection_and_rebuild_give_the_same_database(
         rr.referral(a, "886"), rr.status(a), rr.alert(a, resent), rr.routed(a),
         rr.status(b), rr.alert(b), rr.unrouted(f"RVV-{b}"), rr.dead_letter("ehcp.referrals.v1", 9),
         (ALERTS.name, a.encode(), b"not avro", []),
+        # Avro-valid but unfit for the database (PostgreSQL refuses NUL in text; the id is over
+        # the column's length): each must be noted and skipped, not stop the projector.
+        _alert_with(a, message="nul \x00 byte"), _alert_with(a, event_id="x" * 500),
     ])
     project(kafka_settings, engine, rr.CODEC)
     # Then: b's referral after its status and alert, a newer status of a, and a re-sent alert.
@@ -114,6 +126,10 @@ def test_incremental_projection_and_rebuild_give_the_same_database(
         assert set(conn.execute(select(t.case_advice.c.la_code)
                                 .where(t.case_advice.c.case_id == b)).scalars()) == {"212"}
     assert stored_offsets(engine) == _end_offsets(kafka_settings)
+    with engine.connect() as conn:
+        refused = conn.execute(select(t.projection_errors.c.error)
+                               .where(t.projection_errors.c.topic == ALERTS.name)).scalars()
+        assert sum("nul" in e or "longer than" in e for e in refused) >= 2
 
     out = _cli(kafka_settings, readmodel_url, "rebuild")
     assert "read model rebuilt" in out
