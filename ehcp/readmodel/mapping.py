@@ -42,6 +42,22 @@ PROJECTED_TOPICS: Final[tuple[TopicSpec, ...]] = (
 )
 
 
+#: Longest value of each bounded text column (the tables are declared with these lengths).
+#: A record with a longer value is refused as a projection error: PostgreSQL would refuse the
+#: whole batch (SQLite does not check lengths), and a projector must not stop on one record.
+LIMITS: Final[Mapping[str, int]] = {
+    "case_id": 200, "event_id": 200, "contribution_id": 200, "request_id": 200,
+    "alert_id": 400, "la_code": 8, "stage": 64, "advice_type": 64, "regulation": 64,
+    "status": 32, "kind": 64, "severity": 16, "agency_system": 200, "agency_value": 200,
+    "decline_reason": 64, "channel": 32, "reason": 64, "document_sha256": 64,
+    "document_content_type": 200,
+}
+#: Dead letters are kept whatever they hold: their header fields are cut to these lengths.
+DEAD_LETTER_LIMITS: Final[Mapping[str, int]] = {
+    "original_topic": 249, "stage": 200, "exception_class": 400,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """One Kafka record as read: where it is and its bytes."""
@@ -202,12 +218,13 @@ def _dead_letter(source: Source) -> Row:
         "headers": json.dumps(
             [[name, base64.b64encode(value).decode()] for name, value in source.headers]
         ),
-        "original_topic": errors.get("topic", ""),
+        "original_topic": _text(errors.get("topic", ""), DEAD_LETTER_LIMITS["original_topic"]),
         "original_partition": number("partition"),
         "original_offset": number("offset"),
-        "stage": errors.get("stage", ""),
-        "exception_class": errors.get("exception.class.name", ""),
-        "exception_message": errors.get("exception.message", ""),
+        "stage": _text(errors.get("stage", ""), DEAD_LETTER_LIMITS["stage"]),
+        "exception_class": _text(errors.get("exception.class.name", ""),
+                                 DEAD_LETTER_LIMITS["exception_class"]),
+        "exception_message": _text(errors.get("exception.message", "")),
         "timestamp_ms": source.timestamp_ms,
     })
 
@@ -218,7 +235,7 @@ def _error(source: Source, exc: Exception) -> Row:
         "kafka_partition": source.partition,
         "kafka_offset": source.offset,
         "error_class": type(exc).__name__,
-        "error": str(exc)[:2000],
+        "error": _text(str(exc), 2000),
     })
 
 
@@ -228,9 +245,36 @@ def rows_for(source: Source, codec: AvroCodec) -> list[Row]:
     Records of topics the read model does not project give no rows.
     """
     try:
-        return _rows(source, codec)
+        rows = _rows(source, codec)
+        for row in rows:
+            if row.kind is not Kind.DEAD_LETTER:
+                for values in (row.values, *row.items):
+                    _check_storable(values)
+        return rows
     except (ContractError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return [_error(source, exc)]
+
+
+def _check_storable(values: Mapping[str, Any]) -> None:
+    """Refuse text every database cannot store: over its column's length, or holding NUL.
+
+    Raises:
+        ContractError: naming the field (never its value, which may be personal data).
+    """
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise ContractError(f"{name} holds a nul character")
+        limit = LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise ContractError(f"{name} is longer than {limit} characters")
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """Dead-letter text as a database stores it: NUL replaced, cut to ``limit``."""
+    value = value.replace("\x00", "\ufffd")
+    return value if limit is None else value[:limit]
 
 
 def _rows(source: Source, codec: AvroCodec) -> list[Row]:

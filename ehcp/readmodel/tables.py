@@ -27,24 +27,29 @@ from sqlalchemy import (
     Text,
 )
 
+from ehcp.readmodel.mapping import DEAD_LETTER_LIMITS, LIMITS
+
 metadata: Final = MetaData()
 
-_ID = 200  # case ids, event ids, alert ids: short strings; bounded for PostgreSQL indexes.
+
+def _text(name: str) -> String:
+    """A bounded text column; the mapping refuses longer values (``LIMITS``)."""
+    return String(LIMITS[name])
 
 case_owners: Final = Table(
     "case_owners",
     metadata,
-    Column("case_id", String(_ID), primary_key=True),
-    Column("la_code", String(8), nullable=False),
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=False),
 )
 """The LA owning each case: the first referral naming the case wins (as at the edge)."""
 
 cases: Final = Table(
     "cases",
     metadata,
-    Column("case_id", String(_ID), primary_key=True),
-    Column("la_code", String(8), nullable=True, index=True),
-    Column("stage", String(64), nullable=False),
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("stage", _text("stage"), nullable=False),
     Column("received_on", Date, nullable=True),
     Column("final_plan_due_on", Date, nullable=True),
     Column("as_of", Date, nullable=False),
@@ -57,16 +62,16 @@ cases: Final = Table(
 case_advice: Final = Table(
     "case_advice",
     metadata,
-    Column("case_id", String(_ID), primary_key=True),
-    Column("advice_type", String(64), primary_key=True),
-    Column("la_code", String(8), nullable=True, index=True),
-    Column("regulation", String(64), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("request_id", String(_ID), nullable=True),
-    Column("agency_system", String(200), nullable=True),
-    Column("agency_value", String(200), nullable=True),
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("advice_type", _text("advice_type"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("regulation", _text("regulation"), nullable=False),
+    Column("status", _text("status"), nullable=False),
+    Column("request_id", _text("request_id"), nullable=True),
+    Column("agency_system", _text("agency_system"), nullable=True),
+    Column("agency_value", _text("agency_value"), nullable=True),
     Column("due_on", Date, nullable=True),
-    Column("decline_reason", String(64), nullable=True),
+    Column("decline_reason", _text("decline_reason"), nullable=True),
     Column("contribution_ids", Text, nullable=False),  # JSON list of strings
 )
 """Each case's advice items as in its latest ``CaseStatus`` (replaced with every new status)."""
@@ -74,19 +79,19 @@ case_advice: Final = Table(
 alerts: Final = Table(
     "alerts",
     metadata,
-    Column("event_id", String(_ID), primary_key=True),  # de-duplication: docs/contract.md
-    Column("alert_id", String(400), nullable=False, index=True),
-    Column("case_id", String(_ID), nullable=True, index=True),
-    Column("la_code", String(8), nullable=True, index=True),
-    Column("kind", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("advice_type", String(64), nullable=True),
-    Column("agency_system", String(200), nullable=True),
-    Column("agency_value", String(200), nullable=True),
+    Column("event_id", _text("event_id"), primary_key=True),  # de-duplication: docs/contract.md
+    Column("alert_id", _text("alert_id"), nullable=False, index=True),
+    Column("case_id", _text("case_id"), nullable=True, index=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("kind", _text("kind"), nullable=False),
+    Column("status", _text("status"), nullable=False),
+    Column("severity", _text("severity"), nullable=False),
+    Column("advice_type", _text("advice_type"), nullable=True),
+    Column("agency_system", _text("agency_system"), nullable=True),
+    Column("agency_value", _text("agency_value"), nullable=True),
     Column("due_on", Date, nullable=True),
     Column("days_overdue", Integer, nullable=False),
-    Column("regulation", String(64), nullable=False),
+    Column("regulation", _text("regulation"), nullable=False),
     Column("message", Text, nullable=False),
     Column("as_of", Date, nullable=False),
     Column("kafka_partition", Integer, nullable=False),
@@ -97,19 +102,19 @@ alerts: Final = Table(
 advice: Final = Table(
     "advice",
     metadata,
-    Column("event_id", String(_ID), primary_key=True),
-    Column("contribution_id", String(_ID), nullable=False, index=True),
-    Column("case_id", String(_ID), nullable=False, index=True),
-    Column("la_code", String(8), nullable=True, index=True),
-    Column("request_id", String(_ID), nullable=True),
-    Column("advice_type", String(64), nullable=False),
-    Column("agency_system", String(200), nullable=False),
-    Column("agency_value", String(200), nullable=False),
+    Column("event_id", _text("event_id"), primary_key=True),
+    Column("contribution_id", _text("contribution_id"), nullable=False, index=True),
+    Column("case_id", _text("case_id"), nullable=False, index=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("request_id", _text("request_id"), nullable=True),
+    Column("advice_type", _text("advice_type"), nullable=False),
+    Column("agency_system", _text("agency_system"), nullable=False),
+    Column("agency_value", _text("agency_value"), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("channel", String(32), nullable=False),
-    Column("document_sha256", String(64), nullable=True),
+    Column("channel", _text("channel"), nullable=False),
+    Column("document_sha256", _text("document_sha256"), nullable=True),
     Column("document_size_bytes", BigInteger, nullable=True),
-    Column("document_content_type", String(200), nullable=True),
+    Column("document_content_type", _text("document_content_type"), nullable=True),
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
 )
@@ -118,16 +123,16 @@ advice: Final = Table(
 unrouted: Final = Table(
     "unrouted",
     metadata,
-    Column("event_id", String(_ID), primary_key=True),
-    Column("reason", String(64), nullable=False),
+    Column("event_id", _text("event_id"), primary_key=True),
+    Column("reason", _text("reason"), nullable=False),
     Column("detail", Text, nullable=False),
     Column("parked", Boolean, nullable=False),
-    Column("contribution_id", String(_ID), nullable=False, index=True),
-    Column("advice_type", String(64), nullable=False),
-    Column("agency_system", String(200), nullable=False),
-    Column("agency_value", String(200), nullable=False),
+    Column("contribution_id", _text("contribution_id"), nullable=False, index=True),
+    Column("advice_type", _text("advice_type"), nullable=False),
+    Column("agency_system", _text("agency_system"), nullable=False),
+    Column("agency_value", _text("agency_value"), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("channel", String(32), nullable=False),
+    Column("channel", _text("channel"), nullable=False),
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
 )
@@ -141,11 +146,11 @@ dead_letters: Final = Table(
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", Text, nullable=False),  # JSON [[name, base64 value], ...]
-    Column("original_topic", String(249), nullable=False),
+    Column("original_topic", String(DEAD_LETTER_LIMITS["original_topic"]), nullable=False),
     Column("original_partition", Integer, nullable=False),
     Column("original_offset", BigInteger, nullable=False),
-    Column("stage", String(200), nullable=False),
-    Column("exception_class", String(400), nullable=False),
+    Column("stage", String(DEAD_LETTER_LIMITS["stage"]), nullable=False),
+    Column("exception_class", String(DEAD_LETTER_LIMITS["exception_class"]), nullable=False),
     Column("exception_message", Text, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
 )

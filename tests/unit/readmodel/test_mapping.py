@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import UTC, date, datetime
 
-from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
+from ehcp.contract.topics import ALERTS, CASE_STATUS, DEAD_LETTER_ERROR_PREFIX, REFERRALS
 from ehcp.readmodel.mapping import Kind, Source, rows_for
 from tests import readmodel_records as rr
 
@@ -105,3 +105,27 @@ def test_a_record_of_the_wrong_type_becomes_a_projection_error() -> None:
 def test_topics_that_are_not_projected_give_no_rows() -> None:
     """A record of a topic the read model does not read maps to nothing."""
     assert rows_for(Source("ehcp.case-ticks.v1", 0, 0, b"k", b"x"), rr.CODEC) == []
+
+
+def test_text_no_database_can_store_becomes_a_projection_error() -> None:
+    """An alert with a NUL character or an id over its column's length is refused by name, without its value."""
+    from ehcp.contract import records
+    from tests.unit.contract.records import ALERT
+
+    for fields, problem in (({"message": "a\x00b"}, "message holds a nul"),
+                            ({"event_id": "x" * 201}, "event_id is longer than 200")):
+        value = rr.CODEC.encode(records.ALERT, {**ALERT, **fields})
+        [row] = rows_for(Source(ALERTS.name, 0, 1, b"k", value), rr.CODEC)
+        assert row.kind is Kind.PROJECTION_ERROR
+        assert problem in row.values["error"]
+        assert "xxxx" not in row.values["error"]
+
+
+def test_a_dead_letter_is_kept_whatever_its_headers_hold() -> None:
+    """A dead letter whose error headers hold NUL or are very long is still kept, its text cleaned and cut."""
+    headers = ((f"{DEAD_LETTER_ERROR_PREFIX}stage", b"s" * 500),
+               (f"{DEAD_LETTER_ERROR_PREFIX}exception.message", b"bad\x00msg"))
+    [row] = rows_for(Source("ehcp.dead-letter.v1", 0, 1, None, b"\x00", headers), rr.CODEC)
+    assert row.kind is Kind.DEAD_LETTER
+    assert len(row.values["stage"]) == 200
+    assert "\x00" not in row.values["exception_message"]
