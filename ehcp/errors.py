@@ -16,6 +16,7 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     │   └── EventTooLargeError      the event would exceed the topic's message size (413)
     ├── AuthError                   authentication or authorisation refused
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
+    ├── ReadModelError              the workspace read model's database refused or is unreachable
     └── CaseworkError               a domain rule refused an event
 """
 
@@ -118,3 +119,7 @@ class PublishError(EhcpError):
 
 class CaseworkError(EhcpError):
     """A casework rule refused an event (for example advice for a closed case)."""
+
+
+class ReadModelError(EhcpError):
+    """The workspace read model's database refused a write or could not be reached."""

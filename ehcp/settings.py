@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         3.0, gt=0, description="How often a worker heartbeats to the group coordinator."
     )
 
+    # Workspace read model
+    readmodel_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the workspace read model: sqlite:///path or "
+        "postgresql+psycopg://user:password@host/db (secret: it may hold a password). Default: "
+        "a SQLite file readmodel.sqlite3 in the data folder (EHCP_DATA_DIR).",
+    )
+
     # Privacy
     pseudonym_key: SecretStr | None = Field(
         None,
@@ -149,6 +157,12 @@ class Settings(BaseSettings):
                 for err in exc.errors()
             )
             raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+    def readmodel_database_url(self) -> str:
+        """The read model's database URL: ``EHCP_READMODEL_URL``, or SQLite in the data folder."""
+        if self.readmodel_url is not None:
+            return self.readmodel_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'readmodel.sqlite3').resolve()}"
 
     def pseudonym_key_bytes(self) -> bytes:
         """The pseudonym key as bytes for HMAC.

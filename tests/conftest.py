@@ -1,4 +1,5 @@
-"""Session fixtures: one real Kafka broker per test session, started only if a test needs it.
+"""Session fixtures: one real Kafka broker (and one PostgreSQL server) per test session, started
+only if a test needs it.
 
 The broker runs from the jars ``ehcp kafka`` caches (fetched with Maven on first use), with a
 fresh data folder and free ports, and is stopped when the session ends, whether tests passed or
@@ -7,7 +8,11 @@ failed. Unit tests never touch it.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +68,63 @@ def kafka_settings(
     )
     apply_topics(settings, catalogue(settings.app_id))
     return settings
+
+
+def _postgres_bin() -> Path:
+    """The newest Debian ``postgresql`` package's binaries (``/usr/lib/postgresql/<ver>/bin``)."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (see .ci/run)")
+    return versions[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Start a fresh PostgreSQL cluster on a free port of 127.0.0.1; yield its base URL.
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` OS user
+    (``runuser``). The folder is made directly under the temp root (pytest's own is root-only).
+    The URL has no database: :func:`postgres_url` creates one per test.
+    """
+    bin_dir = _postgres_bin()
+    home = Path(tempfile.mkdtemp(prefix="ehcp-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    (port,) = free_ports(1)
+    data = home / "data"
+
+    def pg(*args: str) -> None:
+        done = subprocess.run([*run_as, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): "
+                               f"{done.stderr.strip() or done.stdout.strip()}")
+
+    try:
+        pg(str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "--username=ehcp",
+           "--encoding=UTF8", "--no-instructions")
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w",
+           "-t", "60", "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off",
+           "start")
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
+    try:
+        yield f"postgresql+psycopg://ehcp@127.0.0.1:{port}"
+    finally:
+        pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the session's PostgreSQL server, for one test."""
+    import psycopg
+
+    name = f"t_{secrets.token_hex(6)}"
+    conninfo = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"

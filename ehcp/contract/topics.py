@@ -147,6 +147,10 @@ DEAD_LETTER: Final = TopicSpec(
     FOREVER,
     "Messages a stage could not process: original bytes plus error headers.",
 )
+#: Prefix of the Kafka Connect style error headers a dead letter carries (``...topic``,
+#: ``...partition``, ``...offset``, ``...stage``, ``...exception.class.name``,
+#: ``...exception.message``).
+DEAD_LETTER_ERROR_PREFIX: Final = "__connect.errors."
 
 EVENT_TOPICS: Final = (
     REFERRALS,

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ehcp.contract.topics import DEAD_LETTER
+from ehcp.contract.topics import DEAD_LETTER, DEAD_LETTER_ERROR_PREFIX
 from ehcp.errors import BrokerError
 from ehcp.kafka_io.kafka_clients import kafka_python_config
 from ehcp.kafka_io.readers import RawRecord, read_partitions
 from ehcp.settings import Settings
 
-ERROR_PREFIX = "__connect.errors."
+ERROR_PREFIX = DEAD_LETTER_ERROR_PREFIX
 
 
 @dataclass(frozen=True, slots=True)

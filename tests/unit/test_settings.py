@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -29,3 +31,13 @@ def test_the_cli_reports_it_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(cli, ["topics", "list"])
     assert result.exit_code == 1
     assert "Error: invalid configuration: EHCP_PARTITIONS: " in result.output
+
+
+def test_the_read_model_defaults_to_sqlite_in_the_data_folder(tmp_path: Path) -> None:
+    """Without EHCP_READMODEL_URL the read model is a SQLite file in the data folder; with it, that URL."""
+    assert Settings(data_dir=tmp_path).readmodel_database_url() == (
+        f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
+    url = "postgresql+psycopg://ehcp:secret@db:5432/ehcp"
+    settings = Settings(readmodel_url=url)  # type: ignore[arg-type]  # pydantic coerces to SecretStr
+    assert settings.readmodel_database_url() == url
+    assert "secret" not in repr(settings)

@@ -1,0 +1,64 @@
+"""``ehcp workspace project|rebuild``: the workspace read model (see docs/readmodel.md)."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+
+from cli.common import load_settings, reports_errors
+from ehcp.contract.avro import default_codec
+from ehcp.kafka_io.projector import ProjectionReport, project
+from ehcp.logs import configure_logging
+from ehcp.readmodel.store import create_tables, open_engine, reset
+from ehcp.settings import Settings
+
+
+@click.group("workspace")
+def workspace() -> None:
+    """The workspace read model: the topics projected into a SQL database."""
+
+
+def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport:
+    configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    engine = open_engine(settings.readmodel_database_url())
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        if rebuild:
+            reset(engine)
+        else:
+            create_tables(engine)
+        return project(settings, engine, default_codec(), follow=follow,
+                       should_stop=lambda: stopping)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        engine.dispose()
+
+
+@workspace.command("project")
+@click.option("--follow/--no-follow", default=False,
+              help="Keep projecting new records (until SIGTERM or Ctrl-C), or stop at the end.")
+@reports_errors
+def project_(follow: bool) -> None:
+    """Project the topics into the read model, from the offsets stored with its data."""
+    try:
+        report = _run(load_settings(), rebuild=False, follow=follow)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
+    click.echo(f"{report.applied} record(s) projected")
+
+
+@workspace.command("rebuild")
+@reports_errors
+def rebuild() -> None:
+    """Drop and recreate the read model's tables and project every topic from the beginning."""
+    report = _run(load_settings(), rebuild=True, follow=False)
+    click.echo(f"read model rebuilt from {report.applied} record(s)")

@@ -1,0 +1,177 @@
+"""The read model's tables, declared once with SQLAlchemy Core (SQLite and PostgreSQL alike).
+
+Designed for "what a local authority may see": every row that belongs to a case carries the
+case's ``la_code`` (the LA whose referral opened the case), so a reader filters one column.
+Rows that belong to no case yet (unrouted contributions, dead letters, projection errors) have
+no ``la_code`` and are for the operators only.
+
+Child identifiers, dates of birth and document contents are not copied here: the workspace
+needs the state of the advice, not the child's identity (data minimisation).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from ehcp.readmodel.mapping import DEAD_LETTER_LIMITS, LIMITS
+
+metadata: Final = MetaData()
+
+
+def _text(name: str) -> String:
+    """A bounded text column; the mapping refuses longer values (``LIMITS``)."""
+    return String(LIMITS[name])
+
+case_owners: Final = Table(
+    "case_owners",
+    metadata,
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=False),
+)
+"""The LA owning each case: the first referral naming the case wins (as at the edge)."""
+
+cases: Final = Table(
+    "cases",
+    metadata,
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("stage", _text("stage"), nullable=False),
+    Column("received_on", Date, nullable=True),
+    Column("final_plan_due_on", Date, nullable=True),
+    Column("as_of", Date, nullable=False),
+    Column("open_alerts", Integer, nullable=False),
+    Column("kafka_partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+)
+"""The latest ``CaseStatus`` of each case (the compacted ``ehcp.case-status.v1``)."""
+
+case_advice: Final = Table(
+    "case_advice",
+    metadata,
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("advice_type", _text("advice_type"), primary_key=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("regulation", _text("regulation"), nullable=False),
+    Column("status", _text("status"), nullable=False),
+    Column("request_id", _text("request_id"), nullable=True),
+    Column("agency_system", _text("agency_system"), nullable=True),
+    Column("agency_value", _text("agency_value"), nullable=True),
+    Column("due_on", Date, nullable=True),
+    Column("decline_reason", _text("decline_reason"), nullable=True),
+    Column("contribution_ids", Text, nullable=False),  # JSON list of strings
+)
+"""Each case's advice items as in its latest ``CaseStatus`` (replaced with every new status)."""
+
+alerts: Final = Table(
+    "alerts",
+    metadata,
+    Column("event_id", _text("event_id"), primary_key=True),  # de-duplication: docs/contract.md
+    Column("alert_id", _text("alert_id"), nullable=False, index=True),
+    Column("case_id", _text("case_id"), nullable=True, index=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("kind", _text("kind"), nullable=False),
+    Column("status", _text("status"), nullable=False),
+    Column("severity", _text("severity"), nullable=False),
+    Column("advice_type", _text("advice_type"), nullable=True),
+    Column("agency_system", _text("agency_system"), nullable=True),
+    Column("agency_value", _text("agency_value"), nullable=True),
+    Column("due_on", Date, nullable=True),
+    Column("days_overdue", Integer, nullable=False),
+    Column("regulation", _text("regulation"), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("kafka_partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+)
+"""Every alert event once (by ``event_id``), in the order first read."""
+
+advice: Final = Table(
+    "advice",
+    metadata,
+    Column("event_id", _text("event_id"), primary_key=True),
+    Column("contribution_id", _text("contribution_id"), nullable=False, index=True),
+    Column("case_id", _text("case_id"), nullable=False, index=True),
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("request_id", _text("request_id"), nullable=True),
+    Column("advice_type", _text("advice_type"), nullable=False),
+    Column("agency_system", _text("agency_system"), nullable=False),
+    Column("agency_value", _text("agency_value"), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("channel", _text("channel"), nullable=False),
+    Column("document_sha256", _text("document_sha256"), nullable=True),
+    Column("document_size_bytes", BigInteger, nullable=True),
+    Column("document_content_type", _text("document_content_type"), nullable=True),
+    Column("kafka_partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+)
+"""Advice routed into its case (``ehcp.contributions-routed.v1``), without the child's identity."""
+
+unrouted: Final = Table(
+    "unrouted",
+    metadata,
+    Column("event_id", _text("event_id"), primary_key=True),
+    Column("reason", _text("reason"), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("parked", Boolean, nullable=False),
+    Column("contribution_id", _text("contribution_id"), nullable=False, index=True),
+    Column("advice_type", _text("advice_type"), nullable=False),
+    Column("agency_system", _text("agency_system"), nullable=False),
+    Column("agency_value", _text("agency_value"), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("channel", _text("channel"), nullable=False),
+    Column("kafka_partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+)
+"""Contributions not (yet) matched to a case: no case, so no LA; for the operators."""
+
+dead_letters: Final = Table(
+    "dead_letters",
+    metadata,
+    Column("kafka_partition", Integer, primary_key=True),
+    Column("kafka_offset", BigInteger, primary_key=True),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", Text, nullable=False),  # JSON [[name, base64 value], ...]
+    Column("original_topic", String(DEAD_LETTER_LIMITS["original_topic"]), nullable=False),
+    Column("original_partition", Integer, nullable=False),
+    Column("original_offset", BigInteger, nullable=False),
+    Column("stage", String(DEAD_LETTER_LIMITS["stage"]), nullable=False),
+    Column("exception_class", String(DEAD_LETTER_LIMITS["exception_class"]), nullable=False),
+    Column("exception_message", Text, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+)
+"""``ehcp.dead-letter.v1`` byte for byte, with its Kafka Connect error headers read out."""
+
+projection_errors: Final = Table(
+    "projection_errors",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("kafka_partition", Integer, primary_key=True),
+    Column("kafka_offset", BigInteger, primary_key=True),
+    Column("error_class", String(200), nullable=False),
+    Column("error", Text, nullable=False),
+)
+"""Records the projector could not map (e.g. not Avro): noted and skipped, never blocking."""
+
+offsets: Final = Table(
+    "projector_offsets",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("kafka_partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+"""The next offset to read per topic partition, written in the same transaction as the rows."""
