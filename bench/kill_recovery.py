@@ -33,15 +33,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cli import demo  # noqa: E402
-from connectors.education.models import ReferralIn, referral_record  # noqa: E402
-from ehcp.contract.avro import default_codec  # noqa: E402
-from ehcp.contract.cloudevents import CloudEvent, event_type  # noqa: E402
 from ehcp.contract.topics import CASE_STATUS, REFERRALS, catalogue  # noqa: E402
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker  # noqa: E402
 from ehcp.kafka_io.kafka_clients import apply_topics  # noqa: E402
 from ehcp.settings import Settings  # noqa: E402
-from tests.support import free_ports, synthetic_nhs_number  # noqa: E402
+from tests.support import referral_message, start_local_broker  # noqa: E402
 
 
 def faust_child(supervisor_pid: int) -> int | None:
@@ -106,12 +101,7 @@ def main() -> int:
     from kafka import KafkaProducer
 
     tmp = Path(tempfile.mkdtemp(prefix="ehcp-kill-"))
-    port, controller = free_ports(2)
-    broker = LocalBroker(
-        BrokerConfig(home=tmp / "kafka", port=port, controller_port=controller),
-        REPO / ".ehcp" / "kafka",
-    )
-    broker.start()
+    broker = start_local_broker(tmp / "kafka")
     key = secrets.token_hex(32)
     settings = Settings(
         kafka_bootstrap=broker.config.bootstrap,
@@ -140,35 +130,18 @@ def main() -> int:
     watcher = StatusWatcher(settings.kafka_bootstrap)
     watcher.start()
 
-    codec = default_codec()
     produced: list[str] = []
     stop_producing = threading.Event()
 
     def produce() -> None:
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
         received = datetime.now(UTC) - timedelta(weeks=2)
-        schema = REFERRALS.value_schema or ""
         i = 0
         while not stop_producing.is_set():
             case_id = f"EHC-999-KILL-{i:05d}"
             i += 1
-            body = demo.referral(received, case_id)
-            body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
-            del body["child"]["upn"]
-            record = referral_record(ReferralIn.model_validate(body))
-            ce = CloudEvent(
-                id=record["event_id"],
-                source="/bench",
-                type=event_type(schema),
-                time=datetime.now(UTC),
-                subject=case_id,
-            )
-            producer.send(
-                REFERRALS.name,
-                codec.encode(schema, record),
-                key=case_id.encode(),
-                headers=ce.headers(),
-            )
+            value, headers = referral_message(case_id, received, source="/bench")
+            producer.send(REFERRALS.name, value, key=case_id.encode(), headers=headers)
             produced.append(case_id)
             time.sleep(1 / args.rate)
         producer.flush()

@@ -27,16 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cli import demo  # noqa: E402
-from connectors.education.models import ReferralIn, referral_record  # noqa: E402
-from ehcp.contract.avro import default_codec  # noqa: E402
-from ehcp.contract.cloudevents import CloudEvent, event_type  # noqa: E402
 from ehcp.contract.topics import CASE_STATUS, REFERRALS, catalogue  # noqa: E402
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker  # noqa: E402
 from ehcp.kafka_io.kafka_clients import apply_topics  # noqa: E402
 from ehcp.kafka_io.readers import read_partitions  # noqa: E402
 from ehcp.settings import Settings  # noqa: E402
-from tests.support import free_ports, synthetic_nhs_number  # noqa: E402
+from tests.support import referral_message, start_local_broker  # noqa: E402
 
 
 def main() -> int:
@@ -51,12 +46,7 @@ def main() -> int:
     from kafka import KafkaProducer
 
     tmp = Path(tempfile.mkdtemp(prefix="ehcp-soak-"))
-    port, controller = free_ports(2)
-    broker = LocalBroker(
-        BrokerConfig(home=tmp / "kafka", port=port, controller_port=controller),
-        REPO / ".ehcp" / "kafka",
-    )
-    broker.start()
+    broker = start_local_broker(tmp / "kafka")
     key = secrets.token_hex(32)
     settings = Settings(
         kafka_bootstrap=broker.config.bootstrap,
@@ -86,31 +76,14 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
 
-    codec = default_codec()
     case_ids = [f"EHC-999-SOAK-{i:05d}" for i in range(args.referrals)]
 
     def produce() -> None:
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
         received = datetime.now(UTC) - timedelta(weeks=2)
         for case_id in case_ids:
-            body = demo.referral(received, case_id)
-            body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
-            del body["child"]["upn"]
-            record = referral_record(ReferralIn.model_validate(body))
-            schema = REFERRALS.value_schema or ""
-            ce = CloudEvent(
-                id=record["event_id"],
-                source="/bench",
-                type=event_type(schema),
-                time=datetime.now(UTC),
-                subject=case_id,
-            )
-            producer.send(
-                REFERRALS.name,
-                codec.encode(schema, record),
-                key=case_id.encode(),
-                headers=ce.headers(),
-            )
+            value, headers = referral_message(case_id, received, source="/bench")
+            producer.send(REFERRALS.name, value, key=case_id.encode(), headers=headers)
             time.sleep(1 / args.rate)
         producer.flush()
         producer.close()

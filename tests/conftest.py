@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from ehcp.contract.topics import catalogue
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
-from tests.support import free_ports
+from tests.support import free_ports, start_local_broker
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,13 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start a real single-node Kafka broker for the session; yield its bootstrap address."""
-    port, controller_port = free_ports(2)
-    home = tmp_path_factory.mktemp("kafka-home")
-    broker = LocalBroker(
-        BrokerConfig(home=home, port=port, controller_port=controller_port),
-        REPO / ".ehcp" / "kafka",
-    )
-    broker.start(timeout_s=180)
+    broker = start_local_broker(tmp_path_factory.mktemp("kafka-home"))
     try:
         yield broker.config.bootstrap
     finally:

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ehcp.identifiers import nhs_number_check_digit
+from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,3 +127,31 @@ def publish_advice_requests(settings: Settings, records: list[dict[str, Any]]) -
             await publisher.close()
 
     asyncio.run(publish())
+
+
+def start_local_broker(home: Path, timeout_s: float = 180) -> LocalBroker:
+    """Start a single-node broker of its own on free ports, its data under ``home`` (caller stops it)."""
+    port, controller = free_ports(2)
+    broker = LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller),
+                         REPO / ".ehcp" / "kafka")
+    broker.start(timeout_s=timeout_s)
+    return broker
+
+
+def referral_message(case_id: str, received_at: datetime, source: str = "/tests"
+                     ) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A referral for ``case_id`` (a fresh synthetic NHS number, no UPN) as a Kafka value and its CloudEvents headers."""
+    from cli import demo
+    from connectors.education.models import ReferralIn, referral_record
+    from ehcp.contract.avro import default_codec
+    from ehcp.contract.cloudevents import CloudEvent, event_type
+    from ehcp.contract.topics import REFERRALS
+
+    body = demo.referral(received_at, case_id)
+    body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
+    del body["child"]["upn"]
+    record = referral_record(ReferralIn.model_validate(body))
+    schema = REFERRALS.value_schema or ""
+    ce = CloudEvent(id=record["event_id"], source=source, type=event_type(schema),
+                    time=datetime.now(UTC), subject=case_id)
+    return default_codec().encode(schema, record), ce.headers()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import limits
 from connectors.api_docs import problem_responses
+from connectors.case_owners import CaseOwners
 from connectors.deps import (
     CaseOwnersDep,
     ClockDep,
@@ -145,8 +146,11 @@ async def _publish(publisher: EventPublisher, event: PublishedEvent) -> Accepted
     )
 
 
-def _contribution(body: AdviceIn, principal: Principal, settings: Settings) -> PublishedEvent:
+def _contribution(
+    body: AdviceIn, principal: Principal, settings: Settings, owners: CaseOwners
+) -> PublishedEvent:
     """The AdviceSubmitted event for advice over the JSON API, checked against the caller."""
+    owners.check(principal, body.case_id)
     if body.advice_type.value not in principal.advice_types:
         # The advice type passed the enum check, so naming it echoes no input.
         raise AuthError(f"this agency may not submit {body.advice_type.value} advice", status=403)
@@ -207,8 +211,7 @@ async def post_education_advice(
     settings: SettingsDep,
     owners: CaseOwnersDep,
 ) -> Any:
-    owners.check(principal, body.case_id)
-    return await _publish(publisher, _contribution(body, principal, settings))
+    return await _publish(publisher, _contribution(body, principal, settings, owners))
 
 
 @router.post(
@@ -225,8 +228,7 @@ async def post_social_care_advice(
     settings: SettingsDep,
     owners: CaseOwnersDep,
 ) -> Any:
-    owners.check(principal, body.case_id)
-    return await _publish(publisher, _contribution(body, principal, settings))
+    return await _publish(publisher, _contribution(body, principal, settings, owners))
 
 
 @router.post(

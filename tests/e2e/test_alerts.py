@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from cli import demo
-from connectors.education.models import AdviceIn
-from connectors.education.router import _contribution
+from connectors.education.models import AdviceIn, advice_record
 from connectors.kafka_publisher import KafkaPublisher
-from connectors.ports import Principal
+from connectors.ports import PublishedEvent
 from ehcp.contract.avro import default_codec
-from ehcp.contract.topics import ALERTS, CONTRIBUTIONS_ROUTED, DEAD_LETTER, UNROUTED
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import ALERTS, CONTRIBUTIONS, CONTRIBUTIONS_ROUTED, DEAD_LETTER, UNROUTED
 from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.kafka_io.readers import read_partitions
 from tests.e2e.conftest import Pipeline
@@ -113,10 +113,9 @@ def test_another_las_social_care_advice_is_refused_with_an_alert_not_applied(
         wait_until(refused_at_the_edge, 60, what="the edge to refuse LA 886")
     # What the edge cannot stop (a client writing to Kafka itself, or advice the edge accepted
     # before its index had read the referral), the worker refuses.
-    principal = Principal(credential_id="foreign-client", agency_system=LA_CODE_SYSTEM,
-                          agency_value="886", kind="social_care", scopes=frozenset({"social_care:write"}),
-                          advice_types=frozenset({"SOCIAL_CARE"}))
-    event = _contribution(AdviceIn.model_validate(advice), principal, pipeline.settings)
+    record = advice_record(AdviceIn.model_validate(advice), LA_CODE_SYSTEM, "886", "JSON_API")
+    schema = CONTRIBUTIONS.value_schema or ""
+    event = PublishedEvent(CONTRIBUTIONS.name, case_id, schema, record, event_type(schema), case_id)
 
     async def publish() -> None:
         publisher = KafkaPublisher(pipeline.settings, default_codec(), source="/tests/foreign")

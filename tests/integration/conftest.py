@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
-from tests.support import REPO, free_ports
+from ehcp.kafka_io.broker.local import LocalBroker
+from tests.support import start_local_broker
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of the test's own (empty topics; it may stop and start it), beside the session broker."""
-    port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=tmp_path / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
-    broker.start(timeout_s=180)
+    broker = start_local_broker(tmp_path / "kafka")
     try:
         yield broker
     finally:

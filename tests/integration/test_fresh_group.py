@@ -33,15 +33,11 @@ from typing import Any
 
 import pytest
 
-from cli import demo
-from connectors.education.models import ReferralIn, referral_record
-from ehcp.contract.avro import default_codec
-from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import REFERRALS, catalogue
 from ehcp.kafka_io.broker.local import LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
-from tests.support import spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import referral_message, spawn, stop, wait_until
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -51,14 +47,7 @@ CHANGELOG_ENTRIES = 3000
 
 
 def _referral(case_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    body = demo.referral(datetime.now(UTC) - timedelta(weeks=2), case_id)
-    body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
-    del body["child"]["upn"]
-    record = referral_record(ReferralIn.model_validate(body))
-    schema = REFERRALS.value_schema or ""
-    ce = CloudEvent(id=record["event_id"], source="/tests", type=event_type(schema),
-                    time=datetime.now(UTC), subject=case_id)
-    return default_codec().encode(schema, record), ce.headers()
+    return referral_message(case_id, datetime.now(UTC) - timedelta(weeks=2))
 
 
 def _processed_offsets(log: Path) -> dict[int, set[int]]:

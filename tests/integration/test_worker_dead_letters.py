@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from cli import demo
-from connectors.education.models import ReferralIn, referral_record
 from ehcp.contract.avro import default_codec
 from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import (
@@ -30,11 +28,17 @@ from ehcp.contract.topics import (
     catalogue,
 )
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
-from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
-from tests.support import free_ports, settings_env, spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import (
+    referral_message,
+    settings_env,
+    spawn,
+    start_local_broker,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 ROUTED_LIMIT = 4096
@@ -65,10 +69,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     the session broker: they would process these inputs too, with topic limits read earlier.
     """
     home = tmp_path_factory.mktemp("dlq-worker")
-    port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=home / "kafka", port=port, controller_port=controller),
-                         REPO / ".ehcp" / "kafka")
-    broker.start(timeout_s=180)
+    broker = start_local_broker(home / "kafka")
     try:
         settings = Settings(kafka_bootstrap=broker.config.bootstrap, pseudonym_key="d" * 64,
                             partitions=2, app_id="ehcp-test-dlq", data_dir=home / "data",
@@ -104,12 +105,7 @@ def _ce(schema: str, event_id: str, subject: str) -> list[tuple[str, bytes]]:
 
 
 def _referral(case_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    body = demo.referral(datetime.now(UTC) - timedelta(weeks=1), case_id)
-    body["child"] = {**body["child"], "nhs_number": synthetic_nhs_number()}
-    del body["child"]["upn"]
-    record = referral_record(ReferralIn.model_validate(body))
-    schema = REFERRALS.value_schema or ""
-    return CODEC.encode(schema, record), _ce(schema, record["event_id"], case_id)
+    return referral_message(case_id, datetime.now(UTC) - timedelta(weeks=1))
 
 
 def _advice(case_id: str, contribution_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
