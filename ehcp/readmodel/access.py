@@ -384,6 +384,21 @@ class LaView:
             return None
         return DocumentClaim(str(row[0]), int(row[1]), str(row[2]))
 
+    def document_advice(self, sha256: str) -> AdviceReceived | None:
+        """The first advice on the LA's cases that carries the document ``sha256``, or None.
+
+        Raises:
+            ValidationError: (location ``sha256``) not 64 lower-case hex digits.
+        """
+        if self.document(sha256) is None:
+            return None
+        a = t.advice.c
+        with self._read() as conn:
+            row = conn.execute(select(t.advice).where(
+                a.la_code == self._la, a.document_sha256 == sha256).order_by(a.seq).limit(1)
+            ).mappings().first()
+        return None if row is None else _received(row)
+
     def advice(self, event_id: str) -> AdviceReceived | None:
         """One advice event of the LA's cases, by its event id, or None."""
         if len(event_id) > LIMITS["event_id"]:

@@ -89,10 +89,11 @@ def alert(case_id: str, alert_id: str, *, event_id: str | None = None, status_: 
     return (ALERTS.name, case_id.encode(), rr.CODEC.encode(records.ALERT, record), [])
 
 
-def routed(case_id: str, sha256: str | None, event_id: str | None = None) -> rr.Message:
+def routed(case_id: str, sha256: str | None, event_id: str | None = None, *,
+           size_bytes: int = 1234) -> rr.Message:
     """Advice routed into ``case_id`` with a document (or none)."""
     document = None if sha256 is None else {
-        "sha256": sha256, "size_bytes": 1234, "content_type": "application/pdf"}
+        "sha256": sha256, "size_bytes": size_bytes, "content_type": "application/pdf"}
     record = {**ADVICE_SUBMITTED, "event_id": event_id or str(uuid.uuid4()),
               "case_id": case_id, "contribution_id": f"c-{case_id}", "document": document}
     return (CONTRIBUTIONS_ROUTED.name, case_id.encode(),
