@@ -20,12 +20,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
+from connectors.documents import FetchedDocument, InMemoryUrlFetcher, UrlFetcher
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.tasks import task_id_for
 from connectors.locks import LockTimeoutError
 from ehcp.errors import PublishError
 from ehcp.identifiers import NHS_NUMBER_SYSTEM
+
+#: The url fetcher port is shared with the JSON connectors and lives in connectors/documents.py.
+__all__ = [
+    "FetchedDocument", "InMemorySubmissionLedger", "InMemoryTaskEvents", "InMemoryTaskStore",
+    "InMemoryUrlFetcher", "StoredTask", "SubmissionLease", "SubmissionLedger",
+    "SubmissionOutcome", "TaskEvents", "TaskStore", "UrlFetcher",
+]
 
 # --- idempotency of advice submissions ------------------------------------------------------
 
@@ -289,48 +296,3 @@ class InMemoryTaskEvents:
         if self.unavailable:
             raise PublishError("task events are unavailable")
         self.events.append(event)
-
-
-# --- attachments given by url ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedDocument:
-    """Bytes read from an attachment url, and the media type the server gave (if any)."""
-
-    content: bytes
-    content_type: str | None = None
-
-
-class UrlFetcher(Protocol):
-    """Reads an attachment url whose host is on ``settings.document_url_hosts``."""
-
-    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
-        """Read at most ``max_bytes`` from ``url``.
-
-        Raises:
-            DocumentTooLargeError: if the document is longer than ``max_bytes``.
-            DocumentFetchError: if it cannot be read.
-        """
-        ...
-
-
-@dataclass
-class InMemoryUrlFetcher:
-    """Fake fetcher serving documents from a dict keyed by url."""
-
-    documents: dict[str, FetchedDocument] = field(default_factory=dict)
-    fetched: list[str] = field(default_factory=list)
-
-    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
-        """Serve ``url`` from the dict, honouring the size limit."""
-        self.fetched.append(url)
-        document = self.documents.get(url)
-        if document is None:
-            raise DocumentFetchError("the attachment url could not be fetched")
-        if len(document.content) > max_bytes:
-            raise DocumentTooLargeError(
-                f"the document is larger than {max_bytes} bytes",
-                location="DocumentReference.content[0].attachment.url",
-            )
-        return document

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 
+from connectors.documents import fetch_document
 from connectors.fhir.advice import (
     AdviceSubmission,
     RemoteDocument,
@@ -36,7 +37,6 @@ from connectors.fhir.bundles import read_transaction, response_entry, transactio
 from connectors.fhir.codes import TASK_STATUS, TASK_TRANSITIONS
 from connectors.fhir.errors import (
     ConflictError,
-    DocumentTooLargeError,
     ResourceNotFoundError,
     StructureError,
 )
@@ -422,15 +422,9 @@ class FhirService:
         document = submission.document
         if not isinstance(document, RemoteDocument):
             return document.content
-        fetcher = self._ports.url_fetcher
-        if fetcher is None:
-            raise ValidationError("this server does not fetch attachment urls; send data inline",
-                                  location=f"{where}.url")
-        limit = self._ports.settings.max_document_bytes
-        fetched = await fetcher.fetch(document.url, limit)
-        if len(fetched.content) > limit:  # do not trust the fetcher alone with the limit
-            raise DocumentTooLargeError(f"the document is larger than {limit} bytes",
-                                        location=f"{where}.url")
+        fetched = await fetch_document(self._ports.url_fetcher, document.url,
+                                       self._ports.settings.max_document_bytes,
+                                       location=f"{where}.url")
         check_document(fetched.content, submission.declared_size, submission.declared_sha1,
                        location=where)
         return fetched.content
