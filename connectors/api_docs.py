@@ -62,7 +62,10 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
           _example(401, "Unauthorized", "invalid bearer token")),
     403: ("The credential may not use this endpoint, this LA code or this advice type.",
           _example(403, "Forbidden", "this credential may not use education:write")),
-    413: ("The event would be larger than Kafka accepts on its topic; retrying cannot help.",
+    404: ("No such resource for this credential (another agency's is not found either).",
+          _example(404, "Not found", "no such advice request")),
+    413: ("The event would be larger than Kafka accepts on its topic, or an advice document is "
+          "larger than EHCP_MAX_DOCUMENT_BYTES; retrying cannot help.",
           _example(413, "Event too large",
                    "the event would be larger than Kafka accepts on its topic; shorten the "
                    "identifiers and text (retrying cannot help)")),
@@ -73,14 +76,21 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
                    errors=[{"location": "/child/nhs_number",
                             "message": "Value error, NHS number fails its Modulus 11 check "
                                        "digit"}])),
+    502: ("The advice document's url (on the allow-list) could not be read; nothing was "
+          "accepted; retry.",
+          _example(502, "Document url unreadable", "the attachment url answered HTTP 404")),
     503: ("Kafka did not acknowledge the event: nothing was accepted; retry after Retry-After.",
           _example(503, "Kafka unavailable", "the event could not be made durable; retry")),
 }
 
 
+#: What every JSON write may answer; 404 and 502 are added by the operations that can give them.
+WRITE_STATUSES: Final = (401, 403, 413, 415, 422, 503)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route for these error statuses (all of them by default)."""
-    wanted = statuses or tuple(PROBLEM_STATUSES)
+    """The ``responses=`` of a route for these error statuses (:data:`WRITE_STATUSES` by default)."""
+    wanted = statuses or WRITE_STATUSES
     return {
         status: {
             "description": PROBLEM_STATUSES[status][0],

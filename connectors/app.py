@@ -29,6 +29,7 @@ from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAud
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
+from connectors.documents import DocumentFetchError, DocumentTooLargeError
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
 from connectors.fhir.ports import (
@@ -135,6 +136,11 @@ def _json_error(request: Request, exc: Exception) -> Response:
             exc.message,
             headers=headers,
         )
+    if isinstance(exc, DocumentTooLargeError):
+        return _problem(413, "Document too large", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, DocumentFetchError):
+        return _problem(502, "Document url unreadable", str(exc))
     if isinstance(exc, EventTooLargeError):
         return _problem(413, "Event too large",
                         "the event would be larger than Kafka accepts on its topic; shorten the "

@@ -15,9 +15,10 @@ from fastapi import Depends, Request
 
 from connectors.auth import require_scope
 from connectors.case_owners import CaseOwners
+from connectors.documents import UrlFetcher
 from connectors.fhir.service import FhirPorts, FhirService
 from connectors.locks import KeyedLocks
-from connectors.ports import EventPublisher, Principal
+from connectors.ports import DocumentStore, EventPublisher, Principal
 from ehcp.clock import Clock
 from ehcp.settings import Settings
 
@@ -44,6 +45,18 @@ async def get_case_owners(request: Request) -> CaseOwners:
     """Which LA owns each case the connector has read a referral for."""
     owners: CaseOwners = request.app.state.case_owners
     return owners
+
+
+async def get_docstore(request: Request) -> DocumentStore:
+    """The content-addressed document store advice documents are put in."""
+    docstore: DocumentStore = request.app.state.docstore
+    return docstore
+
+
+async def get_url_fetcher(request: Request) -> UrlFetcher | None:
+    """Reads allow-listed document urls; None where no hosts are configured."""
+    fetcher: UrlFetcher | None = getattr(request.app.state, "url_fetcher", None)
+    return fetcher
 
 
 async def get_fhir_service(request: Request) -> FhirService:
@@ -75,6 +88,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CaseOwnersDep = Annotated[CaseOwners, Depends(get_case_owners)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_docstore)]
+UrlFetcherDep = Annotated[UrlFetcher | None, Depends(get_url_fetcher)]
 FhirServiceDep = Annotated[FhirService, Depends(get_fhir_service)]
 
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
