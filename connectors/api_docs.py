@@ -89,7 +89,7 @@ WRITE_STATUSES: Final = (401, 403, 413, 415, 422, 503)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route for these error statuses (:data:`WRITE_STATUSES` by default)."""
+    """The ``responses=`` of a route for these error statuses (default :data:`WRITE_STATUSES`)."""
     wanted = statuses or WRITE_STATUSES
     return {
         status: {

@@ -348,7 +348,7 @@ class FhirService:
         stored = answering
         if submission.request_task_id is not None:
             found = self._ports.tasks.get(submission.request_task_id)
-            if found is None or found.owner_ods != agency:
+            if found is None or not found.owned_by(ODS_ORGANISATION_SYSTEM, agency):
                 self._refuse_unowned("a Task")
             if stored is not None and found.task_id != stored.task_id:
                 raise ValidationError("context.related references a different Task",
@@ -363,7 +363,7 @@ class FhirService:
             request_id = stored_request_id
         elif request_id is not None:
             found = self._ports.tasks.get(task_id_for(request_id))
-            if found is None or found.owner_ods != agency:
+            if found is None or not found.owned_by(ODS_ORGANISATION_SYSTEM, agency):
                 self._refuse_unowned("an advice request")
             stored = found
         case_id = submission.case_id
@@ -447,8 +447,9 @@ class FhirService:
 
     def _owned_task(self, principal: Principal, task_id: str) -> StoredTask:
         stored = self._ports.tasks.get(task_id)
+        # A request sent to a school or an LA service is never a FHIR Task, whoever asks.
         if (stored is None or principal.agency_system != ODS_ORGANISATION_SYSTEM
-                or stored.owner_ods.upper() != principal.agency_value.upper()):
+                or not stored.owned_by(ODS_ORGANISATION_SYSTEM, principal.agency_value)):
             raise ResourceNotFoundError("no such Task")
         return stored
 
