@@ -64,6 +64,8 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
           _example(403, "Forbidden", "this credential may not use education:write")),
     404: ("No such resource for this credential (another agency's is not found either).",
           _example(404, "Not found", "no such advice request")),
+    409: ("The request is already declined or completed and cannot change to that status.",
+          _example(409, "Conflict", "the request is DECLINED and cannot become ACCEPTED")),
     413: ("The event would be larger than Kafka accepts on its topic, or an advice document is "
           "larger than EHCP_MAX_DOCUMENT_BYTES; retrying cannot help.",
           _example(413, "Event too large",
@@ -230,11 +232,34 @@ def _referenced(schema: Any, out: list[str], schemas: dict[str, Any]) -> None:
             _referenced(value, out, schemas)
 
 
+def _parameters(op: dict[str, Any]) -> list[str]:
+    """The path and query parameters of an operation as a table (none: nothing)."""
+    params = op.get("parameters", [])
+    if not params:
+        return []
+    lines = ["| parameter | in | type | constraints | description |", "|---|---|---|---|---|"]
+    for param in params:
+        schema = param.get("schema", {})
+        description = str(param.get("description", "")).replace("|", "\\|")
+        constraints = _constraints(schema).replace("|", "\\|")
+        lines.append(f"| `{param['name']}` | {param['in']} | {_type(schema)} | {constraints} | "
+                     f"{description} |")
+    return [*lines, ""]
+
+
+def _example_of(media: dict[str, Any], schemas: dict[str, Any]) -> Any:
+    """The operation's example body, or its schema's first example."""
+    if media.get("examples"):
+        return next(iter(media["examples"].values()))["value"]
+    ref = str(media["schema"].get("$ref", ""))
+    return schemas.get(ref.rsplit("/", 1)[-1], {}).get("examples", [None])[0]
+
+
 def reference_markdown(document: dict[str, Any]) -> str:
     """The JSON API reference of docs/api.md, made from the OpenAPI document.
 
-    One section per JSON operation (its body and an example), then every schema they use with
-    its fields' names, types, constraints and descriptions.
+    One section per JSON operation (its parameters, its body and an example, what it answers),
+    then every schema they use with its fields' names, types, constraints and descriptions.
     """
     schemas = document["components"]["schemas"]
     lines = [REFERENCE_BEGIN, "", "### Operations", ""]
@@ -243,23 +268,30 @@ def reference_markdown(document: dict[str, Any]) -> str:
         if not path.startswith("/api/"):
             continue
         for method, op in item.items():
+            if "requestBody" in op:
+                _referenced(op["requestBody"], used, schemas)
+            _referenced(op["responses"], used, schemas)
+            _referenced(op.get("parameters", []), used, schemas)
+            ok_status, ok = next((k, v) for k, v in op["responses"].items() if k.startswith("2"))
+            answer = _type(ok["content"]["application/json"]["schema"])
+            answers = ", ".join(sorted(op["responses"]))
+            lines += [f"#### {method.upper()} {path}", ""]
+            if "requestBody" not in op:
+                lines += [f"{op['summary']}. Answers {answers} ({ok_status}: {answer}; the "
+                          "others: [Problem](#problem)).", "", *_parameters(op)]
+                continue
             media = op["requestBody"]["content"]["application/json"]
             body = media["schema"]
-            _referenced(body, used, schemas)
-            _referenced(op["responses"], used, schemas)
-            example = next(iter(media["examples"].values()))
-            answers = ", ".join(sorted(op["responses"]))
             lines += [
-                f"#### {method.upper()} {path}",
-                "",
                 f"{op['summary']}. Body: {_type(body) if '$ref' in body else 'a casework event'}"
-                f"; answers {answers} (202: [Accepted](#accepted); the others: "
+                f"; answers {answers} ({ok_status}: {answer}; the others: "
                 "[Problem](#problem)). Example body:",
                 "",
                 "```json",
-                json.dumps(example["value"], indent=2),
+                json.dumps(_example_of(media, schemas), indent=2),
                 "```",
                 "",
+                *_parameters(op),
             ]
     lines += ["### Schemas", ""]
     for name in used:

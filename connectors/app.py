@@ -30,8 +30,10 @@ from connectors.auth import CredentialStore, FileCredentialStore, authenticate, 
 from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
 from connectors.documents import DocumentFetchError, DocumentTooLargeError
+from connectors.education.requests import router as requests_router
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
+from connectors.fhir.errors import ConflictError, ResourceNotFoundError
 from connectors.fhir.ports import (
     InMemorySubmissionLedger,
     InMemoryTaskEvents,
@@ -105,6 +107,10 @@ def _problem(
     )
 
 
+#: Titles of refusals: 404 is a refusal that must not reveal the thing exists (audited).
+_AUTH_TITLES: Final = {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """pydantic's errors without the input: no ``input``, no made-up field names, safe texts."""
     errors = []
@@ -130,12 +136,13 @@ def _json_error(request: Request, exc: Exception) -> Response:
         return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _problem(
-            exc.status,
-            "Unauthorized" if exc.status == 401 else "Forbidden",
-            exc.message,
-            headers=headers,
-        )
+        return _problem(exc.status, _AUTH_TITLES.get(exc.status, "Forbidden"), exc.message,
+                        headers=headers)
+    if isinstance(exc, ResourceNotFoundError):  # answered exactly as a refused (404) one
+        return _problem(404, _AUTH_TITLES[404], str(exc))
+    if isinstance(exc, ConflictError):
+        return _problem(409, "Conflict", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
     if isinstance(exc, DocumentTooLargeError):
         return _problem(413, "Document too large", exc.message,
                         [{"location": exc.location or "/", "message": exc.message}])
@@ -224,7 +231,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
 
     async def handle(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, AuthError) and exc.status == 403:
+        if isinstance(exc, AuthError) and exc.status in (403, 404):
             await _audit_refusal(request, exc)
         if request.url.path.startswith("/fhir"):
             return outcome.error_response(exc)
@@ -240,6 +247,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
         return {"status": "ok"}
 
     app.include_router(json_router, prefix="/api")
+    app.include_router(requests_router, prefix="/api")
     app.include_router(fhir_router, prefix="/fhir")
     return app
 

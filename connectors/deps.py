@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from connectors.agency_requests import AgencyRequests
 from connectors.auth import require_scope
 from connectors.case_owners import CaseOwners
 from connectors.documents import UrlFetcher
@@ -59,6 +60,17 @@ async def get_url_fetcher(request: Request) -> UrlFetcher | None:
     return fetcher
 
 
+async def get_agency_requests(request: Request) -> AgencyRequests:
+    """The requests routes' use cases over the app's Task store, built once per app (its locks
+    must be shared by every request, as for :func:`get_fhir_service`)."""
+    state = request.app.state
+    service: AgencyRequests | None = getattr(state, "agency_requests", None)
+    if service is None:
+        service = AgencyRequests(state.tasks, state.task_events, state.clock, KeyedLocks())
+        state.agency_requests = service
+    return service
+
+
 async def get_fhir_service(request: Request) -> FhirService:
     """The health connector's use cases over the app's ports, built once per app.
 
@@ -90,9 +102,12 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 CaseOwnersDep = Annotated[CaseOwners, Depends(get_case_owners)]
 DocumentStoreDep = Annotated[DocumentStore, Depends(get_docstore)]
 UrlFetcherDep = Annotated[UrlFetcher | None, Depends(get_url_fetcher)]
+AgencyRequestsDep = Annotated[AgencyRequests, Depends(get_agency_requests)]
 FhirServiceDep = Annotated[FhirService, Depends(get_fhir_service)]
 
+EducationReader = Annotated[Principal, Depends(require_scope("education:read"))]
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
+SocialCareReader = Annotated[Principal, Depends(require_scope("social_care:read"))]
 SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
 FhirReader = Annotated[Principal, Depends(require_scope("fhir:read"))]
 FhirWriter = Annotated[Principal, Depends(require_scope("fhir:write"))]
