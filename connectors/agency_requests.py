@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from connectors.fhir.codes import TASK_TRANSITIONS
 from connectors.fhir.errors import ConflictError, ResourceNotFoundError
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import FeedPosition, StoredTask, TaskEvents, TaskStore
@@ -339,3 +340,34 @@ class AgencyRequests:
                  status=change.status.value, reason_code=code,
                  credential_id=principal.credential_id)
         return request_view(updated, self._today())
+
+    async def complete_answered(self, principal: Principal, request_id: str) -> None:
+        """Complete the caller's request its advice (just published) names, as FHIR advice
+        completes its Task; anything else (unknown, another agency's, already closed) is left.
+
+        The JSON advice routes do not refuse advice for its ``request_id`` (the worker routes
+        it); this only keeps the caller's own request list true.
+
+        Raises:
+            PublishError: (503) the completion could not be made durable. The advice is already
+                in Kafka; a retry publishes it again (same event id) and completes the request.
+        """
+        task = self._tasks.get(task_id_for(request_id))
+        if task is None or str(task.request["request_id"]) != request_id or not (
+                task.owned_by(principal.agency_system, principal.agency_value)):
+            return
+        async with self._locks.hold(("task", task.task_id)):
+            current = self._tasks.get(task.task_id) or task
+            if "completed" not in TASK_TRANSITIONS.get(current.status, frozenset()):
+                return
+            now = self._clock.now()
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            receipt = await self._events.publish(TaskStatusChanged(
+                request_id=request_id, case_id=str(current.request["case_id"]),
+                status="completed", reason_code=None, reason_text=None,
+                owner_ods=principal.agency_value, owner_system=principal.agency_system, at=now,
+            ))
+            self._tasks.set_status(current.task_id, "completed", None, None, now,
+                                   position=(receipt.topic, receipt.partition, receipt.offset))
+        log.info("advice_request_completed_by_advice", request_id=request_id,
+                 credential_id=principal.credential_id)

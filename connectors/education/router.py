@@ -20,6 +20,7 @@ from connectors import limits
 from connectors.api_docs import problem_responses
 from connectors.case_owners import CaseOwners
 from connectors.deps import (
+    AgencyRequestsDep,
     CaseOwnersDep,
     ClockDep,
     DocumentStoreDep,
@@ -225,9 +226,13 @@ async def post_education_advice(
     owners: CaseOwnersDep,
     docstore: DocumentStoreDep,
     fetcher: UrlFetcherDep,
+    requests: AgencyRequestsDep,
 ) -> Any:
-    return await _publish(
+    accepted = await _publish(
         publisher, await _advice(body, principal, settings, owners, docstore, fetcher))
+    if body.request_id is not None:
+        await requests.complete_answered(principal, body.request_id)
+    return accepted
 
 
 @router.post(
@@ -246,9 +251,13 @@ async def post_social_care_advice(
     owners: CaseOwnersDep,
     docstore: DocumentStoreDep,
     fetcher: UrlFetcherDep,
+    requests: AgencyRequestsDep,
 ) -> Any:
-    return await _publish(
+    accepted = await _publish(
         publisher, await _advice(body, principal, settings, owners, docstore, fetcher))
+    if body.request_id is not None:
+        await requests.complete_answered(principal, body.request_id)
+    return accepted
 
 
 @router.post(

@@ -309,7 +309,9 @@ class InMemoryTaskStore:
         """
         current = self.tasks[task_id]
         if (current.status, current.last_modified) == (status, at):
-            if position is not None and current.position is None:
+            if position is not None and current.position != position:
+                # The change read back from Kafka: where it really is (a local change may not
+                # have known its position).
                 current = replace(current, position=position)
                 self.tasks[task_id] = current
             return current

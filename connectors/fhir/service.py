@@ -299,7 +299,7 @@ class FhirService:
             if "completed" not in TASK_TRANSITIONS.get(current.status, frozenset()):
                 return
             now = _millis(ports.clock.now())
-            await ports.task_events.publish(TaskStatusChanged(
+            receipt = await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(current.request["request_id"]),
                 case_id=str(current.request["case_id"]) if current.request.get("case_id")
                 else None,
@@ -307,7 +307,8 @@ class FhirService:
                 at=now, output_document_id=document_id,
             ))
             ports.tasks.set_status(current.task_id, "completed", None, None, now,
-                                   output_document_id=document_id)
+                                   output_document_id=document_id,
+                                   position=(receipt.topic, receipt.partition, receipt.offset))
         log.info("fhir_task_completed_by_advice", request_id=current.request["request_id"],
                  document_id=document_id)
 
@@ -540,16 +541,17 @@ class FhirService:
             if not check_transition(current.status, update.status):
                 return current  # a concurrent identical update got here first
             now = _millis(ports.clock.now())  # as the event carries it (timestamp-millis)
-            await ports.task_events.publish(TaskStatusChanged(
+            receipt = await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(stored.request["request_id"]),
                 case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,
                 status=update.status, reason_code=update.reason_code,
                 reason_text=update.reason_text, owner_ods=principal.agency_value.upper(), at=now,
                 output_document_id=prepared.output_document_id,
             ))
-            updated = ports.tasks.set_status(stored.task_id, update.status, update.reason_code,
-                                             update.reason_text, now,
-                                             output_document_id=prepared.output_document_id)
+            updated = ports.tasks.set_status(
+                stored.task_id, update.status, update.reason_code, update.reason_text, now,
+                output_document_id=prepared.output_document_id,
+                position=(receipt.topic, receipt.partition, receipt.offset))
         log.info("fhir_task_status_changed", request_id=stored.request["request_id"],
                  status=update.status, reason_code=update.reason_code)
         return updated

@@ -312,3 +312,35 @@ def test_scopes_keep_other_kinds_out(api: Api) -> None:
     """A health credential on the social care requests: 403 (audited); no token: 401."""
     assert api.get(SOCIAL, "health").status_code == 403
     assert api.client.get(SOCIAL).status_code == 401
+
+
+def advice_for(request_id: str, contribution_id: str) -> dict[str, Any]:
+    """Social care advice answering a request."""
+    return {"contribution_id": contribution_id, "advice_type": "SOCIAL_CARE",
+            "request_id": request_id, "submitted_at": NOW.isoformat()}
+
+
+def test_advice_answering_its_own_request_completes_it(api: Api) -> None:
+    """Social care advice naming its request: 202, and the request is COMPLETED (a TaskStatusChanged, owner LA 999), as FHIR advice completes its Task."""
+    headers = {"Authorization": f"Bearer {api.tokens['social_care']}"}
+    r = api.client.post("/api/social-care/advice", json=advice_for("REQ-SC-1", "CSC-ADV-1"),
+                        headers=headers)
+    assert r.status_code == 202, r.text
+    (event,) = api.task_events.events
+    assert (event.status, event.owner_system, event.owner_ods) == (
+        "completed", LA_CODE_SYSTEM, "999")
+    item = api.get(f"{SOCIAL}/REQ-SC-1", "social_care").json()
+    assert (item["status"], item["days_overdue"]) == ("COMPLETED", None)
+    again = api.client.post("/api/social-care/advice", json=advice_for("REQ-SC-1", "CSC-ADV-1"),
+                            headers=headers)
+    assert again.status_code == 202
+    assert len(api.task_events.events) == 1, "a retried submission completes nothing twice"
+
+
+def test_advice_naming_another_agencys_request_completes_nothing(api: Api) -> None:
+    """LA 886's social care naming LA 999's request: the advice is accepted as before (the worker routes it); the request is not touched."""
+    r = api.client.post("/api/social-care/advice", json=advice_for("REQ-SC-1", "CSC-ADV-886"),
+                        headers={"Authorization": f"Bearer {api.tokens['other_social_care']}"})
+    assert r.status_code == 202, r.text
+    assert api.task_events.events == []
+    assert api.tasks.get("REQ-SC-1").status == "requested"  # type: ignore[union-attr]
