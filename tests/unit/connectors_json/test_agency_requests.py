@@ -344,3 +344,14 @@ def test_advice_naming_another_agencys_request_completes_nothing(api: Api) -> No
     assert r.status_code == 202, r.text
     assert api.task_events.events == []
     assert api.tasks.get("REQ-SC-1").status == "requested"  # type: ignore[union-attr]
+
+
+def test_an_overlong_request_id_in_the_path_is_422_without_echo(api: Api) -> None:
+    """Request ids in the path are bounded by their pattern (64 characters); the id is not echoed."""
+    huge = "zzmarker" + "A" * 60_000  # httpx refuses longer urls; the bound is 64
+    for r in (api.get(f"{SOCIAL}/{huge}", "social_care"),
+              api.decide(huge, "social_care", {"status": "ACCEPTED"})):
+        assert r.status_code == 422, r.text[:200]
+        assert "zzmarker" not in r.text
+    assert api.task_events.events == []
+    assert api.audits() == []
