@@ -91,7 +91,8 @@ class AdviceRequestView:
             None once the request is declined or completed.
         status: where it has got to.
         decline_reason: with ``DECLINED``, the reason code given.
-        updated_at: when Kafka recorded its latest change.
+        updated_at: when its latest change happened (the request's Kafka timestamp, or the
+            status change's time).
     """
 
     request_id: str

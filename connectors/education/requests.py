@@ -70,7 +70,8 @@ class AdviceRequestOut(BaseModel):
         "declined or completed."))
     status: RequestStatus
     decline_reason: str | None = Field(description="With DECLINED: the reason code given.")
-    updated_at: datetime | None = Field(description="When Kafka recorded its latest change.")
+    updated_at: datetime | None = Field(description=(
+        "When its latest change happened (arrival of the request, or its status change)."))
 
 
 class AdviceRequestPage(BaseModel):

@@ -163,7 +163,8 @@ class StoredTask:
         output_document_id: the advice DocumentReference that completed it (``Task.output``).
         position: where on Kafka its latest change was read or written (None: not known), so
             readers can ask for what changed after a point (``connectors.agency_requests``).
-        updated_at: when Kafka recorded its latest change (the record's timestamp).
+        updated_at: when its latest change happened: the request record's Kafka timestamp, or
+            a status change's ``changed_at``.
     """
 
     task_id: str
