@@ -31,8 +31,11 @@ from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAud
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
+from connectors.documents import DocumentFetchError, DocumentTooLargeError
+from connectors.education.requests import router as requests_router
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
+from connectors.fhir.errors import ConflictError, ResourceNotFoundError
 from connectors.fhir.ports import (
     InMemorySubmissionLedger,
     InMemoryTaskEvents,
@@ -111,6 +114,10 @@ def _problem(
     )
 
 
+#: Titles of refusals: 404 is a refusal that must not reveal the thing exists (audited).
+_AUTH_TITLES: Final = {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """pydantic's errors without the input: no ``input``, no made-up field names, safe texts."""
     errors = []
@@ -136,12 +143,18 @@ def _json_error(request: Request, exc: Exception) -> Response:
         return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _problem(
-            exc.status,
-            "Unauthorized" if exc.status == 401 else "Forbidden",
-            exc.message,
-            headers=headers,
-        )
+        return _problem(exc.status, _AUTH_TITLES.get(exc.status, "Forbidden"), exc.message,
+                        headers=headers)
+    if isinstance(exc, ResourceNotFoundError):  # answered exactly as a refused (404) one
+        return _problem(404, _AUTH_TITLES[404], str(exc))
+    if isinstance(exc, ConflictError):
+        return _problem(409, "Conflict", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, DocumentTooLargeError):
+        return _problem(413, "Document too large", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, DocumentFetchError):
+        return _problem(502, "Document url unreadable", str(exc))
     if isinstance(exc, EventTooLargeError):
         return _problem(413, "Event too large",
                         "the event would be larger than Kafka accepts on its topic; shorten the "
@@ -230,7 +243,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
 
     async def handle(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, AuthError) and exc.status == 403:
+        if isinstance(exc, AuthError) and exc.status in (403, 404):
             await _audit_refusal(request, exc)
         if request.url.path.startswith("/fhir"):
             return outcome.error_response(exc)
@@ -247,6 +260,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
     app.include_router(json_router, prefix="/api")
     app.include_router(la_router, prefix="/api")
+    app.include_router(requests_router, prefix="/api")
     app.include_router(fhir_router, prefix="/fhir")
     return app
 

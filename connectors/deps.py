@@ -14,9 +14,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+from connectors.agency_requests import AgencyRequests
 from connectors.audit import AuditTrail
 from connectors.auth import require_any_scope, require_scope
 from connectors.case_owners import CaseOwners
+from connectors.documents import UrlFetcher
 from connectors.fhir.service import FhirPorts, FhirService
 from connectors.locks import KeyedLocks
 from connectors.ports import DocumentStore, EventPublisher, Principal
@@ -49,6 +51,29 @@ async def get_case_owners(request: Request) -> CaseOwners:
     """Which LA owns each case the connector has read a referral for."""
     owners: CaseOwners = request.app.state.case_owners
     return owners
+
+
+async def get_docstore(request: Request) -> DocumentStore:
+    """The content-addressed document store advice documents are put in."""
+    docstore: DocumentStore = request.app.state.docstore
+    return docstore
+
+
+async def get_url_fetcher(request: Request) -> UrlFetcher | None:
+    """Reads allow-listed document urls; None where no hosts are configured."""
+    fetcher: UrlFetcher | None = getattr(request.app.state, "url_fetcher", None)
+    return fetcher
+
+
+async def get_agency_requests(request: Request) -> AgencyRequests:
+    """The requests routes' use cases over the app's Task store, built once per app (its locks
+    must be shared by every request, as for :func:`get_fhir_service`)."""
+    state = request.app.state
+    service: AgencyRequests | None = getattr(state, "agency_requests", None)
+    if service is None:
+        service = AgencyRequests(state.tasks, state.task_events, state.clock, KeyedLocks())
+        state.agency_requests = service
+    return service
 
 
 async def get_fhir_service(request: Request) -> FhirService:
@@ -105,9 +130,14 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CaseOwnersDep = Annotated[CaseOwners, Depends(get_case_owners)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_docstore)]
+UrlFetcherDep = Annotated[UrlFetcher | None, Depends(get_url_fetcher)]
+AgencyRequestsDep = Annotated[AgencyRequests, Depends(get_agency_requests)]
 FhirServiceDep = Annotated[FhirService, Depends(get_fhir_service)]
 
+EducationReader = Annotated[Principal, Depends(require_scope("education:read"))]
 EducationWriter = Annotated[Principal, Depends(require_scope("education:write"))]
+SocialCareReader = Annotated[Principal, Depends(require_scope("social_care:read"))]
 SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write"))]
 FhirReader = Annotated[Principal, Depends(require_scope("fhir:read"))]
 FhirWriter = Annotated[Principal, Depends(require_scope("fhir:write"))]

@@ -97,7 +97,11 @@ class EventTooLargeError(ValidationError):
 
 
 class AuthError(EhcpError):
-    """Authentication failed (401) or the caller is not allowed to do this (403)."""
+    """Authentication failed (401) or the caller is not allowed to do this (403).
+
+    A refusal that must not reveal that the thing exists (another agency's advice request)
+    is status 404: answered as "not found", and audited like a 403.
+    """
 
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
