@@ -101,12 +101,6 @@ async def get_fhir_service(request: Request) -> FhirService:
     return service
 
 
-async def get_docstore(request: Request) -> DocumentStore:
-    """Where advice documents are stored (content-addressed)."""
-    store: DocumentStore = request.app.state.docstore
-    return store
-
-
 async def get_audit(request: Request) -> AuditTrail:
     """Where audit events go (background writes, spooled if Kafka does not take them)."""
     audit: AuditTrail = request.app.state.audit
@@ -142,7 +136,6 @@ SocialCareWriter = Annotated[Principal, Depends(require_scope("social_care:write
 FhirReader = Annotated[Principal, Depends(require_scope("fhir:read"))]
 FhirWriter = Annotated[Principal, Depends(require_scope("fhir:write"))]
 AuditDep = Annotated[AuditTrail, Depends(get_audit)]
-DocStoreDep = Annotated[DocumentStore, Depends(get_docstore)]
 ReadModelDep = Annotated[Engine, Depends(get_readmodel)]
 CasesReader = Annotated[Principal, Depends(require_scope("cases:read"))]
 DocumentsReader = Annotated[Principal, Depends(require_scope("documents:read"))]

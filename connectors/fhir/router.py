@@ -21,9 +21,9 @@ from connectors.audit import document_read_record
 from connectors.deps import (
     AuditDep,
     ClockDep,
-    DocStoreDep,
     DocumentReferenceReader,
     DocumentsReader,
+    DocumentStoreDep,
     FhirReader,
     FhirServiceDep,
     FhirWriter,
@@ -161,7 +161,7 @@ async def read_document_reference(request: Request, resource_id: str,
 @router.get("/Binary/{sha256}")
 async def read_binary(request: Request, sha256: str, principal: DocumentsReader,
                       engine: ReadModelDep, clock: ClockDep, audit: AuditDep,
-                      store: DocStoreDep) -> Response:
+                      store: DocumentStoreDep) -> Response:
     """An LA's advice document: raw bytes with their content type, or a FHIR JSON Binary when
     ``Accept`` asks for ``application/fhir+json``. Every read is audited."""
     view = la_view(principal, engine, clock)

@@ -18,8 +18,8 @@ from connectors.deps import (
     AuditDep,
     CasesReader,
     ClockDep,
-    DocStoreDep,
     DocumentsReader,
+    DocumentStoreDep,
     ReadModelDep,
     la_view,
 )
@@ -101,7 +101,7 @@ async def list_alerts(
     summary="Download an advice document of one of the LA's cases")
 async def read_document(request: Request, sha256: Sha256, principal: DocumentsReader,
                         engine: ReadModelDep, clock: ClockDep, audit: AuditDep,
-                        store: DocStoreDep) -> StreamingResponse:
+                        store: DocumentStoreDep) -> StreamingResponse:
     """The document behind advice on one of the caller's LA's cases; every read is audited
     (RecordRead), and another LA's document is 404, as an unknown one, and audited."""
     view = la_view(principal, engine, clock)

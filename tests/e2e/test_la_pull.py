@@ -49,9 +49,22 @@ def fhir_advice_with_pdf(pipeline: Pipeline, case_id: str, nhs: str) -> bytes:
     return pdf
 
 
-#: Every channel by which advice with a document reaches the case. JSON advice with a document
-#: (the ``document`` field of the JSON advice body) is one more sender here.
-ADVICE_SENDERS: list[AdviceSender] = [fhir_advice_with_pdf]
+def json_advice_with_document(pipeline: Pipeline, case_id: str, nhs: str) -> bytes:
+    """The LA's educational psychologist posts advice with an inline PDF (JSON API)."""
+    pdf = b"%PDF-1.4\n% synthetic psychological advice " + uuid.uuid4().bytes + b"\n%%EOF\n"
+    with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+        r = client.post("/api/education/advice", headers=pipeline.headers("la"), json={
+            "contribution_id": f"{case_id}-EP-DOC", "advice_type": "PSYCHOLOGICAL",
+            "case_id": case_id, "submitted_at": datetime.now(UTC).isoformat(),
+            "document": {"content_type": "application/pdf",
+                         "data": base64.b64encode(pdf).decode()}})
+    assert r.status_code == 202, r.text
+    return pdf
+
+
+#: Every channel by which advice with a document reaches the case: FHIR (health) and the JSON
+#: API (education, social care).
+ADVICE_SENDERS: list[AdviceSender] = [fhir_advice_with_pdf, json_advice_with_document]
 
 
 @pytest.fixture(scope="module")
