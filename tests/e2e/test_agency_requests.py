@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,8 +52,9 @@ def open_requests(client: httpx.Client, pipeline: Pipeline, who: str) -> list[di
 
 
 def test_social_care_declines_its_request_and_the_la_reads_the_reason_on_the_case(
-        pipeline: Pipeline) -> None:
-    """A referral and an advice request to LA 999's social care: it lists the open request, declines it NOT_KNOWN_TO_SERVICE; the case status shows DECLINED with that code (never the text); LA 886's social care gets 404 and an audit record."""
+        pipeline: Pipeline, la_tokens: dict[str, tuple[str, str]],
+        projector: subprocess.Popen[bytes]) -> None:
+    """A referral and an advice request to LA 999's social care: it lists the open request, declines it NOT_KNOWN_TO_SERVICE; the case status shows DECLINED with that code (never the text), and the LA reads it on the case through its pull API; LA 886's social care gets 404 and an audit record."""
     case_id, nhs = new_case("SCREQ")
     request_id = f"REQ-SC-{uuid.uuid4().hex[:8]}"
     sent_on = datetime.now(UTC).date() - timedelta(weeks=7)  # due a week ago
@@ -102,6 +104,21 @@ def test_social_care_declines_its_request_and_the_la_reads_the_reason_on_the_cas
     assert (declined["request_id"], declined["decline_reason"]) == (
         request_id, "NOT_KNOWN_TO_SERVICE")
     assert REASON_TEXT not in str(status_of(pipeline.settings, case_id))
+
+    _, la_token = la_tokens["la_read"]
+
+    def la_reads_the_decline() -> dict[str, Any] | None:
+        assert projector.poll() is None
+        with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+            got = client.get(f"/api/la/cases/{case_id}",
+                             headers={"Authorization": f"Bearer {la_token}"})
+        if got.status_code != 200:
+            return None
+        items = [a for a in got.json()["advice_items"] if a["advice_type"] == "SOCIAL_CARE"]
+        return items[0] if items and items[0]["status"] == "DECLINED" else None
+
+    seen = wait_until(la_reads_the_decline, 120, what="the decline on the LA's case (pull API)")
+    assert (seen["request_id"], seen["decline_reason"]) == (request_id, "NOT_KNOWN_TO_SERVICE")
 
     credential_id = pipeline.tokens["other_la_social_care"].split("_")[1]
 

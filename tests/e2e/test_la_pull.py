@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.auth import FileCredentialStore, new_credential
 from ehcp.contract import records
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import AUDIT
-from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.kafka_io.readers import read_partitions
 from tests.e2e.conftest import REPO, Pipeline
 from tests.e2e.test_pipeline import medical_advice, new_case, referral
-from tests.support import spawn, stop, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 CODEC = default_codec()
@@ -65,30 +63,6 @@ def json_advice_with_document(pipeline: Pipeline, case_id: str, nhs: str) -> byt
 #: Every channel by which advice with a document reaches the case: FHIR (health) and the JSON
 #: API (education, social care).
 ADVICE_SENDERS: list[AdviceSender] = [fhir_advice_with_pdf, json_advice_with_document]
-
-
-@pytest.fixture(scope="module")
-def la_tokens(pipeline: Pipeline) -> dict[str, tuple[str, str]]:
-    """local_authority credentials for LA 999 (the case's) and LA 886: name -> (id, token)."""
-    store = FileCredentialStore(pipeline.settings.credentials_file)
-    made, out = [], {}
-    for who, la in (("la_read", "999"), ("other_la_read", "886")):
-        credential, token = new_credential(LA_CODE_SYSTEM, la, "local_authority")
-        made.append(credential)
-        out[who] = (credential.credential_id, token)
-    store.save([*store.all(), *made])
-    return out
-
-
-@pytest.fixture(scope="module")
-def projector(pipeline: Pipeline) -> Iterator[subprocess.Popen[bytes]]:
-    """`ehcp workspace project --follow` into the read model the connectors read."""
-    proc = spawn(["workspace", "project", "--follow", "--supervise"], pipeline.env,
-                 pipeline.logs / "projector.log")
-    try:
-        yield proc
-    finally:
-        stop(proc)
 
 
 def _get(pipeline: Pipeline, token: str, path: str) -> httpx.Response:
