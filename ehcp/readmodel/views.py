@@ -1,0 +1,484 @@
+"""What the workspace shows an LA's staff, read from the read model (no SQL anywhere else).
+
+Written in the style the shared service layer (``ehcp/readmodel/access.py``) promises: every
+function takes an :class:`~sqlalchemy.Engine`, the reader's LA code and a :class:`Clock` where
+time matters, and returns frozen dataclasses. A case, advice item or document of another LA is
+"not found" (None or absent), never returned. A case officer's view is narrowed further to their
+caseload by passing ``officer_id``.
+
+"Days overdue" are computed at read time from the due date and the clock (the stored alert's
+figure is as of when it was raised).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, case, func, literal, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from ehcp.casework.calendar import LONDON
+from ehcp.clock import Clock
+from ehcp.readmodel import people as p
+from ehcp.readmodel import tables as t
+
+#: Advice still owed by its agency.
+OPEN_STATUSES: Final = ("REQUESTED", "OVERDUE")
+#: Open advice due within this many days counts as "due soon" in the tray (the first
+#: due-soon alert threshold, ``Policy.due_soon_days``).
+DUE_SOON_DAYS: Final = 10
+PAGE_SIZE: Final = 50
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def today(clock: Clock) -> date:
+    """The date in London (the day an English LA's staff see on their calendar)."""
+    return clock.now().astimezone(ZoneInfo(LONDON)).date()
+
+
+class TraySort(StrEnum):
+    """Orders of the work tray."""
+
+    MOST_OVERDUE = "overdue"  # earliest due date first
+    CASE = "case"  # by case reference
+    AGENCY = "agency"
+    ADVICE_TYPE = "advice_type"
+
+
+@dataclass(frozen=True, slots=True)
+class TrayFilter:
+    """The work tray's filters; None means "any"."""
+
+    agency: str | None = None
+    advice_type: str | None = None
+    officer_id: str | None = None
+    stage: str | None = None
+    case_search: str | None = None
+    sort: TraySort = TraySort.MOST_OVERDUE
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TrayItem:
+    """One open contribution: who owes which advice for which case, and how late it is."""
+
+    case_id: str
+    advice_type: str
+    regulation: str
+    status: str
+    agency_system: str | None
+    agency_value: str | None
+    due_on: date
+    days_overdue: int  # negative: days left
+    stage: str
+    officer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrayPage:
+    """One page of the tray, with the counts across every page."""
+
+    items: tuple[TrayItem, ...]
+    total: int
+    page: int
+    pages: int
+    overdue: int
+    per_agency: tuple[tuple[str, int], ...]  # agency value, open items (filters applied)
+    agencies: tuple[str, ...]  # every agency with open items (for the filter's choices)
+    stages: tuple[str, ...]
+
+
+def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
+              caseload_of: str | None = None, page_size: int = PAGE_SIZE) -> TrayPage:
+    """Open advice of the LA's cases due within :data:`DUE_SOON_DAYS` or overdue.
+
+    Args:
+        engine: the read model.
+        la_code: the reader's LA; nothing of another LA is returned.
+        clock: for today's date (days overdue are live).
+        flt: filters, sort and page.
+        caseload_of: a case officer's user id: only their cases.
+        page_size: items per page.
+    """
+    ca, cs, asg, us = t.case_advice, t.cases, p.case_assignments, p.users
+    day = today(clock)
+    base = [
+        ca.c.la_code == la_code,
+        ca.c.status.in_(OPEN_STATUSES),
+        ca.c.due_on.is_not(None),
+        ca.c.due_on <= day + timedelta(days=DUE_SOON_DAYS),
+    ]
+    if caseload_of is not None:
+        base.append(asg.c.user_id == caseload_of)
+    frm = (ca.join(cs, cs.c.case_id == ca.c.case_id)
+           .outerjoin(asg, asg.c.case_id == ca.c.case_id)
+           .outerjoin(us, us.c.user_id == asg.c.user_id))
+    filtered = list(base)
+    if flt.agency:
+        filtered.append(ca.c.agency_value == flt.agency)
+    if flt.advice_type:
+        filtered.append(ca.c.advice_type == flt.advice_type)
+    if flt.officer_id:
+        filtered.append(asg.c.user_id == flt.officer_id)
+    if flt.stage:
+        filtered.append(cs.c.stage == flt.stage)
+    if flt.case_search:
+        escaped = (flt.case_search.replace("\\", "\\\\").replace("%", "\\%")
+                   .replace("_", "\\_"))
+        filtered.append(func.lower(ca.c.case_id).like(f"%{escaped.lower()}%", escape="\\"))
+    order = {
+        TraySort.MOST_OVERDUE: (ca.c.due_on, ca.c.case_id, ca.c.advice_type),
+        TraySort.CASE: (ca.c.case_id, ca.c.advice_type),
+        TraySort.AGENCY: (ca.c.agency_value, ca.c.due_on, ca.c.case_id),
+        TraySort.ADVICE_TYPE: (ca.c.advice_type, ca.c.due_on, ca.c.case_id),
+    }[flt.sort]
+    with engine.connect() as conn:
+        counts = conn.execute(
+            select(func.count(), func.sum(case((ca.c.due_on < day, 1), else_=0)))
+            .select_from(frm).where(*filtered)).one()
+        total, overdue = int(counts[0]), int(counts[1] or 0)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, flt.page), pages)
+        rows = conn.execute(
+            select(ca.c.case_id, ca.c.advice_type, ca.c.regulation, ca.c.status,
+                   ca.c.agency_system, ca.c.agency_value, ca.c.due_on, cs.c.stage,
+                   us.c.username)
+            .select_from(frm).where(*filtered).order_by(*order)
+            .limit(page_size).offset((page - 1) * page_size)).all()
+        per_agency = conn.execute(
+            select(func.coalesce(ca.c.agency_value, literal("(none)")), func.count())
+            .select_from(frm).where(*filtered)
+            .group_by(ca.c.agency_value).order_by(func.count().desc(), ca.c.agency_value)
+        ).all()
+        agencies = conn.execute(
+            select(ca.c.agency_value).distinct().select_from(frm)
+            .where(*base, ca.c.agency_value.is_not(None)).order_by(ca.c.agency_value)).all()
+        stages = conn.execute(
+            select(cs.c.stage).distinct().where(cs.c.la_code == la_code)
+            .order_by(cs.c.stage)).all()
+    items = tuple(
+        TrayItem(case_id=r.case_id, advice_type=r.advice_type, regulation=r.regulation,
+                 status=r.status, agency_system=r.agency_system, agency_value=r.agency_value,
+                 due_on=r.due_on, days_overdue=(day - r.due_on).days, stage=r.stage,
+                 officer=r.username)
+        for r in rows)
+    return TrayPage(
+        items=items, total=total, page=page, pages=pages, overdue=overdue,
+        per_agency=tuple((str(r[0]), _int(r[1])) for r in per_agency),
+        agencies=tuple(str(a[0]) for a in agencies), stages=tuple(str(s[0]) for s in stages))
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceItemView:
+    """One advice item of a case's latest status: who was asked, when it is due."""
+
+    advice_type: str
+    regulation: str
+    status: str
+    request_id: str | None
+    agency_system: str | None
+    agency_value: str | None
+    due_on: date | None
+    days_overdue: int | None
+    decline_reason: str | None
+    contribution_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceReceived:
+    """Advice routed into the case, with its document's claim (never its bytes)."""
+
+    event_id: str
+    contribution_id: str
+    advice_type: str
+    agency_system: str
+    agency_value: str
+    submitted_at: datetime
+    channel: str
+    request_id: str | None
+    document_sha256: str | None
+    document_size_bytes: int | None
+    document_content_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One alert event of a case (raised or resolved), with the rule and regulation behind it."""
+
+    event_id: str
+    alert_id: str
+    case_id: str | None
+    kind: str
+    status: str
+    severity: str
+    advice_type: str | None
+    agency_value: str | None
+    due_on: date | None
+    days_overdue: int
+    regulation: str
+    message: str
+    as_of: date
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """Everything the case page shows."""
+
+    case_id: str
+    la_code: str
+    stage: str
+    received_on: date | None
+    final_plan_due_on: date | None
+    as_of: date
+    open_alerts: int
+    officer: str | None
+    advice_items: tuple[AdviceItemView, ...]
+    advice: tuple[AdviceReceived, ...]
+    alerts: tuple[AlertView, ...]
+
+
+def _alert(r: Any, day: date | None = None) -> AlertView:
+    live = r.days_overdue
+    if day is not None and r.due_on is not None and r.status == "RAISED" \
+            and r.kind == "ADVICE_OVERDUE":
+        live = (day - r.due_on).days
+    return AlertView(
+        event_id=r.event_id, alert_id=r.alert_id, case_id=r.case_id, kind=r.kind,
+        status=r.status, severity=r.severity, advice_type=r.advice_type,
+        agency_value=r.agency_value, due_on=r.due_on, days_overdue=int(live),
+        regulation=r.regulation, message=r.message, as_of=r.as_of)
+
+
+def _advice(r: Any) -> AdviceReceived:
+    submitted = r.submitted_at
+    if submitted.tzinfo is None:
+        submitted = submitted.replace(tzinfo=UTC)
+    return AdviceReceived(
+        event_id=r.event_id, contribution_id=r.contribution_id, advice_type=r.advice_type,
+        agency_system=r.agency_system, agency_value=r.agency_value, submitted_at=submitted,
+        channel=r.channel, request_id=r.request_id, document_sha256=r.document_sha256,
+        document_size_bytes=r.document_size_bytes,
+        document_content_type=r.document_content_type)
+
+
+def may_see_case(engine: Engine, la_code: str, case_id: str,
+                 caseload_of: str | None = None) -> bool:
+    """The case belongs to the LA (and, for a case officer, to their caseload)."""
+    query = select(t.case_owners.c.case_id).where(
+        t.case_owners.c.case_id == case_id, t.case_owners.c.la_code == la_code)
+    if caseload_of is not None:
+        query = query.where(t.case_owners.c.case_id.in_(
+            select(p.case_assignments.c.case_id)
+            .where(p.case_assignments.c.user_id == caseload_of)))
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
+def case_view(engine: Engine, la_code: str, clock: Clock, case_id: str, *,
+              caseload_of: str | None = None) -> CaseView | None:
+    """The case page's data, or None if the case is not the LA's (or not in the caseload)."""
+    if not may_see_case(engine, la_code, case_id, caseload_of):
+        return None
+    day = today(clock)
+    with engine.connect() as conn:
+        row = conn.execute(select(t.cases).where(
+            t.cases.c.case_id == case_id, t.cases.c.la_code == la_code)).first()
+        if row is None:
+            return None
+        officer = conn.execute(
+            select(p.users.c.username).join(
+                p.case_assignments, p.case_assignments.c.user_id == p.users.c.user_id)
+            .where(p.case_assignments.c.case_id == case_id)).scalar_one_or_none()
+        items = conn.execute(select(t.case_advice).where(
+            t.case_advice.c.case_id == case_id, t.case_advice.c.la_code == la_code)
+            .order_by(t.case_advice.c.advice_type)).all()
+        advice = conn.execute(select(t.advice).where(
+            t.advice.c.case_id == case_id, t.advice.c.la_code == la_code)
+            .order_by(t.advice.c.submitted_at, t.advice.c.event_id)).all()
+        alerts = conn.execute(select(t.alerts).where(
+            t.alerts.c.case_id == case_id, t.alerts.c.la_code == la_code)
+            .order_by(t.alerts.c.as_of, t.alerts.c.kafka_partition,
+                      t.alerts.c.kafka_offset)).all()
+    return CaseView(
+        case_id=row.case_id, la_code=row.la_code, stage=row.stage, received_on=row.received_on,
+        final_plan_due_on=row.final_plan_due_on, as_of=row.as_of,
+        open_alerts=int(row.open_alerts), officer=officer,
+        advice_items=tuple(AdviceItemView(
+            advice_type=i.advice_type, regulation=i.regulation, status=i.status,
+            request_id=i.request_id, agency_system=i.agency_system,
+            agency_value=i.agency_value, due_on=i.due_on,
+            days_overdue=None if i.due_on is None else (day - i.due_on).days,
+            decline_reason=i.decline_reason,
+            contribution_ids=tuple(json.loads(i.contribution_ids or "[]"))) for i in items),
+        advice=tuple(_advice(a) for a in advice),
+        alerts=tuple(_alert(a, day) for a in alerts),
+    )
+
+
+def advice_document(engine: Engine, la_code: str, case_id: str, event_id: str, *,
+                    caseload_of: str | None = None) -> AdviceReceived | None:
+    """One advice record of the LA's case that has a document, or None."""
+    if not may_see_case(engine, la_code, case_id, caseload_of):
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(select(t.advice).where(
+            t.advice.c.event_id == event_id, t.advice.c.case_id == case_id,
+            t.advice.c.la_code == la_code, t.advice.c.document_sha256.is_not(None))).first()
+    return None if row is None else _advice(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Unrouted:
+    """A contribution matched to no case (no case, so no LA: managers see them)."""
+
+    event_id: str
+    reason: str
+    detail: str
+    parked: bool
+    contribution_id: str
+    advice_type: str
+    agency_system: str
+    agency_value: str
+    submitted_at: datetime
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record a worker could not process, by where it was."""
+
+    partition: int
+    offset: int
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    stage: str
+    exception_class: str
+    exception_message: str
+    timestamp_ms: int
+
+
+def unrouted_queue(engine: Engine, limit: int = 200) -> tuple[Unrouted, ...]:
+    """The newest unrouted contributions (operators' and managers' queue)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.unrouted).order_by(
+            t.unrouted.c.submitted_at.desc()).limit(limit)).all()
+    return tuple(Unrouted(
+        event_id=r.event_id, reason=r.reason, detail=r.detail, parked=bool(r.parked),
+        contribution_id=r.contribution_id, advice_type=r.advice_type,
+        agency_system=r.agency_system, agency_value=r.agency_value,
+        submitted_at=r.submitted_at, channel=r.channel) for r in rows)
+
+
+def dead_letter_queue(engine: Engine, limit: int = 200) -> tuple[DeadLetter, ...]:
+    """The newest dead letters' error headers (never their bytes)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(
+            t.dead_letters.c.kafka_partition, t.dead_letters.c.kafka_offset,
+            t.dead_letters.c.original_topic, t.dead_letters.c.original_partition,
+            t.dead_letters.c.original_offset, t.dead_letters.c.stage,
+            t.dead_letters.c.exception_class, t.dead_letters.c.exception_message,
+            t.dead_letters.c.timestamp_ms,
+        ).order_by(t.dead_letters.c.timestamp_ms.desc()).limit(limit)).all()
+    return tuple(DeadLetter(
+        partition=r.kafka_partition, offset=r.kafka_offset, original_topic=r.original_topic,
+        original_partition=r.original_partition, original_offset=r.original_offset,
+        stage=r.stage, exception_class=r.exception_class,
+        exception_message=r.exception_message[:500], timestamp_ms=r.timestamp_ms)
+        for r in rows)
+
+
+AlertCursor = dict[int, int]
+"""The last alert seen per Kafka partition of the alerts topic (a live feed's position)."""
+
+
+def alert_cursor(engine: Engine) -> AlertCursor:
+    """The position after every alert stored now (a live feed starts here)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.alerts.c.kafka_partition, func.max(t.alerts.c.kafka_offset))
+                            .group_by(t.alerts.c.kafka_partition)).all()
+    return {_int(r[0]): _int(r[1]) for r in rows}
+
+
+def alerts_after(engine: Engine, la_code: str, clock: Clock, cursor: AlertCursor, *,
+                 caseload_of: str | None = None,
+                 limit: int = 100) -> tuple[tuple[AlertView, ...], AlertCursor]:
+    """The LA's alerts stored after ``cursor``, and the cursor after them."""
+    al = t.alerts
+    after: list[ColumnElement[bool]] = [
+        and_(al.c.kafka_partition == part, al.c.kafka_offset > off)
+        for part, off in cursor.items()]
+    if cursor:
+        after.append(al.c.kafka_partition.not_in(list(cursor)))
+    query = select(al).where(al.c.la_code == la_code)
+    if after:
+        query = query.where(or_(*after))
+    if caseload_of is not None:
+        query = query.where(al.c.case_id.in_(
+            select(p.case_assignments.c.case_id)
+            .where(p.case_assignments.c.user_id == caseload_of)))
+    day = today(clock)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(al.c.kafka_partition, al.c.kafka_offset)
+                            .limit(limit)).all()
+    moved = dict(cursor)
+    for r in rows:
+        moved[r.kafka_partition] = max(moved.get(r.kafka_partition, -1), r.kafka_offset)
+    return tuple(_alert(r, day) for r in rows), moved
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One chart's data: a title, column headings and rows (the table and the CSV alike)."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
+    """The manager overview: open cases by stage; advice received by agency; days late."""
+    day = today(clock)
+    cs, ad, ca = t.cases, t.advice, t.case_advice
+    with engine.connect() as conn:
+        by_stage = conn.execute(
+            select(cs.c.stage, func.count()).where(cs.c.la_code == la_code)
+            .group_by(cs.c.stage).order_by(cs.c.stage)).all()
+        received = conn.execute(
+            select(ad.c.agency_value, func.count()).where(ad.c.la_code == la_code)
+            .group_by(ad.c.agency_value).order_by(ad.c.agency_value)).all()
+        late = conn.execute(
+            select(ca.c.due_on).where(
+                ca.c.la_code == la_code, ca.c.status.in_(OPEN_STATUSES),
+                ca.c.due_on.is_not(None), ca.c.due_on < day)).all()
+    buckets = _late_buckets([(day - r.due_on).days for r in late])
+    return (
+        Series("stages", "Open cases by stage", ("stage", "cases"),
+               tuple((r[0], _int(r[1])) for r in by_stage)),
+        Series("advice-by-agency", "Advice received by agency", ("agency", "advice"),
+               tuple((r[0], _int(r[1])) for r in received)),
+        Series("days-late", "Open advice by days late", ("days late", "items"), buckets),
+    )
+
+
+#: The days-late distribution's buckets (lower bound inclusive, upper exclusive; None: open).
+LATE_BUCKETS: Final[Sequence[tuple[int, int | None]]] = (
+    (1, 8), (8, 15), (15, 29), (29, 57), (57, None))
+
+
+def _late_buckets(days: Sequence[int]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for low, high in LATE_BUCKETS:
+        label = f"{low}-{high - 1}" if high is not None else f"{low}+"
+        out.append((label, sum(1 for d in days if d >= low and (high is None or d < high))))
+    return tuple(out)

@@ -1,0 +1,134 @@
+"""Acting on a case: record advice that arrived by email or post (managers and case officers).
+
+The form is refused before anything is stored when its CSRF token is wrong, the body is larger
+than the document limit allows, the file is of a type we do not take, or any field is wrong:
+the page says what to fix, and nothing reaches the document store or Kafka. The success page
+is shown only once Kafka has acknowledged the advice (acks=all).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Final
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from ehcp.errors import PublishError, ValidationError
+from ehcp.readmodel import views
+from workspace import record_advice
+from workspace.render import page
+from workspace.routes.pages import new_submission_id
+from workspace.security import (
+    ActorDep,
+    ClockDep,
+    EngineDep,
+    NotFound,
+    SettingsDep,
+    caseload_of,
+    checked_form,
+)
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+#: Room for the form's other fields and multipart framing around the document.
+FORM_OVERHEAD_BYTES: Final = 64 * 1024
+_UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _open_items(case: views.CaseView) -> list[views.AdviceItemView]:
+    return [i for i in case.advice_items if i.status in (*views.OPEN_STATUSES, "NOT_REQUESTED")]
+
+
+def _case_or_404(engine: Any, session: Any, clock: Any, case_id: str) -> views.CaseView:
+    found = views.case_view(engine, session.user.la_code, clock, case_id[:200],
+                            caseload_of=caseload_of(session))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def _form_page(request: Request, case: views.CaseView, settings: Any, *, error: str | None = None,
+               status_code: int = 200, values: dict[str, Any] | None = None) -> Response:
+    return page(request, "record_advice.html", {
+        "case": case, "items": _open_items(case), "error": error,
+        "values": values or {}, "submission_id": (values or {}).get("submission_id")
+        or new_submission_id(), "max_mb": settings.max_document_bytes // (1024 * 1024),
+        "how_received": record_advice.HOW_RECEIVED,
+    }, status_code=status_code)
+
+
+@router.get("/cases/{case_id}/record-advice")
+def record_form(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                clock: ClockDep, settings: SettingsDep) -> Response:
+    """The form to record advice received outside the system."""
+    return _form_page(request, _case_or_404(engine, session, clock, case_id), settings)
+
+
+@router.post("/cases/{case_id}/record-advice")
+async def record(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                 clock: ClockDep, settings: SettingsDep) -> Response:
+    """Store the document and publish the advice; show the result once Kafka has it."""
+    case = await run_in_threadpool(_case_or_404, engine, session, clock, case_id)
+    declared = request.headers.get("content-length", "")
+    limit = settings.max_document_bytes
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        return _form_page(request, case, settings, status_code=413,
+                          error=f"The file is too large: the limit is {limit // 1048576} MB.")
+    try:
+        form = await checked_form(request, session)
+    except ValidationError as exc:
+        return _form_page(request, case, settings, error=exc.message, status_code=400)
+    values: dict[str, str] = {}
+    for name in ("advice_type", "received_on", "how", "submission_id"):
+        value = form.get(name)
+        values[name] = value if isinstance(value, str) else ""
+    upload = form.get("document")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationError("choose the document to upload", location="document")
+        content = await upload.read(limit + 1)
+        if len(content) > limit:
+            return _form_page(request, case, settings, status_code=413, values=values,
+                              error=f"The file is too large: the limit is {limit // 1048576} MB.")
+        try:
+            received_on = date.fromisoformat(values["received_on"])
+        except ValueError as exc:
+            raise ValidationError("enter the date received", location="received_on") from exc
+        if not _UUID.match(values["submission_id"]):
+            raise ValidationError("reload the form and try again", location="submission_id")
+        item = next((i for i in _open_items(case) if i.advice_type == values["advice_type"]),
+                    None)
+        entry = record_advice.AdviceByHand(
+            case_id=case.case_id, la_code=session.user.la_code,
+            advice_type=values["advice_type"], received_on=received_on, how=values["how"],
+            submission_id=values["submission_id"], filename=upload.filename[:255],
+            content=content)
+        event, receipt = await record_advice.record(
+            entry, item, docstore=request.app.state.docstore,
+            publisher=request.app.state.publisher,
+            pseudonym_key=settings.pseudonym_key_bytes(), today=views.today(clock))
+    except ValidationError as exc:
+        return _form_page(request, case, settings, error=f"Check {exc.location}: {exc.message}.",
+                          status_code=422, values=values)
+    except PublishError:
+        return _form_page(request, case, settings, status_code=503, values=values,
+                          error="The advice could not be saved just now (Kafka is unavailable). "
+                                "Nothing was recorded; try again in a minute.")
+    log.info("advice_recorded_by_hand", case_id=case.case_id, user_id=session.user.user_id,
+             advice_type=entry.advice_type, topic=receipt.topic, partition=receipt.partition,
+             offset=receipt.offset)
+    return RedirectResponse(
+        f"/cases/{case.case_id}/recorded?event={event.record['event_id']}", status_code=303)
+
+
+@router.get("/cases/{case_id}/recorded")
+def recorded(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+             clock: ClockDep, event: str = "") -> Response:
+    """The success page: the advice is durably in Kafka; the case updates when it is routed."""
+    case = _case_or_404(engine, session, clock, case_id)
+    return page(request, "recorded.html", {"case": case, "event_id": event[:64]})
