@@ -46,6 +46,10 @@ class SignInNeeded(AuthError):
         super().__init__("sign in first", status=401)
 
 
+class NotAForm(ValidationError):
+    """A POST whose body is not a form at all (so it carries no CSRF token either)."""
+
+
 class NotFound(AuthError):
     """Not there, or not the reader's to see (never told apart)."""
 
@@ -129,7 +133,7 @@ async def read_form(request: Request) -> FormData:
     """
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise ValidationError("send the form as a browser does (a form post)")
+        raise NotAForm("send the form as a browser does (a form post)")
     try:
         return await request.form(max_files=1, max_fields=MAX_FORM_FIELDS,
                                   max_part_size=MAX_FIELD_BYTES)
@@ -143,11 +147,16 @@ async def checked_form(request: Request,
     """The posted form, once its CSRF token matches the session's.
 
     Raises:
-        AuthError: (403) a missing or wrong CSRF token; audited; nothing changes.
+        AuthError: (403) no form, or a missing or wrong CSRF token; audited; nothing changes.
+        ValidationError: (400) a form too big or malformed to read.
     """
-    form = await read_form(request)
-    sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not secrets.compare_digest(sent, session.csrf_token):
+    try:
+        form: FormData | None = await read_form(request)
+    except NotAForm:
+        form = None  # no form at all carries no token either
+    sent = None if form is None else form.get(CSRF_FIELD)
+    if form is None or not isinstance(sent, str) \
+            or not secrets.compare_digest(sent, session.csrf_token):
         await audit_refusal(request, session.user, "missing or wrong CSRF token")
         raise AuthError("This form has expired or did not come from this site. Reload the page "
                         "and try again.", status=403)
