@@ -18,7 +18,7 @@ from ehcp.readmodel.store import apply_batch, create_tables
 from tests import readmodel_records as rr
 from workspace.signin import hash_password, new_totp_secret, totp_code
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 -- a synthetic test account
 LA = "886"
 OTHER_LA = "999"
 CASE = "EHC-886-2026-0042"

@@ -200,6 +200,24 @@ def list_users(engine: Engine, la_code: str | None = None) -> list[User]:
         return [_user(r) for r in conn.execute(query)]
 
 
+def reset_credentials(engine: Engine, username: str, *, password_hash: str,
+                      totp_secret: str) -> bool:
+    """Give an account a new password hash and TOTP secret; end its sessions; unlock it.
+
+    Returns:
+        False if there is no such account.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(select(users.c.user_id).where(users.c.username == username)).first()
+        if row is None:
+            return False
+        conn.execute(update(users).where(users.c.user_id == row.user_id).values(
+            password_hash=password_hash, totp_secret=totp_secret, totp_last_step=None,
+            failed_signins=0, locked_until=None, disabled=False))
+        conn.execute(delete(sessions).where(sessions.c.user_id == row.user_id))
+    return True
+
+
 def set_disabled(engine: Engine, username: str, disabled: bool = True) -> bool:
     """Disable (or enable) an account; a disabled account's sessions end at once.
 

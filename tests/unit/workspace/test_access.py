@@ -28,7 +28,8 @@ def _document_path(ws: Workspace, case_id: str) -> str:
     from ehcp.readmodel.views import case_view
 
     view = case_view(ws.engine, "886" if case_id != FOREIGN_CASE else "999", ws.clock, case_id)
-    assert view is not None and view.advice
+    assert view is not None
+    assert view.advice
     return f"/cases/{case_id}/advice/{view.advice[0].event_id}/document"
 
 
@@ -81,14 +82,17 @@ def test_another_las_case_never_in_tray(workspace: Workspace) -> None:
     """The tray of LA 999's manager lists only LA 999's case; LA 886's show only theirs."""
     assert FOREIGN_CASE in signed_in(workspace, "foreign").get("/tray").text
     tray = signed_in(workspace, "manager").get("/tray").text
-    assert FOREIGN_CASE not in tray and CASE in tray and CASE_2 in tray
+    assert FOREIGN_CASE not in tray
+    assert CASE in tray
+    assert CASE_2 in tray
 
 
 def test_case_officer_sees_only_their_caseload(workspace: Workspace) -> None:
     """A case officer's tray and case pages cover the cases assigned to them, not the LA's others."""
     client = signed_in(workspace, "officer")
     tray = client.get("/tray").text
-    assert CASE in tray and CASE_2 not in tray
+    assert CASE in tray
+    assert CASE_2 not in tray
     assert client.get(f"/cases/{CASE}").status_code == 200
     assert client.get(f"/cases/{CASE_2}").status_code == 404
 
@@ -109,7 +113,8 @@ def test_read_only_cannot_record_advice(workspace: Workspace) -> None:
     """A read-only user gets 403 for the record-advice form and its POST; nothing is published."""
     client = signed_in(workspace, "reader")
     page = client.get(f"/cases/{CASE}")
-    assert page.status_code == 200 and "Record advice" not in page.text
+    assert page.status_code == 200
+    assert "Record advice" not in page.text
     assert client.get(f"/cases/{CASE}/record-advice").status_code == 403
     response = client.post(f"/cases/{CASE}/record-advice",
                            data={"csrf_token": csrf_of(page.text)},
@@ -125,17 +130,21 @@ def test_every_role_reads_its_pages(workspace: Workspace, who: str) -> None:
     assert client.get("/tray").status_code == 200
     assert client.get(f"/cases/{CASE}").status_code == 200
     document = client.get(_document_path(workspace, CASE))
-    assert document.status_code == 200 and document.content == b"test"
+    assert document.status_code == 200
+    assert document.content == b"test"
 
 
 def test_manager_pages(workspace: Workspace) -> None:
     """A manager reaches the queue, the overview with its SVG charts, and the CSV export."""
     client = signed_in(workspace, "manager")
     queue = client.get("/queue")
-    assert queue.status_code == 200 and "RVV-ADV-UNROUTED-1" in queue.text
+    assert queue.status_code == 200
+    assert "RVV-ADV-UNROUTED-1" in queue.text
     overview = client.get("/overview")
-    assert overview.status_code == 200 and "<svg" in overview.text
+    assert overview.status_code == 200
+    assert "<svg" in overview.text
     csv = client.get("/overview/stages.csv")
-    assert csv.status_code == 200 and csv.text.splitlines()[0] == "stage,cases"
+    assert csv.status_code == 200
+    assert csv.text.splitlines()[0] == "stage,cases"
     assert "ASSESSMENT,2" in csv.text  # LA 886's two cases, not LA 999's
     assert client.get("/overview/nonsense.csv").status_code == 404

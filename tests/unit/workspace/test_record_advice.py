@@ -42,11 +42,13 @@ def test_recorded_advice_is_the_json_apis_event(workspace: Workspace, who: str) 
     assert response.status_code == 303, response.text
     (event,) = _contributions(workspace)
     record = event.record
-    assert record["case_id"] == CASE and record["advice_type"] == "MEDICAL"
+    assert record["case_id"] == CASE
+    assert record["advice_type"] == "MEDICAL"
     assert record["request_id"] == f"req-{CASE}-medical"  # the request it answers
     assert record["agency"] == {"system": "https://fhir.nhs.uk/Id/ods-organization-code",
                                 "value": "RVV"}
-    assert record["channel"] == "OTHER" and event.key == CASE
+    assert record["channel"] == "OTHER"
+    assert event.key == CASE
     assert workspace.docstore.get(record["document"]["sha256"]) == PDF
     assert record["document"]["content_type"] == "application/pdf"
     import uuid
@@ -96,14 +98,16 @@ def test_over_the_size_limit_is_refused(workspace: Workspace) -> None:
     big = b"%PDF-1.4\n" + b"0" * 200_000  # the fixture's limit is 100,000 bytes
     response = _post(workspace, client, _form(client),
                      {"document": ("advice.pdf", big, "application/pdf")})
-    assert response.status_code == 413 and "too large" in response.text
+    assert response.status_code == 413
+    assert "too large" in response.text
 
 
 def test_missing_file_is_refused(workspace: Workspace) -> None:
     """A form without a document says to choose one."""
     client = signed_in(workspace, "manager")
     response = _post(workspace, client, _form(client), {})
-    assert response.status_code == 422 and "choose the document" in response.text
+    assert response.status_code == 422
+    assert "choose the document" in response.text
 
 
 def test_csrf_less_post_is_refused_and_audited(workspace: Workspace) -> None:
@@ -124,7 +128,8 @@ def test_kafka_down_shows_an_error_not_success(workspace: Workspace) -> None:
     response = client.post(f"/cases/{CASE}/record-advice", data=_form(client),
                            files={"document": ("advice.pdf", PDF, "application/pdf")},
                            follow_redirects=False)
-    assert response.status_code == 503 and "Nothing was recorded" in response.text
+    assert response.status_code == 503
+    assert "Nothing was recorded" in response.text
 
 
 def test_same_form_twice_is_one_advice(workspace: Workspace) -> None:

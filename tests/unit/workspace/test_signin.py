@@ -18,10 +18,12 @@ def test_password_and_code_open_a_session_with_safe_cookie(workspace: Workspace)
     """The right password and code redirect to the tray with an HttpOnly, SameSite=Strict cookie."""
     client = workspace.client()
     response = sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
-    assert response.status_code == 303 and response.headers["location"] == "/tray"
+    assert response.status_code == 303
+    assert response.headers["location"] == "/tray"
     cookie = next(v for k, v in response.headers.multi_items()
                   if k == "set-cookie" and v.startswith(SESSION_COOKIE))
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie.replace("Strict", "strict")
     assert client.get("/tray").status_code == 200
 
 
@@ -57,7 +59,8 @@ def test_a_code_is_accepted_once(workspace: Workspace) -> None:
     """The same TOTP code cannot open a second session (replay)."""
     first = sign_in(workspace.client(), "mgr.886", workspace.secrets["manager"], workspace.clock)
     again = sign_in(workspace.client(), "mgr.886", workspace.secrets["manager"], workspace.clock)
-    assert first.status_code == 303 and again.status_code == 401
+    assert first.status_code == 303
+    assert again.status_code == 401
 
 
 def test_lockout_after_repeated_failures_is_audited(workspace: Workspace) -> None:
@@ -65,9 +68,10 @@ def test_lockout_after_repeated_failures_is_audited(workspace: Workspace) -> Non
     client = workspace.client()
     for _ in range(5):
         sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock,
-                password="wrong password guess")
+                password="wrong password guess")  # noqa: S106 -- a wrong guess, on purpose
     user = people.find_user(workspace.engine, "mgr.886")
-    assert user is not None and user.locked_at(workspace.clock.now())
+    assert user is not None
+    assert user.locked_at(workspace.clock.now())
     workspace.clock.advance(seconds=31)
     locked = sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
     assert locked.status_code == 401
