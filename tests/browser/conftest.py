@@ -50,7 +50,10 @@ def workspace_stack(pipeline: Pipeline,  # noqa: F811 -- the imported fixture
     create_tables(engine)
     people.create_people_tables(engine)
     secrets = {}
-    for username, la_code in (("mgr.999", "999"), ("mgr.886", "886")):
+    # One account per test: a TOTP code is accepted once, so two sign-ins of one account in
+    # the same 30 seconds would be refused as a replay.
+    for username, la_code in (("signin.999", "999"), ("live.999", "999"),
+                              ("overview.999", "999"), ("owner.999", "999"), ("mgr.886", "886")):
         secrets[username] = new_totp_secret()
         people.add_user(engine, username=username, la_code=la_code, role=people.Role.MANAGER,
                         password_hash=hash_password(PASSWORD), totp_secret=secrets[username],

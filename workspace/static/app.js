@@ -13,8 +13,18 @@
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) { return; }
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("tray-results");
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("tray-results");
         if (fresh) { tray.replaceWith(fresh); }
+        // New agencies and stages become choices too (unless the user is in that list now).
+        ["agency", "stage"].forEach(function (id) {
+          var mine = document.getElementById(id), theirs = doc.getElementById(id);
+          if (mine && theirs && document.activeElement !== mine) {
+            var chosen = mine.value;
+            mine.innerHTML = theirs.innerHTML;
+            mine.value = chosen;
+          }
+        });
       });
   }
   source.addEventListener("alert", function (event) {
