@@ -65,9 +65,15 @@ def rebuild() -> None:
 
 
 @workspace.command("serve")
+@click.option("--no-supervise", is_flag=True,
+              help="Serve in this process, without the restarting supervisor.")
 @reports_errors
-def serve() -> None:
-    """Serve the LA workspace web app (EHCP_WORKSPACE_HOST:EHCP_WORKSPACE_PORT)."""
+def serve(no_supervise: bool) -> None:
+    """Serve the LA workspace web app (EHCP_WORKSPACE_HOST:EHCP_WORKSPACE_PORT).
+
+    By default the supervisor (as for ``ehcp worker``) runs the server as a child and starts
+    it again if it exits on its own.
+    """
     import uvicorn
 
     from ehcp.errors import ConfigurationError
@@ -80,6 +86,13 @@ def serve() -> None:
         raise ConfigurationError(
             "the workspace serves HTTPS only: set EHCP_TLS_CERTFILE and EHCP_TLS_KEYFILE, or "
             "EHCP_WORKSPACE_PLAIN_HTTP=true for a local development run")
+    if not no_supervise:
+        import sys
+
+        from cli.supervisor import supervise
+
+        raise SystemExit(supervise(
+            [sys.executable, "-m", "cli.main", "workspace", "serve", "--no-supervise"]))
     uvicorn.run(
         create_production_app(settings), host=settings.workspace_host,
         port=settings.workspace_port, log_config=None, access_log=False,
