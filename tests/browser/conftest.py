@@ -9,8 +9,8 @@ so the accessibility checks run offline. Screenshots of each page go to
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
