@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 import click
@@ -45,9 +46,17 @@ def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport
 @workspace.command("project")
 @click.option("--follow/--no-follow", default=False,
               help="Keep projecting new records (until SIGTERM or Ctrl-C), or stop at the end.")
+@click.option("--supervise/--no-supervise", default=False,
+              help="With --follow: run the projector as a child and restart it if it exits on "
+                   "its own (the database or Kafka went away); SIGTERM stops both.")
 @reports_errors
-def project_(follow: bool) -> None:
+def project_(follow: bool, supervise: bool) -> None:
     """Project the topics into the read model, from the offsets stored with its data."""
+    if follow and supervise:
+        from cli.supervisor import supervise as run_supervised
+
+        raise SystemExit(run_supervised(
+            [sys.executable, "-m", "cli.main", "workspace", "project", "--follow"]))
     try:
         report = _run(load_settings(), rebuild=False, follow=follow)
     except KeyboardInterrupt:
@@ -65,15 +74,12 @@ def rebuild() -> None:
 
 
 @workspace.command("serve")
-@click.option("--no-supervise", is_flag=True,
-              help="Serve in this process, without the restarting supervisor.")
+@click.option("--supervise/--no-supervise", default=False,
+              help="Run the server as a child and restart it if it exits on its own (as "
+                   "`workspace project --supervise`); SIGTERM stops both.")
 @reports_errors
-def serve(no_supervise: bool) -> None:
-    """Serve the LA workspace web app (EHCP_WORKSPACE_HOST:EHCP_WORKSPACE_PORT).
-
-    By default the supervisor (as for ``ehcp worker``) runs the server as a child and starts
-    it again if it exits on its own.
-    """
+def serve(supervise: bool) -> None:
+    """Serve the LA workspace web app (EHCP_WORKSPACE_HOST:EHCP_WORKSPACE_PORT)."""
     import uvicorn
 
     from ehcp.errors import ConfigurationError
@@ -86,13 +92,11 @@ def serve(no_supervise: bool) -> None:
         raise ConfigurationError(
             "the workspace serves HTTPS only: set EHCP_TLS_CERTFILE and EHCP_TLS_KEYFILE, or "
             "EHCP_WORKSPACE_PLAIN_HTTP=true for a local development run")
-    if not no_supervise:
-        import sys
+    if supervise:
+        from cli.supervisor import supervise as run_supervised
 
-        from cli.supervisor import supervise
-
-        raise SystemExit(supervise(
-            [sys.executable, "-m", "cli.main", "workspace", "serve", "--no-supervise"]))
+        raise SystemExit(run_supervised(
+            [sys.executable, "-m", "cli.main", "workspace", "serve"]))
     uvicorn.run(
         create_production_app(settings), host=settings.workspace_host,
         port=settings.workspace_port, log_config=None, access_log=False,

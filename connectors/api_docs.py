@@ -77,17 +77,39 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
           _example(503, "Kafka unavailable", "the event could not be made durable; retry")),
 }
 
+#: The error answers of an LA read (``/api/la``).
+READ_PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
+    **PROBLEM_STATUSES,
+    403: ("The credential has no read scope (only local_authority credentials read cases); "
+          "the refusal is audited.",
+          _example(403, "Forbidden", "this credential may not use cases:read")),
+    404: ("No such case or document among the caller's LA's: another LA's is answered exactly "
+          "as an unknown one, and the refused read is audited.",
+          _example(404, "Not found", "no case with this id among this LA's cases")),
+    422: ("A query parameter does not fit: a cursor this API did not give out, a limit below "
+          "1, a time without its UTC offset, a malformed SHA-256.",
+          _example(422, "Invalid request", "the request does not fit the API contract",
+                   errors=[{"location": "/cursor", "message": "the cursor is not one this API "
+                            "gave out; start again without one"}])),
+    503: ("The read model cannot answer (not configured, or its database is unreachable); "
+          "retry after Retry-After.",
+          _example(503, "Read model unavailable", "the read model cannot answer: "
+                   "OperationalError")),
+}
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route for these error statuses (all of them by default)."""
-    wanted = statuses or tuple(PROBLEM_STATUSES)
+
+def problem_responses(
+    *statuses: int, table: dict[int, tuple[str, dict[str, Any]]] = PROBLEM_STATUSES
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route for these error statuses (all of ``table``'s by default)."""
+    wanted = statuses or tuple(table)
     return {
         status: {
-            "description": PROBLEM_STATUSES[status][0],
+            "description": table[status][0],
             "content": {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {"$ref": "#/components/schemas/Problem"},
-                    "example": PROBLEM_STATUSES[status][1],
+                    "example": table[status][1],
                 }
             },
         }
@@ -220,6 +242,43 @@ def _referenced(schema: Any, out: list[str], schemas: dict[str, Any]) -> None:
             _referenced(value, out, schemas)
 
 
+def _read_section(method: str, path: str, op: dict[str, Any],
+                  schemas: dict[str, Any]) -> list[str]:
+    """A read operation: its parameters, its answers and, for JSON, an example answer."""
+    lines = [f"#### {method.upper()} {path}", "", f"{op['summary']}.", ""]
+    description = str(op.get("description", "")).strip()
+    if description:
+        lines += [" ".join(description.split()), ""]
+    params = op.get("parameters", [])
+    if params:
+        lines += ["| parameter | in | type | constraints | description |",
+                  "|---|---|---|---|---|"]
+        for param in params:
+            spec = param.get("schema", {})
+            text = str(param.get("description", "")).replace("|", "\\|")
+            bounds = _constraints(spec).replace("|", "\\|")
+            lines.append(f"| `{param['name']}` | {param['in']} | {_type(spec)} | {bounds} | "
+                         f"{text} |")
+        lines.append("")
+    ok = op["responses"].get("200", {})
+    content = ok.get("content", {})
+    json_schema = content.get("application/json", {}).get("schema", {})
+    answers = ", ".join(sorted(op["responses"]))
+    if "$ref" in json_schema:
+        lines += [f"Answers {answers} (200: {_type(json_schema)}; the others: "
+                  "[Problem](#problem)).", ""]
+        name = str(json_schema["$ref"]).rsplit("/", 1)[-1]
+        examples = schemas[name].get("examples")
+        if examples:
+            lines += ["Example answer:", "", "```json", json.dumps(examples[0], indent=2),
+                      "```", ""]
+    else:
+        kinds = ", ".join(f"`{k}`" for k in content) or "bytes"
+        lines += [f"Answers {answers} (200: the bytes, {kinds}; {ok.get('description', '')} "
+                  "The others: [Problem](#problem)).", ""]
+    return lines
+
+
 def reference_markdown(document: dict[str, Any]) -> str:
     """The JSON API reference of docs/api.md, made from the OpenAPI document.
 
@@ -233,6 +292,10 @@ def reference_markdown(document: dict[str, Any]) -> str:
         if not path.startswith("/api/"):
             continue
         for method, op in item.items():
+            if "requestBody" not in op:
+                _referenced(op["responses"], used, schemas)
+                lines += _read_section(method, path, op, schemas)
+                continue
             media = op["requestBody"]["content"]["application/json"]
             body = media["schema"]
             _referenced(body, used, schemas)

@@ -17,6 +17,7 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     ├── AuthError                   authentication or authorisation refused
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
     ├── ReadModelError              the workspace read model's database refused or is unreachable
+    ├── NotFoundError               no such record among those the caller may see (404)
     └── CaseworkError               a domain rule refused an event
 """
 
@@ -123,3 +124,7 @@ class CaseworkError(EhcpError):
 
 class ReadModelError(EhcpError):
     """The workspace read model's database refused a write or could not be reached."""
+
+
+class NotFoundError(EhcpError):
+    """No such record among those the caller may see (404): another LA's looks the same."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,12 +74,18 @@ def standard_read_model(engine: Engine) -> None:
          rr.unrouted("RVV-ADV-UNROUTED-1"))
 
 
+@functools.cache
+def password_hash() -> str:
+    """The argon2 hash of :data:`PASSWORD`, computed once (argon2 is slow on purpose)."""
+    return hash_password(PASSWORD)
+
+
 def add_user(engine: Engine, username: str, role: people.Role, la_code: str = LA,
              clock: Clock | None = None) -> tuple[people.User, str]:
     """An account with :data:`PASSWORD`; returns it and its TOTP secret."""
     secret = new_totp_secret()
     user = people.add_user(engine, username=username, la_code=la_code, role=role,
-                           password_hash=hash_password(PASSWORD), totp_secret=secret,
+                           password_hash=password_hash(), totp_secret=secret,
                            now=(clock.now() if clock else datetime.now(UTC)))
     return user, secret
 

@@ -46,8 +46,15 @@ def document(app_and_tokens: tuple[Any, dict[str, str]]) -> dict[str, Any]:
 
 
 def _json_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The JSON writes (operations with a request body)."""
     return [(path, method, op) for path, item in document["paths"].items()
-            if path.startswith("/api/") for method, op in item.items()]
+            if path.startswith("/api/") for method, op in item.items() if "requestBody" in op]
+
+
+def _read_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The JSON reads (GET, no body)."""
+    return [(path, method, op) for path, item in document["paths"].items()
+            if path.startswith("/api/") for method, op in item.items() if method == "get"]
 
 
 def test_the_document_has_a_bearer_security_scheme_every_operation_uses(
@@ -58,9 +65,12 @@ def test_the_document_has_a_bearer_security_scheme_every_operation_uses(
     (name, scheme), = schemes.items()
     assert scheme["type"] == "http"
     assert scheme["scheme"] == "bearer"
-    operations = _json_operations(document)
-    assert len(operations) == 6
-    for path, method, op in operations:
+    assert len(_json_operations(document)) == 6
+    reads = _read_operations(document)
+    assert {path for path, _, _ in reads} >= {
+        "/api/la/cases", "/api/la/cases/{case_id}", "/api/la/alerts",
+        "/api/la/documents/{sha256}"}
+    for path, method, op in _json_operations(document) + reads:
         assert op.get("security") == [{name: []}], (method, path)
 
 
@@ -78,6 +88,22 @@ def test_every_json_operation_documents_its_error_answers_as_problem_details(
             assert content["application/problem+json"]["schema"] == {
                 "$ref": "#/components/schemas/Problem"}
             assert content["application/problem+json"]["example"]["status"] == int(status)
+
+
+def test_every_json_read_documents_its_error_answers_and_an_example_answer(
+        document: dict[str, Any]) -> None:
+    """Each JSON read lists 401, 403, 422 and 503 as Problem bodies with examples, and a JSON
+    answer's schema carries an example."""
+    schemas = document["components"]["schemas"]
+    for path, method, op in _read_operations(document):
+        for status in ("401", "403", "422", "503"):
+            content = op["responses"][status]["content"]
+            assert list(content) == ["application/problem+json"], (method, path, status)
+            assert content["application/problem+json"]["example"]["status"] == int(status)
+        answer = op["responses"]["200"]["content"]
+        if "application/json" in answer:
+            name = answer["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert schemas[name].get("examples"), (method, path)
 
 
 def test_every_json_operation_has_a_request_and_a_response_example(

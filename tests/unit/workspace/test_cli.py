@@ -87,7 +87,7 @@ def test_disable_then_rebuild_keeps_people(env: dict[str, str]) -> None:
 
 def test_serve_refuses_plain_http_unless_asked(env: dict[str, str]) -> None:
     """Without a certificate, ``workspace serve`` refuses to start unless plain-http dev is set."""
-    result = CliRunner().invoke(cli, ["workspace", "serve", "--no-supervise"],
+    result = CliRunner().invoke(cli, ["workspace", "serve"],
                                 env={**env, "EHCP_PSEUDONYM_KEY": "k" * 40})
     assert result.exit_code == 1
     assert "HTTPS only" in result.output
