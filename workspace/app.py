@@ -31,7 +31,7 @@ from ehcp.errors import AuthError, EhcpError, ValidationError
 from ehcp.readmodel.people import create_people_tables
 from ehcp.readmodel.store import create_tables
 from ehcp.settings import Settings
-from workspace.audit import DocumentReads, LoggedDocumentReads
+from workspace.audit import AuditedDocumentReads, DocumentReads
 from workspace.render import STATIC, make_templates, page
 from workspace.routes import act, auth, live, pages
 from workspace.security import SignInNeeded
@@ -120,7 +120,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.docstore = ports.docstore
     app.state.clock = ports.clock
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
-    app.state.document_reads = ports.document_reads or LoggedDocumentReads()
+    app.state.document_reads = ports.document_reads or AuditedDocumentReads(
+        app.state.audit, ports.clock)
     app.state.templates = make_templates()
 
     for exc_type in (EhcpError, StarletteHTTPException, RequestValidationError, Exception):

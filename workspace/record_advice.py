@@ -29,7 +29,7 @@ from ehcp.contract.keys import contribution_key
 from ehcp.contract.topics import CONTRIBUTIONS
 from ehcp.errors import ValidationError
 from ehcp.identifiers import LA_CODE_SYSTEM
-from ehcp.readmodel.views import AdviceItemView
+from ehcp.readmodel.access import AdviceItem
 
 DOCX: Final = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 #: Document types accepted, by what their first bytes must be (a name or a header can lie).
@@ -86,7 +86,7 @@ class AdviceByHand:
     content: bytes
 
 
-def build_event(entry: AdviceByHand, item: AdviceItemView | None, pseudonym_key: bytes,
+def build_event(entry: AdviceByHand, item: AdviceItem | None, pseudonym_key: bytes,
                 today: date, document: dict[str, object]) -> PublishedEvent:
     """The ``AdviceSubmitted`` event for advice recorded by hand (validated like the JSON API).
 
@@ -110,8 +110,8 @@ def build_event(entry: AdviceByHand, item: AdviceItemView | None, pseudonym_key:
     except pydantic.ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors() else "form"
         raise ValidationError("this value is not valid", location=field) from exc
-    system = item.agency_system or LA_CODE_SYSTEM
-    value = item.agency_value or entry.la_code
+    system = item.agency.system if item.agency else LA_CODE_SYSTEM
+    value = item.agency.value if item.agency else entry.la_code
     record = advice_record(body, system, value, "OTHER", document=document)
     schema = CONTRIBUTIONS.value_schema or ""
     return PublishedEvent(
@@ -120,7 +120,7 @@ def build_event(entry: AdviceByHand, item: AdviceItemView | None, pseudonym_key:
         ce_subject=entry.case_id)
 
 
-async def record(entry: AdviceByHand, item: AdviceItemView | None, *, docstore: DocumentStore,
+async def record(entry: AdviceByHand, item: AdviceItem | None, *, docstore: DocumentStore,
                  publisher: EventPublisher, pseudonym_key: bytes,
                  today: date) -> tuple[PublishedEvent, PublishReceipt]:
     """Check, store the document, then publish the advice (acks=all).

@@ -1,6 +1,10 @@
 """What the workspace shows an LA's staff, read from the read model (no SQL anywhere else).
 
-Written in the style the shared service layer (``ehcp/readmodel/access.py``) promises: every
+A case and its documents are read through the shared service layer
+(:class:`ehcp.readmodel.access.LaView`); this module adds what only the workspace needs and
+what joins the workspace's own people tables (a case officer's caseload, the officer filter):
+the work tray, the alert history and live feed, the unrouted queue and the manager overview.
+Written in the service layer's style: every
 function takes an :class:`~sqlalchemy.Engine`, the reader's LA code and a :class:`Clock` where
 time matters, and returns frozen dataclasses. A case, advice item or document of another LA is
 "not found" (None or absent), never returned. A case officer's view is narrowed further to their
@@ -12,10 +16,9 @@ figure is as of when it was raised).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -25,6 +28,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ehcp.casework.calendar import LONDON
 from ehcp.clock import Clock
+from ehcp.readmodel import access
 from ehcp.readmodel import people as p
 from ehcp.readmodel import tables as t
 
@@ -178,39 +182,6 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
 
 
 @dataclass(frozen=True, slots=True)
-class AdviceItemView:
-    """One advice item of a case's latest status: who was asked, when it is due."""
-
-    advice_type: str
-    regulation: str
-    status: str
-    request_id: str | None
-    agency_system: str | None
-    agency_value: str | None
-    due_on: date | None
-    days_overdue: int | None
-    decline_reason: str | None
-    contribution_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AdviceReceived:
-    """Advice routed into the case, with its document's claim (never its bytes)."""
-
-    event_id: str
-    contribution_id: str
-    advice_type: str
-    agency_system: str
-    agency_value: str
-    submitted_at: datetime
-    channel: str
-    request_id: str | None
-    document_sha256: str | None
-    document_size_bytes: int | None
-    document_content_type: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class AlertView:
     """One alert event of a case (raised or resolved), with the rule and regulation behind it."""
 
@@ -229,23 +200,6 @@ class AlertView:
     as_of: date
 
 
-@dataclass(frozen=True, slots=True)
-class CaseView:
-    """Everything the case page shows."""
-
-    case_id: str
-    la_code: str
-    stage: str
-    received_on: date | None
-    final_plan_due_on: date | None
-    as_of: date
-    open_alerts: int
-    officer: str | None
-    advice_items: tuple[AdviceItemView, ...]
-    advice: tuple[AdviceReceived, ...]
-    alerts: tuple[AlertView, ...]
-
-
 def _alert(r: Any, day: date | None = None) -> AlertView:
     live = r.days_overdue
     if day is not None and r.due_on is not None and r.status == "RAISED" \
@@ -256,18 +210,6 @@ def _alert(r: Any, day: date | None = None) -> AlertView:
         status=r.status, severity=r.severity, advice_type=r.advice_type,
         agency_value=r.agency_value, due_on=r.due_on, days_overdue=int(live),
         regulation=r.regulation, message=r.message, as_of=r.as_of)
-
-
-def _advice(r: Any) -> AdviceReceived:
-    submitted = r.submitted_at
-    if submitted.tzinfo is None:
-        submitted = submitted.replace(tzinfo=UTC)
-    return AdviceReceived(
-        event_id=r.event_id, contribution_id=r.contribution_id, advice_type=r.advice_type,
-        agency_system=r.agency_system, agency_value=r.agency_value, submitted_at=submitted,
-        channel=r.channel, request_id=r.request_id, document_sha256=r.document_sha256,
-        document_size_bytes=r.document_size_bytes,
-        document_content_type=r.document_content_type)
 
 
 def may_see_case(engine: Engine, la_code: str, case_id: str,
@@ -283,57 +225,53 @@ def may_see_case(engine: Engine, la_code: str, case_id: str,
         return conn.execute(query).first() is not None
 
 
-def case_view(engine: Engine, la_code: str, clock: Clock, case_id: str, *,
-              caseload_of: str | None = None) -> CaseView | None:
-    """The case page's data, or None if the case is not the LA's (or not in the caseload)."""
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """What the case page shows: the service layer's case detail, the case's whole alert
+    history (raised and resolved events, for the timeline) and its officer."""
+
+    detail: access.CaseDetail
+    alert_history: tuple[AlertView, ...]
+    officer: str | None
+
+    def advice_days_overdue(self, item: access.AdviceItem, day: date) -> int | None:
+        """Live days overdue of an open advice item (None when not open or no due date)."""
+        if item.due_on is None or item.status not in OPEN_STATUSES:
+            return None
+        return (day - item.due_on).days
+
+
+def case_page(engine: Engine, la_code: str, clock: Clock, case_id: str, *,
+              caseload_of: str | None = None) -> CasePage | None:
+    """The case page's data through :class:`~ehcp.readmodel.access.LaView`, or None if the case
+    is not the LA's (or not in a case officer's caseload)."""
     if not may_see_case(engine, la_code, case_id, caseload_of):
+        return None
+    detail = access.LaView(engine, la_code, clock).case(case_id)
+    if detail is None:
         return None
     day = today(clock)
     with engine.connect() as conn:
-        row = conn.execute(select(t.cases).where(
-            t.cases.c.case_id == case_id, t.cases.c.la_code == la_code)).first()
-        if row is None:
-            return None
         officer = conn.execute(
             select(p.users.c.username).join(
                 p.case_assignments, p.case_assignments.c.user_id == p.users.c.user_id)
             .where(p.case_assignments.c.case_id == case_id)).scalar_one_or_none()
-        items = conn.execute(select(t.case_advice).where(
-            t.case_advice.c.case_id == case_id, t.case_advice.c.la_code == la_code)
-            .order_by(t.case_advice.c.advice_type)).all()
-        advice = conn.execute(select(t.advice).where(
-            t.advice.c.case_id == case_id, t.advice.c.la_code == la_code)
-            .order_by(t.advice.c.submitted_at, t.advice.c.event_id)).all()
         alerts = conn.execute(select(t.alerts).where(
             t.alerts.c.case_id == case_id, t.alerts.c.la_code == la_code)
             .order_by(t.alerts.c.as_of, t.alerts.c.kafka_partition,
                       t.alerts.c.kafka_offset)).all()
-    return CaseView(
-        case_id=row.case_id, la_code=row.la_code, stage=row.stage, received_on=row.received_on,
-        final_plan_due_on=row.final_plan_due_on, as_of=row.as_of,
-        open_alerts=int(row.open_alerts), officer=officer,
-        advice_items=tuple(AdviceItemView(
-            advice_type=i.advice_type, regulation=i.regulation, status=i.status,
-            request_id=i.request_id, agency_system=i.agency_system,
-            agency_value=i.agency_value, due_on=i.due_on,
-            days_overdue=None if i.due_on is None else (day - i.due_on).days,
-            decline_reason=i.decline_reason,
-            contribution_ids=tuple(json.loads(i.contribution_ids or "[]"))) for i in items),
-        advice=tuple(_advice(a) for a in advice),
-        alerts=tuple(_alert(a, day) for a in alerts),
-    )
+    return CasePage(detail, tuple(_alert(a, day) for a in alerts), officer)
 
 
-def advice_document(engine: Engine, la_code: str, case_id: str, event_id: str, *,
-                    caseload_of: str | None = None) -> AdviceReceived | None:
-    """One advice record of the LA's case that has a document, or None."""
+def advice_document(engine: Engine, la_code: str, clock: Clock, case_id: str, event_id: str, *,
+                    caseload_of: str | None = None) -> access.AdviceReceived | None:
+    """Advice with a document on the LA's case (through the service layer), or None."""
     if not may_see_case(engine, la_code, case_id, caseload_of):
         return None
-    with engine.connect() as conn:
-        row = conn.execute(select(t.advice).where(
-            t.advice.c.event_id == event_id, t.advice.c.case_id == case_id,
-            t.advice.c.la_code == la_code, t.advice.c.document_sha256.is_not(None))).first()
-    return None if row is None else _advice(row)
+    found = access.LaView(engine, la_code, clock).advice(event_id)
+    if found is None or found.case_id != case_id or found.document is None:
+        return None
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,14 +20,14 @@ from starlette.datastructures import UploadFile
 
 from ehcp.errors import PublishError, ValidationError
 from ehcp.readmodel import views
+from ehcp.readmodel.access import AdviceItem
 from workspace import record_advice
 from workspace.render import page
-from workspace.routes.pages import new_submission_id
+from workspace.routes.pages import new_submission_id, refused_as_not_found
 from workspace.security import (
     ActorDep,
     ClockDep,
     EngineDep,
-    NotFound,
     SettingsDep,
     caseload_of,
     checked_form,
@@ -40,19 +40,21 @@ FORM_OVERHEAD_BYTES: Final = 64 * 1024
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def _open_items(case: views.CaseView) -> list[views.AdviceItemView]:
-    return [i for i in case.advice_items if i.status in (*views.OPEN_STATUSES, "NOT_REQUESTED")]
+def _open_items(case: views.CasePage) -> list[AdviceItem]:
+    return [i for i in case.detail.advice_items
+            if i.status in (*views.OPEN_STATUSES, "NOT_REQUESTED")]
 
 
-def _case_or_404(engine: Any, session: Any, clock: Any, case_id: str) -> views.CaseView:
-    found = views.case_view(engine, session.user.la_code, clock, case_id[:200],
-                            caseload_of=caseload_of(session))
+async def _case_or_404(request: Request, session: Any, engine: Any, clock: Any,
+                       case_id: str) -> views.CasePage:
+    found = await run_in_threadpool(views.case_page, engine, session.user.la_code, clock,
+                                    case_id[:200], caseload_of=caseload_of(session))
     if found is None:
-        raise NotFound()
+        await refused_as_not_found(request, session)
     return found
 
 
-def _form_page(request: Request, case: views.CaseView, settings: Any, *, error: str | None = None,
+def _form_page(request: Request, case: views.CasePage, settings: Any, *, error: str | None = None,
                status_code: int = 200, values: dict[str, Any] | None = None) -> Response:
     return page(request, "record_advice.html", {
         "case": case, "items": _open_items(case), "error": error,
@@ -63,17 +65,18 @@ def _form_page(request: Request, case: views.CaseView, settings: Any, *, error: 
 
 
 @router.get("/cases/{case_id}/record-advice")
-def record_form(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
-                clock: ClockDep, settings: SettingsDep) -> Response:
+async def record_form(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                      clock: ClockDep, settings: SettingsDep) -> Response:
     """The form to record advice received outside the system."""
-    return _form_page(request, _case_or_404(engine, session, clock, case_id), settings)
+    return _form_page(request, await _case_or_404(request, session, engine, clock, case_id),
+                      settings)
 
 
 @router.post("/cases/{case_id}/record-advice")
 async def record(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
                  clock: ClockDep, settings: SettingsDep) -> Response:
     """Store the document and publish the advice; show the result once Kafka has it."""
-    case = await run_in_threadpool(_case_or_404, engine, session, clock, case_id)
+    case = await _case_or_404(request, session, engine, clock, case_id)
     declared = request.headers.get("content-length", "")
     limit = settings.max_document_bytes
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
@@ -104,7 +107,7 @@ async def record(request: Request, case_id: str, session: ActorDep, engine: Engi
         item = next((i for i in _open_items(case) if i.advice_type == values["advice_type"]),
                     None)
         entry = record_advice.AdviceByHand(
-            case_id=case.case_id, la_code=session.user.la_code,
+            case_id=case.detail.summary.case_id, la_code=session.user.la_code,
             advice_type=values["advice_type"], received_on=received_on, how=values["how"],
             submission_id=values["submission_id"], filename=upload.filename[:255],
             content=content)
@@ -119,16 +122,18 @@ async def record(request: Request, case_id: str, session: ActorDep, engine: Engi
         return _form_page(request, case, settings, status_code=503, values=values,
                           error="The advice could not be saved just now (Kafka is unavailable). "
                                 "Nothing was recorded; try again in a minute.")
-    log.info("advice_recorded_by_hand", case_id=case.case_id, user_id=session.user.user_id,
+    case_id = case.detail.summary.case_id
+    log.info("advice_recorded_by_hand", case_id=case_id, user_id=session.user.user_id,
              advice_type=entry.advice_type, topic=receipt.topic, partition=receipt.partition,
              offset=receipt.offset)
     return RedirectResponse(
-        f"/cases/{case.case_id}/recorded?event={event.record['event_id']}", status_code=303)
+        f"/cases/{case_id}/recorded?event={event.record['event_id']}", status_code=303)
 
 
 @router.get("/cases/{case_id}/recorded")
-def recorded(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
-             clock: ClockDep, event: str = "") -> Response:
+async def recorded(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                   clock: ClockDep, event: str = "") -> Response:
     """The success page: the advice is durably in Kafka; the case updates when it is routed."""
-    case = _case_or_404(engine, session, clock, case_id)
-    return page(request, "recorded.html", {"case": case, "event_id": event[:64]})
+    case = await _case_or_404(request, session, engine, clock, case_id)
+    return page(request, "recorded.html", {"case_id": case.detail.summary.case_id,
+                                           "event_id": event[:64]})

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import structlog
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from connectors.ports import DocumentStore
@@ -25,6 +26,7 @@ from workspace.security import (
     ManagerDep,
     NotFound,
     SessionDep,
+    audit_refusal,
     caseload_of,
 )
 
@@ -70,59 +72,67 @@ def _advice_types() -> list[str]:
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: str, session: SessionDep, engine: EngineDep,
-              clock: ClockDep) -> Response:
+async def case_page(request: Request, case_id: str, session: SessionDep, engine: EngineDep,
+                    clock: ClockDep) -> Response:
     """A case's timeline: statutory dates, advice asked and received, alerts and their rules."""
-    found = views.case_view(engine, session.user.la_code, clock, case_id[:200],
-                            caseload_of=caseload_of(session))
+    found = await run_in_threadpool(views.case_page, engine, session.user.la_code, clock,
+                                    case_id[:200], caseload_of=caseload_of(session))
     if found is None:
-        raise NotFound()
-    return page(request, "case.html", {"case": found, "timeline": _timeline(found),
+        await refused_as_not_found(request, session)
+    return page(request, "case.html", {"case": found, "d": found.detail,
+                                       "timeline": _timeline(found),
                                        "today": views.today(clock)})
 
 
-def _timeline(case: views.CaseView) -> list[dict[str, Any]]:
+async def refused_as_not_found(request: Request,
+                               session: people.SessionInfo) -> NoReturn:
+    """Audit a case or document the user may not see (or that does not exist); answer 404.
+
+    Raises:
+        NotFound: always (the same answer for another LA's case and for none at all).
+    """
+    await audit_refusal(request, session.user, "case or document not found or not the user's")
+    raise NotFound()
+
+
+def _timeline(case: views.CasePage) -> list[dict[str, Any]]:
     """What happened and what is due, in date order (statutory dates with their regulation)."""
+    d = case.detail
     entries: list[dict[str, Any]] = []
-    if case.received_on:
-        entries.append({"on": case.received_on, "what": "Request for assessment received",
+    if d.summary.received_on:
+        entries.append({"on": d.summary.received_on, "what": "Request for assessment received",
                         "regulation": "reg 3", "kind": "event"})
-    for item in case.advice_items:
-        if item.due_on:
-            entries.append({"on": item.due_on, "kind": "due",
-                            "what": f"{item.advice_type} advice due ({item.status.lower()})",
-                            "regulation": item.regulation})
-    for advice in case.advice:
+    for due in d.statutory_dates:
+        what = ("Final plan due (20 weeks)" if due.name == "final_plan_due"
+                else f"{due.advice_type} advice due")
+        entries.append({"on": due.due_on, "kind": "due", "what": what,
+                        "regulation": due.regulation})
+    for advice in d.advice_received:
         entries.append({"on": advice.submitted_at.date(), "kind": "event",
                         "what": f"{advice.advice_type} advice received from "
-                                f"{advice.agency_value} ({advice.channel})",
+                                f"{advice.agency.value} ({advice.channel})",
                         "regulation": ""})
-    for alert in case.alerts:
+    for alert in case.alert_history:
         entries.append({"on": alert.as_of, "kind": "alert",
                         "what": f"Alert {alert.status.lower()}: {alert.message}",
                         "regulation": alert.regulation})
-    if case.final_plan_due_on:
-        entries.append({"on": case.final_plan_due_on, "what": "Final plan due (20 weeks)",
-                        "regulation": "reg 13(2)", "kind": "due"})
     return sorted(entries, key=lambda e: (e["on"], e["kind"]))
 
 
 @router.get("/cases/{case_id}/advice/{event_id}/document")
 async def document(request: Request, case_id: str, event_id: str, session: SessionDep,
-                   engine: EngineDep, download: bool = False) -> Response:
+                   engine: EngineDep, clock: ClockDep, download: bool = False) -> Response:
     """The advice's document, to open in the browser or (``?download=1``) to save; audited."""
-    from fastapi.concurrency import run_in_threadpool
-
     found = await run_in_threadpool(
-        views.advice_document, engine, session.user.la_code, case_id[:200], event_id[:200],
-        caseload_of=caseload_of(session))
+        views.advice_document, engine, session.user.la_code, clock, case_id[:200],
+        event_id[:200], caseload_of=caseload_of(session))
     docstore: DocumentStore = request.app.state.docstore
-    content = None if found is None or found.document_sha256 is None else \
-        await run_in_threadpool(docstore.get, found.document_sha256)
-    if found is None or content is None:
-        raise NotFound()
-    await request.app.state.document_reads.read(session.user, found, case_id, request)
-    media = found.document_content_type or "application/octet-stream"
+    claim = None if found is None else found.document
+    content = None if claim is None else await run_in_threadpool(docstore.get, claim.sha256)
+    if found is None or claim is None or content is None:
+        await refused_as_not_found(request, session)
+    await request.app.state.document_reads.read(session.user, claim.sha256, case_id, request)
+    media = claim.content_type
     inline_ok = media in ("application/pdf", "image/png", "image/jpeg", "text/plain")
     disposition = "inline" if inline_ok and not download else "attachment"
     name = f"{case_id}-{found.advice_type.lower()}{_extension(media)}"

@@ -25,12 +25,12 @@ def signed_in(ws: Workspace, who: str) -> TestClient:
 
 
 def _document_path(ws: Workspace, case_id: str) -> str:
-    from ehcp.readmodel.views import case_view
+    from ehcp.readmodel.access import LaView
 
-    view = case_view(ws.engine, "886" if case_id != FOREIGN_CASE else "999", ws.clock, case_id)
+    view = LaView(ws.engine, "886" if case_id != FOREIGN_CASE else "999", ws.clock).case(case_id)
     assert view is not None
-    assert view.advice
-    return f"/cases/{case_id}/advice/{view.advice[0].event_id}/document"
+    assert view.advice_received
+    return f"/cases/{case_id}/advice/{view.advice_received[0].event_id}/document"
 
 
 @pytest.mark.parametrize("path", [*PAGES, "/events/alerts"])
@@ -148,3 +148,34 @@ def test_manager_pages(workspace: Workspace) -> None:
     assert csv.text.splitlines()[0] == "stage,cases"
     assert "ASSESSMENT,2" in csv.text  # LA 886's two cases, not LA 999's
     assert client.get("/overview/nonsense.csv").status_code == 404
+
+
+def test_every_document_view_is_audited(workspace: Workspace) -> None:
+    """Opening a document writes a RecordRead (workspace channel, user id, SHA-256, never bytes)."""
+    from ehcp.contract.avro import default_codec
+
+    client = signed_in(workspace, "officer")
+    path = _document_path(workspace, CASE)
+    assert client.get(path).status_code == 200
+    assert client.get(path + "?download=1").status_code == 200
+    reads = [e for e in workspace.publisher.events
+             if e.topic == "ehcp.audit.v1" and e.record.get("record_kind") == "DOCUMENT"]
+    assert len(reads) == 2
+    record = reads[0].record
+    assert record["user_id"] == workspace.users["officer"].user_id
+    assert record["credential_id"] is None
+    assert record["channel"] == "WORKSPACE"
+    assert record["case_id"] == CASE
+    assert record["agency"]["value"] == "886"
+    assert len(record["record_id"]) == 64
+    default_codec().encode(reads[0].schema_name, record)  # fits the RecordRead schema
+
+
+def test_refused_case_is_audited(workspace: Workspace) -> None:
+    """Asking for another LA's case is refused as not found and audited as a refusal."""
+    client = signed_in(workspace, "manager")
+    assert client.get(f"/cases/{FOREIGN_CASE}").status_code == 404
+    refusals = [e.record for e in workspace.publisher.events if e.topic == "ehcp.audit.v1"
+                and e.record.get("path") == f"/cases/{FOREIGN_CASE}"]
+    assert len(refusals) == 1
+    assert refusals[0]["credential_id"] == f"workspace-user:{workspace.users['manager'].user_id}"
