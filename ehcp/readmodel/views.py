@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select
+from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from ehcp.casework.calendar import LONDON
@@ -115,30 +115,29 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
     """
     ca, cs, asg, us = t.case_advice, t.cases, p.case_assignments, p.users
     day = today(clock)
-    base = [
+    # The counts join only what a filter needs: at 100,000 open cases a join with every case
+    # row is most of the cost (bench/workspace.py).
+    base: list[ColumnElement[bool]] = [
         ca.c.la_code == la_code,
         ca.c.status.in_(OPEN_STATUSES),
-        ca.c.due_on.is_not(None),
         ca.c.due_on <= day + timedelta(days=DUE_SOON_DAYS),
     ]
-    if caseload_of is not None:
-        base.append(asg.c.user_id == caseload_of)
-    frm = (ca.join(cs, cs.c.case_id == ca.c.case_id)
-           .outerjoin(asg, asg.c.case_id == ca.c.case_id)
-           .outerjoin(us, us.c.user_id == asg.c.user_id))
-    filtered = list(base)
-    if flt.agency:
-        filtered.append(ca.c.agency_value == flt.agency)
+    officer = caseload_of or flt.officer_id
+    if caseload_of is not None and flt.officer_id and flt.officer_id != caseload_of:
+        officer = "-"  # a case officer filtering by someone else's caseload sees nothing
+    if officer is not None:
+        base.append(ca.c.case_id.in_(
+            select(asg.c.case_id).where(asg.c.user_id == officer)))
     if flt.advice_type:
-        filtered.append(ca.c.advice_type == flt.advice_type)
-    if flt.officer_id:
-        filtered.append(asg.c.user_id == flt.officer_id)
+        base.append(ca.c.advice_type == flt.advice_type)
     if flt.stage:
-        filtered.append(cs.c.stage == flt.stage)
+        base.append(ca.c.case_id.in_(
+            select(cs.c.case_id).where(cs.c.la_code == la_code, cs.c.stage == flt.stage)))
     if flt.case_search:
         escaped = (flt.case_search.replace("\\", "\\\\").replace("%", "\\%")
                    .replace("_", "\\_"))
-        filtered.append(func.lower(ca.c.case_id).like(f"%{escaped.lower()}%", escape="\\"))
+        base.append(func.lower(ca.c.case_id).like(f"%{escaped.lower()}%", escape="\\"))
+    filtered = [*base, ca.c.agency_value == flt.agency] if flt.agency else base
     order = {
         TraySort.MOST_OVERDUE: (ca.c.due_on, ca.c.case_id, ca.c.advice_type),
         TraySort.CASE: (ca.c.case_id, ca.c.advice_type),
@@ -146,29 +145,39 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
         TraySort.ADVICE_TYPE: (ca.c.advice_type, ca.c.due_on, ca.c.case_id),
     }[flt.sort]
     with engine.connect() as conn:
-        counts = conn.execute(
-            select(func.count(), func.sum(case((ca.c.due_on < day, 1), else_=0)))
-            .select_from(frm).where(*filtered)).one()
-        total, overdue = int(counts[0]), int(counts[1] or 0)
+        # One pass gives the counts per agency (the agency filter's choices too), the total
+        # and how many are overdue.
+        groups = conn.execute(
+            select(ca.c.agency_value, func.count(),
+                   func.sum(case((ca.c.due_on < day, 1), else_=0)))
+            .where(*base).group_by(ca.c.agency_value)).all()
+        chosen = [g for g in groups if not flt.agency or g[0] == flt.agency]
+        total = sum(_int(g[1]) for g in chosen)
+        overdue = sum(_int(g[2]) for g in chosen)
         pages = max(1, -(-total // page_size))
         page = min(max(1, flt.page), pages)
-        rows = conn.execute(
-            select(ca.c.case_id, ca.c.advice_type, ca.c.regulation, ca.c.status,
-                   ca.c.agency_system, ca.c.agency_value, ca.c.due_on, cs.c.stage,
-                   us.c.username)
-            .select_from(frm).where(*filtered).order_by(*order)
+        keys = conn.execute(
+            select(ca.c.case_id, ca.c.advice_type).where(*filtered).order_by(*order)
             .limit(page_size).offset((page - 1) * page_size)).all()
-        per_agency = conn.execute(
-            select(func.coalesce(ca.c.agency_value, literal("(none)")), func.count())
-            .select_from(frm).where(*filtered)
-            .group_by(ca.c.agency_value).order_by(func.count().desc(), ca.c.agency_value)
-        ).all()
-        agencies = conn.execute(
-            select(ca.c.agency_value).distinct().select_from(frm)
-            .where(*base, ca.c.agency_value.is_not(None)).order_by(ca.c.agency_value)).all()
+        rows: list[Any] = []
+        if keys:
+            found = {(r.case_id, r.advice_type): r for r in conn.execute(
+                select(ca.c.case_id, ca.c.advice_type, ca.c.regulation, ca.c.status,
+                       ca.c.agency_system, ca.c.agency_value, ca.c.due_on, cs.c.stage,
+                       us.c.username)
+                .select_from(ca.join(cs, cs.c.case_id == ca.c.case_id)
+                             .outerjoin(asg, asg.c.case_id == ca.c.case_id)
+                             .outerjoin(us, us.c.user_id == asg.c.user_id))
+                .where(ca.c.la_code == la_code,
+                       ca.c.case_id.in_({k.case_id for k in keys})))}
+            rows = [found[(k.case_id, k.advice_type)] for k in keys
+                    if (k.case_id, k.advice_type) in found]
         stages = conn.execute(
-            select(cs.c.stage).distinct().where(cs.c.la_code == la_code)
+            select(cs.c.stage).where(cs.c.la_code == la_code).group_by(cs.c.stage)
             .order_by(cs.c.stage)).all()
+    per_agency = sorted(((str(g[0] or "(none)"), _int(g[1])) for g in chosen),
+                        key=lambda a: (-a[1], a[0]))
+    agencies = sorted(str(g[0]) for g in groups if g[0] is not None)
     items = tuple(
         TrayItem(case_id=r.case_id, advice_type=r.advice_type, regulation=r.regulation,
                  status=r.status, agency_system=r.agency_system, agency_value=r.agency_value,
@@ -177,8 +186,8 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
         for r in rows)
     return TrayPage(
         items=items, total=total, page=page, pages=pages, overdue=overdue,
-        per_agency=tuple((str(r[0]), _int(r[1])) for r in per_agency),
-        agencies=tuple(str(a[0]) for a in agencies), stages=tuple(str(s[0]) for s in stages))
+        per_agency=tuple(per_agency), agencies=tuple(agencies),
+        stages=tuple(str(s[0]) for s in stages))
 
 
 @dataclass(frozen=True, slots=True)
