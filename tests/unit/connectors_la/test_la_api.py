@@ -306,3 +306,33 @@ def test_the_la_reads_a_document_reference_its_search_lists(api: LaApi) -> None:
     got = api.get("/fhir/DocumentReference/adv-a", "la")
     assert got.status_code == 200
     assert got.json()["content"][0]["attachment"]["url"].endswith(SHA_886)
+
+
+def test_a_local_authority_credential_reads_only_and_is_named_by_an_la_code() -> None:
+    """Kind local_authority: scopes cases:read and documents:read only, no advice, LA code only."""
+    from connectors.auth import KIND_SCOPES
+    from ehcp.errors import ValidationError
+
+    credential, _ = new_credential(LA_CODE_SYSTEM, "886", "local_authority")
+    principal = credential.principal()
+    assert principal.scopes == KIND_SCOPES["local_authority"] == {"cases:read", "documents:read"}
+    assert principal.advice_types == frozenset()
+    with pytest.raises(ValidationError):
+        new_credential(SCHOOL_URN_SYSTEM, "100001", "local_authority")
+    with pytest.raises(ValidationError):
+        new_credential(LA_CODE_SYSTEM, "886", "local_authority", ["EDUCATIONAL"])
+
+
+def test_ehcp_agencies_add_makes_a_local_authority_credential(tmp_path: Path) -> None:
+    """`ehcp agencies add --kind local_authority --agency 886` stores an LA-code credential."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    env = {"EHCP_CREDENTIALS_FILE": str(tmp_path / "credentials.json"),
+           "EHCP_DATA_DIR": str(tmp_path)}
+    out = CliRunner().invoke(cli, ["agencies", "add", "--kind", "local_authority",
+                                   "--agency", "886"], env=env)
+    assert out.exit_code == 0, out.output
+    listed = CliRunner().invoke(cli, ["agencies", "list"], env=env).output
+    assert f"local_authority\t{LA_CODE_SYSTEM}|886" in listed
