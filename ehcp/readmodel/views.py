@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -394,7 +394,11 @@ class Series:
 
 
 def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
-    """The manager overview: open cases by stage; advice received by agency; days late."""
+    """The manager overview: open cases by stage; advice on time by agency by month; days late.
+
+    Advice is on time when it arrived (London date) on or before the due date of the case's
+    advice item of that type (reg 8(1)); advice with no due date counts as received, not late.
+    """
     day = today(clock)
     cs, ad, ca = t.cases, t.advice, t.case_advice
     with engine.connect() as conn:
@@ -402,8 +406,10 @@ def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
             select(cs.c.stage, func.count()).where(cs.c.la_code == la_code)
             .group_by(cs.c.stage).order_by(cs.c.stage)).all()
         received = conn.execute(
-            select(ad.c.agency_value, func.count()).where(ad.c.la_code == la_code)
-            .group_by(ad.c.agency_value).order_by(ad.c.agency_value)).all()
+            select(ad.c.agency_value, ad.c.submitted_at, ca.c.due_on)
+            .select_from(ad.outerjoin(ca, and_(ca.c.case_id == ad.c.case_id,
+                                               ca.c.advice_type == ad.c.advice_type)))
+            .where(ad.c.la_code == la_code)).all()
         late = conn.execute(
             select(ca.c.due_on).where(
                 ca.c.la_code == la_code, ca.c.status.in_(OPEN_STATUSES),
@@ -412,10 +418,24 @@ def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
     return (
         Series("stages", "Open cases by stage", ("stage", "cases"),
                tuple((r[0], _int(r[1])) for r in by_stage)),
-        Series("advice-by-agency", "Advice received by agency", ("agency", "advice"),
-               tuple((r[0], _int(r[1])) for r in received)),
+        Series("advice-on-time", "Advice received on time, by month and agency",
+               ("month and agency", "% on time", "received", "on time"),
+               _on_time(received)),
         Series("days-late", "Open advice by days late", ("days late", "items"), buckets),
     )
+
+
+def _on_time(rows: Sequence[Any]) -> tuple[tuple[str, int, int, int], ...]:
+    """(month agency, % on time, received, on time) per month and agency, oldest month first."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for agency, submitted_at, due_on in rows:
+        arrived = (submitted_at if submitted_at.tzinfo else submitted_at.replace(tzinfo=UTC)
+                   ).astimezone(ZoneInfo(LONDON)).date()
+        bucket = counts.setdefault((arrived.strftime("%Y-%m"), str(agency)), [0, 0])
+        bucket[0] += 1
+        bucket[1] += 1 if due_on is None or arrived <= due_on else 0
+    return tuple((f"{month} {agency}", round(100 * on_time / received), received, on_time)
+                 for (month, agency), (received, on_time) in sorted(counts.items()))
 
 
 #: The days-late distribution's buckets (lower bound inclusive, upper exclusive; None: open).

@@ -179,3 +179,14 @@ def test_refused_case_is_audited(workspace: Workspace) -> None:
                 and e.record.get("path") == f"/cases/{FOREIGN_CASE}"]
     assert len(refusals) == 1
     assert refusals[0]["credential_id"] == f"workspace-user:{workspace.users['manager'].user_id}"
+
+
+def test_overview_advice_on_time_csv(workspace: Workspace) -> None:
+    """The on-time chart's CSV counts LA 886's routed advice by month and agency, on time or not."""
+    client = signed_in(workspace, "manager")
+    csv = client.get("/overview/advice-on-time.csv")
+    assert csv.status_code == 200
+    lines = csv.text.splitlines()
+    assert lines[0] == "month and agency,% on time,received,on time"
+    # One advice routed into CASE (16 Feb 2026 from RVV, due 23 Feb): on time; LA 999's not counted.
+    assert lines[1:] == ["2026-02 RVV,100,1,1"]
