@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from ehcp.errors import PublishError, ValidationError
 from ehcp.readmodel import views
 from ehcp.readmodel.access import AdviceItem
-from workspace import record_advice
+from workspace import record_advice, record_event
 from workspace.render import page
 from workspace.routes.pages import new_submission_id, refused_as_not_found
 from workspace.security import (
@@ -137,3 +137,53 @@ async def recorded(request: Request, case_id: str, session: ActorDep, engine: En
     case = await _case_or_404(request, session, engine, clock, case_id)
     return page(request, "recorded.html", {"case_id": case.detail.summary.case_id,
                                            "event_id": event[:64]})
+
+
+@router.get("/cases/{case_id}/record-event")
+async def event_form(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                     clock: ClockDep) -> Response:
+    """The form to record a decision, a plan or a timescale exception."""
+    case = await _case_or_404(request, session, engine, clock, case_id)
+    return _event_page(request, case)
+
+
+def _event_page(request: Request, case: views.CasePage, *, error: str | None = None,
+                status_code: int = 200, values: dict[str, str] | None = None) -> Response:
+    return page(request, "record_event.html", {
+        "case": case, "error": error, "values": values or {},
+        "submission_id": (values or {}).get("submission_id") or new_submission_id(),
+        "event_types": record_event.EVENT_TYPES, "grounds": record_event.GROUNDS,
+    }, status_code=status_code)
+
+
+@router.post("/cases/{case_id}/record-event")
+async def post_event(request: Request, case_id: str, session: ActorDep, engine: EngineDep,
+                     clock: ClockDep) -> Response:
+    """Validate like the JSON API, publish (acks=all), then show the result."""
+    case = await _case_or_404(request, session, engine, clock, case_id)
+    try:
+        form = await checked_form(request, session)
+    except ValidationError as exc:
+        return _event_page(request, case, error=exc.message, status_code=400)
+    values = {name: value for name in ("type", "occurred_on", "ends_on", "ground",
+                                       "request_id", "submission_id")
+              if isinstance(value := form.get(name), str)}
+    the_case = case.detail.summary.case_id
+    try:
+        if not _UUID.match(values.get("submission_id", "")):
+            raise ValidationError("reload the form and try again", location="submission_id")
+        event = record_event.build_event(session.user, the_case, values)
+        receipt = await request.app.state.publisher.publish(event)
+    except ValidationError as exc:
+        where = (exc.location or "").strip("/") or "the form"
+        return _event_page(request, case, status_code=422, values=values,
+                           error=f"Check {where}: {exc.message}.")
+    except PublishError:
+        return _event_page(request, case, status_code=503, values=values,
+                           error="The event could not be saved just now (Kafka is unavailable). "
+                                 "Nothing was recorded; try again in a minute.")
+    log.info("casework_event_recorded_by_hand", case_id=the_case, user_id=session.user.user_id,
+             event_type=values.get("type"), topic=receipt.topic, partition=receipt.partition,
+             offset=receipt.offset)
+    return RedirectResponse(
+        f"/cases/{the_case}/recorded?event={event.record['event_id']}", status_code=303)
