@@ -37,6 +37,8 @@ CSRF_FIELD: Final = "csrf_token"
 #: Form fields other than a file are short; more than this many is not one of our forms.
 MAX_FORM_FIELDS: Final = 20
 MAX_FIELD_BYTES: Final = 16 * 1024
+#: Room for a form's fields and multipart framing (besides a file upload's document).
+MAX_FORM_OVERHEAD: Final = 64 * 1024
 
 
 class SignInNeeded(AuthError):
@@ -126,14 +128,21 @@ def current_session(request: Request) -> people.SessionInfo:
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form, parsed within bounds (one file at most, short fields).
+    """The posted form, parsed within bounds (one file at most, short fields, a declared length
+    no larger than a document plus :data:`MAX_FORM_OVERHEAD` for a file upload, or
+    :data:`MAX_FORM_OVERHEAD` for any other form), so a huge body is refused before it is read.
 
     Raises:
-        ValidationError: not a form, or more fields than any of our forms has.
+        ValidationError: not a form, too large, or more fields than any of our forms has.
     """
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise NotAForm("send the form as a browser does (a form post)")
+    declared = request.headers.get("content-length", "")
+    limit = MAX_FORM_OVERHEAD + (get_settings(request).max_document_bytes
+                                 if kind == "multipart/form-data" else 0)
+    if not declared.isdigit() or int(declared) > limit:
+        raise ValidationError("the form is too large (or its length is not given)")
     try:
         return await request.form(max_files=1, max_fields=MAX_FORM_FIELDS,
                                   max_part_size=MAX_FIELD_BYTES)

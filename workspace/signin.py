@@ -30,6 +30,7 @@ _HASHER: Final = PasswordHasher()
 #: Verified when the user name is unknown, so that case takes as long as a wrong password.
 _DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH: Final = 12
+MAX_PASSWORD_LENGTH: Final = 1024
 TOTP_ISSUER: Final = "EHCP Exchange workspace"
 PUBLIC_REFUSAL: Final = "The user name, password or code is not right, or the account is locked."
 
@@ -53,6 +54,8 @@ def hash_password(password: str) -> str:
     """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
     return _HASHER.hash(password)
 
 
@@ -113,6 +116,8 @@ def sign_in(engine: Engine, settings: Settings, clock: Clock, *, username: str, 
         SignInRefused: anything wrong (one public message; the reason for the audit trail).
     """
     now = clock.now()
+    if len(password) > MAX_PASSWORD_LENGTH:  # never hand argon2 a megabyte to hash
+        raise SignInRefused("password over the length limit")
     user = people.find_user(engine, username) if len(username) <= 64 else None
     if user is None:
         _password_ok(_DUMMY_HASH, password)

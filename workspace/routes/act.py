@@ -25,6 +25,7 @@ from workspace import record_advice, record_event
 from workspace.render import page
 from workspace.routes.pages import new_submission_id, refused_as_not_found
 from workspace.security import (
+    MAX_FORM_OVERHEAD,
     ActorDep,
     ClockDep,
     EngineDep,
@@ -35,8 +36,6 @@ from workspace.security import (
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
-#: Room for the form's other fields and multipart framing around the document.
-FORM_OVERHEAD_BYTES: Final = 64 * 1024
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -79,7 +78,7 @@ async def record(request: Request, case_id: str, session: ActorDep, engine: Engi
     case = await _case_or_404(request, session, engine, clock, case_id)
     declared = request.headers.get("content-length", "")
     limit = settings.max_document_bytes
-    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+    if declared.isdigit() and int(declared) > limit + MAX_FORM_OVERHEAD:
         return _form_page(request, case, settings, status_code=413,
                           error=f"The file is too large: the limit is {limit // 1048576} MB.")
     try:

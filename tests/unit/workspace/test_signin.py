@@ -136,3 +136,22 @@ def test_forged_cookie_is_no_session(workspace: Workspace) -> None:
     for value in ("forged-token", "x" * 5000):
         client.cookies.set(SESSION_COOKIE, value)
         assert client.get("/tray", follow_redirects=False).status_code == 303
+
+
+def test_oversized_signin_is_refused_before_reading(workspace: Workspace) -> None:
+    """A megabyte sign-in form is refused (400) unread; a 2,000-character password is refused."""
+    client = workspace.client()
+    form = client.get("/signin")
+    big = client.post("/signin", data={"csrf_token": csrf_of(form.text), "username": "mgr.886",
+                                       "password": "x" * 1_000_000, "code": "123456"},
+                      follow_redirects=False)
+    assert big.status_code == 400
+    form = client.get("/signin")
+    long = client.post("/signin", data={
+        "csrf_token": csrf_of(form.text), "username": "mgr.886", "password": "x" * 2000,
+        "code": totp_code(workspace.secrets["manager"], workspace.clock)},
+        follow_redirects=False)
+    assert long.status_code == 401
+    user = people.find_user(workspace.engine, "mgr.886")
+    assert user is not None
+    assert user.failed_signins == 0  # refused before the account was even looked up
