@@ -1,8 +1,18 @@
-"""The workspace as an LA's staff use it, in Chromium against the real broker, worker and projector."""
+"""The workspace as an LA's staff use it, in Debian's Chromium (Playwright) against the real
+broker, stream worker, projector and web app; axe-core checks each page.
+
+The e2e pipeline fixture (tests/e2e/conftest.py) is shared, so one stream worker serves every
+e2e test. Playwright drives ``/usr/bin/chromium`` (installed by ``.ci/run`` with apt) and never
+downloads a browser; axe-core comes from the ``axe-playwright-python`` wheel, which vendors
+``axe.min.js``, so the checks run offline. Screenshots of each page go to
+``artifacts/browser/`` (gitignored).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,10 +20,109 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, WorkspaceStack, screenshot
+from ehcp.readmodel import people
+from ehcp.readmodel.store import create_tables, open_engine
+from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import new_case, referral
+from tests.support import REPO, free_ports, spawn, stop, wait_until
 from tests.workspace_support import PASSWORD
-from workspace.signin import totp_code
+from workspace.signin import hash_password, new_totp_secret, totp_code
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "artifacts" / "browser"
+
+
+@dataclass
+class WorkspaceStack:
+    """The pipeline plus the projector and the workspace app; users and their TOTP secrets."""
+
+    pipeline: Pipeline
+    url: str
+    readmodel_url: str
+    secrets: dict[str, str]
+    logs: Path
+
+
+@pytest.fixture(scope="session")
+def workspace_stack(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkspaceStack]:
+    """Projector and workspace processes over a SQLite read model; a manager for LA 999 and 886."""
+    (port,) = free_ports(1)
+    state = tmp_path_factory.mktemp("workspace")
+    readmodel_url = f"sqlite:///{state / 'readmodel.sqlite3'}"
+    engine = open_engine(readmodel_url)
+    create_tables(engine)
+    people.create_people_tables(engine)
+    secrets = {}
+    # One account per test: a TOTP code is accepted once, so two sign-ins of one account in
+    # the same 30 seconds would be refused as a replay.
+    for username, la_code in (("signin.999", "999"), ("live.999", "999"),
+                              ("overview.999", "999"), ("owner.999", "999"), ("mgr.886", "886")):
+        secrets[username] = new_totp_secret()
+        people.add_user(engine, username=username, la_code=la_code, role=people.Role.MANAGER,
+                        password_hash=hash_password(PASSWORD), totp_secret=secrets[username],
+                        now=datetime.now(UTC))
+    engine.dispose()
+    env = {**pipeline.env, "EHCP_READMODEL_URL": readmodel_url,
+           "EHCP_WORKSPACE_PORT": str(port), "EHCP_WORKSPACE_PLAIN_HTTP": "true",
+           "EHCP_AUDIT_SPOOL_FILE": str(state / "audit-spool.jsonl")}
+    logs = tmp_path_factory.mktemp("workspace-logs")
+    projector = spawn(["workspace", "project", "--follow"], env, logs / "projector.log")
+    web = spawn(["workspace", "serve"], env, logs / "workspace.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        for proc, name in ((projector, "projector"), (web, "workspace")):
+            assert proc.poll() is None, (logs / f"{name}.log").read_text()[-3000:]
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, 60, what="the workspace to answer")
+        yield WorkspaceStack(pipeline, url, readmodel_url, secrets, logs)
+    finally:
+        stop(web)
+        stop(projector)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright.
+
+    Module-scoped: Playwright's sync API keeps an event loop running while it is open, and the
+    tests after this module call ``asyncio.run``.
+    """
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is not installed: apt-get install chromium (see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (its own cookies) and page; downloads allowed."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a full-page screenshot under artifacts/browser/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -129,8 +238,6 @@ def test_overdue_item_appears_live_then_filter_open_upload_download(
         return page.locator("table", has_text="Alerts raised").locator(
             "tr", has_text="MEDICAL").filter(has_text="Resolved").count() > 0
 
-    from tests.support import wait_until
-
     wait_until(resolved, 120, interval_s=2, what="the medical alert to resolve")
     screenshot(page, "09-case-alert-resolved")
     with page.expect_download() as download:
@@ -160,8 +267,6 @@ def test_another_las_case_is_not_reachable_by_url(page: Any,
 
     def projected() -> bool:
         return page.goto(f"{workspace_stack.url}/cases/{case_id}").status == 200
-
-    from tests.support import wait_until
 
     wait_until(projected, 120, interval_s=2, what="the case in LA 999's workspace")
     other = page.context.browser.new_context()
