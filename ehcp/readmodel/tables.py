@@ -81,6 +81,8 @@ case_advice: Final = Table(
 )
 """Each case's advice items as in its latest ``CaseStatus`` (replaced with every new status)."""
 
+#: The work tray's stage filter lists an LA's stages from the index alone.
+Index("ix_cases_la_stage", cases.c.la_code, cases.c.stage)
 #: The workspace's work tray reads an LA's open advice by due date (ehcp/readmodel/views.py):
 #: in due-date order, and covering what its counts and page keys read, so neither touches rows.
 Index("ix_case_advice_tray", case_advice.c.la_code, case_advice.c.due_on, case_advice.c.status,

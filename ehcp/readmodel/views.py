@@ -136,7 +136,10 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
     if flt.case_search:
         escaped = (flt.case_search.replace("\\", "\\\\").replace("%", "\\%")
                    .replace("_", "\\_"))
-        base.append(func.lower(ca.c.case_id).like(f"%{escaped.lower()}%", escape="\\"))
+        # Matched against the LA's cases (one row each), not every advice item.
+        base.append(ca.c.case_id.in_(select(cs.c.case_id).where(
+            cs.c.la_code == la_code,
+            func.lower(cs.c.case_id).like(f"%{escaped.lower()}%", escape="\\"))))
     filtered = [*base, ca.c.agency_value == flt.agency] if flt.agency else base
     order = {
         TraySort.MOST_OVERDUE: (ca.c.due_on, ca.c.case_id, ca.c.advice_type),
