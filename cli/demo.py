@@ -22,6 +22,8 @@ DEMO_LA: Final = "999"
 DEMO_HEALTH_ODS: Final = "ZZ901"
 DEMO_NHS_NUMBER: Final = "9434765919"
 DEMO_UPN: Final = "B801200005001"
+#: The workspace's demo manager (LA 999); ``ehcp dev`` gives it a new password and TOTP secret.
+DEMO_MANAGER: Final = "demo.manager"
 ADVICE_TYPE_SYSTEM: Final = "https://ehcp-exchange.org/CodeSystem/advice-type"
 
 
@@ -106,5 +108,6 @@ def educational_advice(submitted_at: datetime, case_id: str = DEMO_CASE) -> dict
 
 
 def demo_times(now: datetime) -> tuple[datetime, datetime]:
-    """Request received 5 weeks ago (so the remaining advice is due soon), advice today."""
-    return (now - timedelta(weeks=5)).astimezone(UTC), now.astimezone(UTC)
+    """Request received 7 weeks ago (so the advice still missing is a week overdue: the
+    workspace's work tray shows it), advice today."""
+    return (now - timedelta(weeks=7)).astimezone(UTC), now.astimezone(UTC)

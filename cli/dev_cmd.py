@@ -27,6 +27,7 @@ from cli import demo
 from cli.case_cmd import render_status
 from cli.common import load_settings, reports_errors
 from cli.dev_env import apply_dev_env
+from cli.dev_workspace import demo_manager, wait_for_tray
 from connectors.auth import FileCredentialStore, new_credential
 from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CASE_STATUS, catalogue
@@ -209,6 +210,8 @@ def dev(exit_after_demo: bool, state: Path) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     apply_dev_env(state / "dev.env")
     os.environ.setdefault("EHCP_ALERT_TICK_S", "10")
+    # The workspace on http://127.0.0.1 for this local run only (no certificate here).
+    os.environ.setdefault("EHCP_WORKSPACE_PLAIN_HTTP", "true")
     settings = load_settings()
     port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
     broker = LocalBroker(
@@ -226,19 +229,32 @@ def dev(exit_after_demo: bool, state: Path) -> None:
     tokens = _demo_tokens(settings)
     logs = state / "logs"
     _fresh_readmodel(settings)
+    signin = demo_manager(settings, state)
     procs = [
         _spawn(["worker"], logs / "worker.log"),
         _spawn(["connectors"], logs / "connectors.log"),
         _spawn(["workspace", "project", "--follow", "--supervise"], logs / "projector.log"),
+        _spawn(["workspace", "serve", "--supervise"], logs / "workspace.log"),
     ]
     base_url = f"http://{settings.http_host}:{settings.http_port}"
+    workspace_url = f"http://{settings.workspace_host}:{settings.workspace_port}"
     try:
         _wait_http(f"{base_url}/healthz", procs)
+        _wait_http(f"{workspace_url}/healthz", procs)
         for line in post_demo(base_url, tokens, datetime.now(UTC)):
             click.echo(line)
         status = wait_for_advice(settings, demo.DEMO_CASE, {"MEDICAL", "EDUCATIONAL"}, 180, procs)
         click.echo("")
         click.echo(render_status(status))
+        overdue = wait_for_tray(settings, demo.DEMO_CASE, 180, lambda: _check_alive(procs))
+        click.echo("")
+        click.echo(f"LA workspace: {workspace_url}/  (work tray: {overdue} overdue item(s) of "
+                   f"{demo.DEMO_CASE})")
+        click.echo(f"  sign in as {signin.username}, password {signin.password}")
+        click.echo(f"  second factor: add {signin.otpauth_uri}")
+        click.echo("  to an authenticator app, or print the current code with")
+        code = f"import pyotp; print(pyotp.TOTP('{signin.secret}').now())"
+        click.echo(f'  .venv/bin/python -c "{code}"')
         click.echo("")
         click.echo("Where to look:")
         click.echo(

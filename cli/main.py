@@ -13,6 +13,7 @@ from cli.import_cmd import import_
 from cli.kafka_cmd import kafka
 from cli.run_cmd import connectors, worker
 from cli.topics_cmd import topics
+from cli.users_cmd import users
 from cli.workspace_cmd import workspace
 from ehcp import __version__
 
@@ -25,7 +26,7 @@ def cli() -> None:
 
 case.add_command(explain)
 for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, import_, dev,
-                workspace):
+                workspace, users):
     cli.add_command(command)
 
 

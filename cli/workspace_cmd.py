@@ -71,3 +71,35 @@ def rebuild() -> None:
     """Drop and recreate the read model's tables and project every topic from the beginning."""
     report = _run(load_settings(), rebuild=True, follow=False)
     click.echo(f"read model rebuilt from {report.applied} record(s)")
+
+
+@workspace.command("serve")
+@click.option("--supervise/--no-supervise", default=False,
+              help="Run the server as a child and restart it if it exits on its own (as "
+                   "`workspace project --supervise`); SIGTERM stops both.")
+@reports_errors
+def serve(supervise: bool) -> None:
+    """Serve the LA workspace web app (EHCP_WORKSPACE_HOST:EHCP_WORKSPACE_PORT)."""
+    import uvicorn
+
+    from ehcp.errors import ConfigurationError
+    from workspace.app import create_production_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    tls = settings.tls_certfile is not None and settings.tls_keyfile is not None
+    if not tls and not settings.workspace_plain_http:
+        raise ConfigurationError(
+            "the workspace serves HTTPS only: set EHCP_TLS_CERTFILE and EHCP_TLS_KEYFILE, or "
+            "EHCP_WORKSPACE_PLAIN_HTTP=true for a local development run")
+    if supervise:
+        from cli.supervisor import supervise as run_supervised
+
+        raise SystemExit(run_supervised(
+            [sys.executable, "-m", "cli.main", "workspace", "serve"]))
+    uvicorn.run(
+        create_production_app(settings), host=settings.workspace_host,
+        port=settings.workspace_port, log_config=None, access_log=False,
+        ssl_certfile=str(settings.tls_certfile) if tls else None,
+        ssl_keyfile=str(settings.tls_keyfile) if tls else None,
+    )

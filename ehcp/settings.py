@@ -80,6 +80,30 @@ class Settings(BaseSettings):
         "a SQLite file readmodel.sqlite3 in the data folder (EHCP_DATA_DIR).",
     )
 
+    # Workspace web app
+    workspace_host: str = Field(
+        "127.0.0.1", description="Interface the workspace web app listens on."
+    )
+    workspace_port: int = Field(8090, description="Port of the workspace web app.")
+    workspace_plain_http: bool = Field(
+        False,
+        description="Serve the workspace over plain http and send its session cookie without the "
+        "Secure flag. Only for a local development run on 127.0.0.1 (`ehcp dev` sets it); "
+        "otherwise give EHCP_TLS_CERTFILE and EHCP_TLS_KEYFILE.",
+    )
+    workspace_session_idle_s: int = Field(
+        1800, gt=0, description="A workspace session unused for this long ends (sign in again)."
+    )
+    workspace_session_max_s: int = Field(
+        43200, gt=0, description="A workspace session ends this long after sign-in, used or not."
+    )
+    workspace_lockout_failures: int = Field(
+        5, ge=1, description="Failed sign-ins in a row after which a workspace account is locked."
+    )
+    workspace_lockout_s: int = Field(
+        900, gt=0, description="How long a locked workspace account stays locked."
+    )
+
     # Privacy
     pseudonym_key: SecretStr | None = Field(
         None,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -79,6 +80,13 @@ case_advice: Final = Table(
     Column("contribution_ids", Text, nullable=False),  # JSON list of strings
 )
 """Each case's advice items as in its latest ``CaseStatus`` (replaced with every new status)."""
+
+#: The work tray's stage filter lists an LA's stages from the index alone.
+Index("ix_cases_la_stage", cases.c.la_code, cases.c.stage)
+#: The workspace's work tray reads an LA's open advice by due date (ehcp/readmodel/views.py):
+#: in due-date order, and covering what its counts and page keys read, so neither touches rows.
+Index("ix_case_advice_tray", case_advice.c.la_code, case_advice.c.due_on, case_advice.c.status,
+      case_advice.c.agency_value, case_advice.c.advice_type, case_advice.c.case_id)
 
 alerts: Final = Table(
     "alerts",
