@@ -106,7 +106,7 @@ def build_event(entry: AdviceByHand, item: AdviceItem | None, pseudonym_key: byt
         body = AdviceIn(contribution_id=f"WS-{entry.submission_id}",
                         advice_type=entry.advice_type,  # type: ignore[arg-type]
                         case_id=entry.case_id, request_id=item.request_id, child=None,
-                        submitted_at=submitted_at)
+                        submitted_at=submitted_at, document=None)
     except pydantic.ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors() else "form"
         raise ValidationError("this value is not valid", location=field) from exc
