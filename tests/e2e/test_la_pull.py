@@ -111,7 +111,10 @@ def test_the_example_client_syncs_documents_and_alerts_and_another_la_gets_nothi
             return None
         case: dict[str, Any] = got.json()
         documents = {a["document"]["sha256"] for a in case["advice_received"] if a["document"]}
-        return case if documents >= set(shas) and case["open_alerts"] else None
+        answered = {a["advice_type"] for a in case["advice_received"]}
+        # Settled: both documents in, the alerts of the advice answered resolved, others open.
+        settled = not any(a["advice_type"] in answered for a in case["open_alerts"])
+        return case if documents >= set(shas) and case["open_alerts"] and settled else None
 
     case = wait_until(case_with_documents_and_alerts, 180,
                       what="the case with its documents and open alerts in the read model")
