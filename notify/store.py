@@ -451,7 +451,10 @@ def counts(engine: Engine) -> dict[tuple[str, str], int]:
             rows = conn.execute(select(deliveries.c.channel, deliveries.c.status,
                                        func.count()).group_by(deliveries.c.channel,
                                                               deliveries.c.status))
-            return {(str(c), str(s)): int(n) for c, s, n in rows.tuples()}
+            found: dict[tuple[str, str], int] = {}
+            for channel, status, n in rows:
+                found[(str(channel), str(status))] = int(str(n))
+            return found
     except SQLAlchemyError as exc:
         raise _fail("count the deliveries", exc) from exc
 
