@@ -96,3 +96,51 @@ def notifier(engine: Engine, clock: FixedClock, *, email: FakeEmailSender | None
 def at(*args: int) -> datetime:
     """A UTC instant."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def publish(settings: Any, messages: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Put (topic, key, record) on Kafka with CloudEvents headers (acks=all), in order."""
+    import asyncio
+
+    from connectors.kafka_publisher import KafkaPublisher
+    from connectors.ports import PublishedEvent
+    from ehcp.contract.cloudevents import event_type
+    from ehcp.contract.topics import ALERTS, REFERRALS
+
+    names = {REFERRALS.name: records.REFERRAL_RECEIVED, ALERTS.name: records.ALERT}
+
+    async def run() -> None:
+        publisher = KafkaPublisher(settings, CODEC, source="/tests")
+        try:
+            for topic, key, record in messages:
+                schema = names[topic]
+                await publisher.publish(PublishedEvent(topic, key, schema, record,
+                                                       event_type(schema), key))
+        finally:
+            await publisher.close()
+
+    asyncio.run(run())
+
+
+def notify_env(base: dict[str, str], folder: Path, *, smtp_port: int, smtp_ca: Path,
+               group: str, instance: str = "notifier-under-test") -> dict[str, str]:
+    """The environment of ``ehcp notify`` child processes in the tests."""
+    from tests.smtp_server import PASSWORD, USER
+
+    return {
+        **base,
+        "EHCP_READMODEL_URL": f"sqlite:///{folder / 'notify.sqlite3'}",
+        "EHCP_NOTIFY_GROUP_ID": group,
+        "EHCP_NOTIFY_INSTANCE_ID": instance,
+        "EHCP_NOTIFY_WEBHOOK_ALLOW_HTTP": "true",
+        "EHCP_NOTIFY_POLL_S": "0.5",
+        "EHCP_NOTIFY_RETRY_BASE_S": "1",
+        "EHCP_NOTIFY_WORKSPACE_URL": WORKSPACE,
+        "EHCP_SMTP_HOST": "127.0.0.1",
+        "EHCP_SMTP_PORT": str(smtp_port),
+        "EHCP_SMTP_USERNAME": USER,
+        "EHCP_SMTP_PASSWORD": PASSWORD,
+        "EHCP_SMTP_CA_FILE": str(smtp_ca),
+        "EHCP_SMTP_FROM": "ehcp-exchange@example.gov.uk",
+        "EHCP_SMTP_TIMEOUT_S": "10",
+    }
