@@ -1,7 +1,7 @@
 """``ehcp dev``: the whole pipeline on one machine, with a demo case.
 
 Starts the local broker, applies the topic catalogue, creates demo agency credentials, runs one
-stream worker and the connectors as child processes, posts a demo referral, medical advice (FHIR,
+stream worker, the connectors and the notifier as child processes, posts a demo referral, medical advice (FHIR,
 routed by NHS number) and educational advice (JSON, by case id), waits until the case shows
 them, and says where to look. Ctrl-C stops the worker and connectors (the broker keeps running
 until ``ehcp kafka stop``).
@@ -213,6 +213,8 @@ def dev(exit_after_demo: bool, state: Path) -> None:
     procs = [
         _spawn(["worker"], logs / "worker.log"),
         _spawn(["connectors"], logs / "connectors.log"),
+        # The notifier (its own supervisor restarts it); subscriptions: `ehcp notify subscribe`.
+        _spawn(["notify", "run"], logs / "notify.log"),
     ]
     base_url = f"http://{settings.http_host}:{settings.http_port}"
     try:
@@ -228,6 +230,7 @@ def dev(exit_after_demo: bool, state: Path) -> None:
             f"  ehcp case show {demo.DEMO_CASE}      live case state (compacted case-status topic)"
         )
         click.echo("  ehcp alerts tail                     due-soon and overdue advice alerts")
+        click.echo("  ehcp notify subscribe|status         email and webhook notifications")
         click.echo(
             f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API"
         )
