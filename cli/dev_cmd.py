@@ -1,7 +1,7 @@
 """``ehcp dev``: the whole pipeline on one machine, with a demo case.
 
 Starts the local broker, applies the topic catalogue, creates demo agency credentials, runs one
-stream worker, the connectors and the notifier as child processes, posts a demo referral, medical advice (FHIR,
+stream worker and the connectors as child processes, posts a demo referral, medical advice (FHIR,
 routed by NHS number) and educational advice (JSON, by case id), waits until the case shows
 them, and says where to look. Ctrl-C stops the worker and connectors (the broker keeps running
 until ``ehcp kafka stop``).
