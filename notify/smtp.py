@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -49,7 +50,9 @@ class SmtpEmailSender:
         self._timeout_s = timeout_s
 
     def _message(self, email: OutgoingEmail) -> EmailMessage:
-        msg = EmailMessage()
+        # Headers up to SMTP's 998-character line: the default folding at 78 puts a long
+        # subject on a continuation line, which readers show with a leading space.
+        msg = EmailMessage(policy=policy.default.clone(max_line_length=998))
         msg["From"] = self._sender
         msg["To"] = email.to
         msg["Subject"] = email.subject

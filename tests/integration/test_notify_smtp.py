@@ -98,3 +98,11 @@ def test_nothing_listening_is_transient(tmp_path: Path) -> None:
     with pytest.raises(DeliveryError) as failed:
         SmtpEmailSender("127.0.0.1", port, sender="e@example.gov.uk", timeout_s=5).send(EMAIL)
     assert failed.value.transient
+
+
+def test_a_long_subject_arrives_unfolded(server: MailServer) -> None:
+    """A subject longer than 78 characters reaches the server as it was written (no leading space)."""
+    subject = "Reminder: medical advice for case EHC-999-NOTIFY-6d5549cd was due 2026-11-24"
+    _sender(server).send(OutgoingEmail(EMAIL.to, subject, EMAIL.text, EMAIL.html, "<d-2@x.org>"))
+    (message,) = server.accepted
+    assert str(message["Subject"]) == subject
