@@ -172,9 +172,10 @@ def _insert(conn: Connection, table: Table) -> Any:
 def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
     """Insert unless the primary key exists; True if this call inserted the row."""
     key = [c.name for c in table.primary_key.columns]
+    # RETURNING, not rowcount: psycopg reports a rowcount for a skipped conflicting row.
     result = conn.execute(_insert(conn, table).values(**values).on_conflict_do_nothing(
-        index_elements=key))
-    return bool(result.rowcount)
+        index_elements=key).returning(*table.primary_key.columns))
+    return result.first() is not None
 
 
 # -- subscriptions ---------------------------------------------------------------------------
