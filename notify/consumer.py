@@ -41,13 +41,19 @@ def run(settings: Settings, notifier: Notifier, codec: AvroCodec, *,
         BrokerError: Kafka unreachable or refused a commit (the supervisor restarts us).
         ReadModelError: the database refused (likewise).
     """
-    from kafka import KafkaConsumer
+    from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.errors import KafkaError
 
+    class Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped library
+        def on_partitions_revoked(self, revoked: Any) -> None:
+            log.info("notify.partitions_revoked", partitions=_names(revoked))
+
+        def on_partitions_assigned(self, assigned: Any) -> None:
+            log.info("notify.partitions_assigned", partitions=_names(assigned))
+
     try:
         consumer: Any = KafkaConsumer(
-            *TOPICS,
             group_id=settings.notify_group_id,
             client_id="ehcp-notifier",
             enable_auto_commit=False,
@@ -57,6 +63,7 @@ def run(settings: Settings, notifier: Notifier, codec: AvroCodec, *,
             heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
             **kafka_python_config(settings),
         )
+        consumer.subscribe(list(TOPICS), listener=Listener())
     except (KafkaError, OSError) as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     released = notifier.release_own_leases()
@@ -83,3 +90,7 @@ def run(settings: Settings, notifier: Notifier, codec: AvroCodec, *,
     finally:
         consumer.close()
         log.info("notify.stopped")
+
+
+def _names(partitions: Any) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
