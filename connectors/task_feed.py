@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -92,6 +93,8 @@ class TopicFollower:
         self._settings = settings
         self._codec = codec
         self._caught_up = False
+        #: The Kafka timestamp of the record :meth:`apply` is folding in (None: unknown).
+        self.record_time: datetime | None = None
 
     def apply(self, name: str, record: dict[str, Any]) -> None:
         """Fold one decoded record in."""
@@ -141,6 +144,9 @@ class TopicFollower:
     def _apply_message(self, message: Any) -> None:
         try:
             name, record = self._codec.decode(message.value or b"")
+            stamp = getattr(message, "timestamp", None)
+            self.record_time = (datetime.fromtimestamp(stamp / 1000, UTC)
+                                if isinstance(stamp, int) and stamp >= 0 else None)
             self.apply(name, record)
         except ContractError as exc:
             log.warning(
@@ -179,7 +185,7 @@ class TaskFeed(TopicFollower):
         """
         if name == ADVICE_REQUESTED:
             if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
-                task = self._tasks.add(record)
+                task = self._tasks.add(record, self.record_time)
                 for change in self._early.pop(task.task_id, []):
                     self._apply_status(task.task_id, change)
         elif name == TASK_STATUS_CHANGED:

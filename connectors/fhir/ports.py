@@ -142,6 +142,7 @@ class StoredTask:
         last_modified: when the status last changed (None: never).
         version: FHIR ``meta.versionId``, 1 on arrival and +1 per status change.
         output_document_id: the advice DocumentReference that completed it (``Task.output``).
+        created_at: when its advice request reached Kafka (the record's timestamp), if known.
     """
 
     task_id: str
@@ -152,6 +153,12 @@ class StoredTask:
     last_modified: datetime | None = None
     version: int = 1
     output_document_id: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def last_updated(self) -> datetime | None:
+        """``meta.lastUpdated``: the last status change, else the arrival of the request."""
+        return self.last_modified or self.created_at
 
     @property
     def owner_ods(self) -> str:
@@ -179,8 +186,9 @@ class TaskStore(Protocol):
         """Say the store has caught up with everything made before the connector started."""
         ...
 
-    def add(self, request: Mapping[str, Any]) -> StoredTask:
-        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
+    def add(self, request: Mapping[str, Any], at: datetime | None = None) -> StoredTask:
+        """Hold an ``AdviceRequested`` record (``at``: its Kafka timestamp); adding the same
+        request again changes nothing."""
         ...
 
     def get(self, task_id: str) -> StoredTask | None:
@@ -221,11 +229,12 @@ class InMemoryTaskStore:
         """Say the store has caught up with everything made before the connector started."""
         self.complete = True
 
-    def add(self, request: Mapping[str, Any]) -> StoredTask:
-        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
+    def add(self, request: Mapping[str, Any], at: datetime | None = None) -> StoredTask:
+        """Hold an ``AdviceRequested`` record (``at``: its Kafka timestamp); adding the same
+        request again changes nothing."""
         task_id = task_id_for(str(request["request_id"]))
         if task_id not in self.tasks:
-            task = StoredTask(task_id=task_id, request=dict(request))
+            task = StoredTask(task_id=task_id, request=dict(request), created_at=at)
             self.tasks[task_id] = task
             owner = task.owner_ods.upper()
             self._by_owner.setdefault(owner, []).append(task_id)

@@ -71,6 +71,7 @@ def advice_request_to_task(
     last_modified: datetime | None = None,
     version: int = 1,
     output_document_id: str | None = None,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Map an ``AdviceRequested`` record (Avro field names and types) to a FHIR R4 Task.
 
@@ -82,6 +83,7 @@ def advice_request_to_task(
         last_modified: when the status last changed.
         version: ``meta.versionId``.
         output_document_id: the advice DocumentReference that completed the Task, if any.
+        created_at: when the request reached Kafka: ``meta.lastUpdated`` until a status change.
 
     Returns:
         The Task as a JSON-ready dict.
@@ -138,6 +140,8 @@ def advice_request_to_task(
     if last_modified is not None:
         task["lastModified"] = last_modified.isoformat()
         task["meta"]["lastUpdated"] = last_modified.isoformat()
+    elif created_at is not None:
+        task["meta"]["lastUpdated"] = created_at.isoformat()
     if reason_code is not None or reason_text is not None:
         reason: dict[str, Any] = {}
         known = TASK_REASON_BY_CODE.get(reason_code or "")

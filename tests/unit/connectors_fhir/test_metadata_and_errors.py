@@ -30,7 +30,8 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     assert served == {"DocumentReference": ["create", "read", "vread"],
                       "Task": ["patch", "read", "search-type", "update"]}
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
-    assert sorted(p["name"] for p in rest["resource"][1]["searchParam"]) == ["owner", "status"]
+    assert sorted(p["name"] for p in rest["resource"][1]["searchParam"]) == [
+        "_count", "_lastUpdated", "owner", "status"]
 
 
 def test_interactions_not_in_the_statement_answer_405(harness: Harness) -> None:

@@ -84,3 +84,21 @@ def test_a_status_change_read_before_its_request_is_applied_when_the_request_arr
     stored = tasks.get(task_id_for("REQ-2025-0042"))
     assert stored is not None
     assert (stored.status, stored.version) == ("completed", 3)
+
+
+def test_a_new_task_is_last_updated_when_its_request_reached_kafka() -> None:
+    """The feed passes the record's Kafka timestamp: a new Task's meta.lastUpdated is that instant."""
+    from types import SimpleNamespace
+
+    from connectors.fhir.service import task_resource
+    from ehcp.contract import records
+
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    value = default_codec().encode(records.ADVICE_REQUESTED, advice_request())
+    stamp = datetime(2025, 3, 3, 10, 30, tzinfo=UTC)
+    feed._apply_message(SimpleNamespace(value=value, timestamp=int(stamp.timestamp() * 1000),
+                                        topic="t", partition=0, offset=0))
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert task_resource(stored)["meta"]["lastUpdated"] == stamp.isoformat()
