@@ -301,7 +301,9 @@ class Notifier:
         log.info("notify.delivery_sent", **context)
 
     def _email_for(self, delivery: store.Delivery, sub: Subscription) -> OutgoingEmail:
-        url = self._config.workspace_url
+        # The workspace is the LA's: an agency's messages carry no link to it.
+        url = (None if sub.recipient.kind is RecipientKind.AGENCY
+               else self._config.workspace_url)
         if delivery.purpose == "digest":
             slot = _from_ms(delivery.slot_ms or delivery.created_ms)
             content = messages.digest_email(delivery.items, slot, url)

@@ -210,3 +210,23 @@ def test_a_new_subscription_is_not_told_the_history(engine: Engine) -> None:
     report = n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886")),
                        incoming(ALERTS.name, alert_record(CASE), offset=1)], CODEC)
     assert report.queued == 0
+
+
+def test_an_agencys_digest_has_no_workspace_link_and_an_las_has(engine: Engine) -> None:
+    """Both a trust's and an LA's daily digest hold the reminder; only the LA's links to the workspace."""
+    clock = FixedClock(at(2026, 3, 6, 18))
+    email = FakeEmailSender()
+    store.add_subscription(engine, subscription(agency="ods:RVV", email="trust@example.nhs.uk",
+                                                digest_at=time(8)))
+    store.add_subscription(engine, subscription(email="sen@example.gov.uk", digest_at=time(8)))
+    n = notifier(engine, clock, email=email)
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886")),
+              incoming(ALERTS.name, alert_record(CASE), offset=1,
+                       timestamp_ms=int(at(2026, 3, 6, 18).timestamp() * 1000))], CODEC)
+    clock.instant = at(2026, 3, 9, 8, 1)
+    assert n.close_digests() == 2
+    n.dispatch()
+    by_to = {m.to: m for m in email.sent}
+    assert WORKSPACE not in by_to["trust@example.nhs.uk"].text + by_to["trust@example.nhs.uk"].html
+    assert f"{WORKSPACE}/cases/{CASE}" in by_to["sen@example.gov.uk"].text
+    assert CASE in by_to["trust@example.nhs.uk"].text
