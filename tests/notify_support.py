@@ -13,26 +13,34 @@ from ehcp.casework.calendar import Calendar
 from ehcp.clock import FixedClock
 from ehcp.contract import records
 from ehcp.contract.avro import default_codec
-from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.readmodel.store import open_engine
 from notify import model, store
 from notify.fakes import FakeEmailSender, FakeWebhookSender
 from notify.model import Channel, Subscription
 from notify.service import Incoming, Notifier, NotifierConfig
 from notify.webhooks import new_secret
-from tests.unit.contract.records import CHILD_IDENTIFIERS, REFERRAL_RECEIVED
+from tests.support import synthetic_nhs_number
+from tests.unit.contract.records import REFERRAL_RECEIVED
 
 CODEC = default_codec()
 WORKSPACE = "https://workspace.example.gov.uk"
-#: The referral's child: none of these may ever appear in a notification.
-CHILD_SECRETS = [str(i["value"]) for i in CHILD_IDENTIFIERS] + [
-    str(REFERRAL_RECEIVED["child"]["date_of_birth"]), "2017-03-14", "14/03/2017"]
-
-
 def referral_record(case_id: str, la_code: str) -> dict[str, Any]:
-    """A ``ReferralReceived`` opening ``case_id`` for ``la_code`` (with the sample child)."""
+    """A ``ReferralReceived`` opening ``case_id`` for ``la_code``, for a child with a fresh
+    synthetic NHS number (so a stream worker reading the topic never sees two cases for one
+    child) and the sample date of birth."""
+    child = {**REFERRAL_RECEIVED["child"], "identifiers": [
+        {"system": NHS_NUMBER_SYSTEM, "value": synthetic_nhs_number()}]}
     return {**REFERRAL_RECEIVED, "event_id": str(uuid.uuid4()), "case_id": case_id,
-            "la_code": la_code}
+            "la_code": la_code, "child": child}
+
+
+def child_secrets(referral: dict[str, Any]) -> list[str]:
+    """What of the referral's child must never appear in a notification: identifiers and the
+    date of birth in the forms people write it."""
+    born = referral["child"]["date_of_birth"]
+    return [str(i["value"]) for i in referral["child"]["identifiers"]] + [
+        born.isoformat(), born.strftime("%d/%m/%Y")]
 
 
 def alert_record(case_id: str | None, *, event_id: str | None = None, kind: str = "ADVICE_OVERDUE",

@@ -16,9 +16,9 @@ from ehcp.contract.topics import ALERTS, REFERRALS
 from ehcp.settings import Settings
 from notify.webhooks import new_secret
 from tests.notify_support import (
-    CHILD_SECRETS,
     WORKSPACE,
     alert_record,
+    child_secrets,
     notify_env,
     publish,
     referral_record,
@@ -45,15 +45,19 @@ def test_a_notifier_killed_mid_send_delivers_exactly_once_after_restart(
         hooks.stall = threading.Event()
         env = notify_env(settings_env(kafka_settings), tmp_path, smtp_port=smtp.port,
                          smtp_ca=smtp.ca_file, group=f"notify-test-{uuid.uuid4().hex[:6]}")
+        # Kind OTHER: a stream worker running in the same session reads these referrals too and
+        # raises real alerts for the cases; the worker never raises OTHER.
         made = _cli(env, "subscribe", "--la", "938", "--email", "sen.officer@example.gov.uk",
-                    "--kind", "ADVICE_OVERDUE", "--label", "SEN team")
+                    "--kind", "OTHER", "--label", "SEN team")
         assert made.returncode == 0, made.stderr
-        made = _cli(env, "subscribe", "--la", "938", "--webhook", hooks.url, "--secret", secret)
+        made = _cli(env, "subscribe", "--la", "938", "--webhook", hooks.url, "--secret", secret,
+                    "--kind", "OTHER")
         assert made.returncode == 0, made.stderr
         assert secret not in made.stdout  # a given secret is not echoed
+        referral = referral_record(case_id, "938")
         publish(kafka_settings, [
-            (REFERRALS.name, case_id, referral_record(case_id, "938")),
-            (ALERTS.name, case_id, alert_record(case_id)),
+            (REFERRALS.name, case_id, referral),
+            (ALERTS.name, case_id, alert_record(case_id, kind="OTHER")),
         ])
         log = tmp_path / "notify.log"
         first = spawn(["notify", "run", "--no-supervise"], env, log)
@@ -82,7 +86,7 @@ def test_a_notifier_killed_mid_send_delivers_exactly_once_after_restart(
         assert case_id in message["Subject"]
         body = message.get_body(("plain",)).get_content()
         assert f"{WORKSPACE}/cases/{case_id}" in body
-        for child_secret in CHILD_SECRETS:
+        for child_secret in child_secrets(referral):
             assert child_secret not in message.as_string()
         assert len(hooks.accepted) == 1
         assert len({c["webhook-id"] for c in hooks.calls if "webhook-id" in c}) == 1

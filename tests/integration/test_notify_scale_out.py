@@ -22,12 +22,14 @@ pytestmark = pytest.mark.integration
 def test_two_notifiers_split_the_partitions_and_send_each_alert_once(
         kafka_settings: Settings, tmp_path: Path) -> None:
     """Both notifiers hold alert partitions; twelve cases' alerts give twelve emails, one per case, twelve sent in the log."""
+    # Kind OTHER: a stream worker running in the same session raises real alerts for these
+    # cases; the worker never raises OTHER, so only the test's own alerts match.
     with mail_server(tmp_path) as smtp:
         base = notify_env(settings_env(kafka_settings), tmp_path, smtp_port=smtp.port,
                           smtp_ca=smtp.ca_file, group=f"notify-scale-{uuid.uuid4().hex[:6]}")
         made = subprocess.run(
             [sys.executable, "-m", "cli.main", "notify", "subscribe", "--la", "937",
-             "--email", "sen@example.gov.uk"], env=base, cwd=REPO, capture_output=True,
+             "--email", "sen@example.gov.uk", "--kind", "OTHER"], env=base, cwd=REPO, capture_output=True,
             text=True, timeout=120)
         assert made.returncode == 0, made.stderr
         logs = [tmp_path / "one.log", tmp_path / "two.log"]
@@ -47,7 +49,7 @@ def test_two_notifiers_split_the_partitions_and_send_each_alert_once(
             cases = [f"EHC-937-{uuid.uuid4().hex[:8]}" for _ in range(12)]
             publish(kafka_settings, [m for case in cases for m in (
                 (REFERRALS.name, case, referral_record(case, "937")),
-                (ALERTS.name, case, alert_record(case)))])
+                (ALERTS.name, case, alert_record(case, kind="OTHER")))])
             wait_until(lambda: len(smtp.accepted) >= 12, 120, what="twelve emails")
 
             def settled() -> dict[str, int] | None:

@@ -15,11 +15,11 @@ from notify.fakes import FakeEmailSender, FakeWebhookSender
 from notify.ports import DeliveryError
 from notify.service import Incoming
 from tests.notify_support import (
-    CHILD_SECRETS,
     CODEC,
     WORKSPACE,
     alert_record,
     at,
+    child_secrets,
     incoming,
     notifier,
     referral_record,
@@ -41,7 +41,8 @@ def test_an_overdue_alert_is_emailed_once_even_when_read_twice(engine: Engine) -
     email = FakeEmailSender()
     store.add_subscription(engine, subscription(email="sen.officer@example.gov.uk"))
     n = notifier(engine, clock, email=email)
-    batch = [incoming(REFERRALS.name, referral_record(CASE, "886")),
+    referral = referral_record(CASE, "886")
+    batch = [incoming(REFERRALS.name, referral),
              incoming(ALERTS.name, alert_record(CASE), offset=1)]
     assert n.ingest(batch, CODEC).queued == 1
     assert n.ingest(batch, CODEC).queued == 0  # the same records again (a restart)
@@ -55,7 +56,7 @@ def test_an_overdue_alert_is_emailed_once_even_when_read_twice(engine: Engine) -
         assert "2026-02-23" in part
     assert f"{WORKSPACE}/cases/{CASE}" in sent.text
     assert f'href="{WORKSPACE}/cases/{CASE}"' in sent.html
-    for secret in CHILD_SECRETS:
+    for secret in child_secrets(referral):
         assert secret not in sent.text + sent.html + sent.subject
 
 
