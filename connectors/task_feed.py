@@ -1,6 +1,7 @@
 """Keeps the health connector's Task store in step with Kafka, and publishes Task changes.
 
 Kafka is the source of truth: on start the feed reads the advice-requests and task-status topics
+(and the alerts, for the due-soon and overdue reminders shown as ``Task.businessStatus``)
 from the beginning (no consumer group: every connector process holds every health Task, which
 is small) and then follows them, so a restarted connector serves the same Tasks.
 """
@@ -22,8 +23,8 @@ from connectors.fhir.tasks import task_id_for
 from connectors.ports import EventPublisher, PublishedEvent
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import event_type
-from ehcp.contract.records import ADVICE_REQUESTED, TASK_STATUS_CHANGED
-from ehcp.contract.topics import ADVICE_REQUESTS, TASK_STATUS
+from ehcp.contract.records import ADVICE_REQUESTED, ALERT, TASK_STATUS_CHANGED
+from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, TASK_STATUS
 from ehcp.errors import ContractError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.kafka_clients import aiokafka_config
@@ -159,10 +160,15 @@ class TopicFollower:
             )
 
 
-class TaskFeed(TopicFollower):
-    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
+#: Alert kinds shown on the asked body's Task as a reminder (``Task.businessStatus``).
+REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
 
-    topics = (ADVICE_REQUESTS.name, TASK_STATUS.name)
+
+class TaskFeed(TopicFollower):
+    """Folds advice requests for health bodies, their status changes, and the due-soon and
+    overdue alerts about them (a reminder on the Task), into a TaskStore."""
+
+    topics = (ADVICE_REQUESTS.name, TASK_STATUS.name, ALERTS.name)
     client_id = "ehcp-connectors-task-feed"
 
     def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
@@ -171,6 +177,8 @@ class TaskFeed(TopicFollower):
         self._applied: set[str] = set()
         #: Status changes read before their request (the two topics are not ordered together).
         self._early: dict[str, list[dict[str, Any]]] = {}
+        #: Reminder alerts read before their request, by (owner, case id, advice type).
+        self._early_alerts: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
     def caught_up(self) -> None:
         """Mark the store complete: until then a missing Task may only not have been read yet."""
@@ -188,12 +196,41 @@ class TaskFeed(TopicFollower):
                 task = self._tasks.add(record, self.record_time)
                 for change in self._early.pop(task.task_id, []):
                     self._apply_status(task.task_id, change)
+                key = (str(record["agency"]["value"]).upper(), str(record["case_id"]),
+                       str(record["advice_type"]))
+                for alert in self._early_alerts.pop(key, []):
+                    self._apply_alert(alert)
         elif name == TASK_STATUS_CHANGED:
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is None:
                 self._early.setdefault(task_id, []).append(record)
             else:
                 self._apply_status(task_id, record)
+        elif name == ALERT:
+            self._apply_alert(record)
+
+    def _apply_alert(self, record: dict[str, Any]) -> None:
+        """Show a due-soon or overdue alert on the asked health body's Task, clear it when
+        resolved. Other alerts, and alerts about other agencies' advice, change nothing."""
+        code = REMINDERS.get(str(record["kind"]))
+        agency = record.get("agency") or {}
+        case_id, advice_type = record.get("case_id"), record.get("advice_type")
+        if (code is None or agency.get("system") != ODS_ORGANISATION_SYSTEM or case_id is None
+                or advice_type is None or record["event_id"] in self._applied):
+            return
+        owner = str(agency["value"]).upper()
+        tasks = [t for t in self._tasks.search(owner)
+                 if t.request["case_id"] == case_id and t.request["advice_type"] == advice_type]
+        if not tasks:
+            self._early_alerts.setdefault((owner, case_id, advice_type), []).append(record)
+            return
+        self._applied.add(record["event_id"])
+        at = self.record_time or datetime.combine(record["as_of"], datetime.min.time(), UTC)
+        for task in tasks:
+            if record["status"] == "RAISED":
+                self._tasks.set_reminder(task.task_id, code, at)
+            elif task.reminder == code:
+                self._tasks.set_reminder(task.task_id, None, at)
 
     def _apply_status(self, task_id: str, record: dict[str, Any]) -> None:
         if record["event_id"] in self._applied:

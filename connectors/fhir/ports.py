@@ -143,6 +143,9 @@ class StoredTask:
         version: FHIR ``meta.versionId``, 1 on arrival and +1 per status change.
         output_document_id: the advice DocumentReference that completed it (``Task.output``).
         created_at: when its advice request reached Kafka (the record's timestamp), if known.
+        reminder: ``due-soon`` or ``overdue`` while such an alert about this advice is open
+            (shown as ``Task.businessStatus``); None otherwise.
+        reminder_at: when the reminder last changed.
     """
 
     task_id: str
@@ -154,11 +157,15 @@ class StoredTask:
     version: int = 1
     output_document_id: str | None = None
     created_at: datetime | None = None
+    reminder: str | None = None
+    reminder_at: datetime | None = None
 
     @property
     def last_updated(self) -> datetime | None:
-        """``meta.lastUpdated``: the last status change, else the arrival of the request."""
-        return self.last_modified or self.created_at
+        """``meta.lastUpdated``: the latest of the request's arrival, the last status change
+        and the last reminder change."""
+        known = [d for d in (self.created_at, self.last_modified, self.reminder_at) if d]
+        return max(known) if known else None
 
     @property
     def owner_ods(self) -> str:
@@ -212,6 +219,11 @@ class TaskStore(Protocol):
         The same change (status and time) recorded twice counts once: the connector records its
         own changes and then reads them back from Kafka, in either order.
         """
+        ...
+
+    def set_reminder(self, task_id: str, reminder: str | None, at: datetime) -> StoredTask:
+        """Show (``due-soon``, ``overdue``) or clear (None) the reminder on a Task; a new
+        version only when it changes."""
         ...
 
 
@@ -271,6 +283,20 @@ class InMemoryTaskStore:
         updated = replace(current, status=status, reason_code=reason_code,
                           reason_text=reason_text, last_modified=at, version=current.version + 1,
                           output_document_id=output_document_id)
+        self.tasks[task_id] = updated
+        return updated
+
+    def set_reminder(self, task_id: str, reminder: str | None, at: datetime) -> StoredTask:
+        """Show or clear the reminder on a Task; a new version only when it changes.
+
+        Raises:
+            KeyError: if the Task is unknown.
+        """
+        current = self.tasks[task_id]
+        if current.reminder == reminder:
+            return current
+        updated = replace(current, reminder=reminder, reminder_at=at,
+                          version=current.version + 1)
         self.tasks[task_id] = updated
         return updated
 

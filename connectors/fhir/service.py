@@ -190,7 +190,7 @@ def task_resource(stored: StoredTask) -> dict[str, Any]:
         stored.request, status=stored.status, reason_code=stored.reason_code,
         reason_text=stored.reason_text, last_modified=stored.last_modified,
         version=stored.version, output_document_id=stored.output_document_id,
-        created_at=stored.created_at,
+        last_updated=stored.last_updated, reminder=stored.reminder,
     )
 
 

@@ -42,7 +42,7 @@ def _notify(env: dict[str, str], *args: str) -> str:
 
 def test_overdue_advice_is_notified_once_across_a_notifier_killed_mid_send(
         pipeline: Pipeline, tmp_path: Path) -> None:
-    """Medical advice 7 weeks late: one email to the officer, one signed webhook, one reminder to the trust and one digest entry, though the notifier is SIGKILLed mid-send and restarted."""
+    """Medical advice 7 weeks late: one email to the officer, one signed webhook, one reminder to the trust (and on its FHIR Task) and one digest entry, though the notifier is SIGKILLed mid-send and restarted."""
     case_id, nhs = new_case("NOTIFY")
     secret = new_secret()
     with mail_server(tmp_path) as smtp, webhook_receiver(secret) as hooks:
@@ -114,6 +114,13 @@ def test_overdue_advice_is_notified_once_across_a_notifier_killed_mid_send(
             whole = message.as_string()
             for personal in (nhs, "2016-03-14"):  # the referral's NHS number and date of birth
                 assert personal not in whole
+        # The trust's FHIR Task shows the reminder too.
+        def reminded() -> dict[str, Any] | None:
+            task = pipeline.wait_for_task(case_id)
+            return task if "businessStatus" in task else None
+
+        task = wait_until(reminded, 60, what="the reminder on the trust's Task")
+        assert task["businessStatus"]["coding"][0]["code"] == "overdue"
         engine = open_engine(env["EHCP_READMODEL_URL"])
         try:
             with engine.connect() as conn:

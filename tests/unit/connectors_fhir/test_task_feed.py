@@ -102,3 +102,54 @@ def test_a_new_task_is_last_updated_when_its_request_reached_kafka() -> None:
     stored = tasks.get(task_id_for("REQ-2025-0042"))
     assert stored is not None
     assert task_resource(stored)["meta"]["lastUpdated"] == stamp.isoformat()
+
+
+def _alert(kind: str, status: str, event_id: str, *, owner: str = "RBZ") -> dict[str, object]:
+    """A reminder alert about REQ-2025-0042's medical advice, as the feed decodes it."""
+    from datetime import date
+
+    return {"event_id": event_id, "alert_id": f"CASE-2025-0007|{kind}|MEDICAL",
+            "case_id": "CASE-2025-0007", "kind": kind, "status": status, "severity": "WARNING",
+            "advice_type": "MEDICAL",
+            "agency": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": owner},
+            "due_on": date(2025, 4, 14), "days_overdue": 0, "regulation": "reg 8(1)",
+            "message": "medical advice is overdue", "as_of": date(2025, 4, 15)}
+
+
+def test_an_overdue_alert_shows_on_the_asked_trusts_task_until_resolved() -> None:
+    """RAISED overdue sets businessStatus (a new version, a new lastUpdated); a replay changes nothing; RESOLVED clears it."""
+    from connectors.fhir.service import task_resource
+
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    task_id = task_id_for("REQ-2025-0042")
+    feed.apply(REQUESTED, advice_request())
+    raised = _alert("ADVICE_OVERDUE", "RAISED", "al-1")
+    feed.apply("org.ehcpexchange.events.Alert", raised)
+    shown = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
+    from fhir.resources.R4B.task import Task
+
+    Task.model_validate(shown)  # still a valid R4 Task
+    assert shown["businessStatus"]["coding"][0]["code"] == "overdue"
+    assert "overdue (due 2025-04-14)" in shown["businessStatus"]["text"]
+    assert shown["meta"]["versionId"] == "2"
+    assert shown["meta"]["lastUpdated"].startswith("2025-04-15")
+    feed.apply("org.ehcpexchange.events.Alert", raised)  # read again after a reconnect
+    assert task_resource(tasks.get(task_id))["meta"]["versionId"] == "2"  # type: ignore[arg-type]
+    feed.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_OVERDUE", "RESOLVED", "al-2"))
+    cleared = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
+    assert "businessStatus" not in cleared
+    assert cleared["meta"]["versionId"] == "3"
+
+
+def test_a_reminder_read_before_its_request_waits_and_other_agencies_are_untouched() -> None:
+    """An alert read before the request is applied when the request arrives; an alert naming another trust changes nothing."""
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    feed.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_DUE_SOON", "RAISED", "al-3"))
+    feed.apply("org.ehcpexchange.events.Alert",
+               _alert("ADVICE_OVERDUE", "RAISED", "al-4", owner="RX1"))
+    feed.apply(REQUESTED, advice_request())
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.reminder, stored.version) == ("due-soon", 2)
