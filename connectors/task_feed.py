@@ -1,9 +1,9 @@
 """Keeps the health connector's Task store in step with Kafka, and publishes Task changes.
 
 Kafka is the source of truth: on start the feed reads the advice-requests and task-status topics
-(and the alerts, for the due-soon and overdue reminders shown as ``Task.businessStatus``)
 from the beginning (no consumer group: every connector process holds every health Task, which
-is small) and then follows them, so a restarted connector serves the same Tasks.
+is small) and then follows them, so a restarted connector serves the same Tasks. A second
+feed reads the alerts and shows due-soon and overdue advice on the Task (``businessStatus``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from connectors.fhir.events import TaskStatusChanged
-from connectors.fhir.ports import TaskStore
+from connectors.fhir.ports import StoredTask, TaskStore
 from connectors.fhir.tasks import task_id_for
 from connectors.ports import EventPublisher, PublishedEvent
 from ehcp.contract.avro import AvroCodec
@@ -160,25 +160,20 @@ class TopicFollower:
             )
 
 
-#: Alert kinds shown on the asked body's Task as a reminder (``Task.businessStatus``).
-REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
-
-
 class TaskFeed(TopicFollower):
-    """Folds advice requests for health bodies, their status changes, and the due-soon and
-    overdue alerts about them (a reminder on the Task), into a TaskStore."""
+    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
 
-    topics = (ADVICE_REQUESTS.name, TASK_STATUS.name, ALERTS.name)
+    topics = (ADVICE_REQUESTS.name, TASK_STATUS.name)
     client_id = "ehcp-connectors-task-feed"
 
-    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore,
+                 reminders: ReminderFeed | None = None) -> None:
         super().__init__(settings, codec)
         self._tasks = tasks
+        self._reminders = reminders
         self._applied: set[str] = set()
         #: Status changes read before their request (the two topics are not ordered together).
         self._early: dict[str, list[dict[str, Any]]] = {}
-        #: Reminder alerts read before their request, by (owner, case id, advice type).
-        self._early_alerts: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
 
     def caught_up(self) -> None:
         """Mark the store complete: until then a missing Task may only not have been read yet."""
@@ -196,22 +191,59 @@ class TaskFeed(TopicFollower):
                 task = self._tasks.add(record, self.record_time)
                 for change in self._early.pop(task.task_id, []):
                     self._apply_status(task.task_id, change)
-                key = (str(record["agency"]["value"]).upper(), str(record["case_id"]),
-                       str(record["advice_type"]))
-                for alert in self._early_alerts.pop(key, []):
-                    self._apply_alert(alert)
+                if self._reminders is not None:
+                    self._reminders.task_added(task)
         elif name == TASK_STATUS_CHANGED:
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is None:
                 self._early.setdefault(task_id, []).append(record)
             else:
                 self._apply_status(task_id, record)
-        elif name == ALERT:
+
+    def _apply_status(self, task_id: str, record: dict[str, Any]) -> None:
+        if record["event_id"] in self._applied:
+            return
+        self._applied.add(record["event_id"])
+        self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
+                               record["reason_text"], record["changed_at"],
+                               output_document_id=record.get("output_document_id"))
+
+
+#: Alert kinds shown on the asked body's Task as a reminder (``Task.businessStatus``).
+REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
+
+
+class ReminderFeed(TopicFollower):
+    """Shows due-soon and overdue alerts on the asked health body's Task (``businessStatus``).
+
+    A feed of its own, so that reading a year of alerts at start-up never delays the Task
+    store's readiness (the :class:`TaskFeed` marks it complete): a reminder may appear a little
+    after its Task, never the Task after its reminder.
+    """
+
+    topics = (ALERTS.name,)
+    client_id = "ehcp-connectors-reminder-feed"
+
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+        super().__init__(settings, codec)
+        self._tasks = tasks
+        self._applied: set[str] = set()
+        #: Reminder alerts read before their request, by (owner, case id, advice type).
+        self._early: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+
+    def apply(self, name: str, record: dict[str, Any]) -> None:
+        """Apply a reminder alert; other records and alerts change nothing."""
+        if name == ALERT:
             self._apply_alert(record)
 
+    def task_added(self, task: StoredTask) -> None:
+        """A Task arrived: apply the alerts about it that were read before it."""
+        key = (task.owner_ods.upper(), str(task.request["case_id"]),
+               str(task.request["advice_type"]))
+        for alert in self._early.pop(key, []):
+            self._apply_alert(alert)
+
     def _apply_alert(self, record: dict[str, Any]) -> None:
-        """Show a due-soon or overdue alert on the asked health body's Task, clear it when
-        resolved. Other alerts, and alerts about other agencies' advice, change nothing."""
         code = REMINDERS.get(str(record["kind"]))
         agency = record.get("agency") or {}
         case_id, advice_type = record.get("case_id"), record.get("advice_type")
@@ -222,7 +254,7 @@ class TaskFeed(TopicFollower):
         tasks = [t for t in self._tasks.search(owner)
                  if t.request["case_id"] == case_id and t.request["advice_type"] == advice_type]
         if not tasks:
-            self._early_alerts.setdefault((owner, case_id, advice_type), []).append(record)
+            self._early.setdefault((owner, case_id, advice_type), []).append(record)
             return
         self._applied.add(record["event_id"])
         at = self.record_time or datetime.combine(record["as_of"], datetime.min.time(), UTC)
@@ -231,11 +263,3 @@ class TaskFeed(TopicFollower):
                 self._tasks.set_reminder(task.task_id, code, at)
             elif task.reminder == code:
                 self._tasks.set_reminder(task.task_id, None, at)
-
-    def _apply_status(self, task_id: str, record: dict[str, Any]) -> None:
-        if record["event_id"] in self._applied:
-            return
-        self._applied.add(record["event_id"])
-        self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
-                               record["reason_text"], record["changed_at"],
-                               output_document_id=record.get("output_document_id"))

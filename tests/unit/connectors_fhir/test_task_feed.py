@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import InMemoryTaskStore
 from connectors.fhir.tasks import task_id_for
-from connectors.task_feed import TaskFeed, task_status_record
+from connectors.task_feed import ReminderFeed, TaskFeed, task_status_record
 from ehcp.contract.avro import default_codec
 from ehcp.settings import Settings
 
@@ -121,11 +121,12 @@ def test_an_overdue_alert_shows_on_the_asked_trusts_task_until_resolved() -> Non
     from connectors.fhir.service import task_resource
 
     tasks = InMemoryTaskStore()
-    feed = TaskFeed(Settings(), default_codec(), tasks)
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
     task_id = task_id_for("REQ-2025-0042")
     feed.apply(REQUESTED, advice_request())
     raised = _alert("ADVICE_OVERDUE", "RAISED", "al-1")
-    feed.apply("org.ehcpexchange.events.Alert", raised)
+    reminders.apply("org.ehcpexchange.events.Alert", raised)
     shown = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
     from fhir.resources.R4B.task import Task
 
@@ -134,9 +135,9 @@ def test_an_overdue_alert_shows_on_the_asked_trusts_task_until_resolved() -> Non
     assert "overdue (due 2025-04-14)" in shown["businessStatus"]["text"]
     assert shown["meta"]["versionId"] == "2"
     assert shown["meta"]["lastUpdated"].startswith("2025-04-15")
-    feed.apply("org.ehcpexchange.events.Alert", raised)  # read again after a reconnect
+    reminders.apply("org.ehcpexchange.events.Alert", raised)  # read again after a reconnect
     assert task_resource(tasks.get(task_id))["meta"]["versionId"] == "2"  # type: ignore[arg-type]
-    feed.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_OVERDUE", "RESOLVED", "al-2"))
+    reminders.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_OVERDUE", "RESOLVED", "al-2"))
     cleared = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
     assert "businessStatus" not in cleared
     assert cleared["meta"]["versionId"] == "3"
@@ -145,10 +146,11 @@ def test_an_overdue_alert_shows_on_the_asked_trusts_task_until_resolved() -> Non
 def test_a_reminder_read_before_its_request_waits_and_other_agencies_are_untouched() -> None:
     """An alert read before the request is applied when the request arrives; an alert naming another trust changes nothing."""
     tasks = InMemoryTaskStore()
-    feed = TaskFeed(Settings(), default_codec(), tasks)
-    feed.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_DUE_SOON", "RAISED", "al-3"))
-    feed.apply("org.ehcpexchange.events.Alert",
-               _alert("ADVICE_OVERDUE", "RAISED", "al-4", owner="RX1"))
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    reminders.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_DUE_SOON", "RAISED", "al-3"))
+    reminders.apply("org.ehcpexchange.events.Alert",
+                    _alert("ADVICE_OVERDUE", "RAISED", "al-4", owner="RX1"))
     feed.apply(REQUESTED, advice_request())
     stored = tasks.get(task_id_for("REQ-2025-0042"))
     assert stored is not None
