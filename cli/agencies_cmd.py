@@ -15,6 +15,7 @@ DEFAULT_SYSTEMS = {
     "health": ODS_ORGANISATION_SYSTEM,
     "education": LA_CODE_SYSTEM,
     "social_care": LA_CODE_SYSTEM,
+    "local_authority": LA_CODE_SYSTEM,
     "admin": LA_CODE_SYSTEM,
 }
 #: The option to blame for each kind of refusal from ``new_credential``.

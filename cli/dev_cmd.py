@@ -1,10 +1,10 @@
 """``ehcp dev``: the whole pipeline on one machine, with a demo case.
 
 Starts the local broker, applies the topic catalogue, creates demo agency credentials, runs one
-stream worker and the connectors as child processes, posts a demo referral, medical advice (FHIR,
-routed by NHS number) and educational advice (JSON, by case id), waits until the case shows
-them, and says where to look. Ctrl-C stops the worker and connectors (the broker keeps running
-until ``ehcp kafka stop``).
+stream worker, the connectors and the read-model projector (``ehcp workspace project --follow``,
+supervised) as child processes, posts a demo referral, medical advice (FHIR, routed by NHS
+number) and educational advice (JSON, by case id), waits until the case shows them, and says
+where to look. Ctrl-C stops the children (the broker keeps running until ``ehcp kafka stop``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import latest_for_key
+from ehcp.readmodel.store import create_tables, open_engine, outdated_columns, reset
 from ehcp.settings import Settings
 
 
@@ -80,10 +81,11 @@ def _demo_tokens(settings: Settings) -> dict[str, str]:
     for kind, system, value in (
         ("education", LA_CODE_SYSTEM, demo.DEMO_LA),
         ("health", ODS_ORGANISATION_SYSTEM, demo.DEMO_HEALTH_ODS),
+        ("local_authority", LA_CODE_SYSTEM, demo.DEMO_LA),
     ):
         credential, token = new_credential(system, value, kind)
         made.append(credential)
-        tokens[kind] = token
+        tokens["la_read" if kind == "local_authority" else kind] = token
     store.save([*store.all(), *made])
     return tokens
 
@@ -183,6 +185,19 @@ def wait_for_advice(
     )
 
 
+def _fresh_readmodel(settings: Settings) -> None:
+    """Create the read model's tables, remaking a read model an older version made (it is a
+    projection of Kafka, so nothing is lost: the projector reads the topics again)."""
+    engine = open_engine(settings.readmodel_database_url())
+    try:
+        if outdated_columns(engine):
+            click.echo("read model made by an older version: rebuilding it from Kafka")
+            reset(engine)
+        create_tables(engine)
+    finally:
+        engine.dispose()
+
+
 @click.command("dev")
 @click.option("--exit-after-demo", is_flag=True, help="Stop everything once the demo case shows.")
 @click.option("--state", type=click.Path(path_type=Path), default=Path(".ehcp"), show_default=True)
@@ -210,9 +225,11 @@ def dev(exit_after_demo: bool, state: Path) -> None:
     )
     tokens = _demo_tokens(settings)
     logs = state / "logs"
+    _fresh_readmodel(settings)
     procs = [
         _spawn(["worker"], logs / "worker.log"),
         _spawn(["connectors"], logs / "connectors.log"),
+        _spawn(["workspace", "project", "--follow", "--supervise"], logs / "projector.log"),
         # The notifier (its own supervisor restarts it); subscriptions: `ehcp notify subscribe`.
         _spawn(["notify", "run"], logs / "notify.log"),
     ]
@@ -234,13 +251,16 @@ def dev(exit_after_demo: bool, state: Path) -> None:
         click.echo(
             f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API"
         )
-        click.echo(f"  logs in {logs}/; demo tokens (education, health) in {state}/demo-tokens.txt")
+        click.echo(f"  {base_url}/api/la/cases          the LA's pull API (token la_read)")
+        click.echo(f"  logs in {logs}/; demo tokens (education, health, la_read) in "
+                   f"{state}/demo-tokens.txt")
         (state / "demo-tokens.txt").write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
         (state / "demo-tokens.txt").chmod(0o600)
         if exit_after_demo:
             return
         click.echo(
-            "Running. Ctrl-C stops the worker and connectors (`ehcp kafka stop` stops Kafka)."
+            "Running. Ctrl-C stops the worker, connectors and projector (`ehcp kafka stop` "
+            "stops Kafka)."
         )
         while all(p.poll() is None for p in procs):
             time.sleep(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 import click
@@ -45,9 +46,17 @@ def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport
 @workspace.command("project")
 @click.option("--follow/--no-follow", default=False,
               help="Keep projecting new records (until SIGTERM or Ctrl-C), or stop at the end.")
+@click.option("--supervise/--no-supervise", default=False,
+              help="With --follow: run the projector as a child and restart it if it exits on "
+                   "its own (the database or Kafka went away); SIGTERM stops both.")
 @reports_errors
-def project_(follow: bool) -> None:
+def project_(follow: bool, supervise: bool) -> None:
     """Project the topics into the read model, from the offsets stored with its data."""
+    if follow and supervise:
+        from cli.supervisor import supervise as run_supervised
+
+        raise SystemExit(run_supervised(
+            [sys.executable, "-m", "cli.main", "workspace", "project", "--follow"]))
     try:
         report = _run(load_settings(), rebuild=False, follow=follow)
     except KeyboardInterrupt:

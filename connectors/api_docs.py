@@ -62,7 +62,12 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
           _example(401, "Unauthorized", "invalid bearer token")),
     403: ("The credential may not use this endpoint, this LA code or this advice type.",
           _example(403, "Forbidden", "this credential may not use education:write")),
-    413: ("The event would be larger than Kafka accepts on its topic; retrying cannot help.",
+    404: ("No such resource for this credential (another agency's is not found either).",
+          _example(404, "Not found", "no such advice request")),
+    409: ("The request is already declined or completed and cannot change to that status.",
+          _example(409, "Conflict", "the request is DECLINED and cannot become ACCEPTED")),
+    413: ("The event would be larger than Kafka accepts on its topic, or an advice document is "
+          "larger than EHCP_MAX_DOCUMENT_BYTES; retrying cannot help.",
           _example(413, "Event too large",
                    "the event would be larger than Kafka accepts on its topic; shorten the "
                    "identifiers and text (retrying cannot help)")),
@@ -73,21 +78,50 @@ PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
                    errors=[{"location": "/child/nhs_number",
                             "message": "Value error, NHS number fails its Modulus 11 check "
                                        "digit"}])),
+    502: ("The advice document's url (on the allow-list) could not be read; nothing was "
+          "accepted; retry.",
+          _example(502, "Document url unreadable", "the attachment url answered HTTP 404")),
     503: ("Kafka did not acknowledge the event: nothing was accepted; retry after Retry-After.",
           _example(503, "Kafka unavailable", "the event could not be made durable; retry")),
 }
 
+#: The error answers of an LA read (``/api/la``).
+READ_PROBLEM_STATUSES: Final[dict[int, tuple[str, dict[str, Any]]]] = {
+    **PROBLEM_STATUSES,
+    403: ("The credential has no read scope (only local_authority credentials read cases); "
+          "the refusal is audited.",
+          _example(403, "Forbidden", "this credential may not use cases:read")),
+    404: ("No such case or document among the caller's LA's: another LA's is answered exactly "
+          "as an unknown one, and the refused read is audited.",
+          _example(404, "Not found", "no case with this id among this LA's cases")),
+    422: ("A query parameter does not fit: a cursor this API did not give out, a limit below "
+          "1, a time without its UTC offset, a malformed SHA-256.",
+          _example(422, "Invalid request", "the request does not fit the API contract",
+                   errors=[{"location": "/cursor", "message": "the cursor is not one this API "
+                            "gave out; start again without one"}])),
+    503: ("The read model cannot answer (not configured, or its database is unreachable); "
+          "retry after Retry-After.",
+          _example(503, "Read model unavailable", "the read model cannot answer: "
+                   "OperationalError")),
+}
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route for these error statuses (all of them by default)."""
-    wanted = statuses or tuple(PROBLEM_STATUSES)
+#: What every JSON write may answer; 404 and 502 are added by the operations that can give them.
+WRITE_STATUSES: Final = (401, 403, 413, 415, 422, 503)
+
+
+def problem_responses(
+    *statuses: int, table: dict[int, tuple[str, dict[str, Any]]] = PROBLEM_STATUSES
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route for these error statuses (default :data:`WRITE_STATUSES`),
+    described from ``table`` (:data:`READ_PROBLEM_STATUSES` for the LA's reads)."""
+    wanted = statuses or WRITE_STATUSES
     return {
         status: {
-            "description": PROBLEM_STATUSES[status][0],
+            "description": table[status][0],
             "content": {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {"$ref": "#/components/schemas/Problem"},
-                    "example": PROBLEM_STATUSES[status][1],
+                    "example": table[status][1],
                 }
             },
         }
@@ -220,11 +254,61 @@ def _referenced(schema: Any, out: list[str], schemas: dict[str, Any]) -> None:
             _referenced(value, out, schemas)
 
 
+def _parameters(op: dict[str, Any]) -> list[str]:
+    """The path and query parameters of an operation as a table (none: nothing)."""
+    params = op.get("parameters", [])
+    if not params:
+        return []
+    lines = ["| parameter | in | type | constraints | description |", "|---|---|---|---|---|"]
+    for param in params:
+        schema = param.get("schema", {})
+        description = str(param.get("description", "")).replace("|", "\\|")
+        constraints = _constraints(schema).replace("|", "\\|")
+        lines.append(f"| `{param['name']}` | {param['in']} | {_type(schema)} | {constraints} | "
+                     f"{description} |")
+    return [*lines, ""]
+
+
+def _example_of(media: dict[str, Any], schemas: dict[str, Any]) -> Any:
+    """The operation's example body, or its schema's first example."""
+    if media.get("examples"):
+        return next(iter(media["examples"].values()))["value"]
+    ref = str(media["schema"].get("$ref", ""))
+    return schemas.get(ref.rsplit("/", 1)[-1], {}).get("examples", [None])[0]
+
+
+def _read_section(method: str, path: str, op: dict[str, Any],
+                  schemas: dict[str, Any]) -> list[str]:
+    """A read operation: its parameters, its answers and, for JSON, an example answer."""
+    lines = [f"#### {method.upper()} {path}", "", f"{op['summary']}.", ""]
+    description = str(op.get("description", "")).strip()
+    if description:
+        lines += [" ".join(description.split()), ""]
+    lines += _parameters(op)
+    ok = op["responses"].get("200", {})
+    content = ok.get("content", {})
+    json_schema = content.get("application/json", {}).get("schema", {})
+    answers = ", ".join(sorted(op["responses"]))
+    if "$ref" in json_schema:
+        lines += [f"Answers {answers} (200: {_type(json_schema)}; the others: "
+                  "[Problem](#problem)).", ""]
+        name = str(json_schema["$ref"]).rsplit("/", 1)[-1]
+        examples = schemas[name].get("examples")
+        if examples:
+            lines += ["Example answer:", "", "```json", json.dumps(examples[0], indent=2),
+                      "```", ""]
+    else:
+        kinds = ", ".join(f"`{k}`" for k in content) or "bytes"
+        lines += [f"Answers {answers} (200: the bytes, {kinds}; {ok.get('description', '')} "
+                  "The others: [Problem](#problem)).", ""]
+    return lines
+
+
 def reference_markdown(document: dict[str, Any]) -> str:
     """The JSON API reference of docs/api.md, made from the OpenAPI document.
 
-    One section per JSON operation (its body and an example), then every schema they use with
-    its fields' names, types, constraints and descriptions.
+    One section per JSON operation (its parameters, its body and an example, what it answers),
+    then every schema they use with its fields' names, types, constraints and descriptions.
     """
     schemas = document["components"]["schemas"]
     lines = [REFERENCE_BEGIN, "", "### Operations", ""]
@@ -233,23 +317,31 @@ def reference_markdown(document: dict[str, Any]) -> str:
         if not path.startswith("/api/"):
             continue
         for method, op in item.items():
+            if "requestBody" not in op:
+                _referenced(op["responses"], used, schemas)
+                _referenced(op.get("parameters", []), used, schemas)
+                lines += _read_section(method, path, op, schemas)
+                continue
+            _referenced(op["requestBody"], used, schemas)
+            _referenced(op["responses"], used, schemas)
+            _referenced(op.get("parameters", []), used, schemas)
+            ok_status, ok = next((k, v) for k, v in op["responses"].items() if k.startswith("2"))
+            answer = _type(ok["content"]["application/json"]["schema"])
+            answers = ", ".join(sorted(op["responses"]))
             media = op["requestBody"]["content"]["application/json"]
             body = media["schema"]
-            _referenced(body, used, schemas)
-            _referenced(op["responses"], used, schemas)
-            example = next(iter(media["examples"].values()))
-            answers = ", ".join(sorted(op["responses"]))
             lines += [
                 f"#### {method.upper()} {path}",
                 "",
                 f"{op['summary']}. Body: {_type(body) if '$ref' in body else 'a casework event'}"
-                f"; answers {answers} (202: [Accepted](#accepted); the others: "
+                f"; answers {answers} ({ok_status}: {answer}; the others: "
                 "[Problem](#problem)). Example body:",
                 "",
                 "```json",
-                json.dumps(example["value"], indent=2),
+                json.dumps(_example_of(media, schemas), indent=2),
                 "```",
                 "",
+                *_parameters(op),
             ]
     lines += ["### Schemas", ""]
     for name in used:

@@ -2,6 +2,7 @@
 
 - ``/fhir``: the health connector (FHIR R4; errors are OperationOutcomes);
 - ``/api/education``, ``/api/social-care``: JSON APIs (errors are RFC 9457 problem details);
+- ``/api/la``: the LA's pull API (its cases, advice documents and alerts, from the read model);
 - ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract, shown by
   ``/docs`` (Swagger UI from local assets, :mod:`connectors.api_docs`).
 
@@ -22,6 +23,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.api_docs import install_docs
@@ -29,8 +31,11 @@ from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAud
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.case_owners import CaseOwners
 from connectors.docstore import FileDocumentStore
+from connectors.documents import DocumentFetchError, DocumentTooLargeError
+from connectors.education.requests import router as requests_router
 from connectors.education.router import router as json_router
 from connectors.fhir import outcome
+from connectors.fhir.errors import ConflictError, ResourceNotFoundError
 from connectors.fhir.ports import (
     InMemorySubmissionLedger,
     InMemoryTaskEvents,
@@ -41,6 +46,7 @@ from connectors.fhir.ports import (
     UrlFetcher,
 )
 from connectors.fhir.router import router as fhir_router
+from connectors.la.router import router as la_router
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
@@ -48,7 +54,9 @@ from ehcp.errors import (
     AuthError,
     EhcpError,
     EventTooLargeError,
+    NotFoundError,
     PublishError,
+    ReadModelError,
     ValidationError,
 )
 from ehcp.settings import Settings
@@ -82,6 +90,8 @@ class Ports:
     clock: Clock = field(default_factory=SystemClock)
     audit_spool: AuditSpool = field(default_factory=InMemoryAuditSpool)
     case_owners: CaseOwners = field(default_factory=CaseOwners)
+    #: The read model the LA read routes answer from; None: they answer 503.
+    readmodel: Engine | None = None
 
 
 def _problem(
@@ -102,6 +112,10 @@ def _problem(
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
+
+
+#: Titles of refusals: 404 is a refusal that must not reveal the thing exists (audited).
+_AUTH_TITLES: Final = {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -129,12 +143,18 @@ def _json_error(request: Request, exc: Exception) -> Response:
         return _problem(422, "Invalid request", "the request does not fit the API contract", errors)
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _problem(
-            exc.status,
-            "Unauthorized" if exc.status == 401 else "Forbidden",
-            exc.message,
-            headers=headers,
-        )
+        return _problem(exc.status, _AUTH_TITLES.get(exc.status, "Forbidden"), exc.message,
+                        headers=headers)
+    if isinstance(exc, ResourceNotFoundError):  # answered exactly as a refused (404) one
+        return _problem(404, _AUTH_TITLES[404], str(exc))
+    if isinstance(exc, ConflictError):
+        return _problem(409, "Conflict", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, DocumentTooLargeError):
+        return _problem(413, "Document too large", exc.message,
+                        [{"location": exc.location or "/", "message": exc.message}])
+    if isinstance(exc, DocumentFetchError):
+        return _problem(502, "Document url unreadable", str(exc))
     if isinstance(exc, EventTooLargeError):
         return _problem(413, "Event too large",
                         "the event would be larger than Kafka accepts on its topic; shorten the "
@@ -155,6 +175,10 @@ def _json_error(request: Request, exc: Exception) -> Response:
             "the event could not be made durable; retry",
             headers={"Retry-After": "5"},
         )
+    if isinstance(exc, NotFoundError):
+        return _problem(404, "Not found", str(exc))
+    if isinstance(exc, ReadModelError):
+        return _problem(503, "Read model unavailable", str(exc), headers={"Retry-After": "30"})
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return _problem(500, "Internal error", "an unexpected error occurred")
 
@@ -215,10 +239,11 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.url_fetcher = ports.url_fetcher
     app.state.clock = ports.clock
     app.state.case_owners = ports.case_owners
+    app.state.readmodel = ports.readmodel
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
 
     async def handle(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, AuthError) and exc.status == 403:
+        if isinstance(exc, AuthError) and exc.status in (403, 404):
             await _audit_refusal(request, exc)
         if request.url.path.startswith("/fhir"):
             return outcome.error_response(exc)
@@ -234,6 +259,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
         return {"status": "ok"}
 
     app.include_router(json_router, prefix="/api")
+    app.include_router(la_router, prefix="/api")
+    app.include_router(requests_router, prefix="/api")
     app.include_router(fhir_router, prefix="/fhir")
     return app
 
@@ -246,6 +273,7 @@ def create_production_app(settings: Settings) -> FastAPI:
     from connectors.ledger import FileSubmissionLedger
     from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
     from ehcp.contract.avro import default_codec
+    from ehcp.readmodel.store import open_engine
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
     codec = default_codec()
@@ -260,6 +288,8 @@ def create_production_app(settings: Settings) -> FastAPI:
                         ca_file=settings.document_fetch_ca_file)
         if settings.document_url_hosts else None
     )
+    # Read only: the projector (`ehcp workspace project --follow`) writes it.
+    readmodel = open_engine(settings.readmodel_database_url())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -276,6 +306,7 @@ def create_production_app(settings: Settings) -> FastAPI:
             await publisher.close()
             if fetcher is not None:
                 await fetcher.close()
+            readmodel.dispose()
 
     ports = Ports(
         publisher=publisher,
@@ -287,6 +318,7 @@ def create_production_app(settings: Settings) -> FastAPI:
         case_owners=case_owners,
         task_events=KafkaTaskEvents(publisher),
         url_fetcher=fetcher,
+        readmodel=readmodel,
     )
     return create_app(settings, ports, lifespan=lifespan)
 

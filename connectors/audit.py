@@ -1,4 +1,5 @@
-"""AccessRefused audit events, written in the background so a refusal answers at once.
+"""Audit events (``AccessRefused``, ``RecordRead``), written in the background so a refusal or a
+read answers at once.
 
 A 403 never waits for Kafka: :meth:`AuditTrail.refused` hands the event to a background task
 and returns. That task publishes with acks=all, retrying a bounded number of times with
@@ -24,6 +25,7 @@ import fcntl
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,8 +34,9 @@ from typing import Any, Final, Protocol
 
 import structlog
 
-from connectors.ports import EventPublisher, PublishedEvent
+from connectors.ports import EventPublisher, Principal, PublishedEvent
 from ehcp.contract.cloudevents import event_type
+from ehcp.contract.records import ACCESS_REFUSED, RECORD_READ
 from ehcp.contract.topics import AUDIT
 from ehcp.errors import EhcpError
 
@@ -144,29 +147,67 @@ class FileAuditSpool:
             os.replace(tmp, self._path)
 
 
+#: The time field of each audit record (JSON has no timestamps: the spool stores ISO text).
+_TIME_FIELDS: Final = ("refused_at", "read_at")
+#: Spooled records name their schema here; a line without it (older spools) is AccessRefused.
+_SCHEMA_FIELD: Final = "_schema"
+
+
 def _to_json(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {**record, "refused_at": record["refused_at"].isoformat()}
+    return {**record, **{k: record[k].isoformat() for k in _TIME_FIELDS if k in record}}
 
 
 def _from_json(data: dict[str, Any]) -> dict[str, Any]:
-    return {**data, "refused_at": datetime.fromisoformat(data["refused_at"])}
+    return {**data, **{k: datetime.fromisoformat(data[k]) for k in _TIME_FIELDS if k in data}}
 
 
-def audit_event(record: Mapping[str, Any]) -> PublishedEvent:
-    """The ``AccessRefused`` event for an audit record, keyed by credential id."""
-    schema = AUDIT.value_schema or ""
+def audit_event(record: Mapping[str, Any], schema: str = ACCESS_REFUSED) -> PublishedEvent:
+    """The audit event for a record, keyed by the credential id (or the workspace user id)."""
+    who = str(record.get("credential_id") or record.get("user_id") or "")
     return PublishedEvent(
         topic=AUDIT.name,
-        key=str(record["credential_id"]),
+        key=who,
         schema_name=schema,
         record=record,
         ce_type=event_type(schema),
-        ce_subject=str(record["credential_id"]),
+        ce_subject=who,
     )
 
 
+def refusal_record(principal: Principal, *, method: str, path: str, reason: str,
+                   at: datetime) -> dict[str, Any]:
+    """An ``AccessRefused`` record: who was refused what, and why (never personal data)."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "credential_id": principal.credential_id,
+        "agency": {"system": principal.agency_system, "value": principal.agency_value},
+        "method": method,
+        "path": path,
+        "reason": reason[:300],
+        "refused_at": at,
+    }
+
+
+def document_read_record(principal: Principal, *, sha256: str, case_id: str | None,
+                         channel: str, method: str, path: str, at: datetime) -> dict[str, Any]:
+    """A ``RecordRead`` record: a credential read an advice document (never its content)."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "credential_id": principal.credential_id,
+        "user_id": None,
+        "agency": {"system": principal.agency_system, "value": principal.agency_value},
+        "record_kind": "DOCUMENT",
+        "record_id": sha256,
+        "case_id": case_id,
+        "channel": channel,
+        "method": method,
+        "path": path,
+        "read_at": at,
+    }
+
+
 class AuditTrail:
-    """Writes AccessRefused events without making the refusal wait for them."""
+    """Writes audit events without making the refusal or the read wait for them."""
 
     def __init__(
         self,
@@ -184,33 +225,40 @@ class AuditTrail:
         self._first_backoff_s = first_backoff_s
         self._shutdown_wait_s = shutdown_wait_s
         self._sleep = sleep  # injected so tests can see the backoff without waiting for it
-        #: Records handed to a background write and not yet written or spooled, by event id.
-        self._pending: dict[str, Mapping[str, Any]] = {}
+        #: (schema, record) handed to a background write and not yet written or spooled.
+        self._pending: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._replaying: asyncio.Task[int] | None = None
 
     async def refused(self, record: Mapping[str, Any]) -> None:
-        """Start writing one audit record in the background and return at once.
+        """Start writing one ``AccessRefused`` record in the background and return at once.
 
         It yields to the event loop once, so the write has begun (and, with a publisher that
         does not wait, has finished) before the refusal is answered; it never waits for Kafka.
         """
-        self._pending[str(record["event_id"])] = record
-        task = asyncio.create_task(self._write(record))
+        await self._start(ACCESS_REFUSED, record)
+
+    async def read(self, record: Mapping[str, Any]) -> None:
+        """Start writing one ``RecordRead`` record in the background and return at once."""
+        await self._start(RECORD_READ, record)
+
+    async def _start(self, schema: str, record: Mapping[str, Any]) -> None:
+        self._pending[str(record["event_id"])] = (schema, record)
+        task = asyncio.create_task(self._write(schema, record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.sleep(0)
 
-    async def _write(self, record: Mapping[str, Any]) -> None:
+    async def _write(self, schema: str, record: Mapping[str, Any]) -> None:
         event_id = str(record["event_id"])
         backoff = self._first_backoff_s
         try:
             for attempt in range(1, self._attempts + 1):
                 try:
-                    await self._publisher.publish(audit_event(record))
+                    await self._publisher.publish(audit_event(record, schema))
                 except EhcpError as exc:
                     log.warning("audit_write_failed", attempt=attempt, error=type(exc).__name__,
-                                credential_id=record["credential_id"])
+                                credential_id=record.get("credential_id"))
                     if attempt < self._attempts:
                         await self._sleep(backoff)
                         backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -224,11 +272,12 @@ class AuditTrail:
             self._spool_pending(event_id, "write_interrupted")
 
     def _spool_pending(self, event_id: str, why: str) -> None:
-        record = self._pending.pop(event_id, None)
-        if record is None:
+        pending = self._pending.pop(event_id, None)
+        if pending is None:
             return
-        self._spool.append(record)
-        log.error("audit_event_spooled", reason=why, credential_id=record["credential_id"],
+        schema, record = pending
+        self._spool.append({**record, _SCHEMA_FIELD: schema})
+        log.error("audit_event_spooled", reason=why, credential_id=record.get("credential_id"),
                   event_id=event_id)
 
     def start_replay(self) -> None:
@@ -244,9 +293,11 @@ class AuditTrail:
         """
         records = await asyncio.to_thread(self._spool.load)
         written: set[str] = set()
-        for record in records:
+        for spooled in records:
+            record = {k: v for k, v in spooled.items() if k != _SCHEMA_FIELD}
+            schema = str(spooled.get(_SCHEMA_FIELD, ACCESS_REFUSED))
             try:
-                await self._publisher.publish(audit_event(record))
+                await self._publisher.publish(audit_event(record, schema))
             except EhcpError as exc:
                 log.warning("audit_replay_stopped", error=type(exc).__name__,
                             remaining=len(records) - len(written))

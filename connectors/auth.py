@@ -39,6 +39,9 @@ KIND_SCOPES: Final[dict[str, frozenset[str]]] = {
     "health": frozenset({"fhir:read", "fhir:write"}),
     "education": frozenset({"education:read", "education:write"}),
     "social_care": frozenset({"social_care:read", "social_care:write"}),
+    # The LA's own case management system: reads its cases and their documents, writes nothing
+    # (the LA's writes use an education credential named by the same LA code).
+    "local_authority": frozenset({"cases:read", "documents:read"}),
     "admin": frozenset({"admin"}),
 }
 #: Advice types each agency kind may submit (AdviceType symbols of the Avro contract): the one
@@ -62,16 +65,18 @@ KIND_ADVICE_TYPES: Final[dict[str, frozenset[str]]] = {
         }
     ),
     "social_care": frozenset({"SOCIAL_CARE"}),
+    "local_authority": frozenset(),
     "admin": frozenset(),
 }
 
 
 #: Identifier systems each agency kind may be named by: health bodies by ODS code; education by
-#: LA code (the SEN team) or school URN; social care and admin by LA code.
+#: LA code (the SEN team) or school URN; social care, local authority and admin by LA code.
 KIND_SYSTEMS: Final[dict[str, tuple[str, ...]]] = {
     "health": (ODS_ORGANISATION_SYSTEM,),
     "education": (LA_CODE_SYSTEM, SCHOOL_URN_SYSTEM),
     "social_care": (LA_CODE_SYSTEM,),
+    "local_authority": (LA_CODE_SYSTEM,),
     "admin": (LA_CODE_SYSTEM,),
 }
 
@@ -304,6 +309,28 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         principal = authenticate(request.app.state.credentials, bearer_token(request))
         if not principal.allows(scope):
             raise AuthError(f"this credential may not use {scope}", status=403)
+        return principal
+
+    return dependency
+
+
+def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    """A FastAPI dependency: the caller's principal, which must carry one of ``scopes``.
+
+    For a route two kinds of credential may use (a FHIR read by the submitting trust or by the
+    LA); the handler then branches on the principal.
+
+    Raises:
+        AuthError: 401 without a valid token, 403 with none of the scopes.
+    """
+
+    async def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)] = None,
+    ) -> Principal:
+        principal = authenticate(request.app.state.credentials, bearer_token(request))
+        if not any(principal.allows(scope) for scope in scopes):
+            raise AuthError(f"this credential may not use {' or '.join(scopes)}", status=403)
         return principal
 
     return dependency

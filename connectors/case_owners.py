@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.ports import Principal
-from connectors.task_feed import TopicFollower
+from connectors.task_feed import ReadRecord, TopicFollower
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.records import REFERRAL_RECEIVED
 from ehcp.contract.topics import REFERRALS
@@ -64,7 +64,7 @@ class CaseOwnerFeed(TopicFollower):
         super().__init__(settings, codec)
         self._owners = owners
 
-    def apply(self, name: str, record: dict[str, Any]) -> None:
+    def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
         """Record the owner named by a referral."""
         if name == REFERRAL_RECEIVED:
             self._owners.record(str(record["case_id"]), str(record["la_code"]))

@@ -10,6 +10,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from connectors.ports import DocumentClaim
 
@@ -40,7 +41,17 @@ class FileDocumentStore:
 
     def get(self, sha256: str) -> bytes | None:
         """The stored bytes, or None."""
+        handle = self.open(sha256)
+        if handle is None:
+            return None
+        with handle:
+            return handle.read()
+
+    def open(self, sha256: str) -> BinaryIO | None:
+        """The stored file opened for reading (the caller closes it), or None."""
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             return None
-        path = self._path(sha256)
-        return path.read_bytes() if path.exists() else None
+        try:
+            return self._path(sha256).open("rb")
+        except FileNotFoundError:
+            return None

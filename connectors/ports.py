@@ -8,9 +8,10 @@ Production adapters live beside the code that needs them (``connectors.kafka_pub
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ehcp.errors import PublishError
 
@@ -87,6 +88,13 @@ class DocumentStore(Protocol):
         """Return stored bytes, or None if unknown."""
         ...
 
+    def open(self, sha256: str) -> BinaryIO | None:
+        """A readable binary file of the stored bytes (the caller closes it), or None if unknown.
+
+        For streaming a document out without holding it all in memory.
+        """
+        ...
+
 
 @dataclass
 class InMemoryDocumentStore:
@@ -104,6 +112,11 @@ class InMemoryDocumentStore:
         """Return the bytes stored under ``sha256``."""
         return self.blobs.get(sha256)
 
+    def open(self, sha256: str) -> BinaryIO | None:
+        """The bytes stored under ``sha256`` as a file in memory."""
+        content = self.blobs.get(sha256)
+        return None if content is None else io.BytesIO(content)
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -112,7 +125,7 @@ class Principal:
     Attributes:
         credential_id: id of the credential (never the secret).
         agency: the agency identifier (system, value), e.g. an ODS organisation code.
-        kind: ``health``, ``education``, ``social_care`` or ``admin``.
+        kind: ``health``, ``education``, ``social_care``, ``local_authority`` or ``admin``.
         scopes: endpoint scopes, e.g. ``fhir:write``, ``education:write``.
         advice_types: AdviceType names this agency may submit.
     """

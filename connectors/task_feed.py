@@ -1,15 +1,19 @@
-"""Keeps the health connector's Task store in step with Kafka, and publishes Task changes.
+"""Keeps the connectors' store of advice requests in step with Kafka, and publishes Task changes.
 
 Kafka is the source of truth: on start the feed reads the advice-requests and task-status topics
-from the beginning (no consumer group: every connector process holds every health Task, which
-is small) and then follows them, so a restarted connector serves the same Tasks. A second
-feed reads the alerts and shows due-soon and overdue advice on the Task (``businessStatus``).
+from the beginning (no consumer group: every connector process holds every advice request,
+whichever agency it was sent to; each is small) and then follows them, so a restarted connector
+serves the same requests. FHIR serves those sent to NHS bodies as Tasks; the JSON APIs serve
+the others to the school, EP service or social care team asked.
+A second feed reads the alerts and shows due-soon and overdue advice on the
+health Task (``businessStatus``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +22,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from connectors.fhir.events import TaskStatusChanged
-from connectors.fhir.ports import StoredTask, TaskStore
+from connectors.fhir.ports import FeedPosition, StoredTask, TaskStore
 from connectors.fhir.tasks import task_id_for
-from connectors.ports import EventPublisher, PublishedEvent
+from connectors.ports import EventPublisher, PublishedEvent, PublishReceipt
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import event_type
 from ehcp.contract.records import ADVICE_REQUESTED, ALERT, TASK_STATUS_CHANGED
@@ -45,7 +49,7 @@ def task_status_record(change: TaskStatusChanged) -> dict[str, Any]:
         "status": change.status.upper(),
         "reason_code": change.reason_code,
         "reason_text": change.reason_text,
-        "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": change.owner_ods},
+        "owner": {"system": change.owner_system, "value": change.owner_ods},
         "changed_at": change.at,
         "output_document_id": change.output_document_id,
     }
@@ -65,10 +69,10 @@ class KafkaTaskEvents:
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
-    async def publish(self, event: TaskStatusChanged) -> None:
+    async def publish(self, event: TaskStatusChanged) -> PublishReceipt:
         """Publish one change; raises PublishError if Kafka cannot take it."""
         schema = TASK_STATUS.value_schema or ""
-        await self._publisher.publish(
+        return await self._publisher.publish(
             PublishedEvent(
                 topic=TASK_STATUS.name,
                 key=event.case_id or event.request_id,
@@ -78,6 +82,21 @@ class KafkaTaskEvents:
                 ce_subject=event.case_id or event.request_id,
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """Where a record was read: its position on Kafka and the timestamp Kafka gave it."""
+
+    position: FeedPosition | None
+    timestamp: datetime | None
+
+    @classmethod
+    def of(cls, message: Any) -> ReadRecord:
+        """The position and timestamp of an aiokafka ``ConsumerRecord``."""
+        millis = getattr(message, "timestamp", None)
+        when = datetime.fromtimestamp(millis / 1000, UTC) if isinstance(millis, int) else None
+        return cls((message.topic, message.partition, message.offset), when)
 
 
 class TopicFollower:
@@ -94,11 +113,9 @@ class TopicFollower:
         self._settings = settings
         self._codec = codec
         self._caught_up = False
-        #: The Kafka timestamp of the record :meth:`apply` is folding in (None: unknown).
-        self.record_time: datetime | None = None
 
-    def apply(self, name: str, record: dict[str, Any]) -> None:
-        """Fold one decoded record in."""
+    def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
+        """Fold one decoded record in; ``read`` says where it was read (None: not from Kafka)."""
         raise NotImplementedError
 
     def caught_up(self) -> None:
@@ -145,10 +162,7 @@ class TopicFollower:
     def _apply_message(self, message: Any) -> None:
         try:
             name, record = self._codec.decode(message.value or b"")
-            stamp = getattr(message, "timestamp", None)
-            self.record_time = (datetime.fromtimestamp(stamp / 1000, UTC)
-                                if isinstance(stamp, int) and stamp >= 0 else None)
-            self.apply(name, record)
+            self.apply(name, record, ReadRecord.of(message))
         except ContractError as exc:
             log.warning(
                 "feed_skipped",
@@ -161,7 +175,7 @@ class TopicFollower:
 
 
 class TaskFeed(TopicFollower):
-    """Folds advice requests for health bodies, and their status changes, into a TaskStore."""
+    """Folds advice requests for every agency, and their status changes, into a TaskStore."""
 
     topics = (ADVICE_REQUESTS.name, TASK_STATUS.name)
     client_id = "ehcp-connectors-task-feed"
@@ -173,40 +187,51 @@ class TaskFeed(TopicFollower):
         self._reminders = reminders
         self._applied: set[str] = set()
         #: Status changes read before their request (the two topics are not ordered together).
-        self._early: dict[str, list[dict[str, Any]]] = {}
+        self._early: dict[str, list[tuple[dict[str, Any], ReadRecord]]] = {}
 
     def caught_up(self) -> None:
         """Mark the store complete: until then a missing Task may only not have been read yet."""
         self._tasks.mark_complete()
 
-    def apply(self, name: str, record: dict[str, Any]) -> None:
+    def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
         """Apply one decoded record to the store; a record seen before changes nothing.
 
         After a broker outage the feed reads both topics from the start again; status changes
         already applied are recognised by event id, so Task versions do not count up twice. A
         status change read before its request waits for the request.
         """
+        read = read or ReadRecord(None, None)
         if name == ADVICE_REQUESTED:
-            if record["agency"]["system"] == ODS_ORGANISATION_SYSTEM:
-                task = self._tasks.add(record, self.record_time)
-                for change in self._early.pop(task.task_id, []):
-                    self._apply_status(task.task_id, change)
-                if self._reminders is not None:
-                    self._reminders.task_added(task)
+            task = self._tasks.add(record, position=read.position, at=read.timestamp)
+            for change, change_read in self._early.pop(task.task_id, []):
+                self._apply_status(task.task_id, change, change_read)
+            if self._reminders is not None:
+                self._reminders.task_added(task)
         elif name == TASK_STATUS_CHANGED:
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is None:
-                self._early.setdefault(task_id, []).append(record)
+                self._early.setdefault(task_id, []).append((record, read))
             else:
-                self._apply_status(task_id, record)
+                self._apply_status(task_id, record, read)
 
-    def _apply_status(self, task_id: str, record: dict[str, Any]) -> None:
+    def _apply_status(self, task_id: str, record: dict[str, Any], read: ReadRecord) -> None:
         if record["event_id"] in self._applied:
             return
         self._applied.add(record["event_id"])
+        task = self._tasks.get(task_id)
+        owner = record["owner"]
+        if task is None or not task.owned_by(owner["system"], owner["value"]) or (
+                record.get("case_id") not in (None, task.request.get("case_id"))):
+            # Not the body the request was sent to (the worker refuses it too), or a request of
+            # the same id in another case: it never changes what this request's owner sees.
+            log.warning("feed_status_change_ignored", request_id=record["request_id"],
+                        position=read.position)
+            return
         self._tasks.set_status(task_id, record["status"].lower(), record["reason_code"],
                                record["reason_text"], record["changed_at"],
-                               output_document_id=record.get("output_document_id"))
+                               output_document_id=record.get("output_document_id"),
+                               position=read.position)
+
 
 
 #: Alert kinds shown on the asked body's Task as a reminder (``Task.businessStatus``).
@@ -229,21 +254,22 @@ class ReminderFeed(TopicFollower):
         self._tasks = tasks
         self._applied: set[str] = set()
         #: Reminder alerts read before their request, by (owner, case id, advice type).
-        self._early: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self._early: dict[tuple[str, str, str],
+                          list[tuple[dict[str, Any], datetime | None]]] = {}
 
-    def apply(self, name: str, record: dict[str, Any]) -> None:
+    def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
         """Apply a reminder alert; other records and alerts change nothing."""
         if name == ALERT:
-            self._apply_alert(record)
+            self._apply_alert(record, read.timestamp if read else None)
 
     def task_added(self, task: StoredTask) -> None:
         """A Task arrived: apply the alerts about it that were read before it."""
         key = (task.owner_ods.upper(), str(task.request["case_id"]),
                str(task.request["advice_type"]))
-        for alert in self._early.pop(key, []):
-            self._apply_alert(alert)
+        for alert, at in self._early.pop(key, []):
+            self._apply_alert(alert, at)
 
-    def _apply_alert(self, record: dict[str, Any]) -> None:
+    def _apply_alert(self, record: dict[str, Any], read_at: datetime | None) -> None:
         code = REMINDERS.get(str(record["kind"]))
         agency = record.get("agency") or {}
         case_id, advice_type = record.get("case_id"), record.get("advice_type")
@@ -254,10 +280,10 @@ class ReminderFeed(TopicFollower):
         tasks = [t for t in self._tasks.search(owner)
                  if t.request["case_id"] == case_id and t.request["advice_type"] == advice_type]
         if not tasks:
-            self._early.setdefault((owner, case_id, advice_type), []).append(record)
+            self._early.setdefault((owner, case_id, advice_type), []).append((record, read_at))
             return
         self._applied.add(record["event_id"])
-        at = self.record_time or datetime.combine(record["as_of"], datetime.min.time(), UTC)
+        at = read_at or datetime.combine(record["as_of"], datetime.min.time(), UTC)
         for task in tasks:
             if record["status"] == "RAISED":
                 self._tasks.set_reminder(task.task_id, code, at)

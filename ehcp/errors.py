@@ -17,6 +17,7 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     ├── AuthError                   authentication or authorisation refused
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
     ├── ReadModelError              the workspace read model's database refused or is unreachable
+    ├── NotFoundError               no such record among those the caller may see (404)
     └── CaseworkError               a domain rule refused an event
 """
 
@@ -96,7 +97,11 @@ class EventTooLargeError(ValidationError):
 
 
 class AuthError(EhcpError):
-    """Authentication failed (401) or the caller is not allowed to do this (403)."""
+    """Authentication failed (401) or the caller is not allowed to do this (403).
+
+    A refusal that must not reveal that the thing exists (another agency's advice request)
+    is status 404: answered as "not found", and audited like a 403.
+    """
 
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
@@ -123,3 +128,7 @@ class CaseworkError(EhcpError):
 
 class ReadModelError(EhcpError):
     """The workspace read model's database refused a write or could not be reached."""
+
+
+class NotFoundError(EhcpError):
+    """No such record among those the caller may see (404): another LA's looks the same."""

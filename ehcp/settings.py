@@ -173,10 +173,10 @@ class Settings(BaseSettings):
         10 * 1024 * 1024, gt=0, description="Largest advice document accepted (413 beyond)."
     )
     document_url_hosts: tuple[str, ...] = Field(
-        (), description="Hosts an attachment url may point at (JSON list); empty: urls refused."
+        (), description="Hosts a document url may point at (JSON list); empty: urls refused."
     )
     document_fetch_timeout_s: float = Field(
-        10.0, gt=0, description="Give up fetching an attachment url after this many seconds."
+        10.0, gt=0, description="Give up fetching a document url after this many seconds."
     )
     document_fetch_ca_file: Path | None = Field(
         None, description="PEM CA bundle for attachment hosts (default: the system CAs)."

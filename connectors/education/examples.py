@@ -43,6 +43,9 @@ EDUCATION_ADVICE: Final[dict[str, Any]] = {
     "advice_type": "EDUCATIONAL",
     "case_id": CASE_ID,
     "submitted_at": "2026-10-06T14:00:00+01:00",
+    # A (tiny) PDF inline; {"url": "https://<allowed host>/..."} names one to fetch instead.
+    "document": {"content_type": "application/pdf",
+                 "data": "JVBERi0xLjQKJSBFZHVjYXRpb25hbCBhZHZpY2UKJSVFT0YK"},
 }
 SOCIAL_CARE_ADVICE: Final[dict[str, Any]] = {
     "contribution_id": "CSC-ADV-0001",

@@ -178,6 +178,31 @@ class ReferralIn(_Strict):
         description="Who is asked for each kind of advice (a health body by ODS code).")
 
 
+class DocumentIn(_Strict):
+    """The advice document: inline (``content_type`` and base64 ``data``) or an allow-listed url.
+
+    The same limits as FHIR attachments apply (docs/api.md, "Advice documents"): at most
+    ``EHCP_MAX_DOCUMENT_BYTES`` decoded, a media type, a url only over https on a host in
+    ``EHCP_DOCUMENT_URL_HOSTS``. The connector stores the bytes; Kafka carries only the claim.
+    """
+
+    content_type: str | None = Field(None, min_length=3, max_length=128, description=(
+        "The media type, e.g. application/pdf. Required with data; with url, the document "
+        "host's Content-Type is used when it is not given."))
+    data: str | None = Field(None, min_length=1, description=(
+        "The document, base64 encoded (RFC 4648, padded; no line breaks)."))
+    url: str | None = Field(None, min_length=9, max_length=1024, description=(
+        "An https url on a host the connectors are configured to fetch from."))
+
+    @model_validator(mode="after")
+    def _data_or_url(self) -> Self:
+        if (self.data is None) == (self.url is None):
+            raise ValueError("give data or url, not both")
+        if self.data is not None and self.content_type is None:
+            raise ValueError("content_type is required with data")
+        return self
+
+
 class AdviceIn(_Strict):
     """Advice submitted over the JSON API (education or social care)."""
 
@@ -190,6 +215,8 @@ class AdviceIn(_Strict):
                                    description="The advice request this answers, if any.")
     child: ChildIn | None = Field(None, description="Routes the advice by the child's identifiers.")
     submitted_at: AwareDatetime = Field(description="When the advice was given, with a UTC offset.")
+    document: DocumentIn | None = Field(None, description=(
+        "The advice document, if any: stored by the connector, claimed on the event."))
 
 
 class AdviceRequestIn(_Strict):

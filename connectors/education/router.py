@@ -20,14 +20,19 @@ from connectors import limits
 from connectors.api_docs import problem_responses
 from connectors.case_owners import CaseOwners
 from connectors.deps import (
+    AgencyRequestsDep,
     CaseOwnersDep,
     ClockDep,
+    DocumentStoreDep,
     EducationWriter,
     PublisherDep,
     SettingsDep,
     SocialCareWriter,
+    UrlFetcherDep,
 )
+from connectors.documents import UrlFetcher
 from connectors.education import examples
+from connectors.education.documents import store_document
 from connectors.education.models import (
     CASE_ID_PATTERN,
     AdviceIn,
@@ -39,7 +44,7 @@ from connectors.education.models import (
     check_referral,
     referral_record,
 )
-from connectors.ports import EventPublisher, Principal, PublishedEvent
+from connectors.ports import DocumentStore, EventPublisher, Principal, PublishedEvent
 from ehcp.casework.calendar import LONDON
 from ehcp.casework.events import EVENT_TYPES
 from ehcp.contract.cloudevents import event_type
@@ -146,10 +151,15 @@ async def _publish(publisher: EventPublisher, event: PublishedEvent) -> Accepted
     )
 
 
-def _contribution(
-    body: AdviceIn, principal: Principal, settings: Settings, owners: CaseOwners
+async def _advice(
+    body: AdviceIn, principal: Principal, settings: Settings, owners: CaseOwners,
+    docstore: DocumentStore, fetcher: UrlFetcher | None,
 ) -> PublishedEvent:
-    """The AdviceSubmitted event for advice over the JSON API, checked against the caller."""
+    """The AdviceSubmitted event for advice over the JSON API, checked against the caller.
+
+    Everything about the caller is checked before the document is read or stored; the
+    document is stored before the event is built, so the event carries its claim check.
+    """
     owners.check(principal, body.case_id)
     if body.advice_type.value not in principal.advice_types:
         # The advice type passed the enum check, so naming it echoes no input.
@@ -158,7 +168,10 @@ def _contribution(
         raise ValidationError(
             "give case_id, request_id or child so the advice can be routed", location="/case_id"
         )
-    record = advice_record(body, principal.agency_system, principal.agency_value, "JSON_API")
+    claim = (await store_document(body.document, settings, fetcher, docstore)
+             if body.document is not None else None)
+    record = advice_record(body, principal.agency_system, principal.agency_value, "JSON_API",
+                           document=claim.as_record() if claim else None)
     schema = CONTRIBUTIONS.value_schema or ""
     return PublishedEvent(
         topic=CONTRIBUTIONS.name,
@@ -201,6 +214,7 @@ async def post_referral(
     "/education/advice",
     status_code=202,
     response_model=Accepted,
+    responses=problem_responses(502),
     tags=["education"],
     summary="Educational, psychological or family advice",
 )
@@ -210,14 +224,22 @@ async def post_education_advice(
     publisher: PublisherDep,
     settings: SettingsDep,
     owners: CaseOwnersDep,
+    docstore: DocumentStoreDep,
+    fetcher: UrlFetcherDep,
+    requests: AgencyRequestsDep,
 ) -> Any:
-    return await _publish(publisher, _contribution(body, principal, settings, owners))
+    accepted = await _publish(
+        publisher, await _advice(body, principal, settings, owners, docstore, fetcher))
+    if body.request_id is not None:
+        await requests.complete_answered(principal, body.request_id)
+    return accepted
 
 
 @router.post(
     "/social-care/advice",
     status_code=202,
     response_model=Accepted,
+    responses=problem_responses(502),
     tags=["social care"],
     summary="Social care advice (reg 6(1)(e))",
 )
@@ -227,8 +249,15 @@ async def post_social_care_advice(
     publisher: PublisherDep,
     settings: SettingsDep,
     owners: CaseOwnersDep,
+    docstore: DocumentStoreDep,
+    fetcher: UrlFetcherDep,
+    requests: AgencyRequestsDep,
 ) -> Any:
-    return await _publish(publisher, _contribution(body, principal, settings, owners))
+    accepted = await _publish(
+        publisher, await _advice(body, principal, settings, owners, docstore, fetcher))
+    if body.request_id is not None:
+        await requests.complete_answered(principal, body.request_id)
+    return accepted
 
 
 @router.post(

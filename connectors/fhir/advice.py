@@ -22,11 +22,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.reference import Reference
 
+from connectors.documents import (
+    estimated_base64_size,
+    is_allowed_url,
+    is_media_type,
+    too_large,
+)
 from connectors.fhir.codes import (
     ACCEPTED_DOC_STATUS,
     ACCEPTED_DOCUMENT_STATUS,
@@ -38,7 +43,6 @@ from connectors.fhir.codes import (
     EHC_CASE_SYSTEM,
     URI_SYSTEM,
 )
-from connectors.fhir.errors import DocumentTooLargeError
 from connectors.fhir.parsing import (
     check_code,
     check_modifiers,
@@ -58,7 +62,6 @@ CE_TYPE: Final = "org.ehcpexchange.advice.submitted.v1"
 #: How far in the future DocumentReference.date may be (clock skew between systems).
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
-_MEDIA_TYPE: Final = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _FULL_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: ehcp.identifiers matches with \d and $ (any Unicode digit, a final newline): be stricter here.
 _ASCII_NHS_NUMBER: Final = re.compile(r"[0-9 ]{10,12}")
@@ -118,12 +121,6 @@ class AdviceSubmission:
     declared_size: int | None
     declared_sha1: bytes | None
     document: InlineDocument | RemoteDocument
-
-
-def estimated_base64_size(data: str) -> int:
-    """Decoded size of a base64 string, computed without decoding it."""
-    compact = len(data) - data.count("\n") - data.count("\r") - data.count(" ")
-    return compact * 3 // 4 - data.rstrip().count("=", -2)
 
 
 def read_advice(
@@ -201,10 +198,7 @@ def _precheck_inline_size(data: Mapping[str, Any], limit: int, root: str) -> Non
         attachment = item.get("attachment") if isinstance(item, dict) else None
         inline = attachment.get("data") if isinstance(attachment, dict) else None
         if isinstance(inline, str) and estimated_base64_size(inline) > limit:
-            raise DocumentTooLargeError(
-                f"the document is larger than the {limit} bytes this server accepts",
-                location=f"{root}.content[{index}].attachment.data",
-            )
+            raise too_large(limit, location=f"{root}.content[{index}].attachment.data")
 
 
 def _read_identifiers(doc: DocumentReference, root: str) -> tuple[str, str, tuple[str, ...]]:
@@ -382,7 +376,7 @@ def _read_attachment(
     if attachment is None:
         raise ValidationError("content.attachment is required", location=where)
     content_type = attachment.contentType
-    if not content_type or not _MEDIA_TYPE.match(content_type.split(";", 1)[0].strip()):
+    if not content_type or not is_media_type(content_type):
         raise ValidationError("attachment.contentType must be a media type",
                               location=f"{where}.contentType")
     declared_size = attachment.size
@@ -393,15 +387,12 @@ def _read_attachment(
     if attachment.data is not None:
         content = bytes(attachment.data)
         if len(content) > limit:
-            raise DocumentTooLargeError(
-                f"the document is larger than the {limit} bytes this server accepts",
-                location=f"{where}.data")
+            raise too_large(limit, location=f"{where}.data")
         check_document(content, declared_size, declared_sha1, location=where)
         document = InlineDocument(content)
     elif attachment.url is not None:
         url = str(attachment.url)
-        parts = urlsplit(url)
-        if parts.scheme != "https" or (parts.hostname or "").lower() not in hosts:
+        if not is_allowed_url(url, hosts):
             raise ValidationError(
                 "attachment.url must be an https url on a host this server is configured to "
                 "fetch from; send the document inline in attachment.data",

@@ -32,13 +32,15 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
         "format": [FHIR_JSON, "json"],
         "rest": [{
             "mode": "server",
-            "documentation": f"Profile: {_PROFILE_DOC}. JSON only; no XML, no _format, no paging.",
+            "documentation": f"Profile: {_PROFILE_DOC}. JSON only; no XML, no _format; only "
+                             "the LA's DocumentReference search pages (next link).",
             "security": {
                 "cors": False,
                 "service": [bearer],
                 "description": (
                     "Every interaction except metadata needs 'Authorization: Bearer <token>' "
-                    "issued per organisation (ehcp agencies); scopes fhir:read and fhir:write."
+                    "issued per organisation (ehcp agencies); scopes fhir:read and fhir:write "
+                    "(health), documents:read (local authorities)."
                 ),
             },
             "resource": [
@@ -48,13 +50,44 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                         "Advice for an EHC needs assessment (reg 6 SEND Regulations 2014). "
                         "Create (conditional create by identifier); read and vread of version 1 "
                         "by the submitting organisation only, without the attachment's data. "
-                        "Search, update and delete are not supported."
+                        "A local authority (scope documents:read) searches and reads the advice "
+                        "documents of its own cases: id = the advice event id, case in "
+                        "context.related, attachment.url = the Binary with the bytes. "
+                        "Update and delete are not supported."
                     ),
-                    "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"}],
+                    "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"},
+                                    {"code": "search-type"}],
                     "versioning": "versioned",
                     "readHistory": False,
                     "updateCreate": False,
                     "conditionalCreate": True,
+                    "conditionalUpdate": False,
+                    "conditionalDelete": "not-supported",
+                    "searchParam": [
+                        {"name": "subject", "type": "reference",
+                         "documentation": "Local authorities only: the EHC case id, or "
+                                          "https://ehcp-exchange.org/Id/ehc-case|<case id> "
+                                          "(also as subject:identifier)."},
+                        {"name": "_lastUpdated", "type": "date",
+                         "documentation": "gt or ge and an instant with its UTC offset."},
+                        {"name": "_count", "type": "number",
+                         "documentation": "Page size; more than 200 is cut to 200. Further "
+                                          "pages: follow the Bundle's next link."},
+                    ],
+                },
+                {
+                    "type": "Binary",
+                    "documentation": (
+                        "Local authorities only (scope documents:read): the advice document "
+                        "whose SHA-256 is the id, as raw bytes with its content type, "
+                        "Content-Length, ETag and Repr-Digest, or as a FHIR JSON Binary when "
+                        "Accept asks for application/fhir+json. Every read is audited."
+                    ),
+                    "interaction": [{"code": "read"}],
+                    "versioning": "no-version",
+                    "readHistory": False,
+                    "updateCreate": False,
+                    "conditionalCreate": False,
                     "conditionalUpdate": False,
                     "conditionalDelete": "not-supported",
                 },

@@ -8,18 +8,26 @@ How :func:`connectors.fhir.outcome.error_response` answers them::
     ├── EventTooLargeError (ehcp)            413 too-long (over the topic's max.message.bytes)
     ├── StructureError                       400 structure / code-invalid (not valid FHIR R4)
     ├── UnsupportedMediaTypeError            415 not-supported
-    ├── DocumentTooLargeError                413 too-long
+    ├── DocumentTooLargeError (documents)    413 too-long
     └── UnknownResourceTypeError             404 not-supported (no such resource type here)
     EhcpError (ehcp.errors)
     ├── ResourceNotFoundError                404 not-found (unknown, or owned by someone else)
     ├── MethodNotAllowedError                405 not-supported
     ├── ConflictError                        409 conflict (Task already closed)
-    └── DocumentFetchError                   502 transient (an allowed url could not be read)
+    └── DocumentFetchError (documents)       502 transient (an allowed url could not be read)
 """
 
 from __future__ import annotations
 
+from connectors.documents import DocumentFetchError, DocumentTooLargeError
 from ehcp.errors import EhcpError, ValidationError
+
+#: Shared with the JSON connectors (connectors/documents.py), re-exported for the FHIR code.
+__all__ = [
+    "ConflictError", "DocumentFetchError", "DocumentTooLargeError", "MethodNotAllowedError",
+    "ResourceNotFoundError", "StructureError", "UnknownResourceTypeError",
+    "UnsupportedMediaTypeError",
+]
 
 
 class StructureError(ValidationError):
@@ -37,10 +45,6 @@ class StructureError(ValidationError):
 
 class UnsupportedMediaTypeError(ValidationError):
     """The request body is not ``application/fhir+json`` (415)."""
-
-
-class DocumentTooLargeError(ValidationError):
-    """The advice document (or the request carrying it) exceeds ``max_document_bytes`` (413)."""
 
 
 class UnknownResourceTypeError(ValidationError):
@@ -71,7 +75,3 @@ class ConflictError(EhcpError):
         super().__init__(message)
         self.message = message
         self.location = location
-
-
-class DocumentFetchError(EhcpError):
-    """A document url on the allow-list could not be fetched (502; the client may retry)."""

@@ -37,7 +37,9 @@ from ehcp.errors import (
     EventTooLargeError,
     InvalidIdentifierError,
     LimitExceededError,
+    NotFoundError,
     PublishError,
+    ReadModelError,
     ValidationError,
 )
 
@@ -114,6 +116,10 @@ def error_response(exc: Exception) -> Response:
                             headers={"Retry-After": str(RETRY_AFTER_S)})
         case DocumentFetchError():
             return _outcome(502, "transient", str(exc))
+        case NotFoundError():
+            return _outcome(404, "not-found", str(exc))
+        case ReadModelError():
+            return _outcome(503, "transient", str(exc), headers={"Retry-After": "30"})
         case RequestValidationError():
             return _outcome(400, "invalid", "the request parameters are not valid")
         case HTTPException():

@@ -1,13 +1,14 @@
 """Ports of the health connector, each with an in-memory implementation.
 
 Tests use the in-memory ones throughout; production uses :class:`InMemoryTaskStore` (each
-connector process rebuilds the health Tasks from Kafka at start-up) and
+connector process rebuilds the advice requests from Kafka at start-up) and
 :class:`InMemoryTaskEvents` only where no Kafka publisher is wired.
 
 The app factory puts implementations on ``app.state``:
 
 - ``app.state.submissions``: :class:`SubmissionLedger` (idempotency of advice submissions);
-- ``app.state.tasks``: :class:`TaskStore` (advice requests for health, as FHIR Tasks);
+- ``app.state.tasks``: :class:`TaskStore` (advice requests for every agency; FHIR serves the
+  health ones as Tasks, the JSON APIs the others);
 - ``app.state.task_events``: :class:`TaskEvents` (where Task status changes go);
 - ``app.state.url_fetcher`` (optional): :class:`UrlFetcher` for attachments given by url.
 """
@@ -20,12 +21,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
+from connectors.documents import FetchedDocument, InMemoryUrlFetcher, UrlFetcher
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.tasks import task_id_for
 from connectors.locks import LockTimeoutError
+from connectors.ports import PublishReceipt
+from ehcp.contract.topics import TASK_STATUS
 from ehcp.errors import PublishError
-from ehcp.identifiers import NHS_NUMBER_SYSTEM
+from ehcp.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM
+
+#: The url fetcher port is shared with the JSON connectors and lives in connectors/documents.py.
+__all__ = [
+    "FeedPosition", "FetchedDocument", "InMemorySubmissionLedger", "InMemoryTaskEvents",
+    "InMemoryTaskStore", "InMemoryUrlFetcher", "StoredTask", "SubmissionLease",
+    "SubmissionLedger", "SubmissionOutcome", "TaskEvents", "TaskStore", "UrlFetcher",
+]
 
 # --- idempotency of advice submissions ------------------------------------------------------
 
@@ -126,12 +136,21 @@ class InMemorySubmissionLedger:
             self.outcomes.setdefault((agency, identifier), outcome)
 
 
-# --- advice requests for health, as Tasks ---------------------------------------------------
+# --- advice requests, as Tasks ---------------------------------------------------------------
+
+
+#: Where on Kafka a change was read: (topic, partition, offset). The same in every process.
+FeedPosition = tuple[str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class StoredTask:
-    """An advice request held for a health body, and where it has got to.
+    """An advice request held for the body asked, and where it has got to.
+
+    Every connector process holds every advice request, whichever agency it was sent to (an
+    NHS body by ODS code, a school by URN, an LA service by LA code). FHIR serves only those
+    sent to an ODS organisation (:meth:`owned_by` with the ODS system); the JSON APIs serve
+    the others to their own credentials.
 
     Attributes:
         task_id: the FHIR logical id (:func:`connectors.fhir.tasks.task_id_for`).
@@ -142,7 +161,10 @@ class StoredTask:
         last_modified: when the status last changed (None: never).
         version: FHIR ``meta.versionId``, 1 on arrival and +1 per status change.
         output_document_id: the advice DocumentReference that completed it (``Task.output``).
-        created_at: when its advice request reached Kafka (the record's timestamp), if known.
+        position: where on Kafka its latest change was read or written (None: not known), so
+            readers can ask for what changed after a point (``connectors.agency_requests``).
+        updated_at: when its latest change happened: the request record's Kafka timestamp, or
+            a status change's ``changed_at``.
         reminder: ``due-soon`` or ``overdue`` while such an alert about this advice is open
             (shown as ``Task.businessStatus``); None otherwise.
         reminder_at: when the reminder last changed.
@@ -156,21 +178,31 @@ class StoredTask:
     last_modified: datetime | None = None
     version: int = 1
     output_document_id: str | None = None
-    created_at: datetime | None = None
+    position: FeedPosition | None = None
+    updated_at: datetime | None = None
     reminder: str | None = None
     reminder_at: datetime | None = None
 
     @property
     def last_updated(self) -> datetime | None:
-        """``meta.lastUpdated``: the latest of the request's arrival, the last status change
-        and the last reminder change."""
-        known = [d for d in (self.created_at, self.last_modified, self.reminder_at) if d]
+        """``meta.lastUpdated``: the latest change, of its status (or the request's arrival)
+        or of its reminder."""
+        known = [d for d in (self.updated_at, self.last_modified, self.reminder_at) if d]
         return max(known) if known else None
 
     @property
+    def owner_system(self) -> str:
+        """The identifier system of the body asked (ODS code, school URN, LA code)."""
+        return str(self.request["agency"]["system"])
+
+    @property
     def owner_ods(self) -> str:
-        """ODS code of the organisation asked for the advice."""
+        """The code of the body asked (an ODS code when :attr:`owner_system` is ODS's)."""
         return str(self.request["agency"]["value"])
+
+    def owned_by(self, system: str, value: str) -> bool:
+        """Whether the request was sent to the agency ``system|value`` (codes case-insensitive)."""
+        return system == self.owner_system and value.upper() == self.owner_ods.upper()
 
     @property
     def nhs_numbers(self) -> frozenset[str]:
@@ -182,7 +214,7 @@ class StoredTask:
 
 
 class TaskStore(Protocol):
-    """Advice requests addressed to health bodies."""
+    """Advice requests addressed to any agency, looked up by owner (system and code)."""
 
     @property
     def complete(self) -> bool:
@@ -193,31 +225,42 @@ class TaskStore(Protocol):
         """Say the store has caught up with everything made before the connector started."""
         ...
 
-    def add(self, request: Mapping[str, Any], at: datetime | None = None) -> StoredTask:
-        """Hold an ``AdviceRequested`` record (``at``: its Kafka timestamp); adding the same
-        request again changes nothing."""
+    def add(self, request: Mapping[str, Any], *, position: FeedPosition | None = None,
+            at: datetime | None = None) -> StoredTask:
+        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing.
+
+        Args:
+            request: the record.
+            position: where it was read on Kafka.
+            at: the Kafka record's timestamp.
+        """
         ...
 
     def get(self, task_id: str) -> StoredTask | None:
-        """The Task with this logical id, or None."""
+        """The Task with this logical id (sent to any agency: callers check the owner), or None."""
         ...
 
-    def search(self, owner_ods: str, statuses: frozenset[str] | None = None) -> list[StoredTask]:
-        """Tasks owned by ``owner_ods``, optionally only those with one of ``statuses``."""
+    def search(self, owner_ods: str, statuses: frozenset[str] | None = None, *,
+               system: str = ODS_ORGANISATION_SYSTEM) -> list[StoredTask]:
+        """Requests sent to ``system|owner_ods`` (an ODS code unless ``system`` says otherwise),
+        optionally only those with one of ``statuses``, in the order they arrived."""
         ...
 
     def asked(self, owner_ods: str, *, case_id: str | None = None,
               nhs_number: str | None = None) -> bool:
-        """Whether ``owner_ods`` holds a Task for this case (or, with no case, this child)."""
+        """Whether ODS organisation ``owner_ods`` holds a Task for this case (or, with no case,
+        this child)."""
         ...
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
                    reason_text: str | None, at: datetime, *,
-                   output_document_id: str | None = None) -> StoredTask:
+                   output_document_id: str | None = None,
+                   position: FeedPosition | None = None) -> StoredTask:
         """Record a status change (and the completing advice, if any) and return the new state.
 
         The same change (status and time) recorded twice counts once: the connector records its
-        own changes and then reads them back from Kafka, in either order.
+        own changes and then reads them back from Kafka, in either order. ``position`` is where
+        the change is on Kafka; ``at`` is also its :attr:`StoredTask.updated_at`.
         """
         ...
 
@@ -229,49 +272,54 @@ class TaskStore(Protocol):
 
 @dataclass
 class InMemoryTaskStore:
-    """Task store in a dict, ordered by arrival."""
+    """Task store in a dict, ordered by arrival, indexed by owner."""
 
     tasks: dict[str, StoredTask] = field(default_factory=dict)
     #: False until the feed has caught up (the production app starts it False).
     complete: bool = True
-    _by_owner: dict[str, list[str]] = field(default_factory=dict)
+    _by_owner: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _asked: set[tuple[str, str, str]] = field(default_factory=set)
 
     def mark_complete(self) -> None:
         """Say the store has caught up with everything made before the connector started."""
         self.complete = True
 
-    def add(self, request: Mapping[str, Any], at: datetime | None = None) -> StoredTask:
-        """Hold an ``AdviceRequested`` record (``at``: its Kafka timestamp); adding the same
-        request again changes nothing."""
+    def add(self, request: Mapping[str, Any], *, position: FeedPosition | None = None,
+            at: datetime | None = None) -> StoredTask:
+        """Hold an ``AdviceRequested`` record; adding the same request again changes nothing."""
         task_id = task_id_for(str(request["request_id"]))
         if task_id not in self.tasks:
-            task = StoredTask(task_id=task_id, request=dict(request), created_at=at)
+            task = StoredTask(task_id=task_id, request=dict(request), position=position,
+                              updated_at=at)
             self.tasks[task_id] = task
-            owner = task.owner_ods.upper()
+            owner = (task.owner_system, task.owner_ods.upper())
             self._by_owner.setdefault(owner, []).append(task_id)
-            self._asked.add((owner, "case", str(request["case_id"])))
-            self._asked.update((owner, "nhs", n) for n in task.nhs_numbers)
+            if task.owner_system == ODS_ORGANISATION_SYSTEM:
+                code = task.owner_ods.upper()
+                self._asked.add((code, "case", str(request["case_id"])))
+                self._asked.update((code, "nhs", n) for n in task.nhs_numbers)
         return self.tasks[task_id]
 
     def get(self, task_id: str) -> StoredTask | None:
         """The Task with this logical id, or None."""
         return self.tasks.get(task_id)
 
-    def search(self, owner_ods: str, statuses: frozenset[str] | None = None) -> list[StoredTask]:
-        """Tasks owned by ``owner_ods``, optionally filtered by status (indexed by owner)."""
-        found = (self.tasks[i] for i in self._by_owner.get(owner_ods.upper(), ()))
+    def search(self, owner_ods: str, statuses: frozenset[str] | None = None, *,
+               system: str = ODS_ORGANISATION_SYSTEM) -> list[StoredTask]:
+        """Requests sent to ``system|owner_ods``, optionally filtered by status."""
+        found = (self.tasks[i] for i in self._by_owner.get((system, owner_ods.upper()), ()))
         return [t for t in found if statuses is None or t.status in statuses]
 
     def asked(self, owner_ods: str, *, case_id: str | None = None,
               nhs_number: str | None = None) -> bool:
-        """Whether ``owner_ods`` holds a Task for this case (or, with no case, this child)."""
+        """Whether ODS organisation ``owner_ods`` holds a Task for this case (or this child)."""
         key = ("case", case_id) if case_id is not None else ("nhs", nhs_number or "")
         return (owner_ods.upper(), *key) in self._asked
 
     def set_status(self, task_id: str, status: str, reason_code: str | None,
                    reason_text: str | None, at: datetime, *,
-                   output_document_id: str | None = None) -> StoredTask:
+                   output_document_id: str | None = None,
+                   position: FeedPosition | None = None) -> StoredTask:
         """Record a status change (and the completing advice, if any) and return the new state.
 
         Raises:
@@ -279,10 +327,16 @@ class InMemoryTaskStore:
         """
         current = self.tasks[task_id]
         if (current.status, current.last_modified) == (status, at):
+            if position is not None and current.position != position:
+                # The change read back from Kafka: where it really is (a local change may not
+                # have known its position).
+                current = replace(current, position=position)
+                self.tasks[task_id] = current
             return current
         updated = replace(current, status=status, reason_code=reason_code,
                           reason_text=reason_text, last_modified=at, version=current.version + 1,
-                          output_document_id=output_document_id)
+                          output_document_id=output_document_id,
+                          position=position or current.position, updated_at=at)
         self.tasks[task_id] = updated
         return updated
 
@@ -307,8 +361,8 @@ class InMemoryTaskStore:
 class TaskEvents(Protocol):
     """Where Task status changes go; raises :class:`PublishError` if they cannot be made durable."""
 
-    async def publish(self, event: TaskStatusChanged) -> None:
-        """Hand over one status change, returning only once it is durable."""
+    async def publish(self, event: TaskStatusChanged) -> PublishReceipt:
+        """Hand over one status change, returning where it is once it is durable."""
         ...
 
 
@@ -319,53 +373,9 @@ class InMemoryTaskEvents:
     events: list[TaskStatusChanged] = field(default_factory=list)
     unavailable: bool = False
 
-    async def publish(self, event: TaskStatusChanged) -> None:
+    async def publish(self, event: TaskStatusChanged) -> PublishReceipt:
         """Record the event, or raise PublishError while ``unavailable`` is set."""
         if self.unavailable:
             raise PublishError("task events are unavailable")
         self.events.append(event)
-
-
-# --- attachments given by url ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedDocument:
-    """Bytes read from an attachment url, and the media type the server gave (if any)."""
-
-    content: bytes
-    content_type: str | None = None
-
-
-class UrlFetcher(Protocol):
-    """Reads an attachment url whose host is on ``settings.document_url_hosts``."""
-
-    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
-        """Read at most ``max_bytes`` from ``url``.
-
-        Raises:
-            DocumentTooLargeError: if the document is longer than ``max_bytes``.
-            DocumentFetchError: if it cannot be read.
-        """
-        ...
-
-
-@dataclass
-class InMemoryUrlFetcher:
-    """Fake fetcher serving documents from a dict keyed by url."""
-
-    documents: dict[str, FetchedDocument] = field(default_factory=dict)
-    fetched: list[str] = field(default_factory=list)
-
-    async def fetch(self, url: str, max_bytes: int) -> FetchedDocument:
-        """Serve ``url`` from the dict, honouring the size limit."""
-        self.fetched.append(url)
-        document = self.documents.get(url)
-        if document is None:
-            raise DocumentFetchError("the attachment url could not be fetched")
-        if len(document.content) > max_bytes:
-            raise DocumentTooLargeError(
-                f"the document is larger than {max_bytes} bytes",
-                location="DocumentReference.content[0].attachment.url",
-            )
-        return document
+        return PublishReceipt(topic=TASK_STATUS.name, partition=0, offset=len(self.events) - 1)

@@ -9,6 +9,7 @@ caller through :mod:`connectors.deps`. Its exception handlers answer errors rais
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib import metadata
@@ -17,23 +18,46 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from connectors.deps import ClockDep, FhirReader, FhirServiceDep, FhirWriter, SettingsDep
+from connectors.audit import document_read_record
+from connectors.deps import (
+    AuditDep,
+    ClockDep,
+    DocumentReferenceReader,
+    DocumentsReader,
+    DocumentStoreDep,
+    FhirReader,
+    FhirServiceDep,
+    FhirWriter,
+    ReadModelDep,
+    SettingsDep,
+    get_audit,
+    get_readmodel,
+    la_view,
+)
 from connectors.fhir.bundles import searchset
 from connectors.fhir.capability import capability_statement
+from connectors.fhir.codes import FHIR_JSON
 from connectors.fhir.errors import (
     DocumentTooLargeError,
     MethodNotAllowedError,
     UnknownResourceTypeError,
 )
+from connectors.fhir.la_documents import (
+    binary_resource,
+    document_reference,
+    parse_search,
+    search_bundle,
+)
 from connectors.fhir.outcome import fhir_response
 from connectors.fhir.parsing import check_content_type, parse_json
 from connectors.fhir.patch import apply_task_patch, check_patch_content_type, parse_patch
+from connectors.la.documents import find_document, open_document, refuse_not_found, stream_document
 
 #: Room for the JSON around a base64 document (base64 is 4/3 of the bytes).
 JSON_OVERHEAD_BYTES: Final = 256 * 1024
 #: What each supported path allows (for 405 answers).
 _ALLOWED: Final = {"metadata": ("GET",), "DocumentReference": ("GET", "POST"),
-                   "Task": ("GET", "PUT", "PATCH")}
+                   "Task": ("GET", "PUT", "PATCH"), "Binary": ("GET",)}
 
 #: The health connector's routes, included under ``/fhir`` by the app factory.
 router = APIRouter(tags=["fhir"])
@@ -101,14 +125,68 @@ async def create_document_reference(request: Request, principal: FhirWriter,
     return fhir_response(dict(outcome.resource), 201 if result.created else 200, headers)
 
 
+@router.get("/DocumentReference")
+async def search_document_references(request: Request, principal: DocumentsReader,
+                                     engine: ReadModelDep, clock: ClockDep) -> Response:
+    """The LA's advice documents (``subject`` = case, ``_lastUpdated``, ``_count``), paged."""
+    search = parse_search(_query(request))
+    view = la_view(principal, engine, clock)
+    page = await asyncio.to_thread(
+        view.documents, cursor=search.cursor, case_id=search.case_id,
+        updated_after=search.updated_after, inclusive=search.inclusive, limit=search.count)
+    return fhir_response(search_bundle(page, search, base_url=_base(request, "/DocumentReference"),
+                                       self_link=str(request.url)))
+
+
 @router.get("/DocumentReference/{resource_id}")
 @router.get("/DocumentReference/{resource_id}/_history/1")
-async def read_document_reference(resource_id: str, principal: FhirReader,
-                                  svc: FhirServiceDep) -> Response:
-    """Advice the caller's organisation submitted (404 otherwise); the data stays out."""
+async def read_document_reference(request: Request, resource_id: str,
+                                  principal: DocumentReferenceReader, svc: FhirServiceDep,
+                                  clock: ClockDep) -> Response:
+    """Advice the caller's organisation submitted (404 otherwise; the data stays out), or for
+    an LA, the DocumentReference of advice on one of its cases (as its search lists it)."""
+    if not principal.allows("fhir:read"):
+        engine, audit = await get_readmodel(request), await get_audit(request)
+        view = la_view(principal, engine, clock)
+        advice = await asyncio.to_thread(view.advice, resource_id)
+        if advice is None or advice.document is None:
+            await refuse_not_found(request, principal, audit, clock, "documents")
+        base = str(request.url.replace(query="")).rsplit("/DocumentReference/", 1)[0]
+        return fhir_response(document_reference(advice, base), headers={
+            "ETag": 'W/"1"', **_http_date(advice.updated_at)})
     result = svc.read_document_reference(principal, resource_id)
     return fhir_response(dict(result.outcome.resource), headers={
         "ETag": 'W/"1"', **_http_date(result.last_updated)})
+
+
+@router.get("/Binary/{sha256}")
+async def read_binary(request: Request, sha256: str, principal: DocumentsReader,
+                      engine: ReadModelDep, clock: ClockDep, audit: AuditDep,
+                      store: DocumentStoreDep) -> Response:
+    """An LA's advice document: raw bytes with their content type, or a FHIR JSON Binary when
+    ``Accept`` asks for ``application/fhir+json``. Every read is audited."""
+    view = la_view(principal, engine, clock)
+    if FHIR_JSON not in request.headers.get("accept", ""):
+        return await stream_document(request, principal, view, store, audit, clock, sha256,
+                                     "FHIR")
+    advice = await find_document(request, principal, view, audit, clock, sha256)
+    claim = advice.document
+    assert claim is not None  # noqa: S101 - find_document returns advice with a document
+    handle, _ = await asyncio.to_thread(open_document, store, claim)
+    with handle:
+        content = await asyncio.to_thread(handle.read)
+    await audit.read(document_read_record(
+        principal, sha256=claim.sha256, case_id=advice.case_id, channel="FHIR",
+        method=request.method, path=request.url.path, at=clock.now()))
+    return fhir_response(binary_resource(claim, content), headers={
+        "ETag": f'"{claim.sha256}"', "Cache-Control": "private, no-store"})
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    return params
 
 
 @router.post("")
@@ -185,6 +263,6 @@ async def unsupported(resource_type: str) -> Response:
             f"this interaction on {resource_type} is not supported",
             allow=_ALLOWED[resource_type])
     raise UnknownResourceTypeError(
-        "this server supports DocumentReference and Task only (see /fhir/metadata)",
+        "this server supports DocumentReference, Task and Binary only (see /fhir/metadata)",
         location="resourceType")
 

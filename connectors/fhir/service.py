@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 
+from connectors.documents import fetch_document
 from connectors.fhir.advice import (
     AdviceSubmission,
     RemoteDocument,
@@ -36,7 +37,6 @@ from connectors.fhir.bundles import read_transaction, response_entry, transactio
 from connectors.fhir.codes import TASK_STATUS, TASK_TRANSITIONS
 from connectors.fhir.errors import (
     ConflictError,
-    DocumentTooLargeError,
     ResourceNotFoundError,
     StructureError,
 )
@@ -304,7 +304,7 @@ class FhirService:
             if "completed" not in TASK_TRANSITIONS.get(current.status, frozenset()):
                 return
             now = _millis(ports.clock.now())
-            await ports.task_events.publish(TaskStatusChanged(
+            receipt = await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(current.request["request_id"]),
                 case_id=str(current.request["case_id"]) if current.request.get("case_id")
                 else None,
@@ -312,7 +312,8 @@ class FhirService:
                 at=now, output_document_id=document_id,
             ))
             ports.tasks.set_status(current.task_id, "completed", None, None, now,
-                                   output_document_id=document_id)
+                                   output_document_id=document_id,
+                                   position=(receipt.topic, receipt.partition, receipt.offset))
         log.info("fhir_task_completed_by_advice", request_id=current.request["request_id"],
                  document_id=document_id)
 
@@ -353,7 +354,7 @@ class FhirService:
         stored = answering
         if submission.request_task_id is not None:
             found = self._ports.tasks.get(submission.request_task_id)
-            if found is None or found.owner_ods != agency:
+            if found is None or not found.owned_by(ODS_ORGANISATION_SYSTEM, agency):
                 self._refuse_unowned("a Task")
             if stored is not None and found.task_id != stored.task_id:
                 raise ValidationError("context.related references a different Task",
@@ -368,7 +369,7 @@ class FhirService:
             request_id = stored_request_id
         elif request_id is not None:
             found = self._ports.tasks.get(task_id_for(request_id))
-            if found is None or found.owner_ods != agency:
+            if found is None or not found.owned_by(ODS_ORGANISATION_SYSTEM, agency):
                 self._refuse_unowned("an advice request")
             stored = found
         case_id = submission.case_id
@@ -427,15 +428,9 @@ class FhirService:
         document = submission.document
         if not isinstance(document, RemoteDocument):
             return document.content
-        fetcher = self._ports.url_fetcher
-        if fetcher is None:
-            raise ValidationError("this server does not fetch attachment urls; send data inline",
-                                  location=f"{where}.url")
-        limit = self._ports.settings.max_document_bytes
-        fetched = await fetcher.fetch(document.url, limit)
-        if len(fetched.content) > limit:  # do not trust the fetcher alone with the limit
-            raise DocumentTooLargeError(f"the document is larger than {limit} bytes",
-                                        location=f"{where}.url")
+        fetched = await fetch_document(self._ports.url_fetcher, document.url,
+                                       self._ports.settings.max_document_bytes,
+                                       location=f"{where}.url")
         check_document(fetched.content, submission.declared_size, submission.declared_sha1,
                        location=where)
         return fetched.content
@@ -458,8 +453,9 @@ class FhirService:
 
     def _owned_task(self, principal: Principal, task_id: str) -> StoredTask:
         stored = self._ports.tasks.get(task_id)
+        # A request sent to a school or an LA service is never a FHIR Task, whoever asks.
         if (stored is None or principal.agency_system != ODS_ORGANISATION_SYSTEM
-                or stored.owner_ods.upper() != principal.agency_value.upper()):
+                or not stored.owned_by(ODS_ORGANISATION_SYSTEM, principal.agency_value)):
             raise ResourceNotFoundError("no such Task")
         return stored
 
@@ -567,16 +563,17 @@ class FhirService:
             if not check_transition(current.status, update.status):
                 return current  # a concurrent identical update got here first
             now = _millis(ports.clock.now())  # as the event carries it (timestamp-millis)
-            await ports.task_events.publish(TaskStatusChanged(
+            receipt = await ports.task_events.publish(TaskStatusChanged(
                 request_id=str(stored.request["request_id"]),
                 case_id=str(stored.request["case_id"]) if stored.request.get("case_id") else None,
                 status=update.status, reason_code=update.reason_code,
                 reason_text=update.reason_text, owner_ods=principal.agency_value.upper(), at=now,
                 output_document_id=prepared.output_document_id,
             ))
-            updated = ports.tasks.set_status(stored.task_id, update.status, update.reason_code,
-                                             update.reason_text, now,
-                                             output_document_id=prepared.output_document_id)
+            updated = ports.tasks.set_status(
+                stored.task_id, update.status, update.reason_code, update.reason_text, now,
+                output_document_id=prepared.output_document_id,
+                position=(receipt.topic, receipt.partition, receipt.offset))
         log.info("fhir_task_status_changed", request_id=stored.request["request_id"],
                  status=update.status, reason_code=update.reason_code)
         return updated

@@ -32,6 +32,7 @@ CASE_TICK: Final = f"{NS}.CaseTick"
 CASE_STATUS: Final = f"{NS}.CaseStatus"
 ALERT: Final = f"{NS}.Alert"
 ACCESS_REFUSED: Final = f"{NS}.AccessRefused"
+RECORD_READ: Final = f"{NS}.RecordRead"
 
 
 class Emit(NamedTuple):

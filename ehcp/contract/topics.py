@@ -29,6 +29,8 @@ class TopicSpec:
         cleanup_policy: ``delete`` or ``compact``.
         retention_ms: ``-1`` keeps events for replay; the LA's retention schedule may shorten it.
         description: what flows on it.
+        other_schemas: further record names the topic carries (the audit topic holds refusals
+            and reads); a reader decodes by the writer fingerprint and branches on the name.
     """
 
     name: str
@@ -37,6 +39,7 @@ class TopicSpec:
     cleanup_policy: str
     retention_ms: int
     description: str
+    other_schemas: tuple[str, ...] = ()
 
     def configs(self, min_insync_replicas: int) -> dict[str, str]:
         """Topic-level configuration applied by ``ehcp topics apply``."""
@@ -136,8 +139,11 @@ ALERTS: Final = TopicSpec(
     "Alerts raised and resolved for monitoring staff.",
 )
 AUDIT: Final = TopicSpec(
-    "ehcp.audit.v1", "credential id", records.ACCESS_REFUSED, "delete", FOREVER,
-    "Audit events: requests an authenticated agency was refused (403).",
+    "ehcp.audit.v1", "credential id (or workspace user id)", records.ACCESS_REFUSED, "delete",
+    FOREVER,
+    "Audit events: requests an authenticated agency was refused (403, or 404 for another LA's "
+    "case or document), and every read of an advice document (RecordRead).",
+    other_schemas=(records.RECORD_READ,),
 )
 DEAD_LETTER: Final = TopicSpec(
     "ehcp.dead-letter.v1",

@@ -13,9 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -25,10 +35,6 @@ from ehcp.readmodel import tables as t
 from ehcp.readmodel.mapping import Kind, Row, Source, rows_for
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
-
-#: Tables whose rows carry the case's ``la_code``, filled in when the case's owner is learnt.
-_CASE_TABLES: tuple[Table, ...] = (t.cases, t.case_advice, t.alerts, t.advice)
-
 
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` (SQLite or PostgreSQL); a SQLite file's folder is created.
@@ -45,17 +51,59 @@ def open_engine(url: str) -> Engine:
             f"EHCP_READMODEL_URL must be sqlite or postgresql, not {parsed.get_backend_name()}"
         )
     database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed)
+    if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(parsed)
+    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+#: How long a SQLite reader or writer waits for another process's lock before failing.
+SQLITE_BUSY_TIMEOUT_S: Final = 30.0
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    """WAL: the projector writes while the connectors and the workspace read, from other
+    processes; readers never block the writer nor see half a batch. The busy timeout makes a
+    lock wait instead of failing at once (the WAL file itself needs a short exclusive lock)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    finally:
+        cursor.close()
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the read model's tables that do not exist yet."""
+    """Create the read model's tables that do not exist yet.
+
+    Raises:
+        ReadModelError: the database refused, or its tables lack columns of this version (a read
+            model made by an older version): ``ehcp workspace rebuild`` remakes it from Kafka.
+    """
     try:
         t.metadata.create_all(engine)
+        missing = outdated_columns(engine)
     except SQLAlchemyError as exc:
         raise ReadModelError(f"cannot create the read model's tables: {exc}") from exc
+    if missing:
+        raise ReadModelError(
+            f"the read model was made by an older version (no {', '.join(missing)}); "
+            "run `ehcp workspace rebuild` to remake it from Kafka")
+
+
+def outdated_columns(engine: Engine) -> list[str]:
+    """The ``table.column`` names this version declares that the database's tables lack."""
+    found = inspect(engine)
+    missing: list[str] = []
+    for table in t.metadata.sorted_tables:
+        if not found.has_table(table.name):
+            continue
+        present = {c["name"] for c in found.get_columns(table.name)}
+        missing.extend(f"{table.name}.{c.name}" for c in table.columns if c.name not in present)
+    return missing
 
 
 def reset(engine: Engine) -> None:
@@ -82,6 +130,9 @@ def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> 
     """Write the rows of ``sources`` and the new offsets in one transaction.
 
     Records below their partition's stored next offset were applied before and are skipped.
+    Every change gets the next number of the read model's one sequence (``cases.change_seq``,
+    ``alerts.seq``, ``advice.seq``), written in the same transaction: as one projector writes
+    and commits in order, a reader that has seen change N has seen every change below N.
 
     Returns:
         How many records were applied (not skipped).
@@ -94,14 +145,17 @@ def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> 
             positions = _offsets(conn)
             moved: dict[tuple[str, int], int] = {}
             applied = 0
+            changes = _Changes(conn)
             for source in sources:
                 tp = (source.topic, source.partition)
                 if source.offset < moved.get(tp, positions.get(tp, 0)):
                     continue
+                at = datetime.fromtimestamp(source.timestamp_ms / 1000, UTC)
                 for row in rows_for(source, codec):
-                    _write(conn, row)
+                    _write(changes, row, at)
                 moved[tp] = source.offset + 1
                 applied += 1
+            changes.save()
             for (topic, partition), next_offset in moved.items():
                 _upsert(conn, t.offsets, {
                     "topic": topic, "kafka_partition": partition, "next_offset": next_offset})
@@ -110,8 +164,40 @@ def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> 
         raise ReadModelError(f"read model batch not written: {type(exc).__name__}: {exc}") from exc
 
 
+class _Changes:
+    """The change numbers of one batch: read once, handed out in order, saved with the batch."""
+
+    _NAME = "change"
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        found = conn.execute(select(t.sequence.c.last_value)
+                             .where(t.sequence.c.name == self._NAME)).scalar_one_or_none()
+        self._last = int(found or 0)
+        self._first = self._last
+
+    def next(self) -> int:
+        """The next change number."""
+        self._last += 1
+        return self._last
+
+    def save(self) -> None:
+        """Store the last number handed out (nothing if none was)."""
+        if self._last != self._first:
+            _upsert(self.conn, t.sequence, {"name": self._NAME, "last_value": self._last})
+
+
+#: Columns that record the order in which the projector applied changes, not what the records
+#: say: a rebuild reads the partitions of the six topics interleaved differently from the
+#: increments it replaces (how many records each poll returns from each partition), so change
+#: numbers and "changed at" times differ while every other column is equal.
+ORDER_COLUMNS: Final = frozenset({"change_seq", "seq", "updated_at"})
+_ORDER_TABLES: Final = frozenset({t.sequence.name})
+
+
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table's rows, sorted: for comparing two read models (rebuild against incremental).
+    """Every table's rows, sorted, without :data:`ORDER_COLUMNS`: for comparing two read models
+    (rebuild against incremental).
 
     Timestamps are given as naive UTC, as SQLite returns them, so that a SQLite and a PostgreSQL
     read model of the same records compare equal.
@@ -119,10 +205,12 @@ def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         return {
             table.name: sorted(
-                (tuple(_naive_utc(v) for v in row) for row in conn.execute(select(table))),
+                (tuple(_naive_utc(v) for v in row) for row in conn.execute(select(*(
+                    c for c in table.columns if c.name not in ORDER_COLUMNS)))),
                 key=repr,
             )
             for table in t.metadata.sorted_tables
+            if table.name not in _ORDER_TABLES
         }
 
 
@@ -146,9 +234,11 @@ def _key(table: Table) -> list[str]:
     return [c.name for c in table.primary_key.columns]
 
 
-def _insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
-    conn.execute(_insert(conn, table).values(**values).on_conflict_do_nothing(
+def _insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
+    """Insert a row unless its key is stored; True if it was inserted."""
+    result = conn.execute(_insert(conn, table).values(**values).on_conflict_do_nothing(
         index_elements=_key(table)))
+    return bool(result.rowcount)
 
 
 def _upsert(conn: Connection, table: Table, values: Mapping[str, Any]) -> None:
@@ -170,29 +260,69 @@ def _with_owner(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
     return {**values, "la_code": _owner(conn, values.get("case_id"))}
 
 
-def _write(conn: Connection, row: Row) -> None:
+def _later(stored: Any, at: datetime) -> datetime:
+    """The later of a stored time (SQLite gives naive UTC) and ``at``: never goes back."""
+    if not isinstance(stored, datetime):
+        return at
+    known: datetime = stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored
+    return max(known, at)
+
+
+def _touch_case(changes: _Changes, case_id: str | None, at: datetime) -> None:
+    """Give the case a new change number: its alerts, advice or owner changed."""
+    if case_id is None:
+        return
+    found = changes.conn.execute(select(t.cases.c.updated_at)
+                                 .where(t.cases.c.case_id == case_id)).first()
+    if found is not None:
+        changes.conn.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(
+            change_seq=changes.next(), updated_at=_later(found[0], at)))
+
+
+def _learn_owner(changes: _Changes, case_id: str, at: datetime) -> None:
+    """Fill in the owner on the case's rows read before its referral; they count as changed."""
+    conn = changes.conn
+    owner = _owner(conn, case_id)
+    for table in (t.alerts, t.advice):
+        waiting = conn.execute(select(table.c.event_id, table.c.updated_at).where(
+            table.c.case_id == case_id, table.c.la_code.is_(None)).order_by(table.c.seq)).all()
+        for event_id, updated_at in waiting:
+            conn.execute(update(table).where(table.c.event_id == event_id).values(
+                la_code=owner, seq=changes.next(), updated_at=_later(updated_at, at)))
+    conn.execute(update(t.case_advice).where(
+        t.case_advice.c.case_id == case_id, t.case_advice.c.la_code.is_(None)
+    ).values(la_code=owner))
+    changed = conn.execute(update(t.cases).where(
+        t.cases.c.case_id == case_id, t.cases.c.la_code.is_(None)).values(la_code=owner))
+    if changed.rowcount:
+        _touch_case(changes, case_id, at)
+
+
+def _write(changes: _Changes, row: Row, at: datetime) -> None:
+    conn = changes.conn
     values = row.values
     match row.kind:
         case Kind.CASE_OWNER:
             _insert_once(conn, t.case_owners, values)
-            owner = _owner(conn, values["case_id"])
-            for table in _CASE_TABLES:
-                conn.execute(update(table).where(
-                    table.c.case_id == values["case_id"], table.c.la_code.is_(None)
-                ).values(la_code=owner))
+            _learn_owner(changes, values["case_id"], at)
         case Kind.CASE_STATUS:
             case_row = _with_owner(conn, values)
-            _upsert(conn, t.cases, case_row)
+            stored = conn.execute(select(t.cases.c.updated_at)
+                                  .where(t.cases.c.case_id == values["case_id"])).first()
+            _upsert(conn, t.cases, {**case_row, "change_seq": changes.next(),
+                                    "updated_at": _later(stored[0] if stored else None, at)})
             conn.execute(delete(t.case_advice).where(t.case_advice.c.case_id == values["case_id"]))
             _insert_items(conn, (
                 {**item, "la_code": case_row["la_code"]} for item in row.items))
         case Kind.CASE_REMOVED:
             for table in (t.cases, t.case_advice):
                 conn.execute(delete(table).where(table.c.case_id == values["case_id"]))
-        case Kind.ALERT:
-            _insert_once(conn, t.alerts, _with_owner(conn, values))
-        case Kind.ADVICE:
-            _insert_once(conn, t.advice, _with_owner(conn, values))
+        case Kind.ALERT | Kind.ADVICE:
+            table = t.alerts if row.kind is Kind.ALERT else t.advice
+            inserted = _insert_once(conn, table, {
+                **_with_owner(conn, values), "seq": changes.next(), "updated_at": at})
+            if inserted:
+                _touch_case(changes, values.get("case_id"), at)
         case Kind.UNROUTED:
             _insert_once(conn, t.unrouted, values)
         case Kind.DEAD_LETTER:

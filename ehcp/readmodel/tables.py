@@ -56,6 +56,10 @@ cases: Final = Table(
     Column("open_alerts", Integer, nullable=False),
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
+    # Bumped (from ``sequence``) whenever the case, its items, its owner, its alerts or its
+    # advice change: readers page "changed after seq N" (``ehcp.readmodel.access``).
+    Column("change_seq", BigInteger, nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # the changing record's time
 )
 """The latest ``CaseStatus`` of each case (the compacted ``ehcp.case-status.v1``)."""
 
@@ -96,6 +100,8 @@ alerts: Final = Table(
     Column("as_of", Date, nullable=False),
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),  # bumped again when la_code is learnt
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """Every alert event once (by ``event_id``), in the order first read."""
 
@@ -117,6 +123,8 @@ advice: Final = Table(
     Column("document_content_type", _text("document_content_type"), nullable=True),
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),  # bumped again when la_code is learnt
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """Advice routed into its case (``ehcp.contributions-routed.v1``), without the child's identity."""
 
@@ -166,6 +174,16 @@ projection_errors: Final = Table(
     Column("error", Text, nullable=False),
 )
 """Records the projector could not map (e.g. not Avro): noted and skipped, never blocking."""
+
+sequence: Final = Table(
+    "readmodel_sequence",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_value", BigInteger, nullable=False),
+)
+"""The last change number handed out (one row, ``change``): ``cases.change_seq``, ``alerts.seq``
+and ``advice.seq`` all come from it, so one cursor orders every change. Kept in a table, not
+derived from ``max(seq)``, so a removed case never lets a number be handed out twice."""
 
 offsets: Final = Table(
     "projector_offsets",

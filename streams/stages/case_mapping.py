@@ -48,6 +48,17 @@ TASK_DECLINE_REASONS: Final = {
 }
 
 
+#: ``DeclineReason`` codes, as the JSON APIs' advice-request routes put them in ``reason_code``.
+JSON_DECLINE_REASONS: Final = {reason.value: reason for reason in ev.DeclineReason}
+
+
+def decline_reason(code: str | None) -> ev.DeclineReason:
+    """The casework reason of a rejection's code: a FHIR advice-task-reason code or a
+    ``DeclineReason`` code; anything else is OTHER."""
+    return (TASK_DECLINE_REASONS.get(code or "") or JSON_DECLINE_REASONS.get(code or "")
+            or ev.DeclineReason.OTHER)
+
+
 def agency_id(agency: Mapping[str, str]) -> str:
     """A casework agency id from an Avro Identifier: ``system|value``."""
     return f"{agency['system']}|{agency['value']}"
@@ -116,7 +127,7 @@ def to_casework_event(name: str, record: Mapping[str, Any]) -> ev.CaseEvent | No
 
 
 def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
-    """A health body's Task change as casework: a reg 8(2) ground or a decline (else nothing).
+    """A body's request status change as casework: a reg 8(2) ground or a decline (else nothing).
 
     Accepting or completing a Task changes no deadline (the advice itself arrives as a
     DocumentReference); a reg 8(2) reason code records that exception against the request; any
@@ -140,7 +151,7 @@ def _task_status_event(record: Mapping[str, Any]) -> ev.CaseEvent | None:
             case_id=record["case_id"],
             request_id=record["request_id"],
             occurred_on=day,
-            reason=TASK_DECLINE_REASONS.get(code or "", ev.DeclineReason.OTHER),
+            reason=decline_reason(code),
             detail=f"FHIR Task statusReason {code}" if code in TASK_DECLINE_REASONS else "",
         )
     return None

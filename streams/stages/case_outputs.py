@@ -182,6 +182,33 @@ def refused_contribution_alert(case_id: str, record: Mapping[str, Any], reason: 
     return Emit(ALERTS, case_id, alert, case_id)
 
 
+def refused_status_change_alert(case_id: str, record: Mapping[str, Any], advice_type: str,
+                                reason: str) -> Emit:
+    """A CRITICAL alert: a request's status change by another body than the one asked, refused.
+
+    Like :func:`refused_contribution_alert`, raised once (deterministic ids, from the event id)
+    and resolved by staff, not by the exchange. The agency named is the one that sent it.
+    """
+    alert_id = str(uuid.uuid5(_IDS, f"refused-status|{case_id}|{record['event_id']}"))
+    alert = {
+        "event_id": str(uuid.uuid5(_IDS, f"{alert_id}|RAISED")),
+        "alert_id": alert_id,
+        "case_id": case_id,
+        "kind": "OTHER",
+        "status": "RAISED",
+        "severity": "CRITICAL",
+        "advice_type": advice_type,
+        "agency": dict(record["owner"]),
+        "due_on": None,
+        "days_overdue": 0,
+        "regulation": "reg 8(1)",
+        "message": f"{str(record['status']).lower()} of advice request {record['request_id']} "
+                   f"refused: {reason}",
+        "as_of": record["changed_at"].date(),
+    }
+    return Emit(ALERTS, case_id, alert, case_id)
+
+
 def alert_record(alert: Alert, status: str, as_of: date, episode: int = 0) -> dict[str, Any]:
     """The Avro ``Alert`` record for a casework alert (``episode``: see :func:`transition_id`)."""
     return {

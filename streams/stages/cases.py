@@ -32,6 +32,7 @@ from ehcp.contract.records import (
     CASE_TICK,
     CASEWORK_EVENT_RECORDED,
     REFERRAL_RECEIVED,
+    TASK_STATUS_CHANGED,
     Emit,
     RefusedError,
     short_name,
@@ -89,7 +90,8 @@ class CaseProcessor:
         Raises:
             ContractError: a record of another type, for another case than its key, recorded
                 by another LA than the case's, or one the casework domain refuses.
-            RefusedError: advice an LA submitted for another LA's case (carries its alert).
+            RefusedError: advice an LA submitted for another LA's case, or a request's status
+                changed by another body than the one it was sent to (carries its alert).
         """
         if name not in ACCEPTED:
             raise ContractError(f"the case stage does not take {name}")
@@ -103,6 +105,8 @@ class CaseProcessor:
             self._check_la(current, record["recorded_by"], "casework event recorded")
         if name == ADVICE_SUBMITTED:
             self._check_advice_agency(current, case_id, record)
+        if name == TASK_STATUS_CHANGED:
+            self._check_request_owner(current, case_id, record)
         event_day = event_date(name, record)
         as_of = max(
             filter(None, [current["as_of"] and date.fromisoformat(current["as_of"]), event_day])
@@ -171,3 +175,31 @@ class CaseProcessor:
         except ContractError as exc:
             alert = case_outputs.refused_contribution_alert(case_id, record, str(exc))
             raise RefusedError(str(exc), [alert]) from exc
+
+    def _check_request_owner(
+        self, state: Mapping[str, Any], case_id: str, record: Mapping[str, Any]
+    ) -> None:
+        """Refuse a request's status change made by another body than the one it was sent to.
+
+        The owner of a ``TaskStatusChanged`` is the body that changed the status (its ODS code,
+        school URN or LA code); only the body asked may accept, decline or complete a request.
+        Codes are compared case-insensitively (ODS codes are upper-cased when stored). A change
+        naming a request the case does not hold (yet) is not checked here.
+
+        Raises:
+            RefusedError: dead-lettered with the reason; a CRITICAL alert is sent first.
+        """
+        request_id = record["request_id"]
+        asked = next((e for e in self.casework_events(state)
+                      if isinstance(e, ev.AdviceRequested) and e.request_id == request_id), None)
+        if asked is None:
+            return
+        owner = record["owner"]
+        system, _, value = asked.agency_id.rpartition("|")
+        if owner["system"] == system and str(owner["value"]).upper() == value.upper():
+            return
+        reason = (f"advice request {request_id} was sent to {asked.agency_id}, but its status "
+                  f"was changed by {owner['system']}|{owner['value']}")
+        alert = case_outputs.refused_status_change_alert(
+            case_id, record, asked.advice_type.value, reason)
+        raise RefusedError(reason, [alert])

@@ -91,3 +91,27 @@ def pipeline(
     finally:
         stop(connectors)
         stop(running.worker if "running" in locals() else worker)
+
+
+@pytest.fixture(scope="session")
+def la_tokens(pipeline: Pipeline) -> dict[str, tuple[str, str]]:
+    """local_authority credentials for LA 999 (the case's) and LA 886: name -> (id, token)."""
+    store = FileCredentialStore(pipeline.settings.credentials_file)
+    made, out = [], {}
+    for who, la in (("la_read", "999"), ("other_la_read", "886")):
+        credential, token = new_credential(LA_CODE_SYSTEM, la, "local_authority")
+        made.append(credential)
+        out[who] = (credential.credential_id, token)
+    store.save([*store.all(), *made])
+    return out
+
+
+@pytest.fixture(scope="session")
+def projector(pipeline: Pipeline) -> Iterator[subprocess.Popen[bytes]]:
+    """`ehcp workspace project --follow` into the read model the connectors read."""
+    proc = spawn(["workspace", "project", "--follow", "--supervise"], pipeline.env,
+                 pipeline.logs / "projector.log")
+    try:
+        yield proc
+    finally:
+        stop(proc)

@@ -1,5 +1,6 @@
-"""The worker on a real broker: what it cannot process is dead-lettered with its reason, and the
-next input on the same partition is processed (#13 items 4 and 12, worker side).
+"""The worker on a real broker: what it cannot process or must refuse is dead-lettered with its
+reason, and the next input on the same partition is processed (#13 items 4 and 12, worker side;
+#15: a request's status changed by another body than the one asked).
 
 One worker process on a broker of the module's own serves the module. Its routed-contributions
 topic has a small ``max.message.bytes``, so a contribution that fits its own topic has a routed
@@ -17,19 +18,23 @@ from typing import Any
 
 import pytest
 
+from connectors.fhir.events import TaskStatusChanged
+from connectors.task_feed import task_status_record
 from ehcp.contract.avro import default_codec
 from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import (
+    ALERTS,
     CASE_STATUS,
     CONTRIBUTIONS,
     CONTRIBUTIONS_ROUTED,
     DEAD_LETTER,
     REFERRALS,
+    TASK_STATUS,
     catalogue,
 )
-from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.kafka_clients import apply_topics
-from ehcp.kafka_io.readers import read_partitions
+from ehcp.kafka_io.readers import latest_for_key, read_partitions
 from ehcp.settings import Settings
 from tests.support import (
     referral_message,
@@ -193,4 +198,60 @@ def test_an_input_whose_routed_output_is_too_large_is_dead_lettered_and_the_next
         f"{CONTRIBUTIONS_ROUTED.name} accepts at most {ROUTED_LIMIT}")
     assert letter["value"] == big
     assert big_id not in _routed_ids(settings, case_id)
+    assert proc.poll() is None, log.read_text()[-3000:]
+
+
+def _status_change(case_id: str, request_id: str, owner: dict[str, str]
+                   ) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A TaskStatusChanged declining the request, as the connectors publish it."""
+    event = TaskStatusChanged(
+        request_id=request_id, case_id=case_id, status="rejected",
+        reason_code="NOT_KNOWN_TO_SERVICE", reason_text="Not known to this service",
+        owner_ods=owner["value"], owner_system=owner["system"], at=datetime.now(UTC))
+    record = task_status_record(event)
+    schema = TASK_STATUS.value_schema or ""
+    return CODEC.encode(schema, record), _ce(schema, record["event_id"], case_id)
+
+
+def _social_care_item(settings: Settings, case_id: str) -> dict[str, Any] | None:
+    latest = latest_for_key(settings, CASE_STATUS.name, case_id)
+    if latest is None:
+        return None
+    items = [a for a in CODEC.decode(latest.value or b"")[1]["advice"]
+             if a["advice_type"] == "SOCIAL_CARE" and a["request_id"]]
+    return items[0] if items else None
+
+
+def test_a_status_change_by_another_la_than_the_one_asked_is_dead_lettered_with_an_alert(
+        worker: tuple[Settings, subprocess.Popen[bytes], Path]) -> None:
+    """LA 886 declining LA 999's social care request: dead-lettered with the reason and a CRITICAL alert; LA 999's own decline right after reaches the case."""
+    settings, proc, log = worker
+    case_id = f"EHC-999-OWNER-{uuid.uuid4().hex[:8]}"
+    _produce(settings, REFERRALS.name, case_id, *_referral(case_id))
+    item = wait_until(lambda: _social_care_item(settings, case_id), 120,
+                      what="the social care request in the case")
+    assert item["agency"] == {"system": LA_CODE_SYSTEM, "value": "999"}
+    request_id = item["request_id"]
+    forged, forged_headers = _status_change(case_id, request_id,
+                                            {"system": LA_CODE_SYSTEM, "value": "886"})
+    _produce(settings, TASK_STATUS.name, case_id, forged, forged_headers)
+    _produce(settings, TASK_STATUS.name, case_id,
+             *_status_change(case_id, request_id, {"system": LA_CODE_SYSTEM, "value": "999"}))
+
+    declined = wait_until(
+        lambda: (i := _social_care_item(settings, case_id)) and i["status"] == "DECLINED" and i,
+        120, what="LA 999's own decline in the case")
+    assert declined["decline_reason"] == "NOT_KNOWN_TO_SERVICE"
+    (letter,) = _dead_letters(settings, case_id)
+    assert letter["__connect.errors.topic"] == TASK_STATUS.name
+    assert letter["__connect.errors.stage"] == "process_cases"
+    assert letter["__connect.errors.exception.class.name"] == "RefusedError"
+    assert "changed by https://ehcp-exchange.org/Id/la-code|886" in (
+        letter["__connect.errors.exception.message"])
+    assert letter["value"] == forged
+    alerts = [CODEC.decode(r.value or b"")[1] for r in read_partitions(settings, ALERTS.name)
+              if r.key == case_id.encode()]
+    (refused,) = [a for a in alerts if a["kind"] == "OTHER"]
+    assert (refused["severity"], refused["agency"]["value"]) == ("CRITICAL", "886")
+    assert "Not known" not in refused["message"]
     assert proc.poll() is None, log.read_text()[-3000:]

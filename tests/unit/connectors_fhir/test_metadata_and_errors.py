@@ -27,11 +27,14 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     """Each resource lists the interactions that work, and nothing else."""
     rest = harness.client.get("/fhir/metadata").json()["rest"][0]
     served = {r["type"]: sorted(i["code"] for i in r["interaction"]) for r in rest["resource"]}
-    assert served == {"DocumentReference": ["create", "read", "vread"],
+    assert served == {"DocumentReference": ["create", "read", "search-type", "vread"],
+                      "Binary": ["read"],
                       "Task": ["patch", "read", "search-type", "update"]}
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
-    assert sorted(p["name"] for p in rest["resource"][1]["searchParam"]) == [
-        "_count", "_lastUpdated", "owner", "status"]
+    params = {r["type"]: sorted(p["name"] for p in r.get("searchParam", ()))
+              for r in rest["resource"]}
+    assert params["Task"] == ["_count", "_lastUpdated", "owner", "status"]
+    assert params["DocumentReference"] == ["_count", "_lastUpdated", "subject"]
 
 
 def test_interactions_not_in_the_statement_answer_405(harness: Harness) -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import InMemoryTaskStore
 from connectors.fhir.tasks import task_id_for
-from connectors.task_feed import ReminderFeed, TaskFeed, task_status_record
+from connectors.task_feed import ReadRecord, ReminderFeed, TaskFeed, task_status_record
 from ehcp.contract.avro import default_codec
+from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
 
 from .support import advice_request
@@ -40,13 +41,51 @@ def test_reading_the_topics_again_does_not_count_versions_up_twice() -> None:
     assert tasks.get(task_id_for("REQ-2025-0042")) == first
 
 
-def test_a_request_for_a_non_health_body_is_not_a_task() -> None:
-    """Only requests addressed to an ODS organisation become Tasks."""
+def test_a_request_for_a_non_health_body_is_held_but_never_a_health_task() -> None:
+    """Every process holds every request; an ODS search (FHIR) never finds one sent by LA code,
+    even to an ODS code spelt like that LA code."""
     tasks = InMemoryTaskStore()
     record = advice_request()
-    record["agency"] = {"system": "https://ehcp-exchange.org/Id/la-code", "value": "999"}
+    record["agency"] = {"system": LA_CODE_SYSTEM, "value": "999"}
     TaskFeed(Settings(), default_codec(), tasks).apply(REQUESTED, record)
-    assert tasks.tasks == {}
+    (held,) = tasks.tasks.values()
+    assert tasks.search("999", system=LA_CODE_SYSTEM) == [held]
+    assert tasks.search("999") == []
+    assert not held.owned_by(ODS_ORGANISATION_SYSTEM, "999")
+    assert not tasks.asked("999", case_id=str(record["case_id"]))
+
+
+def test_a_status_change_by_another_body_than_the_one_asked_is_ignored() -> None:
+    """A TaskStatusChanged whose owner is not the request's agency (or names another case) changes nothing."""
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    feed.apply(REQUESTED, advice_request())
+    forged = {**change("accepted", 4), "owner": {"system": ODS_ORGANISATION_SYSTEM,
+                                                   "value": "RX1"}}
+    feed.apply(CHANGED, forged)
+    other_case = {**change("completed", 5), "case_id": "CASE-2025-0999"}
+    feed.apply(CHANGED, other_case)
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.status, stored.version) == ("requested", 1)
+    feed.apply(CHANGED, change("accepted", 6))
+    assert tasks.get(task_id_for("REQ-2025-0042")).status == "accepted"  # type: ignore[union-attr]
+
+
+def test_the_feed_records_where_each_change_was_read() -> None:
+    """The store keeps the Kafka position and timestamp of a request's latest change."""
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    when = datetime(2025, 3, 4, 9, tzinfo=UTC)
+    feed.apply(REQUESTED, advice_request(), ReadRecord(("ehcp.advice-requests.v1", 2, 17), when))
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.position, stored.updated_at) == (("ehcp.advice-requests.v1", 2, 17), when)
+    feed.apply(CHANGED, change("accepted", 5), ReadRecord(("ehcp.task-status.v1", 0, 3), when))
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert stored.position == ("ehcp.task-status.v1", 0, 3)
+    assert stored.updated_at == datetime(2025, 3, 5, 9, tzinfo=UTC)  # the change's own time
 
 
 def test_a_change_this_connector_made_counts_once_when_read_back_from_kafka() -> None:

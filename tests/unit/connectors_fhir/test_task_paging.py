@@ -19,9 +19,9 @@ def _seed(harness: Harness, n: int = 5) -> list[str]:
     """``n`` Tasks for RBZ arriving a minute apart (and one for another trust)."""
     ids = []
     for i in range(n):
-        task = harness.tasks.add(advice_request(f"REQ-P-{i:03d}"), T0 + timedelta(minutes=i))
+        task = harness.tasks.add(advice_request(f"REQ-P-{i:03d}"), at=T0 + timedelta(minutes=i))
         ids.append(task.task_id)
-    harness.tasks.add(advice_request("REQ-OTHER", owner="RX1"), T0)
+    harness.tasks.add(advice_request("REQ-OTHER", owner="RX1"), at=T0)
     return ids
 
 

@@ -1,4 +1,7 @@
-"""HttpsUrlFetcher against a real local https server (certificate from a test CA via trustme)."""
+"""HttpsUrlFetcher against a real local https server (certificate from a test CA via trustme).
+
+The FHIR and the JSON advice routes both read urls through it (connectors/documents.py).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,16 @@ from typing import ClassVar
 
 import pytest
 import trustme
+from fastapi.testclient import TestClient
 
+from connectors.app import Ports, create_app
+from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.fhir.errors import DocumentFetchError, DocumentTooLargeError
 from connectors.fhir.url_fetcher import HttpsUrlFetcher
+from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp.errors import ValidationError
+from ehcp.identifiers import SCHOOL_URN_SYSTEM
+from ehcp.settings import Settings
 
 from .support import ADVICE_TEXT, MAX_BYTES, Harness, advice_document, advice_request
 
@@ -188,3 +197,41 @@ def test_advice_by_url_is_fetched_stored_and_published(harness: Harness, server:
     response = harness.post("/fhir/DocumentReference", document)
     assert response.status_code == 502, response.text
     assert len(harness.publisher.events) == 1
+
+
+def test_json_advice_by_url_is_fetched_over_real_https_stored_and_published(
+        server: str, ca_file: Path) -> None:
+    """Through the JSON API (school advice): the same fetcher reads the url; a redirect is 502."""
+    credentials = InMemoryCredentialStore()
+    credential, token = new_credential(SCHOOL_URN_SYSTEM, "100001", "education")
+    credentials.add(credential)
+    publisher, docstore = InMemoryPublisher(), InMemoryDocumentStore()
+    fetcher = HttpsUrlFetcher((HOST,), timeout_s=5, ca_file=ca_file)
+    settings = Settings(pseudonym_key="p" * 32, max_document_bytes=MAX_BYTES,  # type: ignore[arg-type]
+                        document_url_hosts=(HOST,))
+    app = create_app(settings, Ports(publisher=publisher, docstore=docstore,
+                                     credentials=credentials, url_fetcher=fetcher))
+    body = {"contribution_id": "EDU-URL-1", "advice_type": "EDUCATIONAL",
+            "case_id": "EHC-999-URL-0001", "submitted_at": "2026-10-06T14:00:00+01:00",
+            "document": {"url": f"{server}/advice.pdf"}}
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        r = client.post("/api/education/advice", json=body, headers=headers)
+        assert r.status_code == 202, r.text
+        (event,) = publisher.events
+        digest = hashlib.sha256(ADVICE_TEXT).hexdigest()
+        assert event.record["document"] == {"sha256": digest, "size_bytes": len(ADVICE_TEXT),
+                                            "content_type": "application/pdf"}
+        assert docstore.blobs[digest] == ADVICE_TEXT
+
+        body = {**body, "contribution_id": "EDU-URL-2",
+                "document": {"url": f"{server}/moved.pdf", "content_type": "application/pdf"}}
+        r = client.post("/api/education/advice", json=body, headers=headers)
+        assert r.status_code == 502, r.text
+        assert "redirect" in r.json()["detail"]
+        body["document"] = {"url": f"{server}/endless.pdf", "content_type": "application/pdf"}
+        r = client.post("/api/education/advice", json=body, headers=headers)
+        assert r.status_code == 413, r.text
+        assert r.json()["errors"][0]["location"] == "/document/url"
+    assert len(publisher.events) == 1
+    asyncio.run(fetcher.close())

@@ -162,7 +162,7 @@ def test_security_doc_lists_the_advice_types_the_code_allows() -> None:
     """docs/security.md's table of advice types per agency kind matches KIND_ADVICE_TYPES."""
     doc = (Path(__file__).parents[3] / "docs" / "security.md").read_text(encoding="utf-8")
     rows = {m.group(1).replace(" ", "_"): m.group(2)
-            for m in re.finditer(r"^\s*\| (health|education|social care|admin) \| ([^|]*) \|", doc,
+            for m in re.finditer(r"^\s*\| (health|education|social care|local authority|admin) \| ([^|]*) \|", doc,
                                  re.M)}
     assert {kind: frozenset(re.findall(r"`(\w+)`", cell)) for kind, cell in rows.items()} == (
         KIND_ADVICE_TYPES)

@@ -19,6 +19,8 @@ from ehcp.settings import Settings
 #: The connectors' clock for the examples: after every date they carry.
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 ERROR_STATUSES = ("401", "403", "413", "415", "422", "503")
+#: What every JSON operation answers besides its 2xx (reads included).
+EVERY_OPERATION = ("401", "403", "422", "503")
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,21 @@ def document(app_and_tokens: tuple[Any, dict[str, str]]) -> dict[str, Any]:
 
 
 def _json_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The JSON writes (operations with a request body)."""
     return [(path, method, op) for path, item in document["paths"].items()
-            if path.startswith("/api/") for method, op in item.items()]
+            if path.startswith("/api/") for method, op in item.items() if "requestBody" in op]
+
+
+def _read_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The JSON reads (GET, no body)."""
+    return [(path, method, op) for path, item in document["paths"].items()
+            if path.startswith("/api/") for method, op in item.items() if method == "get"]
+
+
+def _event_writes(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The operations that accept an event (202), as opposed to the advice-request routes."""
+    return [(path, method, op) for path, method, op in _json_operations(document)
+            if "202" in op["responses"]]
 
 
 def test_the_document_has_a_bearer_security_scheme_every_operation_uses(
@@ -58,21 +73,28 @@ def test_the_document_has_a_bearer_security_scheme_every_operation_uses(
     (name, scheme), = schemes.items()
     assert scheme["type"] == "http"
     assert scheme["scheme"] == "bearer"
-    operations = _json_operations(document)
-    assert len(operations) == 6
-    for path, method, op in operations:
+    writes = _json_operations(document)
+    assert len(writes) == 8
+    assert len(_event_writes(document)) == 6
+    reads = _read_operations(document)
+    assert {path for path, _, _ in reads} >= {
+        "/api/la/cases", "/api/la/cases/{case_id}", "/api/la/alerts",
+        "/api/la/documents/{sha256}", "/api/education/requests", "/api/social-care/requests"}
+    for path, method, op in writes + reads:
         assert op.get("security") == [{name: []}], (method, path)
 
 
 def test_every_json_operation_documents_its_error_answers_as_problem_details(
         document: dict[str, Any]) -> None:
-    """Each JSON operation lists 401, 403, 413, 415, 422 and 503 with a Problem body and an example of it."""
+    """Each event write lists 401, 403, 413, 415, 422 and 503, every operation at least 401, 403, 422 and 503, each error with a Problem body and an example of it."""
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["properties"]) == {"type", "title", "status", "detail", "errors"}
+    writes = {(path, method) for path, method, _ in _event_writes(document)}
     for path, method, op in _json_operations(document):
-        for status in ERROR_STATUSES:
-            response = op["responses"].get(status)
-            assert response is not None, (method, path, status)
+        expected = ERROR_STATUSES if (path, method) in writes else EVERY_OPERATION
+        assert set(expected) <= set(op["responses"]), (method, path)
+        for status in [s for s in op["responses"] if not s.startswith("2")]:
+            response = op["responses"][status]
             content = response["content"]
             assert list(content) == ["application/problem+json"], (method, path, status)
             assert content["application/problem+json"]["schema"] == {
@@ -80,15 +102,35 @@ def test_every_json_operation_documents_its_error_answers_as_problem_details(
             assert content["application/problem+json"]["example"]["status"] == int(status)
 
 
+def test_every_json_read_documents_its_error_answers_and_an_example_answer(
+        document: dict[str, Any]) -> None:
+    """Each JSON read lists 401, 403, 422 and 503 as Problem bodies with examples, and a JSON
+    answer's schema carries an example."""
+    schemas = document["components"]["schemas"]
+    for path, method, op in _read_operations(document):
+        for status in ("401", "403", "422", "503"):
+            content = op["responses"][status]["content"]
+            assert list(content) == ["application/problem+json"], (method, path, status)
+            assert content["application/problem+json"]["example"]["status"] == int(status)
+        answer = op["responses"]["200"]["content"]
+        if "application/json" in answer:
+            name = answer["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert schemas[name].get("examples"), (method, path)
+
+
 def test_every_json_operation_has_a_request_and_a_response_example(
         document: dict[str, Any]) -> None:
-    """Each JSON operation's request body and its 202 answer carry an example."""
+    """Each JSON operation's request body (if any) and its 2xx answer carry an example."""
     schemas = document["components"]["schemas"]
     for path, method, op in _json_operations(document):
-        media = op["requestBody"]["content"]["application/json"]
-        assert media.get("examples"), (method, path)
-        accepted = op["responses"]["202"]["content"]["application/json"]["schema"]
-        name = accepted["$ref"].rsplit("/", 1)[-1]
+        if "requestBody" in op:
+            media = op["requestBody"]["content"]["application/json"]
+            schema = media["schema"]
+            assert media.get("examples") or schemas[schema["$ref"].rsplit("/", 1)[-1]].get(
+                "examples"), (method, path)
+        ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+        answer = ok["content"]["application/json"]["schema"]
+        name = answer["$ref"].rsplit("/", 1)[-1]
         assert schemas[name].get("examples"), (method, path)
 
 
@@ -98,7 +140,7 @@ def test_every_request_example_is_accepted_by_its_operation(
     app, tokens = app_and_tokens
     posted = 0
     with TestClient(app) as client:
-        for path, _, op in _json_operations(document):
+        for path, _, op in _event_writes(document):
             token = tokens["social_care" if path.startswith("/api/social-care/") else "education"]
             for example in op["requestBody"]["content"]["application/json"]["examples"].values():
                 body = example["value"]

@@ -230,3 +230,32 @@ def test_the_spool_file_is_private_and_survives_a_torn_line(tmp_path: Path) -> N
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [r["event_id"] for r in spool.load()] == ["a"]
     assert json.loads(path.read_text().splitlines()[0])["refused_at"] == NOW.isoformat()
+
+
+def test_a_spooled_document_read_is_replayed_as_a_record_read(tmp_path: Path) -> None:
+    """A RecordRead Kafka did not take is spooled with its record type and replayed as one
+    (and encodes with its Avro schema); an old spool line without a type stays AccessRefused."""
+    from ehcp.contract import records
+    from ehcp.contract.avro import default_codec
+    from tests.unit.contract.records import RECORD_READ
+
+    spool = FileAuditSpool(tmp_path / "audit-spool.jsonl")
+    spool.append(_record("old-line"))
+
+    async def fail_then_spool() -> None:
+        trail = AuditTrail(FailsThenWorks(failures=100), spool, attempts=2, first_backoff_s=0)
+        await trail.read({**RECORD_READ, "event_id": "read-1"})
+        await trail.close()
+
+    asyncio.run(fail_then_spool())
+    publisher = InMemoryPublisher()
+    asyncio.run(AuditTrail(publisher, spool).replay())
+    by_id = {e.record["event_id"]: e for e in publisher.events}
+    assert by_id["read-1"].schema_name == records.RECORD_READ
+    assert by_id["old-line"].schema_name == records.ACCESS_REFUSED
+    assert by_id["read-1"].record["read_at"] == RECORD_READ["read_at"]
+    assert "_schema" not in by_id["read-1"].record
+    codec = default_codec()
+    for event in publisher.events:
+        assert codec.decode(codec.encode(event.schema_name, event.record))[0] == event.schema_name
+    assert spool.load() == []

@@ -78,11 +78,26 @@ ALERT: dict[str, Any] = {
     "as_of": date(2026, 2, 26),
 }
 
+RECORD_READ: dict[str, Any] = {
+    "event_id": "7d2e4b1a-3c5f-4e6a-9b8c-0d1e2f3a4b5c",
+    "credential_id": "a1b2c3d4e5f6",
+    "user_id": None,
+    "agency": {"system": LA_CODE_SYSTEM, "value": "886"},
+    "record_kind": "DOCUMENT",
+    "record_id": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "case_id": "EHC-886-2026-0042",
+    "channel": "API",
+    "method": "GET",
+    "path": "/api/la/documents/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "read_at": datetime(2026, 3, 2, 9, 15, 30, 125000, tzinfo=UTC),
+}
+
 #: Golden file stem -> (record full name, record).
 GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "referral_received": (f"{NS}.ReferralReceived", REFERRAL_RECEIVED),
     "advice_submitted": (f"{NS}.AdviceSubmitted", ADVICE_SUBMITTED),
     "alert": (f"{NS}.Alert", ALERT),
+    "record_read": (f"{NS}.RecordRead", RECORD_READ),
 }
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -1,4 +1,5 @@
-"""A health body's declined Task reaches the case as DECLINED with its coded reason (issue #13, 16)."""
+"""A declined request reaches the case as DECLINED with its coded reason (issue #13, 16; #15 item 5),
+and only the body asked may change a request's status."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import pytest
 
 from cli.case_cmd import render_status
 from ehcp.contract.avro import default_codec
+from ehcp.contract.records import (
+    ADVICE_REQUESTED,
+    CASEWORK_EVENT_RECORDED,
+    TASK_STATUS_CHANGED,
+    RefusedError,
+    advice_requested,
+)
 from ehcp.contract.records import CASE_STATUS as CASE_STATUS_RECORD
-from ehcp.contract.records import CASEWORK_EVENT_RECORDED, TASK_STATUS_CHANGED
-from ehcp.contract.topics import CASE_STATUS
+from ehcp.contract.topics import ALERTS, CASE_STATUS
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from streams.stages.case_mapping import to_casework_event
 from streams.stages.cases import CaseOutcome, CaseProcessor
@@ -129,3 +136,73 @@ def test_requests_sent_at_referral_name_the_la_as_requester(processor: CaseProce
     _, _, request = opened(processor)
     assert request["requester"] == {"system": LA_CODE_SYSTEM, "value": "999"}
     default_codec().encode("org.ehcpexchange.events.AdviceRequested", request)
+
+
+@pytest.mark.parametrize("reason", ["NOT_KNOWN_TO_SERVICE", "WRONG_SERVICE", "INCOMPLETE_REQUEST",
+                                    "MISSED_APPOINTMENT", "DUPLICATE_REQUEST", "OTHER"])
+def test_a_json_decline_carries_its_decline_reason_code_into_the_case(reason: str) -> None:
+    """The JSON APIs decline with DeclineReason codes; each maps to itself."""
+    event = to_casework_event(TASK_STATUS_CHANGED, rejection("R-1", reason, REASON_TEXT))
+    assert type(event).__name__ == "AdviceRequestDeclined"
+    assert event.reason.name == reason  # type: ignore[union-attr]
+
+
+def test_an_unknown_reason_code_is_other() -> None:
+    """A code that is neither a FHIR advice-task-reason nor a DeclineReason reads OTHER."""
+    event = to_casework_event(TASK_STATUS_CHANGED, rejection("R-1", "BORED"))
+    assert event.reason.name == "OTHER"  # type: ignore[union-attr]
+
+
+def test_a_status_change_by_another_body_than_the_one_asked_is_refused_with_an_alert(
+    processor: CaseProcessor,
+) -> None:
+    """ZZ902 declining ZZ901's request: RefusedError (dead-lettered) carrying a CRITICAL alert."""
+    state, _, request = opened(processor)
+    assert request["agency"] == {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ901"}
+    forged = {**rejection(request["request_id"], "duplicate-request"),
+              "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ902"}}
+    with pytest.raises(RefusedError, match=r"sent to .*ZZ901.*changed by .*ZZ902") as refused:
+        processor.on_event(state, CASE, TASK_STATUS_CHANGED, forged)
+    ((topic, key, alert, _),) = refused.value.emits
+    assert (topic, key) == (ALERTS, CASE)
+    assert (alert["severity"], alert["status"]) == ("CRITICAL", "RAISED")
+    assert alert["agency"] == {"system": ODS_ORGANISATION_SYSTEM, "value": "ZZ902"}
+    assert alert["advice_type"] == "MEDICAL"
+    default_codec().encode("org.ehcpexchange.events.Alert", alert)
+    # Another LA's code, or the right code under another system, is refused the same way.
+    for owner in ({"system": LA_CODE_SYSTEM, "value": "ZZ901"},
+                  {"system": LA_CODE_SYSTEM, "value": "886"}):
+        with pytest.raises(RefusedError):
+            processor.on_event(state, CASE, TASK_STATUS_CHANGED, {**forged, "owner": owner})
+
+
+def test_the_body_asked_may_change_the_status_whatever_the_case_of_its_code(
+    processor: CaseProcessor,
+) -> None:
+    """ODS codes compare case-insensitively: zz901 is ZZ901."""
+    state, _, request = opened(processor)
+    change = {**rejection(request["request_id"], "duplicate-request"),
+              "owner": {"system": ODS_ORGANISATION_SYSTEM, "value": "zz901"}}
+    outcome = processor.on_event(state, CASE, TASK_STATUS_CHANGED, change)
+    [item] = [a for a in status_of(outcome)["advice"] if a["request_id"] == request["request_id"]]
+    assert item["status"] == "DECLINED"
+
+
+def test_a_social_care_decline_by_the_la_asked_is_applied_and_by_another_la_refused(
+    processor: CaseProcessor,
+) -> None:
+    """A request to LA 999's social care: LA 999 may decline it; LA 886 may not."""
+    state, _, _ = opened(processor)
+    request = advice_requested(
+        event_id="SC-REQ-EVT", request_id="REQ-SC-1", case_id=CASE, advice_type="SOCIAL_CARE",
+        agency={"system": LA_CODE_SYSTEM, "value": "999"}, child_identifiers=[],
+        sent_on=date(2026, 9, 8), requester={"system": LA_CODE_SYSTEM, "value": "999"})
+    state = processor.on_event(state, CASE, ADVICE_REQUESTED, request).state
+    decline = {**rejection("REQ-SC-1", "NOT_KNOWN_TO_SERVICE"),
+               "owner": {"system": LA_CODE_SYSTEM, "value": "886"}}
+    with pytest.raises(RefusedError, match="886"):
+        processor.on_event(state, CASE, TASK_STATUS_CHANGED, decline)
+    outcome = processor.on_event(state, CASE, TASK_STATUS_CHANGED,
+                                 {**decline, "owner": {"system": LA_CODE_SYSTEM, "value": "999"}})
+    [item] = [a for a in status_of(outcome)["advice"] if a["request_id"] == "REQ-SC-1"]
+    assert (item["status"], item["decline_reason"]) == ("DECLINED", "NOT_KNOWN_TO_SERVICE")
