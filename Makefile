@@ -24,7 +24,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy ehcp connectors streams cli workspace
+	$(BIN)/mypy ehcp connectors streams cli workspace notify
 	$(BIN)/lint-imports
 
 test-unit: $(STAMP)

@@ -235,6 +235,8 @@ def dev(exit_after_demo: bool, state: Path) -> None:
         _spawn(["connectors"], logs / "connectors.log"),
         _spawn(["workspace", "project", "--follow", "--supervise"], logs / "projector.log"),
         _spawn(["workspace", "serve", "--supervise"], logs / "workspace.log"),
+        # The notifier (its own supervisor restarts it); subscriptions: `ehcp notify subscribe`.
+        _spawn(["notify", "run"], logs / "notify.log"),
     ]
     base_url = f"http://{settings.http_host}:{settings.http_port}"
     workspace_url = f"http://{settings.workspace_host}:{settings.workspace_port}"
@@ -261,6 +263,7 @@ def dev(exit_after_demo: bool, state: Path) -> None:
             f"  ehcp case show {demo.DEMO_CASE}      live case state (compacted case-status topic)"
         )
         click.echo("  ehcp alerts tail                     due-soon and overdue advice alerts")
+        click.echo("  ehcp notify subscribe|status         email and webhook notifications")
         click.echo(
             f"  {base_url}/fhir/metadata   FHIR CapabilityStatement; {base_url}/docs  JSON API"
         )

@@ -11,6 +11,7 @@ from cli.dev_cmd import dev
 from cli.dlq_cmd import dlq
 from cli.import_cmd import import_
 from cli.kafka_cmd import kafka
+from cli.notify_cmd import notify
 from cli.run_cmd import connectors, worker
 from cli.topics_cmd import topics
 from cli.users_cmd import users
@@ -26,7 +27,7 @@ def cli() -> None:
 
 case.add_command(explain)
 for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, import_, dev,
-                workspace, users):
+                workspace, users, notify):
     cli.add_command(command)
 
 

@@ -271,7 +271,7 @@ def create_production_app(settings: Settings) -> FastAPI:
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ledger import FileSubmissionLedger
-    from connectors.task_feed import KafkaTaskEvents, TaskFeed
+    from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
 
@@ -279,7 +279,8 @@ def create_production_app(settings: Settings) -> FastAPI:
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     tasks = InMemoryTaskStore(complete=False)  # until the feed has caught up
-    feed = TaskFeed(settings, codec, tasks)
+    reminders = ReminderFeed(settings, codec, tasks)  # Task.businessStatus from the alerts
+    feed = TaskFeed(settings, codec, tasks, reminders)
     case_owners = CaseOwners()
     owners_feed = CaseOwnerFeed(settings, codec, case_owners)
     fetcher = (
@@ -292,7 +293,8 @@ def create_production_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run())]
+        runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run()),
+                   asyncio.create_task(reminders.run())]
         try:
             yield
         finally:

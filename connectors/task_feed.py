@@ -5,6 +5,8 @@ from the beginning (no consumer group: every connector process holds every advic
 whichever agency it was sent to; each is small) and then follows them, so a restarted connector
 serves the same requests. FHIR serves those sent to NHS bodies as Tasks; the JSON APIs serve
 the others to the school, EP service or social care team asked.
+A second feed reads the alerts and shows due-soon and overdue advice on the
+health Task (``businessStatus``).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from connectors.fhir.events import TaskStatusChanged
-from connectors.fhir.ports import FeedPosition, TaskStore
+from connectors.fhir.ports import FeedPosition, StoredTask, TaskStore
 from connectors.fhir.tasks import task_id_for
 from connectors.ports import EventPublisher, PublishedEvent, PublishReceipt
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import event_type
-from ehcp.contract.records import ADVICE_REQUESTED, TASK_STATUS_CHANGED
-from ehcp.contract.topics import ADVICE_REQUESTS, TASK_STATUS
+from ehcp.contract.records import ADVICE_REQUESTED, ALERT, TASK_STATUS_CHANGED
+from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, TASK_STATUS
 from ehcp.errors import ContractError
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
@@ -177,9 +180,11 @@ class TaskFeed(TopicFollower):
     topics = (ADVICE_REQUESTS.name, TASK_STATUS.name)
     client_id = "ehcp-connectors-task-feed"
 
-    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore,
+                 reminders: ReminderFeed | None = None) -> None:
         super().__init__(settings, codec)
         self._tasks = tasks
+        self._reminders = reminders
         self._applied: set[str] = set()
         #: Status changes read before their request (the two topics are not ordered together).
         self._early: dict[str, list[tuple[dict[str, Any], ReadRecord]]] = {}
@@ -200,6 +205,8 @@ class TaskFeed(TopicFollower):
             task = self._tasks.add(record, position=read.position, at=read.timestamp)
             for change, change_read in self._early.pop(task.task_id, []):
                 self._apply_status(task.task_id, change, change_read)
+            if self._reminders is not None:
+                self._reminders.task_added(task)
         elif name == TASK_STATUS_CHANGED:
             task_id = task_id_for(record["request_id"])
             if self._tasks.get(task_id) is None:
@@ -224,3 +231,61 @@ class TaskFeed(TopicFollower):
                                record["reason_text"], record["changed_at"],
                                output_document_id=record.get("output_document_id"),
                                position=read.position)
+
+
+
+#: Alert kinds shown on the asked body's Task as a reminder (``Task.businessStatus``).
+REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
+
+
+class ReminderFeed(TopicFollower):
+    """Shows due-soon and overdue alerts on the asked health body's Task (``businessStatus``).
+
+    A feed of its own, so that reading a year of alerts at start-up never delays the Task
+    store's readiness (the :class:`TaskFeed` marks it complete): a reminder may appear a little
+    after its Task, never the Task after its reminder.
+    """
+
+    topics = (ALERTS.name,)
+    client_id = "ehcp-connectors-reminder-feed"
+
+    def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore) -> None:
+        super().__init__(settings, codec)
+        self._tasks = tasks
+        self._applied: set[str] = set()
+        #: Reminder alerts read before their request, by (owner, case id, advice type).
+        self._early: dict[tuple[str, str, str],
+                          list[tuple[dict[str, Any], datetime | None]]] = {}
+
+    def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
+        """Apply a reminder alert; other records and alerts change nothing."""
+        if name == ALERT:
+            self._apply_alert(record, read.timestamp if read else None)
+
+    def task_added(self, task: StoredTask) -> None:
+        """A Task arrived: apply the alerts about it that were read before it."""
+        key = (task.owner_ods.upper(), str(task.request["case_id"]),
+               str(task.request["advice_type"]))
+        for alert, at in self._early.pop(key, []):
+            self._apply_alert(alert, at)
+
+    def _apply_alert(self, record: dict[str, Any], read_at: datetime | None) -> None:
+        code = REMINDERS.get(str(record["kind"]))
+        agency = record.get("agency") or {}
+        case_id, advice_type = record.get("case_id"), record.get("advice_type")
+        if (code is None or agency.get("system") != ODS_ORGANISATION_SYSTEM or case_id is None
+                or advice_type is None or record["event_id"] in self._applied):
+            return
+        owner = str(agency["value"]).upper()
+        tasks = [t for t in self._tasks.search(owner)
+                 if t.request["case_id"] == case_id and t.request["advice_type"] == advice_type]
+        if not tasks:
+            self._early.setdefault((owner, case_id, advice_type), []).append((record, read_at))
+            return
+        self._applied.add(record["event_id"])
+        at = read_at or datetime.combine(record["as_of"], datetime.min.time(), UTC)
+        for task in tasks:
+            if record["status"] == "RAISED":
+                self._tasks.set_reminder(task.task_id, code, at)
+            elif task.reminder == code:
+                self._tasks.set_reminder(task.task_id, None, at)

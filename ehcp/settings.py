@@ -104,6 +104,66 @@ class Settings(BaseSettings):
         900, gt=0, description="How long a locked workspace account stays locked."
     )
 
+    # Notifications (`ehcp notify`, docs/notifications.md)
+    notify_group_id: str = Field(
+        "ehcp-notify", description="Consumer group of the notifiers (more notifiers, same group, "
+        "split the cases between them)."
+    )
+    notify_instance_id: str | None = Field(
+        None,
+        description="This notifier's name on the deliveries it claims. Default: a slot claimed on "
+        "this host (`ehcp-notify-<host>-<n>`), so a restarted notifier takes its own claims back "
+        "at once. Never give two running notifiers the same id.",
+    )
+    notify_poll_s: float = Field(
+        2.0, gt=0, description="How often an idle notifier looks for due deliveries and digests."
+    )
+    notify_retry_base_s: float = Field(
+        30.0, gt=0, description="First retry of a failed delivery after about this long "
+        "(doubling each attempt, with jitter)."
+    )
+    notify_retry_cap_s: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    notify_retry_for_s: float = Field(
+        86400.0, gt=0, description="A delivery still failing this long after it was queued is "
+        "dead-lettered (`ehcp notify failed`)."
+    )
+    notify_lease_s: float = Field(
+        300.0, gt=0, description="How long a claimed delivery is one notifier's alone; a "
+        "notifier that died is replaced after this (at once if it restarts with its own id)."
+    )
+    notify_workspace_url: str | None = Field(
+        None, description="Base URL of the workspace, for the case links in notifications "
+        "(`<url>/cases/<case id>`); none: messages carry no link."
+    )
+    notify_webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Give up one webhook call after this many seconds."
+    )
+    notify_webhook_ca_file: Path | None = Field(
+        None, description="PEM CA bundle for webhook endpoints (default: the system CAs)."
+    )
+    notify_webhook_allow_http: bool = Field(
+        False, description="Allow http:// webhook endpoints (tests and local development only)."
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP submission server for email notifications (none: email "
+        "deliveries wait and fail after EHCP_NOTIFY_RETRY_FOR_S)."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587: submission).")
+    smtp_starttls: bool = Field(
+        True, description="Require STARTTLS (certificate verified) before AUTH and the message."
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user name (none: no AUTH).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password.")
+    smtp_from: str = Field(
+        "ehcp-exchange@localhost", description="From address of notification emails."
+    )
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM CA bundle to verify the SMTP server (default: the system CAs)."
+    )
+    smtp_timeout_s: float = Field(30.0, gt=0, description="SMTP connect and reply timeout.")
+
     # Privacy
     pseudonym_key: SecretStr | None = Field(
         None,

@@ -117,13 +117,17 @@ def transaction_response(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def searchset(resources: Sequence[Mapping[str, Any]], *, base_url: str,
-              self_link: str) -> dict[str, Any]:
-    """A searchset Bundle holding every match (no paging)."""
+              self_link: str, total: int | None = None,
+              next_link: str | None = None) -> dict[str, Any]:
+    """A searchset Bundle: one page of matches (every match unless ``total`` says more)."""
+    links = [{"relation": "self", "url": self_link}]
+    if next_link is not None:
+        links.append({"relation": "next", "url": next_link})
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": self_link}],
+        "total": len(resources) if total is None else total,
+        "link": links,
         "entry": [
             {"fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}", "resource": dict(r),
              "search": {"mode": "match"}}

@@ -117,6 +117,13 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                                           "caller's organisation (default)."},
                         {"name": "status", "type": "token",
                          "documentation": "Task status code; comma-separated values are OR-ed."},
+                        {"name": "_lastUpdated", "type": "date",
+                         "documentation": "meta.lastUpdated (the request's arrival or its last "
+                                          "status change); prefixes eq, gt, ge, lt, le; a day "
+                                          "or an instant with its offset; repeat for a range."},
+                        {"name": "_count", "type": "number",
+                         "documentation": "Page size, 1 to 1000: pages ordered by "
+                                          "(lastUpdated, id), a next link while more match."},
                     ],
                 },
             ],

@@ -17,6 +17,9 @@ FHIR_VERSION: Final = "4.0.1"
 
 ADVICE_TYPE_SYSTEM: Final = "https://ehcp-exchange.org/CodeSystem/advice-type"
 TASK_REASON_SYSTEM: Final = "https://ehcp-exchange.org/CodeSystem/advice-task-reason"
+#: Task.businessStatus: a reminder that the advice is due soon or overdue (from the alerts).
+TASK_BUSINESS_STATUS_SYSTEM: Final = (
+    "https://ehcp-exchange.org/CodeSystem/advice-task-business-status")
 #: The advice request id (``AdviceRequested.request_id``): ``Task.identifier``.
 ADVICE_REQUEST_SYSTEM: Final = "https://ehcp-exchange.org/Id/advice-request"
 #: The EHC needs assessment case id: ``Task.groupIdentifier``; may be named by advice.

@@ -165,6 +165,9 @@ class StoredTask:
             readers can ask for what changed after a point (``connectors.agency_requests``).
         updated_at: when its latest change happened: the request record's Kafka timestamp, or
             a status change's ``changed_at``.
+        reminder: ``due-soon`` or ``overdue`` while such an alert about this advice is open
+            (shown as ``Task.businessStatus``); None otherwise.
+        reminder_at: when the reminder last changed.
     """
 
     task_id: str
@@ -177,6 +180,15 @@ class StoredTask:
     output_document_id: str | None = None
     position: FeedPosition | None = None
     updated_at: datetime | None = None
+    reminder: str | None = None
+    reminder_at: datetime | None = None
+
+    @property
+    def last_updated(self) -> datetime | None:
+        """``meta.lastUpdated``: the latest change, of its status (or the request's arrival)
+        or of its reminder."""
+        known = [d for d in (self.updated_at, self.last_modified, self.reminder_at) if d]
+        return max(known) if known else None
 
     @property
     def owner_system(self) -> str:
@@ -252,6 +264,11 @@ class TaskStore(Protocol):
         """
         ...
 
+    def set_reminder(self, task_id: str, reminder: str | None, at: datetime) -> StoredTask:
+        """Show (``due-soon``, ``overdue``) or clear (None) the reminder on a Task; a new
+        version only when it changes."""
+        ...
+
 
 @dataclass
 class InMemoryTaskStore:
@@ -320,6 +337,20 @@ class InMemoryTaskStore:
                           reason_text=reason_text, last_modified=at, version=current.version + 1,
                           output_document_id=output_document_id,
                           position=position or current.position, updated_at=at)
+        self.tasks[task_id] = updated
+        return updated
+
+    def set_reminder(self, task_id: str, reminder: str | None, at: datetime) -> StoredTask:
+        """Show or clear the reminder on a Task; a new version only when it changes.
+
+        Raises:
+            KeyError: if the Task is unknown.
+        """
+        current = self.tasks[task_id]
+        if current.reminder == reminder:
+            return current
+        updated = replace(current, reminder=reminder, reminder_at=at,
+                          version=current.version + 1)
         self.tasks[task_id] = updated
         return updated
 

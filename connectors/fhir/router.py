@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib import metadata
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
@@ -200,10 +201,17 @@ async def transaction(request: Request, principal: FhirWriter,
 @router.get("/Task")
 async def search_tasks(request: Request, principal: FhirReader,
                        svc: FhirServiceDep) -> Response:
-    """Tasks owned by the caller's organisation (``owner``, ``status``)."""
-    tasks = svc.search_tasks(principal, list(request.query_params.multi_items()))
+    """Tasks owned by the caller's organisation (``owner``, ``status``, ``_lastUpdated``,
+    ``_count``; the ``next`` link pages on)."""
+    params = list(request.query_params.multi_items())
+    tasks, total, cursor = svc.search_task_page(principal, params)
+    next_link = None
+    if cursor is not None:
+        kept = [(k, v) for k, v in params if k != "_cursor"] + [("_cursor", cursor)]
+        next_link = str(request.url.replace(query=urlencode(kept)))
     return fhir_response(searchset(tasks, base_url=_base(request, "/Task"),
-                                   self_link=str(request.url)))
+                                   self_link=str(request.url), total=total,
+                                   next_link=next_link))
 
 
 @router.get("/Task/{task_id}")

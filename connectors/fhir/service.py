@@ -50,6 +50,7 @@ from connectors.fhir.ports import (
     TaskStore,
     UrlFetcher,
 )
+from connectors.fhir.task_search import PAGING_PARAMS, page, parse_task_paging
 from connectors.fhir.tasks import (
     TaskUpdate,
     advice_request_to_task,
@@ -160,9 +161,12 @@ def parse_task_search(params: Sequence[tuple[str, str]],
     owner = caller_ods
     statuses: set[str] | None = None
     for name, value in params:
+        if name in PAGING_PARAMS:
+            continue  # read by parse_task_paging
         if name not in _SEARCH_PARAMS:
             # The name is input: not echoed, not even as the expression.
-            raise StructureError("a search parameter is not supported (owner, status only)",
+            raise StructureError("a search parameter is not supported (owner, status, "
+                                 "_lastUpdated, _count only)",
                                  issue_code="not-supported")
         if name.startswith("owner"):
             system, bar, code = value.rpartition("|")
@@ -186,6 +190,7 @@ def task_resource(stored: StoredTask) -> dict[str, Any]:
         stored.request, status=stored.status, reason_code=stored.reason_code,
         reason_text=stored.reason_text, last_modified=stored.last_modified,
         version=stored.version, output_document_id=stored.output_document_id,
+        last_updated=stored.last_updated, reminder=stored.reminder,
     )
 
 
@@ -470,11 +475,28 @@ class FhirService:
             StructureError: (400) unsupported parameters.
             AuthError: (403) a search for another organisation's Tasks.
         """
+        found, _, _ = self.search_task_page(principal, params)
+        return found
+
+    def search_task_page(self, principal: Principal, params: Sequence[tuple[str, str]]
+                         ) -> tuple[list[dict[str, Any]], int, str | None]:
+        """One page of the caller's Tasks (``_lastUpdated``, ``_count``, ``_cursor``).
+
+        Returns:
+            (the page's Tasks, how many match in all, the next page's cursor or None).
+
+        Raises:
+            StructureError: (400) unsupported parameters or values.
+            AuthError: (403) a search for another organisation's Tasks.
+        """
         if principal.agency_system != ODS_ORGANISATION_SYSTEM:
             raise AuthError("this credential does not belong to an NHS (ODS) organisation",
                             status=403)
         owner, statuses = parse_task_search(params, principal.agency_value)
-        return [task_resource(t) for t in self._ports.tasks.search(owner, statuses)]
+        paging = parse_task_paging(params)
+        chosen, total, cursor = page(self._ports.tasks.search(owner, statuses), paging,
+                                     updated=lambda t: t.last_updated, key=lambda t: t.task_id)
+        return [task_resource(t) for t in chosen], total, cursor
 
     def prepare_task_update(self, principal: Principal, task_id: str, data: Mapping[str, Any],
                             *, root: str = "Task",

@@ -24,6 +24,7 @@ from connectors.fhir.codes import (
     ADVICE_TYPE_BY_SYMBOL,
     ADVICE_TYPE_SYSTEM,
     EHC_CASE_SYSTEM,
+    TASK_BUSINESS_STATUS_SYSTEM,
     TASK_INTENT,
     TASK_PRIORITY,
     TASK_REASON_BY_CODE,
@@ -71,6 +72,8 @@ def advice_request_to_task(
     last_modified: datetime | None = None,
     version: int = 1,
     output_document_id: str | None = None,
+    last_updated: datetime | None = None,
+    reminder: str | None = None,
 ) -> dict[str, Any]:
     """Map an ``AdviceRequested`` record (Avro field names and types) to a FHIR R4 Task.
 
@@ -82,6 +85,9 @@ def advice_request_to_task(
         last_modified: when the status last changed.
         version: ``meta.versionId``.
         output_document_id: the advice DocumentReference that completed the Task, if any.
+        last_updated: ``meta.lastUpdated`` (the last change of any kind; default
+            ``last_modified``).
+        reminder: ``due-soon`` or ``overdue``: shown as ``businessStatus``.
 
     Returns:
         The Task as a JSON-ready dict.
@@ -137,7 +143,17 @@ def advice_request_to_task(
                        "identifier": {"system": child.system, "value": child.value}}
     if last_modified is not None:
         task["lastModified"] = last_modified.isoformat()
-        task["meta"]["lastUpdated"] = last_modified.isoformat()
+    updated = last_updated or last_modified
+    if updated is not None:
+        task["meta"]["lastUpdated"] = updated.isoformat()
+    if reminder is not None:
+        due = request.get("due_on")
+        words = {"due-soon": "Reminder: this advice is due soon",
+                 "overdue": "Reminder: this advice is overdue"}.get(reminder, "Reminder")
+        task["businessStatus"] = {
+            "coding": [{"system": TASK_BUSINESS_STATUS_SYSTEM, "code": reminder}],
+            "text": f"{words} (due {_iso(due)})" if due else words,
+        }
     if reason_code is not None or reason_text is not None:
         reason: dict[str, Any] = {}
         known = TASK_REASON_BY_CODE.get(reason_code or "")

@@ -33,7 +33,7 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
     params = {r["type"]: sorted(p["name"] for p in r.get("searchParam", ()))
               for r in rest["resource"]}
-    assert params["Task"] == ["owner", "status"]
+    assert params["Task"] == ["_count", "_lastUpdated", "owner", "status"]
     assert params["DocumentReference"] == ["_count", "_lastUpdated", "subject"]
 
 

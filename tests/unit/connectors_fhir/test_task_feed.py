@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import InMemoryTaskStore
 from connectors.fhir.tasks import task_id_for
-from connectors.task_feed import ReadRecord, TaskFeed, task_status_record
+from connectors.task_feed import ReadRecord, ReminderFeed, TaskFeed, task_status_record
 from ehcp.contract.avro import default_codec
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
 from ehcp.settings import Settings
@@ -123,3 +123,74 @@ def test_a_status_change_read_before_its_request_is_applied_when_the_request_arr
     stored = tasks.get(task_id_for("REQ-2025-0042"))
     assert stored is not None
     assert (stored.status, stored.version) == ("completed", 3)
+
+
+def test_a_new_task_is_last_updated_when_its_request_reached_kafka() -> None:
+    """The feed passes the record's Kafka timestamp: a new Task's meta.lastUpdated is that instant."""
+    from types import SimpleNamespace
+
+    from connectors.fhir.service import task_resource
+    from ehcp.contract import records
+
+    tasks = InMemoryTaskStore()
+    feed = TaskFeed(Settings(), default_codec(), tasks)
+    value = default_codec().encode(records.ADVICE_REQUESTED, advice_request())
+    stamp = datetime(2025, 3, 3, 10, 30, tzinfo=UTC)
+    feed._apply_message(SimpleNamespace(value=value, timestamp=int(stamp.timestamp() * 1000),
+                                        topic="t", partition=0, offset=0))
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert task_resource(stored)["meta"]["lastUpdated"] == stamp.isoformat()
+
+
+def _alert(kind: str, status: str, event_id: str, *, owner: str = "RBZ") -> dict[str, object]:
+    """A reminder alert about REQ-2025-0042's medical advice, as the feed decodes it."""
+    from datetime import date
+
+    return {"event_id": event_id, "alert_id": f"CASE-2025-0007|{kind}|MEDICAL",
+            "case_id": "CASE-2025-0007", "kind": kind, "status": status, "severity": "WARNING",
+            "advice_type": "MEDICAL",
+            "agency": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": owner},
+            "due_on": date(2025, 4, 14), "days_overdue": 0, "regulation": "reg 8(1)",
+            "message": "medical advice is overdue", "as_of": date(2025, 4, 15)}
+
+
+def test_an_overdue_alert_shows_on_the_asked_trusts_task_until_resolved() -> None:
+    """RAISED overdue sets businessStatus (a new version, a new lastUpdated); a replay changes nothing; RESOLVED clears it."""
+    from connectors.fhir.service import task_resource
+
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    task_id = task_id_for("REQ-2025-0042")
+    feed.apply(REQUESTED, advice_request())
+    raised = _alert("ADVICE_OVERDUE", "RAISED", "al-1")
+    reminders.apply("org.ehcpexchange.events.Alert", raised)
+    shown = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
+    from fhir.resources.R4B.task import Task
+
+    Task.model_validate(shown)  # still a valid R4 Task
+    assert shown["businessStatus"]["coding"][0]["code"] == "overdue"
+    assert "overdue (due 2025-04-14)" in shown["businessStatus"]["text"]
+    assert shown["meta"]["versionId"] == "2"
+    assert shown["meta"]["lastUpdated"].startswith("2025-04-15")
+    reminders.apply("org.ehcpexchange.events.Alert", raised)  # read again after a reconnect
+    assert task_resource(tasks.get(task_id))["meta"]["versionId"] == "2"  # type: ignore[arg-type]
+    reminders.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_OVERDUE", "RESOLVED", "al-2"))
+    cleared = task_resource(tasks.get(task_id))  # type: ignore[arg-type]
+    assert "businessStatus" not in cleared
+    assert cleared["meta"]["versionId"] == "3"
+
+
+def test_a_reminder_read_before_its_request_waits_and_other_agencies_are_untouched() -> None:
+    """An alert read before the request is applied when the request arrives; an alert naming another trust changes nothing."""
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    reminders.apply("org.ehcpexchange.events.Alert", _alert("ADVICE_DUE_SOON", "RAISED", "al-3"))
+    reminders.apply("org.ehcpexchange.events.Alert",
+                    _alert("ADVICE_OVERDUE", "RAISED", "al-4", owner="RX1"))
+    feed.apply(REQUESTED, advice_request())
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.reminder, stored.version) == ("due-soon", 2)

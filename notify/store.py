@@ -1,0 +1,472 @@
+"""Subscriptions, the delivery log and digests, in the read model's SQL database.
+
+The notifier keeps its state in the same database as the workspace read model
+(``EHCP_READMODEL_URL``), in tables of its own (``notify_*``, their own ``MetaData``):
+``ehcp workspace rebuild`` drops only the read model's tables, never these, because they are
+not derived from Kafka (subscriptions are typed by operators; the delivery log records what
+was sent, which no replay can recover).
+
+Why SQL rather than a Kafka topic: subscriptions are created, listed and removed one at a
+time; the delivery log needs an atomic "claim this delivery" (a conditional UPDATE) so two
+notifiers never send one delivery at the same time, and queries by status for
+``ehcp notify status|failed`` and the workspace. A compacted topic would need a full read at
+every start and offers no atomic claim.
+
+Tables:
+
+- ``notify_subscriptions``: one row per subscription (the webhook secret too: it is needed to
+  sign, so the database must be protected like the credentials file);
+- ``notify_case_owners``: the LA of each case, from ``ehcp.referrals.v1`` (first one wins);
+- ``notify_held``: alert transitions whose case's owner is not known yet, released when the
+  referral is read;
+- ``notify_deliveries``: the delivery log, keyed by the deterministic delivery id: status
+  ``queued`` (to send, or to retry at ``next_attempt_ms``), ``sent``, ``failed`` (the dead
+  letter) or ``cancelled`` (its subscription was removed);
+- ``notify_digest_items``: transitions waiting for a subscription's next digest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import time
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from ehcp.errors import ReadModelError
+from notify.model import (
+    AlertTransition,
+    Channel,
+    Recipient,
+    RecipientKind,
+    Subscription,
+)
+
+metadata: Final = MetaData()
+
+subscriptions: Final = Table(
+    "notify_subscriptions", metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("recipient_kind", String(32), nullable=False),
+    Column("recipient_system", String(200), nullable=False),
+    Column("recipient_value", String(64), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(2000), nullable=False),
+    Column("kinds", String(400), nullable=False),
+    Column("min_severity", String(16), nullable=False),
+    Column("include_resolved", Boolean, nullable=False),
+    Column("digest_at", String(5), nullable=True),
+    Column("label", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("webhook_secret", String(200), nullable=True),
+)
+case_owners: Final = Table(
+    "notify_case_owners", metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("la_code", String(8), nullable=False),
+)
+held: Final = Table(
+    "notify_held", metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("transition", Text, nullable=False),
+)
+deliveries: Final = Table(
+    "notify_deliveries", metadata,
+    Column("delivery_id", String(64), primary_key=True),
+    Column("subscription_id", String(64), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),  # alert | reminder | digest
+    Column("case_id", String(200), nullable=True),
+    Column("payload", Text, nullable=False),  # JSON list of transitions
+    Column("slot_ms", BigInteger, nullable=True),  # a digest's scheduled time
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("finished_ms", BigInteger, nullable=True),
+    Column("last_error", String(300), nullable=True),
+)
+digest_items: Final = Table(
+    "notify_digest_items", metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("transition", Text, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+    Column("delivery_id", String(64), nullable=True, index=True),
+)
+
+QUEUED: Final = "queued"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+STATUSES: Final = (QUEUED, SENT, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the delivery log."""
+
+    delivery_id: str
+    subscription_id: str
+    channel: str
+    purpose: str
+    case_id: str | None
+    items: tuple[AlertTransition, ...]
+    slot_ms: int | None
+    status: str
+    attempts: int
+    created_ms: int
+    next_attempt_ms: int
+    finished_ms: int | None
+    last_error: str | None
+
+
+def _fail(action: str, exc: SQLAlchemyError) -> ReadModelError:
+    return ReadModelError(f"notifications database: cannot {action}: {type(exc).__name__}")
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the notifier's tables that do not exist yet (never drops anything).
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise _fail("create the tables", exc) from exc
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
+    """Insert unless the primary key exists; True if this call inserted the row."""
+    key = [c.name for c in table.primary_key.columns]
+    # RETURNING, not rowcount: psycopg reports a rowcount for a skipped conflicting row.
+    result = conn.execute(_insert(conn, table).values(**values).on_conflict_do_nothing(
+        index_elements=key).returning(*table.primary_key.columns))
+    return result.first() is not None
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+
+def _subscription(row: Any) -> Subscription:
+    at = row["digest_at"]
+    return Subscription(
+        subscription_id=row["subscription_id"],
+        recipient=Recipient(RecipientKind(row["recipient_kind"]), row["recipient_system"],
+                            row["recipient_value"]),
+        channel=Channel(row["channel"]),
+        address=row["address"],
+        kinds=frozenset(k for k in row["kinds"].split(",") if k),
+        min_severity=row["min_severity"],
+        include_resolved=bool(row["include_resolved"]),
+        digest_at=time.fromisoformat(at) if at else None,
+        label=row["label"],
+        created_ms=int(row["created_ms"]),
+        webhook_secret=row["webhook_secret"],
+    )
+
+
+def add_subscription(engine: Engine, sub: Subscription) -> None:
+    """Store a new subscription.
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(subscriptions.insert().values(
+                subscription_id=sub.subscription_id,
+                recipient_kind=sub.recipient.kind.value,
+                recipient_system=sub.recipient.system,
+                recipient_value=sub.recipient.value,
+                channel=sub.channel.value,
+                address=sub.address,
+                kinds=",".join(sorted(sub.kinds)),
+                min_severity=sub.min_severity,
+                include_resolved=sub.include_resolved,
+                digest_at=sub.digest_at.strftime("%H:%M") if sub.digest_at else None,
+                label=sub.label,
+                created_ms=sub.created_ms,
+                webhook_secret=sub.webhook_secret,
+            ))
+    except SQLAlchemyError as exc:
+        raise _fail("store the subscription", exc) from exc
+
+
+def all_subscriptions(conn: Connection | Engine) -> list[Subscription]:
+    """Every subscription, oldest first."""
+    try:
+        if isinstance(conn, Engine):
+            with conn.connect() as c:
+                return all_subscriptions(c)
+        rows = conn.execute(select(subscriptions).order_by(
+            subscriptions.c.created_ms, subscriptions.c.subscription_id)).mappings()
+        return [_subscription(r) for r in rows]
+    except SQLAlchemyError as exc:
+        raise _fail("read the subscriptions", exc) from exc
+
+
+def remove_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bool:
+    """Delete a subscription and cancel what it still had queued; False if there was none."""
+    try:
+        with engine.begin() as conn:
+            gone = conn.execute(delete(subscriptions).where(
+                subscriptions.c.subscription_id == subscription_id)).rowcount
+            if gone:
+                conn.execute(update(deliveries).where(
+                    deliveries.c.subscription_id == subscription_id,
+                    deliveries.c.status == QUEUED,
+                ).values(status=CANCELLED, finished_ms=now_ms, lease_owner=None))
+                conn.execute(delete(digest_items).where(
+                    digest_items.c.subscription_id == subscription_id,
+                    digest_items.c.delivery_id.is_(None)))
+            return bool(gone)
+    except SQLAlchemyError as exc:
+        raise _fail("remove the subscription", exc) from exc
+
+
+# -- case owners and held transitions ---------------------------------------------------------
+
+def record_owner(conn: Connection, case_id: str, la_code: str) -> None:
+    """The case's owning LA; the first referral naming the case wins (as at the edge)."""
+    insert_once(conn, case_owners, {"case_id": case_id, "la_code": la_code})
+
+
+def owner_of(conn: Connection, case_id: str | None) -> str | None:
+    """The case's owning LA, if its referral has been read."""
+    if case_id is None:
+        return None
+    found = conn.execute(select(case_owners.c.la_code).where(
+        case_owners.c.case_id == case_id)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+def hold(conn: Connection, transition: AlertTransition) -> None:
+    """Keep a transition until its case's owner is known."""
+    insert_once(conn, held, {"event_id": transition.event_id,
+                             "case_id": transition.case_id or "",
+                             "transition": json.dumps(transition.to_json())})
+
+
+def release_held(conn: Connection, case_id: str) -> list[AlertTransition]:
+    """The transitions held for ``case_id`` (removed from the hold)."""
+    rows: list[str] = list(conn.execute(
+        select(held.c.transition).where(held.c.case_id == case_id)).scalars())
+    found = [AlertTransition.from_json(json.loads(r)) for r in rows]
+    if found:
+        conn.execute(delete(held).where(held.c.case_id == case_id))
+    return found
+
+
+# -- deliveries -------------------------------------------------------------------------------
+
+def enqueue(conn: Connection, *, delivery_id: str, subscription: Subscription, purpose: str,
+            items: Sequence[AlertTransition], now_ms: int, slot_ms: int | None = None) -> bool:
+    """Queue a delivery unless its id is in the log already; True if it is new."""
+    return insert_once(conn, deliveries, {
+        "delivery_id": delivery_id,
+        "subscription_id": subscription.subscription_id,
+        "channel": subscription.channel.value,
+        "purpose": purpose,
+        "case_id": items[0].case_id if len(items) == 1 else None,
+        "payload": json.dumps([t.to_json() for t in items]),
+        "slot_ms": slot_ms,
+        "status": QUEUED,
+        "attempts": 0,
+        "created_ms": now_ms,
+        "next_attempt_ms": now_ms,
+    })
+
+
+def add_digest_item(conn: Connection, subscription_id: str, transition: AlertTransition) -> None:
+    """Keep ``transition`` for the subscription's next digest (once per event id)."""
+    insert_once(conn, digest_items, {
+        "subscription_id": subscription_id, "event_id": transition.event_id,
+        "transition": json.dumps(transition.to_json()), "recorded_ms": transition.recorded_ms,
+        "delivery_id": None})
+
+
+def close_digest(engine: Engine, subscription: Subscription, *, delivery_id: str, slot_ms: int,
+                 now_ms: int) -> int:
+    """Put every waiting item recorded up to ``slot_ms`` into the digest ``delivery_id``.
+
+    Idempotent and safe between notifiers: the delivery id is deterministic, and items are
+    taken only when this call queued the delivery (in the same transaction).
+
+    Returns:
+        How many items the new digest holds (0: nothing waiting, or that digest exists).
+    """
+    try:
+        with engine.begin() as conn:
+            waiting: list[str] = list(conn.execute(select(digest_items.c.transition).where(
+                digest_items.c.subscription_id == subscription.subscription_id,
+                digest_items.c.delivery_id.is_(None),
+                digest_items.c.recorded_ms <= slot_ms,
+            ).order_by(digest_items.c.recorded_ms, digest_items.c.event_id)).scalars())
+            if not waiting:
+                return 0
+            items = [AlertTransition.from_json(json.loads(r)) for r in waiting]
+            if not enqueue(conn, delivery_id=delivery_id, subscription=subscription,
+                           purpose="digest", items=items, now_ms=now_ms, slot_ms=slot_ms):
+                return 0
+            conn.execute(update(digest_items).where(
+                digest_items.c.subscription_id == subscription.subscription_id,
+                digest_items.c.delivery_id.is_(None),
+                digest_items.c.recorded_ms <= slot_ms,
+            ).values(delivery_id=delivery_id))
+            return len(items)
+    except SQLAlchemyError as exc:
+        raise _fail("close a digest", exc) from exc
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"], subscription_id=row["subscription_id"],
+        channel=row["channel"], purpose=row["purpose"], case_id=row["case_id"],
+        items=tuple(AlertTransition.from_json(d) for d in json.loads(row["payload"])),
+        slot_ms=row["slot_ms"], status=row["status"], attempts=int(row["attempts"]),
+        created_ms=int(row["created_ms"]), next_attempt_ms=int(row["next_attempt_ms"]),
+        finished_ms=row["finished_ms"], last_error=row["last_error"])
+
+
+def due(engine: Engine, now_ms: int, limit: int) -> list[str]:
+    """Ids of queued deliveries whose time has come and whose lease (if any) ran out."""
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(deliveries.c.delivery_id).where(
+                deliveries.c.status == QUEUED,
+                deliveries.c.next_attempt_ms <= now_ms,
+                or_(deliveries.c.lease_until_ms.is_(None),
+                    deliveries.c.lease_until_ms < now_ms),
+            ).order_by(deliveries.c.next_attempt_ms).limit(limit)).scalars())
+    except SQLAlchemyError as exc:
+        raise _fail("read the queued deliveries", exc) from exc
+
+
+def claim(engine: Engine, delivery_id: str, owner: str, now_ms: int,
+          lease_ms: int) -> Delivery | None:
+    """Take a queued delivery for ``lease_ms``; None if another notifier has it or it is done.
+
+    The conditional UPDATE is the lock: of two notifiers claiming at once, one changes the row.
+    """
+    try:
+        with engine.begin() as conn:
+            taken = conn.execute(update(deliveries).where(
+                deliveries.c.delivery_id == delivery_id,
+                deliveries.c.status == QUEUED,
+                or_(deliveries.c.lease_until_ms.is_(None),
+                    deliveries.c.lease_until_ms < now_ms),
+            ).values(lease_owner=owner, lease_until_ms=now_ms + lease_ms)).rowcount
+            if not taken:
+                return None
+            row = conn.execute(select(deliveries).where(
+                deliveries.c.delivery_id == delivery_id)).mappings().one()
+            return _delivery(row)
+    except SQLAlchemyError as exc:
+        raise _fail("claim a delivery", exc) from exc
+
+
+def release_leases(engine: Engine, owner: str) -> int:
+    """Give up every lease ``owner`` holds (a restarted notifier: its sends did not finish)."""
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(update(deliveries).where(
+                deliveries.c.lease_owner == owner, deliveries.c.status == QUEUED,
+            ).values(lease_owner=None, lease_until_ms=None)).rowcount)
+    except SQLAlchemyError as exc:
+        raise _fail("release leases", exc) from exc
+
+
+def finish(engine: Engine, delivery_id: str, owner: str, *, status: str, now_ms: int,
+           error: str | None = None, next_attempt_ms: int | None = None) -> None:
+    """Record the outcome of an attempt by the lease holder.
+
+    ``status`` QUEUED with ``next_attempt_ms`` schedules a retry; SENT or FAILED end it.
+    """
+    values: dict[str, Any] = {"lease_owner": None, "lease_until_ms": None,
+                              "attempts": deliveries.c.attempts + 1, "status": status,
+                              "last_error": error[:300] if error else None}
+    if status == QUEUED:
+        values["next_attempt_ms"] = next_attempt_ms if next_attempt_ms is not None else now_ms
+    else:
+        values["finished_ms"] = now_ms
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(deliveries).where(
+                deliveries.c.delivery_id == delivery_id, deliveries.c.lease_owner == owner,
+            ).values(**values))
+    except SQLAlchemyError as exc:
+        raise _fail("record a delivery's outcome", exc) from exc
+
+
+def deliveries_with(engine: Engine, status: str | None = None,
+                    limit: int = 1000) -> list[Delivery]:
+    """Deliveries (newest first), all or of one status."""
+    try:
+        with engine.connect() as conn:
+            query = select(deliveries).order_by(deliveries.c.created_ms.desc(),
+                                                deliveries.c.delivery_id).limit(limit)
+            if status is not None:
+                query = query.where(deliveries.c.status == status)
+            return [_delivery(r) for r in conn.execute(query).mappings()]
+    except SQLAlchemyError as exc:
+        raise _fail("read the deliveries", exc) from exc
+
+
+def counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """How many deliveries each (channel, status) has."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.channel, deliveries.c.status,
+                                       func.count()).group_by(deliveries.c.channel,
+                                                              deliveries.c.status))
+            found: dict[tuple[str, str], int] = {}
+            for channel, status, n in rows:
+                found[(str(channel), str(status))] = int(str(n))
+            return found
+    except SQLAlchemyError as exc:
+        raise _fail("count the deliveries", exc) from exc
+
+
+def waiting_counts(engine: Engine) -> tuple[int, int]:
+    """(transitions held for an unknown case owner, digest items not yet in a digest)."""
+    try:
+        with engine.connect() as conn:
+            held_n = conn.execute(select(func.count()).select_from(held)).scalar_one()
+            digest_n = conn.execute(select(func.count()).select_from(digest_items).where(
+                digest_items.c.delivery_id.is_(None))).scalar_one()
+            return int(held_n), int(digest_n)
+    except SQLAlchemyError as exc:
+        raise _fail("count waiting items", exc) from exc

@@ -1,0 +1,90 @@
+"""The notifier's tables on real PostgreSQL (and SQLite): once per subscription, claims, and rebuild leaves them alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ehcp.clock import FixedClock
+from ehcp.contract.topics import ALERTS, REFERRALS
+from ehcp.readmodel.store import create_tables as create_readmodel
+from ehcp.readmodel.store import open_engine
+from ehcp.readmodel.store import reset as reset_readmodel
+from notify import store
+from notify.fakes import FakeEmailSender
+from tests.notify_support import (
+    CODEC,
+    alert_record,
+    at,
+    incoming,
+    notifier,
+    referral_record,
+    subscription,
+)
+
+pytestmark = pytest.mark.integration
+CASE = "EHC-886-2026-0042"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = (request.getfixturevalue("postgres_url") if request.param == "postgresql"
+           else f"sqlite:///{tmp_path / 'rm.sqlite3'}")
+    made = open_engine(url)
+    store.create_tables(made)
+    try:
+        yield made
+    finally:
+        made.dispose()
+
+
+def test_a_batch_read_twice_sends_once_and_a_claim_is_exclusive(engine: Engine) -> None:
+    """Deliveries are inserted once per id, claimed by one notifier at a time, and sent once."""
+    clock = FixedClock(at(2026, 2, 26, 9))
+    store.add_subscription(engine, subscription(email="sen@example.gov.uk"))
+    email = FakeEmailSender()
+    one = notifier(engine, clock, email=email, instance_id="one")
+    batch = [incoming(REFERRALS.name, referral_record(CASE, "886")),
+             incoming(ALERTS.name, alert_record(CASE), offset=1)]
+    assert one.ingest(batch, CODEC).queued == 1
+    assert one.ingest(batch, CODEC).queued == 0
+    (delivery_id,) = store.due(engine, 1_900_000_000_000, 10)
+    now_ms = int(clock.now().timestamp() * 1000)
+    assert store.claim(engine, delivery_id, "two", now_ms, 60_000) is not None
+    assert store.claim(engine, delivery_id, "one", now_ms, 60_000) is None
+    assert one.dispatch().sent == []
+    assert store.release_leases(engine, "two") == 1
+    assert one.dispatch().sent == [delivery_id]
+    assert one.dispatch().sent == []
+    assert len(email.sent) == 1
+    assert store.counts(engine) == {("email", "sent"): 1}
+
+
+def test_hostile_alert_text_is_stored_or_skipped_never_fatal(engine: Engine) -> None:
+    """A NUL in an alert's message and a megabyte message are stored safely (JSON, trimmed); a NUL in the case id is skipped."""
+    store.add_subscription(engine, subscription(email="sen@example.gov.uk"))
+    n = notifier(engine, FixedClock(at(2026, 2, 26, 9)), email=FakeEmailSender())
+    nul = {**alert_record(CASE), "message": "late\x00advice"}
+    huge = {**alert_record(CASE), "message": "x" * 1_000_000}
+    report = n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886")),
+                       incoming(ALERTS.name, nul, offset=1),
+                       incoming(ALERTS.name, huge, offset=2),
+                       incoming(ALERTS.name, alert_record("EHC\x00X"), offset=3)], CODEC)
+    assert (report.queued, report.skipped) == (2, 1)
+    assert len(n.dispatch().sent) == 2
+
+
+def test_workspace_rebuild_keeps_subscriptions_and_the_delivery_log(engine: Engine) -> None:
+    """`ehcp workspace rebuild` (reset of the read model) drops its own tables, not the notifier's."""
+    create_readmodel(engine)
+    sub = subscription(email="sen@example.gov.uk")
+    store.add_subscription(engine, sub)
+    n = notifier(engine, FixedClock(at(2026, 2, 26, 9)))
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886")),
+              incoming(ALERTS.name, alert_record(CASE), offset=1)], CODEC)
+    reset_readmodel(engine)
+    assert [s.subscription_id for s in store.all_subscriptions(engine)] == [sub.subscription_id]
+    assert store.counts(engine) == {("email", "queued"): 1}
