@@ -9,6 +9,7 @@ table after a rebalance.
 from __future__ import annotations
 
 import heapq
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
@@ -33,6 +34,9 @@ class DueIndex:
         self._heap: list[tuple[date, str]] = []
         self._due: dict[str, date] = {}
         self.dirty = True
+
+    def __len__(self) -> int:
+        return len(self._due)
 
     def set(self, case_id: str, due: date | None) -> None:
         """Record (or clear) a case's next due date."""
@@ -92,7 +96,13 @@ class AlertTimer:
         """One timer run: rebuild the index if a rebalance made it stale, then send the ticks."""
         today = self._clock.now().astimezone(self._zone).date()
         if self.index.dirty:
+            started = time.monotonic()
             self.index.rebuild((k, self._next_due(v)) for k, v in self._cases.items())
+            log.info(
+                "due_index_rebuilt",
+                cases=len(self.index),
+                seconds=round(time.monotonic() - started, 3),
+            )
         due = self.index.pop_due(today)
         if not due:
             return
