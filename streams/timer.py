@@ -3,7 +3,7 @@
 Time reaches a case as an event (``CaseTick`` on ``ehcp.case-ticks.v1``), so a replay gives the
 same alerts. :class:`DueIndex` keeps the local cases by the next date their alerts change, so a
 timer run costs what falls due, not the number of open cases; it is rebuilt from the ``cases``
-table after a rebalance.
+table after a rebalance, from the next due date each case stores (no case is evaluated for it).
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ class DueIndex:
         return out
 
     def rebuild(self, entries: Iterable[tuple[str, date | None]]) -> None:
-        """Replace the index with the given cases (after a rebalance)."""
-        self._heap, self._due = [], {}
-        for case_id, due in entries:
-            self.set(case_id, due)
+        """Replace the index with the given cases (after a rebalance): O(cases), one heapify."""
+        self._due = {case_id: due for case_id, due in entries if due is not None}
+        self._heap = [(due, case_id) for case_id, due in self._due.items()]
+        heapq.heapify(self._heap)
         self.dirty = False
 
 
