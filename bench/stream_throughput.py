@@ -72,6 +72,7 @@ from ehcp.settings import Settings  # noqa: E402
 from tests.support import referral_message, start_local_broker  # noqa: E402
 
 SINK = "bench.raw-sink.v1"
+CODEC = default_codec()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 INPUT_TOPICS = (REFERRALS.name, CASEWORK_EVENTS.name)
@@ -93,7 +94,7 @@ def casework_message(case_id: str, kind: str, on: date, n: int) -> tuple[bytes, 
     schema = CASEWORK_EVENTS.value_schema or ""
     ce = CloudEvent(id=event_id, source="/bench", type=event_type(schema),
                     time=datetime.now(UTC), subject=case_id)
-    return default_codec().encode(schema, record), ce.headers(), record
+    return CODEC.encode(schema, record), ce.headers(), record
 
 
 def case_inputs(case_id: str, received: datetime) -> list[tuple[TopicSpec, bytes, list[Any]]]:
@@ -204,8 +205,8 @@ class Progress:
 class Workers:
     """Supervised ``ehcp worker`` processes sharing one log."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, repo: Path = REPO) -> None:
+        self.env, self.log, self.repo = env, log, repo
         self.procs: list[subprocess.Popen[bytes]] = []
         self.profiled: list[subprocess.Popen[bytes]] = []
 
@@ -218,7 +219,7 @@ class Workers:
                        *command, "--no-supervise"]
         with open(self.log, "ab") as out:
             proc = subprocess.Popen(command,
-                                    env={**self.env, **extra}, cwd=REPO, stdout=out,
+                                    env={**self.env, **extra}, cwd=self.repo, stdout=out,
                                     stderr=subprocess.STDOUT)
         self.procs.append(proc)
         if profile:
@@ -394,6 +395,9 @@ def main() -> int:
     parser.add_argument("--restart-cases", type=int, default=100)
     parser.add_argument("--give-up", type=float, default=900.0, help="max seconds per phase")
     parser.add_argument("--label", default="", help="free text stored with the results")
+    parser.add_argument("--worker-repo", type=Path, default=REPO,
+                        help="run the workers from another checkout (e.g. the commit before a "
+                             "change), with this one's bench and checks")
     parser.add_argument("--profile", default="",
                         help="py-spy (pip install py-spy) profile of the one-worker phase to this "
                              "file, collapsed stacks")
@@ -419,11 +423,14 @@ def main() -> int:
            "EHCP_DATA_DIR": str(settings.data_dir), "EHCP_LOG_LEVEL": "INFO",
            "EHCP_ALERT_TICK_S": "3600"}
     log_path = tmp / "worker.log"
-    workers = Workers(env, log_path)
+    if args.worker_repo != REPO:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other checkout as it is
+    workers = Workers(env, log_path, args.worker_repo.resolve())
     received = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(
         weeks=16)
     inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
     result: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "label": args.label,
+                              "worker_repo": str(args.worker_repo),
                               "load_average_start": os.getloadavg(),
                               "cores": os.cpu_count(), "partitions": settings.partitions}
     progress = Progress(settings.kafka_bootstrap, CASE_STATUS.name)
