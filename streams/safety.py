@@ -202,6 +202,12 @@ class StallWatchdog:
     :func:`install_gap_guard`) nothing past it is committed: the committed offset stays below the
     end offset and stops moving. After ``checks`` checks in a row like that, the worker crashes
     and its restart re-reads from the committed offset.
+
+    A partition counts as stuck only if offsets after its head were acknowledged, or no input
+    partition committed anything since the last check: under a backlog, a partition can wait
+    longer than two checks for its first record to reach the agent (measured: the worker's own
+    advice requests waited behind 3,000 queued referrals and casework events) while the others
+    commit, and crashing then would only restart the backlog.
     """
 
     def __init__(self, app: faust.App, topics: Collection[str], checks: int = 2) -> None:
@@ -221,11 +227,17 @@ class StallWatchdog:
         if not tps:
             return
         ends = await consumer.highwaters(*tps)
+        heads = {tp: first_unread(consumer, tp) for tp in tps}
+        # Some partition committed since the last check: the worker is busy, and a partition
+        # with nothing acknowledged past its head may just be waiting its turn behind a backlog
+        # on the others (starved, not stuck). One with later offsets acknowledged is stuck.
+        moving = any(self._last.get(tp, -1) != heads[tp] for tp in tps)
         for tp in tps:
             end = ends.get(tp)
-            committed = first_unread(consumer, tp)
+            committed = heads[tp]
             behind = end is not None and end > (committed or 0)
-            if not behind or self._last.get(tp, -1) != committed:
+            waiting = moving and not getattr(consumer, "_acked", {}).get(tp)
+            if not behind or self._last.get(tp, -1) != committed or waiting:
                 self._strikes[tp] = 0
             else:
                 self._strikes[tp] = self._strikes.get(tp, 0) + 1

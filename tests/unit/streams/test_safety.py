@@ -243,3 +243,21 @@ def test_supervisor_kills_a_child_that_ignores_the_stop_signal(tmp_path: Path) -
     code = supervise([sys.executable, "-c", child], stop_grace_s=1.0)
     assert code == -signal.SIGKILL
     assert time.monotonic() - started < 15
+
+
+def test_watchdog_leaves_a_partition_waiting_behind_a_backlog_alone() -> None:
+    """Nothing acknowledged past its head while another partition commits: waiting, not stuck."""
+    consumer = FakeConsumer(acked=[], committed=0)
+    busy = tp(1)
+    consumer.assignment = lambda: {consumer.key, busy}  # type: ignore[method-assign]
+    consumer.ends.update({consumer.key: 860, busy: 5000})
+    dog = _watchdog(consumer)
+    for committed in (100, 200, 300, 400):
+        consumer._committed_offset[busy] = committed
+        asyncio.run(dog.check())
+    assert consumer.crashed == []
+    consumer._acked[consumer.key] = [3, 4]  # offsets after the head acknowledged: stuck
+    for committed in (500, 600):
+        consumer._committed_offset[busy] = committed
+        asyncio.run(dog.check())
+    assert [type(e) for e in consumer.crashed] == [PartitionStalledError]
