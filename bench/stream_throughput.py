@@ -398,6 +398,9 @@ def main() -> int:
     parser.add_argument("--worker-repo", type=Path, default=REPO,
                         help="run the workers from another checkout (e.g. the commit before a "
                              "change), with this one's bench and checks")
+    parser.add_argument("--store", default="memory://",
+                        help="the workers' table store (EHCP_STORE), e.g. rocksdb:// with the "
+                             "rocksdb extra installed")
     parser.add_argument("--profile", default="",
                         help="py-spy (pip install py-spy) profile of the one-worker phase to this "
                              "file, collapsed stacks")
@@ -421,7 +424,7 @@ def main() -> int:
     env = {**os.environ, "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
            "EHCP_PSEUDONYM_KEY": key, "EHCP_APP_ID": settings.app_id,
            "EHCP_DATA_DIR": str(settings.data_dir), "EHCP_LOG_LEVEL": "INFO",
-           "EHCP_ALERT_TICK_S": "3600"}
+           "EHCP_ALERT_TICK_S": "3600", "EHCP_STORE": args.store}
     log_path = tmp / "worker.log"
     if args.worker_repo != REPO:
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other checkout as it is
@@ -430,7 +433,7 @@ def main() -> int:
         weeks=16)
     inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
     result: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "label": args.label,
-                              "worker_repo": str(args.worker_repo),
+                              "worker_repo": str(args.worker_repo), "store": args.store,
                               "load_average_start": os.getloadavg(),
                               "cores": os.cpu_count(), "partitions": settings.partitions}
     progress = Progress(settings.kafka_bootstrap, CASE_STATUS.name)
