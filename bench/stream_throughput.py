@@ -401,6 +401,9 @@ def main() -> int:
     parser.add_argument("--store", default="memory://",
                         help="the workers' table store (EHCP_STORE), e.g. rocksdb:// with the "
                              "rocksdb extra installed")
+    parser.add_argument("--stall-check-s", default="15",
+                        help="EHCP_STALL_CHECK_S for the workers (before commit 'Stall watchdog' "
+                             "its false alarm under this backlog hung the worker: use 600 there)")
     parser.add_argument("--profile", default="",
                         help="py-spy (pip install py-spy) profile of the one-worker phase to this "
                              "file, collapsed stacks")
@@ -424,7 +427,8 @@ def main() -> int:
     env = {**os.environ, "EHCP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
            "EHCP_PSEUDONYM_KEY": key, "EHCP_APP_ID": settings.app_id,
            "EHCP_DATA_DIR": str(settings.data_dir), "EHCP_LOG_LEVEL": "INFO",
-           "EHCP_ALERT_TICK_S": "3600", "EHCP_STORE": args.store}
+           "EHCP_ALERT_TICK_S": "3600", "EHCP_STORE": args.store,
+           "EHCP_STALL_CHECK_S": args.stall_check_s}
     log_path = tmp / "worker.log"
     if args.worker_repo != REPO:
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other checkout as it is

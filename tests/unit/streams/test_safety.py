@@ -261,3 +261,35 @@ def test_watchdog_leaves_a_partition_waiting_behind_a_backlog_alone() -> None:
         consumer._committed_offset[busy] = committed
         asyncio.run(dog.check())
     assert [type(e) for e in consumer.crashed] == [PartitionStalledError]
+
+
+def test_a_crashed_worker_whose_stop_hangs_exits_for_its_supervisor(tmp_path: Path) -> None:
+    """A guard's crash arms an exit: a process whose stop never finishes leaves with status 70."""
+    import subprocess
+
+    from streams.safety import EXIT_STOP_HUNG
+
+    script = tmp_path / "hung.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "from types import SimpleNamespace\n"
+        "from faust.types import TP\n"
+        "from streams import safety\n"
+        "class Consumer:\n"
+        "    _committed_offset = {TP('t', 0): 5}\n"
+        "    _acked = {}\n"
+        "    def assignment(self): return {TP('t', 0)}\n"
+        "    async def highwaters(self, *tps): return {tp: 9 for tp in tps}\n"
+        "    async def crash(self, exc): pass  # Faust's stop then hangs: nothing stops us\n"
+        "safety.exit_when_a_crash_hangs(0.5)\n"
+        "app = SimpleNamespace(consumer=Consumer(), rebalancing=False, in_recovery=False)\n"
+        "dog = safety.StallWatchdog(app, {'t'}, checks=2)\n"
+        "for _ in range(3): asyncio.run(dog.check())\n"
+        "time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True,
+                          timeout=60, check=False)
+    assert done.returncode == EXIT_STOP_HUNG, done.stderr.decode()[-2000:]
+    assert time.monotonic() - started < 30
