@@ -395,6 +395,8 @@ def main() -> int:
     parser.add_argument("--restart-cases", type=int, default=100)
     parser.add_argument("--give-up", type=float, default=900.0, help="max seconds per phase")
     parser.add_argument("--label", default="", help="free text stored with the results")
+    parser.add_argument("--out", default="stream_throughput.json",
+                        help="file name under bench/results")
     parser.add_argument("--worker-repo", type=Path, default=REPO,
                         help="run the workers from another checkout (e.g. the commit before a "
                              "change), with this one's bench and checks")
@@ -549,7 +551,7 @@ def main() -> int:
     result["worker_log"] = str(log_path)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "stream_throughput.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (out / args.out).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print_table(result)
     chk = result["check"]
     ok = chk["cases_wrong"] == 0 and chk["alerts_repeated"] == 0
