@@ -15,9 +15,9 @@ case, produced case by case in rounds so the cases grow as a live system's do. T
    the topic and a worker is started again: seconds from the start to its first new case
    status, and its alert timer's first run (``due_index_rebuilt`` in its log: cases indexed, and
    how long the run held the event loop); the timer runs every 2 s in this phase only;
-4. **scale-out**: a second worker joins the group (its own supervisor, worker slot 1),
-   ``--scale-cases`` more cases arrive, and one worker's Faust process is killed with SIGKILL
-   half-way through: input events/s of the pair, and that nothing was lost.
+4. **scale-out**: ``--scale-workers`` (2) workers form the group (each its own supervisor and
+   worker slot), ``--scale-cases`` more cases arrive, and one worker's Faust process is killed
+   with SIGKILL half-way through: input events/s of the group, and that nothing was lost.
 
 Every case is then checked against the pure case stage run in this process over the same
 inputs: its last case status (stage, advice, open alerts) and its open alerts on
@@ -393,6 +393,8 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--scale-cases", type=int, default=1000)
     parser.add_argument("--restart-cases", type=int, default=100)
+    parser.add_argument("--scale-workers", type=int, default=2,
+                        help="workers in the scale-out phase (one of them is killed)")
     parser.add_argument("--give-up", type=float, default=900.0, help="max seconds per phase")
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", default="stream_throughput.json",
@@ -505,9 +507,8 @@ def main() -> int:
 
         # 4. two workers in one group; one killed with SIGKILL half-way
         base = progress.count()
-        sup_a = workers.start()
-        sup_b = workers.start()
-        pid_b = workers.faust_pid(sup_b)
+        sups = [workers.start() for _ in range(args.scale_workers)]
+        pid_b = workers.faust_pid(sups[-1])
         wait_for(progress, base + 1, 5)  # nothing to do yet; both joining
         scale_ids = [f"EHC-999-TS-{i:06d}" for i in range(args.scale_cases)]
         time.sleep(10)  # let both join before the load arrives
@@ -528,7 +529,7 @@ def main() -> int:
                 break
             after = wait_for(progress, base + scale_statuses, args.give_up)
         scale = rate(before_kill, base, half, scale_inputs // 2)
-        scale["workers"] = 2
+        scale["workers"] = args.scale_workers
         scale["killed_after_statuses"] = before_kill[-1][1] - base
         scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
         scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
@@ -537,7 +538,6 @@ def main() -> int:
             scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
         result["scale_out"] = scale
         print(f"scale-out: {scale}", flush=True)
-        del sup_a
         time.sleep(3)
         workers.stop_all()
 
@@ -576,10 +576,10 @@ def print_table(result: dict[str, Any]) -> None:
              str(result["restart"].get("first_timer_run_seconds")),
              f"{result['restart'].get('first_timer_run_cases')} cases indexed")]
     scale = result["scale_out"]
-    rows.append(("2 workers, input events/s (before the kill)",
+    rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
                  f"{scale.get('events_per_s', 0):.0f}",
                  f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
-    rows.append(("kill -9 of one of 2: seconds to all processed",
+    rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
                  str(scale.get("seconds_from_kill_to_all_processed")), ""))
     chk = result["check"]
     rows.append(("cases in the wrong state / checked",
