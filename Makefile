@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit lint bench bench-connectors clean
+.PHONY: run test test-unit lint bench bench-connectors bench-stream clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-connectors: $(STAMP)
 	$(BIN)/python bench/connector_throughput.py
+
+bench-stream: $(STAMP)
+	$(BIN)/python bench/stream_throughput.py
 
 clean:
 	-$(BIN)/ehcp kafka stop

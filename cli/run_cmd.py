@@ -37,8 +37,10 @@ def worker(no_supervise: bool) -> None:
     import faust
 
     from streams.app import create_app
+    from streams.safety import exit_when_a_crash_hangs
 
     app = create_app(settings)
+    exit_when_a_crash_hangs(30.0)  # Faust's stop can hang after a guard's crash; restart anyway
     logging_config = faust_logging_config(
         settings.log_level, settings.log_json, settings.log_repeat_interval_s
     )

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(
         3.0, gt=0, description="How often a worker heartbeats to the group coordinator."
     )
+    producer_linger_ms: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="How long a worker's producer waits to batch outputs into one request.",
+    )
 
     # Workspace read model
     readmodel_url: SecretStr | None = Field(

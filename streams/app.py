@@ -108,6 +108,8 @@ def _faust_app(settings: Settings) -> faust.App:
         ),
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
+        # Outputs are pipelined (streams/agents.py): batching them costs latency, not throughput.
+        producer_linger=settings.producer_linger_ms / 1000,
     )
 
 

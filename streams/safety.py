@@ -47,6 +47,8 @@ revisited when Faust is upgraded.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Collection
 from typing import Any, Final
 
@@ -75,6 +77,31 @@ _FLOOR_ATTR: Final = "_ehcp_uncommitted_floor"
 #: Per consumer: (generation id, stream partitions held paused until the flow resumes).
 _HELD_ATTR: Final = "_ehcp_held_partitions"
 _GUARDED: set[str] = set()
+#: Seconds a worker crashed by a guard has to stop before the process exits anyway (None: never).
+_EXIT_AFTER_CRASH_S: list[float | None] = [None]
+#: Exit status of a worker that did not stop in time after a guard crashed it.
+EXIT_STOP_HUNG: Final = 70
+
+
+def _exit_if_stop_hangs() -> None:
+    """After a guard's crash, exit the process if Faust has not stopped it in time.
+
+    Faust's stop waits for every message it fetched to be acknowledged ("Wait for streams...");
+    with a backlog queued when the guard crashed the consumer, that never happens and the worker
+    hung there for good (seen with `bench/stream_throughput.py`), so its supervisor never saw it
+    exit and never restarted it. A daemon thread, so a blocked event loop cannot hold it up.
+    """
+    delay = _EXIT_AFTER_CRASH_S[0]
+    if delay is None:
+        return
+
+    def leave() -> None:
+        log.error("worker_stop_hung", seconds=delay)
+        os._exit(EXIT_STOP_HUNG)
+
+    timer = threading.Timer(delay, leave)
+    timer.daemon = True
+    timer.start()
 
 
 def held_partitions(consumer: Any) -> tuple[int, set[Any]]:
@@ -104,6 +131,15 @@ def first_unread(consumer: Any, tp: Any) -> int | None:
     return uncommitted_floor(consumer).get(tp)
 
 
+def exit_when_a_crash_hangs(seconds: float) -> None:
+    """When a guard crashes the worker, exit the process ``seconds`` later if it is still up.
+
+    Called by ``ehcp worker`` for its Faust process (its supervisor restarts it); never in a
+    process that only builds the app (tests, the CLI).
+    """
+    _EXIT_AFTER_CRASH_S[0] = seconds
+
+
 def install_gap_guard(topics: Collection[str]) -> None:
     """Make Faust's consumer crash, not acknowledge, when it skips offsets of ``topics``."""
     _GUARDED.update(topics)
@@ -122,6 +158,7 @@ def install_gap_guard(topics: Collection[str]) -> None:
             first_skipped=offset_from,
             last_skipped=offset_to - 1,
         )
+        _exit_if_stop_hangs()
         await self.crash(
             OffsetsSkippedError(
                 f"{tp.topic}[{tp.partition}] offsets {offset_from}..{offset_to - 1} were skipped"
@@ -202,6 +239,12 @@ class StallWatchdog:
     :func:`install_gap_guard`) nothing past it is committed: the committed offset stays below the
     end offset and stops moving. After ``checks`` checks in a row like that, the worker crashes
     and its restart re-reads from the committed offset.
+
+    A partition counts as stuck only if offsets after its head were acknowledged, or no input
+    partition committed anything since the last check: under a backlog, a partition can wait
+    longer than two checks for its first record to reach the agent (measured: the worker's own
+    advice requests waited behind 3,000 queued referrals and casework events) while the others
+    commit, and crashing then would only restart the backlog.
     """
 
     def __init__(self, app: faust.App, topics: Collection[str], checks: int = 2) -> None:
@@ -221,11 +264,17 @@ class StallWatchdog:
         if not tps:
             return
         ends = await consumer.highwaters(*tps)
+        heads = {tp: first_unread(consumer, tp) for tp in tps}
+        # Some partition committed since the last check: the worker is busy, and a partition
+        # with nothing acknowledged past its head may just be waiting its turn behind a backlog
+        # on the others (starved, not stuck). One with later offsets acknowledged is stuck.
+        moving = any(self._last.get(tp, -1) != heads[tp] for tp in tps)
         for tp in tps:
             end = ends.get(tp)
-            committed = first_unread(consumer, tp)
+            committed = heads[tp]
             behind = end is not None and end > (committed or 0)
-            if not behind or self._last.get(tp, -1) != committed:
+            waiting = moving and not getattr(consumer, "_acked", {}).get(tp)
+            if not behind or self._last.get(tp, -1) != committed or waiting:
                 self._strikes[tp] = 0
             else:
                 self._strikes[tp] = self._strikes.get(tp, 0) + 1
@@ -238,6 +287,7 @@ class StallWatchdog:
                     committed=committed,
                     end_offset=end,
                 )
+                _exit_if_stop_hangs()
                 await consumer.crash(
                     PartitionStalledError(
                         f"{tp.topic}[{tp.partition}] stopped short of its end at offset {committed}"

@@ -3,12 +3,13 @@
 Time reaches a case as an event (``CaseTick`` on ``ehcp.case-ticks.v1``), so a replay gives the
 same alerts. :class:`DueIndex` keeps the local cases by the next date their alerts change, so a
 timer run costs what falls due, not the number of open cases; it is rebuilt from the ``cases``
-table after a rebalance.
+table after a rebalance, from the next due date each case stores (no case is evaluated for it).
 """
 
 from __future__ import annotations
 
 import heapq
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
@@ -34,6 +35,9 @@ class DueIndex:
         self._due: dict[str, date] = {}
         self.dirty = True
 
+    def __len__(self) -> int:
+        return len(self._due)
+
     def set(self, case_id: str, due: date | None) -> None:
         """Record (or clear) a case's next due date."""
         if due is None:
@@ -54,10 +58,10 @@ class DueIndex:
         return out
 
     def rebuild(self, entries: Iterable[tuple[str, date | None]]) -> None:
-        """Replace the index with the given cases (after a rebalance)."""
-        self._heap, self._due = [], {}
-        for case_id, due in entries:
-            self.set(case_id, due)
+        """Replace the index with the given cases (after a rebalance): O(cases), one heapify."""
+        self._due = {case_id: due for case_id, due in entries if due is not None}
+        self._heap = [(due, case_id) for case_id, due in self._due.items()]
+        heapq.heapify(self._heap)
         self.dirty = False
 
 
@@ -92,7 +96,13 @@ class AlertTimer:
         """One timer run: rebuild the index if a rebalance made it stale, then send the ticks."""
         today = self._clock.now().astimezone(self._zone).date()
         if self.index.dirty:
+            started = time.monotonic()
             self.index.rebuild((k, self._next_due(v)) for k, v in self._cases.items())
+            log.info(
+                "due_index_rebuilt",
+                cases=len(self.index),
+                seconds=round(time.monotonic() - started, 3),
+            )
         due = self.index.pop_due(today)
         if not due:
             return

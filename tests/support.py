@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import socket
@@ -143,7 +144,6 @@ def referral_message(case_id: str, received_at: datetime, source: str = "/tests"
     """A referral for ``case_id`` (a fresh synthetic NHS number, no UPN) as a Kafka value and its CloudEvents headers."""
     from cli import demo
     from connectors.education.models import ReferralIn, referral_record
-    from ehcp.contract.avro import default_codec
     from ehcp.contract.cloudevents import CloudEvent, event_type
     from ehcp.contract.topics import REFERRALS
 
@@ -154,4 +154,12 @@ def referral_message(case_id: str, received_at: datetime, source: str = "/tests"
     schema = REFERRALS.value_schema or ""
     ce = CloudEvent(id=record["event_id"], source=source, type=event_type(schema),
                     time=datetime.now(UTC), subject=case_id)
-    return default_codec().encode(schema, record), ce.headers()
+    return _codec().encode(schema, record), ce.headers()
+
+
+@functools.cache
+def _codec() -> Any:
+    """One codec for the helpers (building one parses every schema file)."""
+    from ehcp.contract.avro import default_codec
+
+    return default_codec()

@@ -73,6 +73,20 @@ def _convert(value: Any, annotation: Any) -> Any:
     raise _FieldError(f"has an unsupported type {annotation!r}")  # a programming error
 
 
+_SHAPES: dict[type, tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]] = {}
+
+
+def _shape(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """An event class's resolved type hints and fields (resolving them took most of a parse)."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = _SHAPES[cls] = (
+            get_type_hints(cls),
+            {f.name: f for f in dataclasses.fields(cls)},
+        )
+    return shape
+
+
 def parse_event(data: Any, *, line: int | None = None) -> CaseEvent:
     """Build one event from its decoded JSON object.
 
@@ -89,8 +103,7 @@ def parse_event(data: Any, *, line: int | None = None) -> CaseEvent:
             f"{where}field 'type': unknown event type {type_name!r}",
             location=f"line {line}/type",
         )
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints, fields = _shape(cls)
     unknown = sorted(set(data) - set(fields) - {"type"})
     if unknown:
         raise ValidationError(

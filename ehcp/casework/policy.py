@@ -6,6 +6,7 @@ be configured. See ``docs/casework-rules.md`` for which is which.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ehcp.casework.calendar import Calendar, ClosurePeriod, ReceiptRule
@@ -50,5 +51,15 @@ class Policy:
         )
 
     def calendar(self) -> Calendar:
-        """A default calendar (England and Wales bank holidays) with this policy's LA closures."""
-        return Calendar(la_default_closures=self.la_default_closures)
+        """A default calendar (England and Wales bank holidays) with this policy's LA closures.
+
+        Built once per set of closures and shared: a calendar is never changed after it is built
+        (``Calendar.with_closures`` returns a new one), and building one set up the bank holidays
+        again on every evaluation.
+        """
+        return _calendar(self.la_default_closures)
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(la_default_closures: tuple[ClosurePeriod, ...]) -> Calendar:
+    return Calendar(la_default_closures=la_default_closures)

@@ -101,7 +101,10 @@ class SchemaRegistry:
 
     def latest(self, full_name: str) -> SchemaVersion:
         """The newest version of a record: what this build writes and reads into."""
-        return self.history(full_name)[-1]
+        try:
+            return self._history[full_name][-1]
+        except KeyError as exc:
+            raise UnknownSchemaError(f"no schema named {full_name}") from exc
 
     def by_fingerprint(self, fp: bytes) -> SchemaVersion:
         """The writer schema a message names."""
@@ -116,19 +119,29 @@ class AvroCodec:
 
     def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
+        self._fields: dict[str, frozenset[str]] = {}
 
     def encode(self, full_name: str, record: Mapping[str, Any]) -> bytes:
         """Single-object-encode ``record`` with the newest schema of ``full_name``.
+
+        Every record is validated first. The check that passes is the cheap one: fastavro's
+        ``validate`` with ``raise_errors=True`` builds (and catches) an exception for every
+        union branch a value does not take, so it runs only to word the error of a record
+        that fails.
 
         Raises:
             ContractError: if the record does not fit the schema (the message names the field).
         """
         writer = self.registry.latest(full_name)
-        unknown = set(record) - {f["name"] for f in writer.parsed["fields"]}
-        if unknown:
+        names = self._fields.get(full_name)
+        if names is None:
+            names = self._fields[full_name] = frozenset(f["name"] for f in writer.parsed["fields"])
+        if not names.issuperset(record):
+            unknown = set(record) - names
             raise ContractError(f"{full_name} has no field(s) {', '.join(sorted(unknown))}")
         try:
-            fastavro.validation.validate(record, writer.parsed, raise_errors=True)
+            if not fastavro.validation.validate(record, writer.parsed, raise_errors=False):
+                fastavro.validation.validate(record, writer.parsed, raise_errors=True)
             buf = io.BytesIO()
             buf.write(writer.header)
             fastavro.schemaless_writer(buf, writer.parsed, record)

@@ -17,6 +17,7 @@ same dates and alerts.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -53,13 +54,52 @@ class CaseOutcome:
     next_due: date | None = None
 
 
+#: Cases whose stored inputs the processor keeps parsed, most recently used first out last.
+PARSED_CASES = 4096
+
+
 class CaseProcessor:
-    """Folds contract records into a case and works out what follows."""
+    """Folds contract records into a case and works out what follows.
+
+    It keeps the parsed casework events of the cases it handled last (up to
+    :data:`PARSED_CASES`), so an input parses only itself, not every input its case had before.
+    A case's stored inputs only grow and each has a unique id, so their count and the last id
+    tell whether the parsed list is still the case's.
+    """
 
     def __init__(self, pseudonym_key: bytes, policy: Policy, codec: AvroCodec) -> None:
         self._key = pseudonym_key
         self._policy = policy
         self._codec = codec
+        self._parsed: OrderedDict[str, tuple[int, str | None, list[ev.CaseEvent]]] = (
+            OrderedDict()
+        )
+
+    def _events(self, case_id: str, state: Mapping[str, Any]) -> list[ev.CaseEvent]:
+        """The case's casework events, parsed once per input while the case stays cached."""
+        inputs = state.get("inputs", [])
+        last = inputs[-1]["id"] if inputs else None
+        cached = self._parsed.get(case_id)
+        if cached is not None and cached[0] == len(inputs) and cached[1] == last:
+            self._parsed.move_to_end(case_id)
+            return cached[2]
+        events = case_store.stored_casework_events(state, self._codec)
+        self._remember(case_id, inputs, events)
+        return events
+
+    def _remember(
+        self, case_id: str, inputs: list[dict[str, Any]], events: list[ev.CaseEvent]
+    ) -> None:
+        self._parsed[case_id] = (len(inputs), inputs[-1]["id"] if inputs else None, events)
+        self._parsed.move_to_end(case_id)
+        if len(self._parsed) > PARSED_CASES:
+            self._parsed.popitem(last=False)
+
+    def _assess_case(self, case_id: str, state: Mapping[str, Any]) -> CaseAssessment | None:
+        events = self._events(case_id, state)
+        if not events:
+            return None
+        return evaluate(list(events), date.fromisoformat(state["as_of"]), self._policy)
 
     @classmethod
     def default(cls, pseudonym_key: bytes) -> CaseProcessor:
@@ -78,7 +118,13 @@ class CaseProcessor:
         return evaluate(events, date.fromisoformat(state["as_of"]), self._policy)
 
     def next_due(self, state: Mapping[str, Any]) -> date | None:
-        """The next date on which the case's alerts change with no new event."""
+        """The next date on which the case's alerts change with no new event.
+
+        Stored with the case since each input works it out (``next_due``); only a case stored
+        before then is evaluated for it.
+        """
+        if "next_due" in state:
+            return date.fromisoformat(state["next_due"]) if state["next_due"] else None
         assessment = self.assess(state)
         return assessment.next_change_on if assessment else None
 
@@ -118,11 +164,14 @@ class CaseProcessor:
                 event = to_casework_event(name, record)  # fail fast on what the domain refuses
             except CaseworkError as exc:
                 raise ContractError(f"{short_name(name)} refused: {exc}") from exc
-            current = case_store.with_input(current, dedupe_id, event)
+            if event is not None:
+                events = self._events(case_id, current)
+                current = case_store.with_input(current, dedupe_id, event)
+                self._remember(case_id, current["inputs"], [*events, event])
         if name == REFERRAL_RECEIVED and case_store.case_la_code(current, self._codec) is None:
             current["la_code"] = str(record["la_code"])  # the first referral's LA owns the case
         outputs: list[Emit] = []
-        assessment = self.assess(current)
+        assessment = self._assess_case(case_id, current)
         if name == REFERRAL_RECEIVED:
             outputs += case_outputs.open_case(record, assessment, self._policy, self._key)
             current["id_linked"] = True
@@ -136,15 +185,12 @@ class CaseProcessor:
                 )
             )
             current["id_linked"] = True
+        next_due = assessment.next_change_on if assessment else None
         if assessment is not None:
             outputs += case_outputs.alert_changes(current, assessment)
             outputs.append(case_outputs.status_record(current, assessment))
-        return CaseOutcome(
-            current,
-            changed=True,
-            outputs=outputs,
-            next_due=assessment.next_change_on if assessment else None,
-        )
+        current["next_due"] = next_due.isoformat() if next_due else None
+        return CaseOutcome(current, changed=True, outputs=outputs, next_due=next_due)
 
     def _check_la(self, state: Mapping[str, Any], by: Mapping[str, Any], what: str) -> None:
         """Refuse a record made by another LA than the one that owns the case.

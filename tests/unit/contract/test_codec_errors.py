@@ -107,6 +107,10 @@ def _with(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
         pytest.param(_with("kind", "LATE"), "kind", id="unknown-enum-symbol"),
         pytest.param(_with("status", None), "status", id="null-for-enum"),
         pytest.param(_with("agency", {"system": "x"}), "agency", id="incomplete-nested-record"),
+        # fastavro's writer alone would encode this one: only the validation (run on every
+        # record, its wording only for failures) refuses it.
+        pytest.param(_with("days_overdue", 2**40), "days_overdue", id="int-out-of-range"),
+        pytest.param(_with("due_on", 3.5), "due_on", id="no-union-branch-fits"),
     ],
 )
 def test_record_not_fitting_the_schema_is_a_contract_error(

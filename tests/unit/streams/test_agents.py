@@ -94,12 +94,16 @@ def ce_headers(key: str) -> list[tuple[str, bytes]]:
     return ce.headers()
 
 
+class FakeEvent(SimpleNamespace):
+    """An event object (weakly referenceable, as Faust's are: Faust holds the current one so)."""
+
+
 def fake_event(
     key: str, value: bytes, offset: int, headers: list[tuple[str, bytes]] | None = None
 ) -> Any:
     """An event with the message fields the loop logs and the dead-letter headers need."""
     message = SimpleNamespace(topic="ehcp.case-ticks.v1", partition=0, offset=offset)
-    return SimpleNamespace(
+    return FakeEvent(
         key=key.encode(),
         value=value,
         headers=ce_headers(key) if headers is None else headers,
@@ -366,3 +370,120 @@ def test_a_refused_record_sends_its_alert_before_its_dead_letter() -> None:
                        "ack C-10"]
     assert dead_letter_reasons(topics[DEAD_LETTER.name]) == [
         (b"RefusedError", b"advice submitted by LA 886, but the case belongs to LA 999")]
+
+
+class HeldTopic(RecordingTopic):
+    """A topic whose sends Kafka acknowledges only when the test says so (or refuses)."""
+
+    def __init__(self, name: str, journal: list[str]) -> None:
+        super().__init__(name, journal)
+        self.futures: dict[bytes, asyncio.Future[Any]] = {}
+
+    async def send(self, *, key: bytes | None, value: bytes | None, headers: Any) -> Any:
+        self.journal.append(f"send {key.decode() if key else ''}")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures[key or b""] = fut
+        return fut
+
+    def acknowledge(self, key: str, error: BaseException | None = None) -> None:
+        self.journal.append(f"kafka {'refuses' if error else 'acks'} {key}")
+        fut = self.futures[key.encode()]
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def _pipelined(keys: list[str], drive: Any) -> tuple[list[str], list[str], Any]:
+    """Run the loop over ticks for ``keys`` with held sends; ``drive(topic)`` acknowledges them."""
+    journal: list[str] = []
+    handled: list[str] = []
+    ticks = HeldTopic("ticks", journal)
+    topics = {CASE_TICKS.name: ticks, DEAD_LETTER.name: RecordingTopic("dlq", journal)}
+
+    def handle(key: str, name: str, record: dict[str, Any]) -> Step:
+        handled.append(key)
+        return Step([Emit(CASE_TICKS, key, record, key)],
+                    lambda: journal.append(f"save {key}"), {})
+
+    events = [fake_event(k, tick_bytes(k.split("#")[0]), i) for i, k in enumerate(keys)]
+    for event in events:
+        event.key = event.key.split(b"#")[0]
+
+    async def main() -> Any:
+        task = asyncio.create_task(run_stage(FakeStream(events, journal),
+                                             make_stage(journal, topics, handle)))
+        await _settle()
+        await drive(ticks)
+        await _settle()
+        return task.exception() if task.done() else task
+
+    outcome = asyncio.run(main())
+    return journal, handled, outcome
+
+
+def test_outputs_of_later_inputs_are_sent_before_earlier_ones_are_acknowledged() -> None:
+    """One round trip per window, not per input; yet saves and input acks follow Kafka's acks, in order."""
+
+    async def drive(ticks: HeldTopic) -> None:
+        ticks.acknowledge("C-2")  # Kafka may acknowledge out of order ...
+        await _settle()
+        ticks.acknowledge("C-1")
+
+    journal, _, outcome = _pipelined(["C-1", "C-2"], drive)
+    assert outcome is None
+    assert journal == [
+        "send C-1", "send C-2",
+        "kafka acks C-2",  # ... but nothing of C-2 is stored or acked before C-1 is
+        "kafka acks C-1",
+        "save C-1", "ack C-1", "save C-2", "ack C-2",
+    ]
+
+
+def test_an_input_waits_for_the_earlier_input_of_its_key() -> None:
+    """The stage never reads a case's state while an earlier input of that case is in flight."""
+
+    async def drive(ticks: HeldTopic) -> None:
+        ticks.acknowledge("C-1")
+        await _settle()
+        ticks.acknowledge("C-2")
+        await _settle()
+        ticks.acknowledge("C-1")  # the second input of C-1, sent only after the first is saved
+
+    journal, handled, outcome = _pipelined(["C-1", "C-2", "C-1#2"], drive)
+    assert outcome is None
+    assert handled == ["C-1", "C-2", "C-1"]
+    assert journal.index("save C-1") < journal.index("send C-1", journal.index("send C-2"))
+    assert journal[-3:] == ["kafka acks C-1", "save C-1", "ack C-1"]
+
+
+def test_a_failed_send_in_flight_stores_and_acknowledges_nothing_after_it() -> None:
+    """A send error on input 1 while input 2 is in flight: neither is stored or acked; the loop crashes."""
+    from aiokafka.errors import KafkaConnectionError
+
+    async def drive(ticks: HeldTopic) -> None:
+        ticks.acknowledge("C-2")
+        ticks.acknowledge("C-1", KafkaConnectionError())
+
+    journal, _, outcome = _pipelined(["C-1", "C-2", "C-3"], drive)
+    assert not any(line.startswith(("save", "ack")) for line in journal)
+    assert isinstance(outcome, KafkaConnectionError)
+
+
+def test_kafka_refusing_an_output_in_flight_dead_letters_that_input_in_order() -> None:
+    """Too large for the broker: input 1 is dead-lettered and acked before input 2 is acked."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    async def drive(ticks: HeldTopic) -> None:
+        ticks.acknowledge("C-2")
+        ticks.acknowledge("C-1", MessageSizeTooLargeError())
+
+    journal, _, outcome = _pipelined(["C-1", "C-2"], drive)
+    assert outcome is None
+    assert journal[-5:] == ["send dlq", "kafka acked dlq", "ack C-1", "save C-2", "ack C-2"]
+    assert "save C-1" not in journal

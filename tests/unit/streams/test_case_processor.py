@@ -371,3 +371,59 @@ def test_an_alert_raised_again_after_it_was_resolved_gets_new_event_ids() -> Non
     assert ids[0][1] == transition_id("A-1", "RAISED")
     assert state["alerts"] == {}
     assert state["alert_raises"] == {"A-1": 2}
+
+
+def _lifecycle(processor: CaseProcessor, case_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """A referral, its advice request, advice a day after it is due, then a tick, for ``case_id``."""
+    ref = {**referral(), "case_id": case_id, "event_id": f"ref-{case_id}"}
+    outcome = processor.on_event(None, case_id, REFERRAL, ref)
+    request = next(r for t, _, r, _ in outcome.outputs if t == ADVICE_REQUESTS)
+    advice = {**medical(datetime(2026, 10, 20, 9, tzinfo=UTC), request["request_id"]),
+              "case_id": case_id, "event_id": f"adv-{case_id}",
+              "contribution_id": f"urn:uuid:adv-{case_id}"}
+
+    def case_tick(on: date) -> dict[str, Any]:
+        return {**tick(on), "case_id": case_id, "event_id": f"tick-{case_id}-{on}"}
+
+    return [(REFERRAL, ref), (ADVICE_REQUESTED, request), (CASE_TICK, case_tick(date(2026, 10, 20))),
+            (ADVICE_SUBMITTED, advice), (CASE_TICK, case_tick(date(2027, 1, 4)))]
+
+
+def test_parsed_inputs_kept_between_events_give_what_a_fresh_parse_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cases interleaved through one processor (its parsed-event cache evicting) match fresh ones."""
+    import streams.stages.cases as cases_module
+
+    monkeypatch.setattr(cases_module, "PARSED_CASES", 2)
+    cases = [f"EHC-999-UNIT-{n}" for n in range(3)]
+    inputs = {c: _lifecycle(CaseProcessor.default(KEY), c) for c in cases}
+    shared = CaseProcessor.default(KEY)
+    states: dict[str, Any] = dict.fromkeys(cases)
+    fresh_states: dict[str, Any] = dict.fromkeys(cases)
+    alerts = 0
+    for step in range(5):
+        for case_id in cases:
+            name, record = inputs[case_id][step]
+            got = shared.on_event(states[case_id], case_id, name, record)
+            # a new processor per input parses every stored input from scratch
+            want = CaseProcessor.default(KEY).on_event(fresh_states[case_id], case_id, name, record)
+            assert (got.state, got.outputs, got.next_due) == (want.state, want.outputs,
+                                                              want.next_due)
+            states[case_id], fresh_states[case_id] = got.state, want.state
+            alerts += sum(e.topic == ALERTS for e in got.outputs)
+    assert alerts >= 2 * len(cases)  # the overdue medical advice raised and resolved in each
+    assert len(shared._parsed) == 2
+
+
+def test_the_next_due_date_is_stored_with_the_case(processor: CaseProcessor) -> None:
+    """The timer's index is rebuilt from the stored date; a case stored without one is evaluated."""
+    state, outcomes = run(processor, [(REFERRAL, referral())])
+    assert outcomes[0].next_due is not None
+    assert state is not None
+    assert state["next_due"] == outcomes[0].next_due.isoformat()
+    assert processor.next_due(state) == outcomes[0].next_due
+    stored_before = {k: v for k, v in state.items() if k != "next_due"}
+    assert processor.next_due(stored_before) == outcomes[0].next_due
+    moved = {**state, "next_due": "2031-01-01"}  # read, not worked out again
+    assert processor.next_due(moved) == date(2031, 1, 1)

@@ -243,3 +243,53 @@ def test_supervisor_kills_a_child_that_ignores_the_stop_signal(tmp_path: Path) -
     code = supervise([sys.executable, "-c", child], stop_grace_s=1.0)
     assert code == -signal.SIGKILL
     assert time.monotonic() - started < 15
+
+
+def test_watchdog_leaves_a_partition_waiting_behind_a_backlog_alone() -> None:
+    """Nothing acknowledged past its head while another partition commits: waiting, not stuck."""
+    consumer = FakeConsumer(acked=[], committed=0)
+    busy = tp(1)
+    consumer.assignment = lambda: {consumer.key, busy}  # type: ignore[method-assign]
+    consumer.ends.update({consumer.key: 860, busy: 5000})
+    dog = _watchdog(consumer)
+    for committed in (100, 200, 300, 400):
+        consumer._committed_offset[busy] = committed
+        asyncio.run(dog.check())
+    assert consumer.crashed == []
+    consumer._acked[consumer.key] = [3, 4]  # offsets after the head acknowledged: stuck
+    for committed in (500, 600):
+        consumer._committed_offset[busy] = committed
+        asyncio.run(dog.check())
+    assert [type(e) for e in consumer.crashed] == [PartitionStalledError]
+
+
+def test_a_crashed_worker_whose_stop_hangs_exits_for_its_supervisor(tmp_path: Path) -> None:
+    """A guard's crash arms an exit: a process whose stop never finishes leaves with status 70."""
+    import subprocess
+
+    from streams.safety import EXIT_STOP_HUNG
+
+    script = tmp_path / "hung.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "from types import SimpleNamespace\n"
+        "from faust.types import TP\n"
+        "from streams import safety\n"
+        "class Consumer:\n"
+        "    _committed_offset = {TP('t', 0): 5}\n"
+        "    _acked = {}\n"
+        "    def assignment(self): return {TP('t', 0)}\n"
+        "    async def highwaters(self, *tps): return {tp: 9 for tp in tps}\n"
+        "    async def crash(self, exc): pass  # Faust's stop then hangs: nothing stops us\n"
+        "safety.exit_when_a_crash_hangs(0.5)\n"
+        "app = SimpleNamespace(consumer=Consumer(), rebalancing=False, in_recovery=False)\n"
+        "dog = safety.StallWatchdog(app, {'t'}, checks=2)\n"
+        "for _ in range(3): asyncio.run(dog.check())\n"
+        "time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True,
+                          timeout=60, check=False)
+    assert done.returncode == EXIT_STOP_HUNG, done.stderr.decode()[-2000:]
+    assert time.monotonic() - started < 30
