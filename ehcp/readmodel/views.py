@@ -317,16 +317,40 @@ class DeadLetter:
     timestamp_ms: int
 
 
-def unrouted_queue(engine: Engine, limit: int = 200) -> tuple[Unrouted, ...]:
-    """The newest unrouted contributions (operators' and managers' queue)."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(t.unrouted).order_by(
-            t.unrouted.c.submitted_at.desc()).limit(limit)).all()
-    return tuple(Unrouted(
+def _unrouted(r: Any) -> Unrouted:
+    return Unrouted(
         event_id=r.event_id, reason=r.reason, detail=r.detail, parked=bool(r.parked),
         contribution_id=r.contribution_id, advice_type=r.advice_type,
         agency_system=r.agency_system, agency_value=r.agency_value,
-        submitted_at=r.submitted_at, channel=r.channel) for r in rows)
+        submitted_at=r.submitted_at, channel=r.channel)
+
+
+def unrouted_queue(engine: Engine, limit: int = 200) -> tuple[Unrouted, ...]:
+    """The newest unrouted contributions no manager has routed or discarded yet."""
+    decided = select(p.unrouted_decisions.c.event_id)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.unrouted).where(t.unrouted.c.event_id.not_in(decided))
+                            .order_by(t.unrouted.c.submitted_at.desc()).limit(limit)).all()
+    return tuple(_unrouted(r) for r in rows)
+
+
+@dataclass(frozen=True, slots=True)
+class UnroutedAt:
+    """An unrouted contribution still in the queue, and where its record is in Kafka."""
+
+    item: Unrouted
+    partition: int
+    offset: int
+
+
+def unrouted_item(engine: Engine, event_id: str) -> UnroutedAt | None:
+    """One queued unrouted contribution by its event id (None if unknown or already decided)."""
+    decided = select(p.unrouted_decisions.c.event_id)
+    with engine.connect() as conn:
+        r = conn.execute(select(t.unrouted).where(
+            t.unrouted.c.event_id == event_id,
+            t.unrouted.c.event_id.not_in(decided))).first()
+    return None if r is None else UnroutedAt(_unrouted(r), r.kafka_partition, r.kafka_offset)
 
 
 def dead_letter_queue(engine: Engine, limit: int = 200) -> tuple[DeadLetter, ...]:
