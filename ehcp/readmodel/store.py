@@ -365,9 +365,9 @@ def _recount(conn: Connection, case_id: str, sign: int) -> None:
         .group_by(ca.c.la_code, cs.c.stage, ca.c.due_on, ca.c.agency_value,
                   ca.c.advice_type)).all()
     for la_code, stage, due_on, agency, advice_type, n in groups:
-        key = {"la_code": la_code, "stage": stage, "due_on": due_on, "agency_value": agency,
-               "advice_type": advice_type}
-        stmt = _insert(conn, tc).values(**key, open_items=sign * int(n))
+        key: dict[str, Any] = {"la_code": la_code, "stage": stage, "due_on": due_on,
+                               "agency_value": agency, "advice_type": advice_type}
+        stmt = _insert(conn, tc).values(**key, open_items=sign * int(n or 0))
         conn.execute(stmt.on_conflict_do_update(
             index_elements=_key(tc),
             set_={"open_items": tc.c.open_items + stmt.excluded.open_items}))
