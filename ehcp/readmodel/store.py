@@ -367,7 +367,7 @@ def _recount(conn: Connection, case_id: str, sign: int) -> None:
     for la_code, stage, due_on, agency, advice_type, n in groups:
         key: dict[str, Any] = {"la_code": la_code, "stage": stage, "due_on": due_on,
                                "agency_value": agency, "advice_type": advice_type}
-        stmt = _insert(conn, tc).values(**key, open_items=sign * int(n or 0))
+        stmt = _insert(conn, tc).values(**key, open_items=sign * int(str(n)))
         conn.execute(stmt.on_conflict_do_update(
             index_elements=_key(tc),
             set_={"open_items": tc.c.open_items + stmt.excluded.open_items}))
