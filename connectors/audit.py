@@ -1,5 +1,5 @@
-"""Audit events (``AccessRefused``, ``RecordRead``), written in the background so a refusal or a
-read answers at once.
+"""Audit events (``AccessRefused``, ``RecordRead``, ``ActionTaken``), written in the background so
+a refusal or a read answers at once.
 
 A 403 never waits for Kafka: :meth:`AuditTrail.refused` hands the event to a background task
 and returns. That task publishes with acks=all, retrying a bounded number of times with
@@ -36,7 +36,7 @@ import structlog
 
 from connectors.ports import EventPublisher, Principal, PublishedEvent
 from ehcp.contract.cloudevents import event_type
-from ehcp.contract.records import ACCESS_REFUSED, RECORD_READ
+from ehcp.contract.records import ACCESS_REFUSED, ACTION_TAKEN, RECORD_READ
 from ehcp.contract.topics import AUDIT
 from ehcp.errors import EhcpError
 
@@ -148,7 +148,7 @@ class FileAuditSpool:
 
 
 #: The time field of each audit record (JSON has no timestamps: the spool stores ISO text).
-_TIME_FIELDS: Final = ("refused_at", "read_at")
+_TIME_FIELDS: Final = ("refused_at", "read_at", "acted_at")
 #: Spooled records name their schema here; a line without it (older spools) is AccessRefused.
 _SCHEMA_FIELD: Final = "_schema"
 
@@ -241,6 +241,10 @@ class AuditTrail:
     async def read(self, record: Mapping[str, Any]) -> None:
         """Start writing one ``RecordRead`` record in the background and return at once."""
         await self._start(RECORD_READ, record)
+
+    async def action(self, record: Mapping[str, Any]) -> None:
+        """Start writing one ``ActionTaken`` record (a workspace user's action) and return."""
+        await self._start(ACTION_TAKEN, record)
 
     async def _start(self, schema: str, record: Mapping[str, Any]) -> None:
         self._pending[str(record["event_id"])] = (schema, record)

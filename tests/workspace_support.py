@@ -65,13 +65,25 @@ def _base(engine: Engine, topic: str) -> int:
     return stored_offsets(engine).get((topic, 0), 0)
 
 
-def standard_read_model(engine: Engine) -> None:
-    """Two cases of LA 886 (medical advice overdue), one of LA 999, routed documents, an unrouted one."""
+def standard_read_model(engine: Engine) -> dict[tuple[int, int], bytes]:
+    """Two cases of LA 886 (medical advice overdue), one of LA 999, routed documents, an unrouted one.
+
+    Returns the unrouted records' values by (partition, offset), as Kafka would hold them.
+    """
+    unrouted = rr.unrouted("RVV-ADV-UNROUTED-1")
+    base = _base(engine, unrouted[0]) if _has_tables(engine) else 0
     seed(engine,
          rr.referral(CASE, LA), rr.referral(CASE_2, LA), rr.referral(FOREIGN_CASE, OTHER_LA),
          rr.status(CASE), rr.status(CASE_2), rr.status(FOREIGN_CASE),
          rr.alert(CASE), rr.alert(FOREIGN_CASE), rr.routed(CASE), rr.routed(FOREIGN_CASE),
-         rr.unrouted("RVV-ADV-UNROUTED-1"))
+         unrouted)
+    return {(0, base): unrouted[2]}
+
+
+def _has_tables(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(engine).has_table("projector_offsets")
 
 
 @functools.cache

@@ -33,8 +33,9 @@ from ehcp.readmodel.store import create_tables
 from ehcp.settings import Settings
 from workspace.audit import AuditedDocumentReads, DocumentReads
 from workspace.render import STATIC, make_templates, page
-from workspace.routes import act, auth, live, pages
+from workspace.routes import act, auth, live, pages, queue
 from workspace.security import SignInNeeded
+from workspace.unrouted import InMemoryUnroutedRecords, KafkaUnroutedRecords, UnroutedRecords
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,8 @@ class Ports:
     clock: Clock = field(default_factory=SystemClock)
     audit_spool: AuditSpool = field(default_factory=InMemoryAuditSpool)
     document_reads: DocumentReads | None = None
+    #: Reads an unrouted contribution back from Kafka to route it (none: routing is refused).
+    unrouted_records: UnroutedRecords = field(default_factory=InMemoryUnroutedRecords)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -102,15 +105,16 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     @contextlib.asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         audit: AuditTrail = app.state.audit
-        audit.start_replay()
-        try:
-            if lifespan is None:
+        # The audit trail is closed (its writes under way finished or spooled) before the
+        # outer lifespan closes the publisher it writes through.
+        async with contextlib.AsyncExitStack() as stack:
+            if lifespan is not None:
+                await stack.enter_async_context(lifespan(app))
+            audit.start_replay()
+            try:
                 yield
-            else:
-                async with lifespan(app):
-                    yield
-        finally:
-            await audit.close()
+            finally:
+                await audit.close()
 
     app = FastAPI(title="EHCP Exchange workspace", version=__version__, lifespan=app_lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -122,6 +126,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     app.state.audit = AuditTrail(ports.publisher, ports.audit_spool)
     app.state.document_reads = ports.document_reads or AuditedDocumentReads(
         app.state.audit, ports.clock)
+    app.state.unrouted_records = ports.unrouted_records
     app.state.templates = make_templates()
 
     for exc_type in (EhcpError, StarletteHTTPException, RequestValidationError, Exception):
@@ -140,7 +145,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for router in (auth.router, pages.router, act.router, live.router):
+    for router in (auth.router, pages.router, act.router, queue.router, live.router):
         app.include_router(router)
     return app
 
@@ -170,5 +175,6 @@ def create_production_app(settings: Settings) -> FastAPI:
         docstore=FileDocumentStore(settings.documents_dir),
         audit_spool=FileAuditSpool(settings.audit_spool_file.with_name(
             "workspace-" + settings.audit_spool_file.name)),
+        unrouted_records=KafkaUnroutedRecords(settings),
     )
     return create_app(settings, ports, lifespan=lifespan)

@@ -33,6 +33,7 @@ CASE_STATUS: Final = f"{NS}.CaseStatus"
 ALERT: Final = f"{NS}.Alert"
 ACCESS_REFUSED: Final = f"{NS}.AccessRefused"
 RECORD_READ: Final = f"{NS}.RecordRead"
+ACTION_TAKEN: Final = f"{NS}.ActionTaken"
 
 
 class Emit(NamedTuple):

@@ -142,8 +142,9 @@ AUDIT: Final = TopicSpec(
     "ehcp.audit.v1", "credential id (or workspace user id)", records.ACCESS_REFUSED, "delete",
     FOREVER,
     "Audit events: requests an authenticated agency was refused (403, or 404 for another LA's "
-    "case or document), and every read of an advice document (RecordRead).",
-    other_schemas=(records.RECORD_READ,),
+    "case or document), every read of an advice document (RecordRead), and every action a "
+    "workspace user took (ActionTaken).",
+    other_schemas=(records.RECORD_READ, records.ACTION_TAKEN),
 )
 DEAD_LETTER: Final = TopicSpec(
     "ehcp.dead-letter.v1",

@@ -101,6 +101,19 @@ sessions: Final = Table(
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
 )
 
+unrouted_decisions: Final = Table(
+    "ws_unrouted_decisions",
+    metadata,
+    Column("event_id", String(LIMITS["event_id"]), primary_key=True),  # ContributionUnrouted's
+    Column("decision", String(16), nullable=False),  # "routed" or "discarded"
+    Column("case_id", String(LIMITS["case_id"]), nullable=True),  # where it was routed
+    Column("published_event_id", String(LIMITS["event_id"]), nullable=True),
+    Column("user_id", String(36), ForeignKey("ws_users.user_id"), nullable=False),
+    Column("la_code", String(LIMITS["la_code"]), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+"""What a manager did with an unrouted contribution: it leaves the queue (kept across rebuild)."""
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -334,3 +347,25 @@ def purge_sessions(engine: Engine, now: datetime, *, idle: timedelta,
             sessions.c.last_seen_at <= now - idle, sessions.c.created_at <= now - absolute)))
         return int(done.rowcount)
 
+
+
+class UnroutedDecision(StrEnum):
+    """What a manager did with an unrouted contribution."""
+
+    ROUTED = "routed"
+    DISCARDED = "discarded"
+
+
+def decide_unrouted(engine: Engine, *, event_id: str, decision: UnroutedDecision,
+                    user: User, now: datetime, case_id: str | None = None,
+                    published_event_id: str | None = None) -> bool:
+    """Record a decision on an unrouted contribution; False if one is already recorded."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(unrouted_decisions).values(
+                event_id=event_id, decision=decision.value, case_id=case_id,
+                published_event_id=published_event_id, user_id=user.user_id,
+                la_code=user.la_code, decided_at=now))
+    except IntegrityError:
+        return False
+    return True

@@ -22,6 +22,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     inspect,
     select,
     update,
@@ -84,8 +85,9 @@ def create_tables(engine: Engine) -> None:
             model made by an older version): ``ehcp workspace rebuild`` remakes it from Kafka.
     """
     try:
-        t.metadata.create_all(engine)
-        missing = outdated_columns(engine)
+        missing = outdated_columns(engine)  # before creating what is missing
+        if not missing:
+            t.metadata.create_all(engine)
     except SQLAlchemyError as exc:
         raise ReadModelError(f"cannot create the read model's tables: {exc}") from exc
     if missing:
@@ -94,10 +96,18 @@ def create_tables(engine: Engine) -> None:
             "run `ehcp workspace rebuild` to remake it from Kafka")
 
 
+#: Tables derived from other tables as they are projected: one created empty beside a read model
+#: that already holds cases would be wrong, so its absence means "made by an older version".
+DERIVED_TABLES: Final = (t.tray_counts,)
+
+
 def outdated_columns(engine: Engine) -> list[str]:
-    """The ``table.column`` names this version declares that the database's tables lack."""
+    """The ``table.column`` names this version declares that the database's tables lack, and
+    ``table`` for a derived table (:data:`DERIVED_TABLES`) missing beside projected ``cases``."""
     found = inspect(engine)
     missing: list[str] = []
+    if found.has_table(t.cases.name):
+        missing.extend(table.name for table in DERIVED_TABLES if not found.has_table(table.name))
     for table in t.metadata.sorted_tables:
         if not found.has_table(table.name):
             continue
@@ -289,11 +299,13 @@ def _learn_owner(changes: _Changes, case_id: str, at: datetime) -> None:
         for event_id, updated_at in waiting:
             conn.execute(update(table).where(table.c.event_id == event_id).values(
                 la_code=owner, seq=changes.next(), updated_at=_later(updated_at, at)))
+    _recount(conn, case_id, -1)
     conn.execute(update(t.case_advice).where(
         t.case_advice.c.case_id == case_id, t.case_advice.c.la_code.is_(None)
     ).values(la_code=owner))
     changed = conn.execute(update(t.cases).where(
         t.cases.c.case_id == case_id, t.cases.c.la_code.is_(None)).values(la_code=owner))
+    _recount(conn, case_id, +1)
     if changed.rowcount:
         _touch_case(changes, case_id, at)
 
@@ -309,12 +321,15 @@ def _write(changes: _Changes, row: Row, at: datetime) -> None:
             case_row = _with_owner(conn, values)
             stored = conn.execute(select(t.cases.c.updated_at)
                                   .where(t.cases.c.case_id == values["case_id"])).first()
+            _recount(conn, values["case_id"], -1)
             _upsert(conn, t.cases, {**case_row, "change_seq": changes.next(),
                                     "updated_at": _later(stored[0] if stored else None, at)})
             conn.execute(delete(t.case_advice).where(t.case_advice.c.case_id == values["case_id"]))
             _insert_items(conn, (
                 {**item, "la_code": case_row["la_code"]} for item in row.items))
+            _recount(conn, values["case_id"], +1)
         case Kind.CASE_REMOVED:
+            _recount(conn, values["case_id"], -1)
             for table in (t.cases, t.case_advice):
                 conn.execute(delete(table).where(table.c.case_id == values["case_id"]))
         case Kind.ALERT | Kind.ADVICE:
@@ -335,3 +350,45 @@ def _insert_items(conn: Connection, items: Iterable[Mapping[str, Any]]) -> None:
     # A status lists each advice type once; a repeated type keeps the last item (upsert).
     for item in items:
         _upsert(conn, t.case_advice, item)
+
+
+def _recount(conn: Connection, case_id: str, sign: int) -> None:
+    """Take the case's open items out of ``tray_counts`` (``sign`` -1, before they change) or
+    put them in (+1, after): only items with an owner, a due date and a stage count."""
+    ca, cs, tc = t.case_advice, t.cases, t.tray_counts
+    groups = conn.execute(
+        select(ca.c.la_code, cs.c.stage, ca.c.due_on,
+               func.coalesce(ca.c.agency_value, ""), ca.c.advice_type, func.count())
+        .select_from(ca.join(cs, cs.c.case_id == ca.c.case_id))
+        .where(ca.c.case_id == case_id, ca.c.la_code.is_not(None), ca.c.due_on.is_not(None),
+               ca.c.status.in_(t.OPEN_ADVICE_STATUSES))
+        .group_by(ca.c.la_code, cs.c.stage, ca.c.due_on, ca.c.agency_value,
+                  ca.c.advice_type)).all()
+    for la_code, stage, due_on, agency, advice_type, n in groups:
+        key: dict[str, Any] = {"la_code": la_code, "stage": stage, "due_on": due_on,
+                               "agency_value": agency, "advice_type": advice_type}
+        stmt = _insert(conn, tc).values(**key, open_items=sign * int(str(n)))
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=_key(tc),
+            set_={"open_items": tc.c.open_items + stmt.excluded.open_items}))
+        if sign < 0:  # a group that reaches zero goes, as if it had never been counted
+            conn.execute(delete(tc).where(
+                *(tc.c[name] == value for name, value in key.items()), tc.c.open_items <= 0))
+
+
+def recount_tray(engine: Engine) -> None:
+    """Remake ``tray_counts`` from ``case_advice`` in one statement (for rows written other
+    than by the projector, as the benchmark's bulk fill does)."""
+    ca, cs, tc = t.case_advice, t.cases, t.tray_counts
+    agency = func.coalesce(ca.c.agency_value, "")
+    grouped = (select(ca.c.la_code, cs.c.stage, ca.c.due_on, agency, ca.c.advice_type,
+                      func.count())
+               .select_from(ca.join(cs, cs.c.case_id == ca.c.case_id))
+               .where(ca.c.la_code.is_not(None), ca.c.due_on.is_not(None),
+                      ca.c.status.in_(t.OPEN_ADVICE_STATUSES))
+               .group_by(ca.c.la_code, cs.c.stage, ca.c.due_on, agency, ca.c.advice_type))
+    with engine.begin() as conn:
+        conn.execute(delete(tc))
+        conn.execute(tc.insert().from_select(
+            ["la_code", "stage", "due_on", "agency_value", "advice_type", "open_items"],
+            grouped))

@@ -32,6 +32,9 @@ from ehcp.readmodel.mapping import DEAD_LETTER_LIMITS, LIMITS
 
 metadata: Final = MetaData()
 
+#: Advice still owed by its agency (what the work tray lists and ``tray_counts`` counts).
+OPEN_ADVICE_STATUSES: Final = ("REQUESTED", "OVERDUE")
+
 
 def _text(name: str) -> String:
     """A bounded text column; the mapping refuses longer values (``LIMITS``)."""
@@ -87,6 +90,21 @@ Index("ix_cases_la_stage", cases.c.la_code, cases.c.stage)
 #: in due-date order, and covering what its counts and page keys read, so neither touches rows.
 Index("ix_case_advice_tray", case_advice.c.la_code, case_advice.c.due_on, case_advice.c.status,
       case_advice.c.agency_value, case_advice.c.advice_type, case_advice.c.case_id)
+
+tray_counts: Final = Table(
+    "tray_counts",
+    metadata,
+    Column("la_code", _text("la_code"), primary_key=True),
+    Column("stage", _text("stage"), primary_key=True),
+    Column("due_on", Date, primary_key=True),
+    Column("agency_value", _text("agency_value"), primary_key=True),  # "" when none
+    Column("advice_type", _text("advice_type"), primary_key=True),
+    Column("open_items", BigInteger, nullable=False),
+)
+"""How many open advice items (``REQUESTED``/``OVERDUE``, with an owner and a due date) each LA
+has per stage, due date, agency and advice type: the work tray's counts read these few rows
+instead of every open item. Kept by the projector in the same transaction as ``case_advice``
+(``store._recount``); a group that reaches zero is deleted, so a rebuild gives the same rows."""
 
 alerts: Final = Table(
     "alerts",

@@ -87,3 +87,64 @@ def test_an_audit_event_kafka_could_not_take_is_spooled_then_replayed(
     assert record["event_id"] == spooled["event_id"]
     assert record["path"] == "/api/education/referrals"
     assert spool.load() == []
+
+
+def test_a_workspace_action_is_an_action_taken_event_on_the_broker(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    """A casework event recorded in the workspace reaches the broker, then its ActionTaken does,
+    keyed by the user and naming the published event (never the form's contents)."""
+    import contextlib
+    import re
+    import time
+    from collections.abc import AsyncIterator
+
+    from connectors.audit import InMemoryAuditSpool
+    from ehcp.contract.topics import CASEWORK_EVENTS
+    from ehcp.readmodel import people
+    from ehcp.readmodel.store import open_engine
+    from tests.workspace_support import CASE, add_user, csrf_of, sign_in, standard_read_model
+    from workspace.app import Ports as WsPorts
+    from workspace.app import create_app as create_workspace
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
+    standard_read_model(engine)
+    user, secret = add_user(engine, "mgr.action", people.Role.MANAGER)
+    settings = kafka_settings.model_copy(update={"workspace_plain_http": True})
+    publisher = KafkaPublisher(settings, default_codec(), source="/tests/workspace")
+
+    @contextlib.asynccontextmanager
+    async def closing(_: object) -> AsyncIterator[None]:
+        yield
+        await publisher.close()
+
+    app = create_workspace(settings, WsPorts(engine=engine, publisher=publisher,
+                                             docstore=InMemoryDocumentStore(),
+                                             audit_spool=InMemoryAuditSpool()),
+                           lifespan=closing)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert sign_in(client, user.username, secret, app.state.clock).status_code == 303
+        form = client.get(f"/cases/{CASE}/record-event")
+        submission = re.search(r'name="submission_id" value="([^"]+)"', form.text)
+        assert submission
+        r = client.post(f"/cases/{CASE}/record-event", data={
+            "csrf_token": csrf_of(form.text), "submission_id": submission.group(1),
+            "type": "DecisionToAssessMade", "occurred_on": "2026-02-20"},
+            follow_redirects=False)
+        assert r.status_code == 303, r.text
+        published = r.headers["location"].split("event=")[1]
+    codec = default_codec()
+    deadline = time.monotonic() + 30
+    actions: list[dict[str, object]] = []
+    while not actions and time.monotonic() < deadline:
+        actions = [codec.decode(rec.value or b"")[1]
+                   for rec in read_partitions(kafka_settings, AUDIT.name)
+                   if rec.key == user.user_id.encode()]
+    (action,) = actions
+    assert action["action"] == "CASEWORK_EVENT_RECORDED"
+    assert action["published_event_id"] == published
+    assert action["case_id"] == CASE
+    assert action["agency"] == {"system": LA_CODE_SYSTEM, "value": "886"}
+    events = [codec.decode(rec.value or b"")[1]
+              for rec in read_partitions(kafka_settings, CASEWORK_EVENTS.name)]
+    assert any(e["event_id"] == published for e in events)
+    engine.dispose()

@@ -22,6 +22,7 @@ from ehcp.errors import PublishError, ValidationError
 from ehcp.readmodel import views
 from ehcp.readmodel.access import AdviceItem
 from workspace import record_advice, record_event
+from workspace.audit import ActionKind, audit_action
 from workspace.render import page
 from workspace.routes.pages import new_submission_id, refused_as_not_found
 from workspace.security import (
@@ -125,6 +126,8 @@ async def record(request: Request, case_id: str, session: ActorDep, engine: Engi
     log.info("advice_recorded_by_hand", case_id=case_id, user_id=session.user.user_id,
              advice_type=entry.advice_type, topic=receipt.topic, partition=receipt.partition,
              offset=receipt.offset)
+    await audit_action(request, session.user, ActionKind.ADVICE_RECORDED, case_id=case_id,
+                       published_event_id=str(event.record["event_id"]))
     return RedirectResponse(
         f"/cases/{case_id}/recorded?event={event.record['event_id']}", status_code=303)
 
@@ -184,5 +187,7 @@ async def post_event(request: Request, case_id: str, session: ActorDep, engine: 
     log.info("casework_event_recorded_by_hand", case_id=the_case, user_id=session.user.user_id,
              event_type=values.get("type"), topic=receipt.topic, partition=receipt.partition,
              offset=receipt.offset)
+    await audit_action(request, session.user, ActionKind.CASEWORK_EVENT_RECORDED,
+                       case_id=the_case, published_event_id=str(event.record["event_id"]))
     return RedirectResponse(
         f"/cases/{the_case}/recorded?event={event.record['event_id']}", status_code=303)

@@ -149,13 +149,6 @@ def _extension(media: str) -> str:
             "text/plain": ".txt"}.get(media, ".docx" if "wordprocessing" in media else ".bin")
 
 
-@router.get("/queue")
-def queue(request: Request, session: ManagerDep, engine: EngineDep) -> Response:
-    """Contributions matched to no case, and records the workers dead-lettered (managers)."""
-    return page(request, "queue.html", {"unrouted": views.unrouted_queue(engine),
-                                        "dead_letters": views.dead_letter_queue(engine)})
-
-
 @router.get("/overview")
 def overview(request: Request, session: ManagerDep, engine: EngineDep,
              clock: ClockDep) -> Response:

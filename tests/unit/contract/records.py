@@ -92,12 +92,24 @@ RECORD_READ: dict[str, Any] = {
     "read_at": datetime(2026, 3, 2, 9, 15, 30, 125000, tzinfo=UTC),
 }
 
+ACTION_TAKEN: dict[str, Any] = {
+    "event_id": "5b8e2f4c-6a1d-4c3e-8f7a-2e9d0c1b3a4f",
+    "user_id": "0c9d8e7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f",
+    "agency": {"system": LA_CODE_SYSTEM, "value": "886"},
+    "action": "ADVICE_RECORDED",
+    "case_id": "EHC-886-2026-0042",
+    "target_id": None,
+    "published_event_id": "e4f5a6b7-c8d9-4e0f-a1b2-c3d4e5f6a7b8",
+    "acted_at": datetime(2026, 3, 2, 10, 42, 7, 250000, tzinfo=UTC),
+}
+
 #: Golden file stem -> (record full name, record).
 GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "referral_received": (f"{NS}.ReferralReceived", REFERRAL_RECEIVED),
     "advice_submitted": (f"{NS}.AdviceSubmitted", ADVICE_SUBMITTED),
     "alert": (f"{NS}.Alert", ALERT),
     "record_read": (f"{NS}.RecordRead", RECORD_READ),
+    "action_taken": (f"{NS}.ActionTaken", ACTION_TAKEN),
 }
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -14,6 +14,7 @@ from ehcp.readmodel.store import (
     create_tables,
     dump,
     open_engine,
+    recount_tray,
     reset,
     stored_offsets,
 )
@@ -57,7 +58,7 @@ def test_a_batch_writes_every_table_and_the_next_offsets(engine: Engine) -> None
     rows = dump(engine)
     assert {name: len(r) for name, r in rows.items()} == {
         "case_owners": 1, "cases": 1, "case_advice": 2, "alerts": 1, "advice": 1, "unrouted": 1,
-        "dead_letters": 1, "projection_errors": 1, "projector_offsets": 6}
+        "dead_letters": 1, "projection_errors": 1, "projector_offsets": 6, "tray_counts": 1}
     assert stored_offsets(engine)[(ALERTS.name, 0)] == 2
     assert stored_offsets(engine)[(CASE_STATUS.name, 0)] == 1
 
@@ -150,3 +151,93 @@ def test_only_sqlite_and_postgresql_urls_are_accepted() -> None:
     """Another database's URL is a configuration error naming the setting."""
     with pytest.raises(ConfigurationError, match="EHCP_READMODEL_URL"):
         open_engine("mysql://u:p@localhost/db")
+
+
+def _counted(engine: Engine) -> dict[tuple[object, ...], int]:
+    tc = t.tray_counts
+    with engine.connect() as conn:
+        return {tuple(r[:5]): int(r[5]) for r in conn.execute(select(
+            tc.c.la_code, tc.c.stage, tc.c.due_on, tc.c.agency_value, tc.c.advice_type,
+            tc.c.open_items))}
+
+
+def _recounted(engine: Engine) -> dict[tuple[object, ...], int]:
+    """The counts computed from scratch from ``case_advice`` and ``cases``."""
+    from collections import Counter
+
+    ca, cs = t.case_advice, t.cases
+    with engine.connect() as conn:
+        rows = conn.execute(select(ca.c.la_code, cs.c.stage, ca.c.due_on, ca.c.agency_value,
+                                   ca.c.advice_type)
+                            .select_from(ca.join(cs, cs.c.case_id == ca.c.case_id))
+                            .where(ca.c.la_code.is_not(None), ca.c.due_on.is_not(None),
+                                   ca.c.status.in_(t.OPEN_ADVICE_STATUSES))).all()
+    return dict(Counter((r[0], r[1], r[2], r[3] or "", r[4]) for r in rows))
+
+
+def test_tray_counts_follow_every_change_of_the_open_items(engine: Engine) -> None:
+    """The projector's per-group counts equal a recount after each kind of change: a new case,
+    a status closing an item and moving the stage, an owner learnt after the status, two LAs,
+    a tombstone; a group that reaches zero is gone."""
+    steps = [
+        [rr.referral("EHC-1", "886"), rr.status("EHC-1"), rr.referral("EHC-2", "886"),
+         rr.status("EHC-2", stage="DRAFTING")],
+        [rr.status("EHC-3")],  # no owner yet: not counted
+        [rr.referral("EHC-3", "999")],  # owner learnt: counted for LA 999
+        [rr.status("EHC-1", medical="RECEIVED", stage="DRAFTING")],
+        [rr.status("EHC-2", stage="ASSESSMENT")],
+    ]
+    start: dict[str, int] = {}
+    for step in steps:
+        sources = []
+        for topic, key, value, headers in step:
+            offset = start.get(topic, 0)
+            start[topic] = offset + 1
+            sources.append(Source(topic, 0, offset, key, value, tuple(headers), 1))
+        apply_batch(engine, sources, rr.CODEC)
+        assert _counted(engine) == _recounted(engine)
+    assert {k[0]: v for k, v in _counted(engine).items()} == {"886": 1, "999": 1}
+    offset = start.get(CASE_STATUS.name, 0)
+    apply_batch(engine, [Source(CASE_STATUS.name, 0, offset, b"EHC-2", None)], rr.CODEC)
+    assert _counted(engine) == _recounted(engine)
+    assert [k[0] for k in _counted(engine)] == ["999"]
+    kept = _counted(engine)
+    recount_tray(engine)  # the benchmark's bulk fill uses this: the same rows
+    assert _counted(engine) == kept
+
+
+def test_a_read_model_without_the_tray_counts_is_outdated(engine: Engine) -> None:
+    """A read model holding cases but made before ``tray_counts`` must be rebuilt, not given an
+    empty counts table."""
+    apply_batch(engine, _batch(rr.referral("EHC-9", "886"), rr.status("EHC-9")), rr.CODEC)
+    t.tray_counts.drop(engine)
+    with pytest.raises(ReadModelError, match="rebuild"):
+        create_tables(engine)
+    reset(engine)
+    create_tables(engine)
+
+
+@pytest.mark.parametrize("narrow", [{}, {"agency": "RVV"}, {"advice_type": "MEDICAL"},
+                                    {"stage": "ASSESSMENT"}, {"stage": "DRAFTING"}])
+def test_the_trays_counts_from_tray_counts_equal_a_count_of_the_items(
+        engine: Engine, narrow: dict[str, str]) -> None:
+    """The tray's counts from ``tray_counts`` (no search) equal those counted item by item (a
+    search matching every case takes that path), for each filter the counts serve."""
+    from datetime import UTC, datetime
+
+    from ehcp.readmodel import people, views
+    from tests.workspace_support import MovableClock
+
+    people.create_people_tables(engine)
+    apply_batch(engine, _batch(
+        rr.referral("EHC-886-1", "886"), rr.referral("EHC-886-2", "886"),
+        rr.referral("EHC-999-1", "999"), rr.status("EHC-886-1"),
+        rr.status("EHC-886-2", stage="DRAFTING"), rr.status("EHC-999-1")), rr.CODEC)
+    clock = MovableClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    counted = views.work_tray(engine, "886", clock, views.TrayFilter(**narrow))
+    itemised = views.work_tray(engine, "886", clock,
+                               views.TrayFilter(**narrow, case_search="EHC-886"))
+    assert (counted.total, counted.overdue, counted.per_agency) == (
+        itemised.total, itemised.overdue, itemised.per_agency)
+    assert counted.total == len(counted.items)
+    assert counted.total == (1 if "stage" in narrow else 2)  # one case per stage, both RVV

@@ -18,6 +18,7 @@ from ehcp.readmodel.store import open_engine
 from ehcp.settings import Settings
 from tests.workspace_support import MovableClock, add_user, standard_read_model
 from workspace.app import Ports, create_app
+from workspace.unrouted import InMemoryUnroutedRecords
 
 
 @dataclass
@@ -43,7 +44,7 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     from tests.workspace_support import CASE, OTHER_LA
 
     engine = open_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
-    standard_read_model(engine)
+    unrouted_values = standard_read_model(engine)
     clock = MovableClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     settings = Settings(pseudonym_key="k" * 40, workspace_plain_http=True,
                         data_dir=tmp_path / "data", max_document_bytes=100_000)
@@ -57,7 +58,8 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     }
     people.assign_case(engine, CASE, made["officer"][0].user_id)
     app = create_app(settings, Ports(engine=engine, publisher=publisher, docstore=docstore,
-                                     clock=clock, audit_spool=InMemoryAuditSpool()))
+                                     clock=clock, audit_spool=InMemoryAuditSpool(),
+                                     unrouted_records=InMemoryUnroutedRecords(unrouted_values)))
     docstore.put(b"test", "application/pdf")  # the routed advice's claim (sha256 of "test")
     yield Workspace(app, engine, clock, publisher, docstore,
                     {k: v[1] for k, v in made.items()}, {k: v[0] for k, v in made.items()})
