@@ -175,7 +175,8 @@ def test_a_trusts_subscription_receives_the_new_task_and_its_change_once(
                     await replay
             assert len(receiver.calls) == 2
             sent = store.deliveries_with(engine, store.SENT)
-            assert len(sent) == 2 and {d.channel for d in sent} == {"rest-hook"}
+            assert len(sent) == 2
+            assert {d.channel for d in sent} == {"rest-hook"}
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
