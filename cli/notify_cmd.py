@@ -29,7 +29,7 @@ from notify.consumer import run as run_consumer
 from notify.model import Channel, Subscription
 from notify.service import Notifier, NotifierConfig
 from notify.smtp import SmtpEmailSender, UnconfiguredEmailSender
-from notify.webhooks import HttpWebhookSender, new_secret
+from notify.webhooks import HttpRestHookSender, HttpWebhookSender, new_secret
 
 NOTIFY_SLOTS = "ehcp-notify"
 
@@ -63,8 +63,10 @@ def build_notifier(settings: Settings, engine: Engine, instance_id: str,
         email_domain=domain, retry_base_s=settings.notify_retry_base_s,
         retry_cap_s=settings.notify_retry_cap_s, retry_for_s=settings.notify_retry_for_s,
         lease_s=settings.notify_lease_s)
+    rest_hooks = HttpRestHookSender(timeout_s=settings.notify_webhook_timeout_s,
+                                    ca_file=settings.notify_webhook_ca_file)
     return Notifier(engine, email=email, webhooks=webhooks, clock=clock, calendar=Calendar(),
-                    config=config)
+                    config=config, rest_hooks=rest_hooks)
 
 
 @click.group("notify")

@@ -268,17 +268,23 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the credential file."""
     from connectors.case_owners import CaseOwnerFeed
+    from connectors.fhir.subscriptions import PushingTaskStore, TaskPusher
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ledger import FileSubmissionLedger
     from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
+    from notify import store as notify_store
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
-    tasks = InMemoryTaskStore(complete=False)  # until the feed has caught up
+    # Read only for the read model's own tables (the projector writes them); the FHIR
+    # Subscriptions and the Tasks they queue go to the notifier's tables (notify.store).
+    readmodel = open_engine(settings.readmodel_database_url())
+    pusher = TaskPusher(readmodel, SystemClock())
+    tasks = PushingTaskStore(InMemoryTaskStore(complete=False), pusher)  # until caught up
     reminders = ReminderFeed(settings, codec, tasks)  # Task.businessStatus from the alerts
     feed = TaskFeed(settings, codec, tasks, reminders)
     case_owners = CaseOwners()
@@ -288,11 +294,13 @@ def create_production_app(settings: Settings) -> FastAPI:
                         ca_file=settings.document_fetch_ca_file)
         if settings.document_url_hosts else None
     )
-    # Read only: the projector (`ehcp workspace project --follow`) writes it.
-    readmodel = open_engine(settings.readmodel_database_url())
-
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.fhir_pusher = pusher
+        try:
+            await asyncio.to_thread(notify_store.create_tables, readmodel)
+        except ReadModelError as exc:  # the Subscriptions answer 503 until the database is back
+            log.error("fhir_subscription_tables_unavailable", error=str(exc))
         runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run()),
                    asyncio.create_task(reminders.run())]
         try:

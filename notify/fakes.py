@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from notify.ports import DeliveryError, OutgoingEmail, OutgoingWebhook
+from notify.ports import DeliveryError, OutgoingEmail, OutgoingRestHook, OutgoingWebhook
 
 
 @dataclass
@@ -36,3 +36,18 @@ class FakeWebhookSender:
         if error is not None:
             raise error
         self.sent.append(webhook)
+
+
+@dataclass
+class FakeRestHookSender:
+    """Keeps every rest-hook call it is given; ``failure`` (if set) decides a failure per call."""
+
+    sent: list[OutgoingRestHook] = field(default_factory=list)
+    failure: Callable[[OutgoingRestHook], DeliveryError | None] | None = None
+
+    def send(self, hook: OutgoingRestHook) -> None:
+        """Record ``hook``, or raise what ``failure`` returns."""
+        error = self.failure(hook) if self.failure else None
+        if error is not None:
+            raise error
+        self.sent.append(hook)

@@ -354,3 +354,62 @@ def parse_label(value: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValidationError("a label has no control characters")
     return value
+
+
+# -- FHIR rest-hook subscriptions (trusts) -----------------------------------------------------
+
+#: A rest-hook delivery's channel name in the delivery log.
+REST_HOOK: Final = "rest-hook"
+MAX_HEADERS: Final = 10
+MAX_HEADER: Final = 1000
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+#: Headers the sender sets itself; a subscription may not replace them.
+_RESERVED_HEADERS: Final = frozenset({
+    "host", "content-type", "content-length", "transfer-encoding", "connection",
+    "user-agent", "expect", "upgrade", "te", "trailer", "keep-alive"})
+
+
+@dataclass(frozen=True, slots=True)
+class FhirSubscription:
+    """A trust's FHIR R4 Subscription: its new and changed Tasks PUT to its endpoint.
+
+    Attributes:
+        subscription_id: the Subscription's logical id (random).
+        owner_ods: the ODS code whose Tasks it hears about (the credential's own).
+        endpoint: ``channel.endpoint``; each Task is PUT to ``{endpoint}/Task/{id}``.
+        headers: ``channel.header`` as (name, value) pairs, sent with every call; never logged,
+            and never shown again (they usually hold the trust's own credential).
+        reason: ``Subscription.reason``.
+        created_ms: when it was made (epoch ms); it hears only about later changes.
+        credential_id: the credential that made it (for the audit trail; not a permission).
+    """
+
+    subscription_id: str
+    owner_ods: str
+    endpoint: str
+    headers: tuple[tuple[str, str], ...]
+    reason: str
+    created_ms: int
+    credential_id: str
+
+    def __repr__(self) -> str:
+        return f"FhirSubscription({self.subscription_id!r}, ods:{self.owner_ods})"
+
+
+def parse_rest_hook_header(value: str) -> tuple[str, str]:
+    """One ``channel.header`` entry, ``Name: value``.
+
+    Raises:
+        ValidationError: not ``Name: value``, too long, a line break or control character, or a
+            header the sender sets itself (Host, Content-Type, ...).
+    """
+    if len(value) > MAX_HEADER:
+        raise ValidationError(f"a channel.header is at most {MAX_HEADER} characters")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ValidationError("a channel.header has no line breaks or control characters")
+    name, sep, rest = value.partition(":")
+    if not sep or not _HEADER_NAME.match(name.strip()) or name != name.strip():
+        raise ValidationError("a channel.header is 'Name: value' (a header name, a colon)")
+    if name.lower() in _RESERVED_HEADERS or name.lower().startswith("webhook-"):
+        raise ValidationError(f"channel.header may not set {name[:40]!r}")
+    return name, rest.strip()

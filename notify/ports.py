@@ -53,6 +53,19 @@ class OutgoingWebhook:
         return f"OutgoingWebhook({self.message_id!r})"  # never the secret
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingRestHook:
+    """One FHIR rest-hook call: PUT the resource to ``url`` with the subscription's headers."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    delivery_id: str
+
+    def __repr__(self) -> str:
+        return f"OutgoingRestHook({self.delivery_id!r})"  # never the headers
+
+
 class EmailSender(Protocol):
     """Sends one email or raises :class:`DeliveryError`."""
 
@@ -66,4 +79,12 @@ class WebhookSender(Protocol):
 
     def send(self, webhook: OutgoingWebhook) -> None:
         """POST ``webhook`` signed; returns once the endpoint answered 2xx."""
+        ...
+
+
+class RestHookSender(Protocol):
+    """PUTs one FHIR resource to a subscriber's endpoint or raises :class:`DeliveryError`."""
+
+    def send(self, hook: OutgoingRestHook) -> None:
+        """PUT ``hook``; returns once the endpoint answered 2xx."""
         ...

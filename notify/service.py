@@ -15,6 +15,7 @@ Three steps, each safe to repeat and safe to stop anywhere:
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time as time_module
@@ -33,12 +34,21 @@ from ehcp.contract.avro import AvroCodec
 from ehcp.contract.topics import ALERTS, REFERRALS
 from ehcp.errors import ContractError, ReadModelError
 from notify import decide, messages, store
-from notify.model import AlertTransition, Channel, RecipientKind, Subscription
+from notify.model import (
+    REST_HOOK,
+    AlertTransition,
+    Channel,
+    FhirSubscription,
+    RecipientKind,
+    Subscription,
+)
 from notify.ports import (
     DeliveryError,
     EmailSender,
     OutgoingEmail,
+    OutgoingRestHook,
     OutgoingWebhook,
+    RestHookSender,
     WebhookSender,
 )
 
@@ -128,15 +138,19 @@ class Notifier:
         calendar: working days for digests.
         config: behaviour.
         jitter: a number in [0, 1) per retry (``random.random``).
+        rest_hooks: the FHIR rest-hook channel (trusts' Subscriptions; the FHIR connector
+            queues their Tasks). None: such deliveries wait.
     """
 
     def __init__(self, engine: Engine, *, email: EmailSender, webhooks: WebhookSender,
                  clock: Clock, calendar: Calendar, config: NotifierConfig,
                  jitter: Callable[[], float] = random.random,
-                 monotonic: Callable[[], float] = time_module.monotonic) -> None:
+                 monotonic: Callable[[], float] = time_module.monotonic,
+                 rest_hooks: RestHookSender | None = None) -> None:
         self._engine = engine
         self._email = email
         self._webhooks = webhooks
+        self._rest_hooks = rest_hooks
         self._clock = clock
         self._calendar = calendar
         self._config = config
@@ -248,6 +262,7 @@ class Notifier:
         report = DispatchReport()
         started = self._monotonic()
         subs = {s.subscription_id: s for s in store.all_subscriptions(self._engine)}
+        hooks = {s.subscription_id: s for s in store.all_fhir_subscriptions(self._engine)}
         owner = self._config.instance_id
         lease_ms = int(self._config.lease_s * 1000)
         for delivery_id in store.due(self._engine, _ms(self._clock), limit):
@@ -256,26 +271,39 @@ class Notifier:
             delivery = store.claim(self._engine, delivery_id, owner, _ms(self._clock), lease_ms)
             if delivery is None:
                 continue
+            if delivery.channel == REST_HOOK:
+                hook = hooks.get(delivery.subscription_id)
+                if hook is not None and self._rest_hooks is not None:
+                    send = functools.partial(self._rest_hooks.send,
+                                             self._rest_hook_for(delivery, hook))
+                    self._attempt(delivery, hook.subscription_id, send, report)
+                    continue
+                if hook is not None:  # no rest-hook channel here: the lease runs out
+                    continue
             sub = subs.get(delivery.subscription_id)
             if sub is None:
                 store.finish(self._engine, delivery_id, owner, status=store.CANCELLED,
                              now_ms=_ms(self._clock), error="subscription removed")
                 report.cancelled.append(delivery_id)
                 continue
-            self._attempt(delivery, sub, report)
+            self._attempt(delivery, sub.subscription_id, self._sender(delivery, sub), report)
         return report
 
-    def _attempt(self, delivery: store.Delivery, sub: Subscription,
-                 report: DispatchReport) -> None:
+    def _sender(self, delivery: store.Delivery, sub: Subscription) -> Callable[[], None]:
+        if sub.channel is Channel.EMAIL:
+            email = self._email_for(delivery, sub)
+            return lambda: self._email.send(email)
+        webhook = self._webhook_for(delivery, sub)
+        return lambda: self._webhooks.send(webhook)
+
+    def _attempt(self, delivery: store.Delivery, subscription_id: str,
+                 send: Callable[[], None], report: DispatchReport) -> None:
         owner = self._config.instance_id
         context = {"delivery_id": delivery.delivery_id, "channel": delivery.channel,
                    "purpose": delivery.purpose, "case_id": delivery.case_id,
-                   "subscription_id": sub.subscription_id, "attempt": delivery.attempts + 1}
+                   "subscription_id": subscription_id, "attempt": delivery.attempts + 1}
         try:
-            if sub.channel is Channel.EMAIL:
-                self._email.send(self._email_for(delivery, sub))
-            else:
-                self._webhooks.send(self._webhook_for(delivery, sub))
+            send()
         except DeliveryError as exc:
             now_ms = _ms(self._clock)
             if not exc.transient or decide.gives_up(delivery.created_ms, now_ms,
@@ -314,6 +342,18 @@ class Notifier:
         return OutgoingEmail(to=sub.address, subject=content.subject, text=content.text,
                              html=content.html,
                              message_id=f"<{delivery.delivery_id}@{self._config.email_domain}>")
+
+    def _rest_hook_for(self, delivery: store.Delivery,
+                       sub: FhirSubscription) -> OutgoingRestHook:
+        # R4 rest-hook with a payload: an update (PUT) of the resource to [endpoint]/[type]/[id].
+        # The body is what the connector rendered when it queued the change, so every retry
+        # carries the same bytes.
+        resource = dict(delivery.resource or {})
+        url = (f"{sub.endpoint.rstrip('/')}/{resource.get('resourceType', 'Task')}/"
+               f"{resource.get('id', '')}")
+        body = json.dumps(resource, sort_keys=True, separators=(",", ":")).encode()
+        return OutgoingRestHook(url=url, headers=sub.headers, body=body,
+                                delivery_id=delivery.delivery_id)
 
     def _webhook_for(self, delivery: store.Delivery, sub: Subscription) -> OutgoingWebhook:
         payload = messages.webhook_payload(

@@ -22,7 +22,10 @@ Tables:
 - ``notify_deliveries``: the delivery log, keyed by the deterministic delivery id: status
   ``queued`` (to send, or to retry at ``next_attempt_ms``), ``sent``, ``failed`` (the dead
   letter) or ``cancelled`` (its subscription was removed);
-- ``notify_digest_items``: transitions waiting for a subscription's next digest.
+- ``notify_digest_items``: transitions waiting for a subscription's next digest;
+- ``notify_fhir_subscriptions``: trusts' FHIR Subscriptions (rest-hook, ``Task?owner=<ODS>``),
+  made through the FHIR connector; their deliveries (channel ``rest-hook``, purpose ``task``,
+  the rendered Task as payload) share ``notify_deliveries`` with the rest.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ehcp.errors import ReadModelError
 from notify.model import (
+    REST_HOOK,
     AlertTransition,
     Channel,
+    FhirSubscription,
     Recipient,
     RecipientKind,
     Subscription,
@@ -117,6 +122,17 @@ digest_items: Final = Table(
     Column("delivery_id", String(64), nullable=True, index=True),
 )
 
+fhir_subscriptions: Final = Table(
+    "notify_fhir_subscriptions", metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("owner_ods", String(16), nullable=False, index=True),
+    Column("endpoint", String(2000), nullable=False),
+    Column("headers", Text, nullable=False),  # JSON list of [name, value]
+    Column("reason", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("credential_id", String(200), nullable=False),
+)
+
 QUEUED: Final = "queued"
 SENT: Final = "sent"
 FAILED: Final = "failed"
@@ -141,6 +157,8 @@ class Delivery:
     next_attempt_ms: int
     finished_ms: int | None
     last_error: str | None
+    #: A rest-hook delivery's FHIR resource (its ``items`` are empty); None for alerts.
+    resource: Mapping[str, Any] | None = None
 
 
 def _fail(action: str, exc: SQLAlchemyError) -> ReadModelError:
@@ -352,10 +370,14 @@ def close_digest(engine: Engine, subscription: Subscription, *, delivery_id: str
 
 
 def _delivery(row: Any) -> Delivery:
+    payload = json.loads(row["payload"])
+    resource = payload.get("resource") if isinstance(payload, dict) else None
     return Delivery(
         delivery_id=row["delivery_id"], subscription_id=row["subscription_id"],
         channel=row["channel"], purpose=row["purpose"], case_id=row["case_id"],
-        items=tuple(AlertTransition.from_json(d) for d in json.loads(row["payload"])),
+        items=() if isinstance(payload, dict) else tuple(
+            AlertTransition.from_json(d) for d in payload),
+        resource=resource,
         slot_ms=row["slot_ms"], status=row["status"], attempts=int(row["attempts"]),
         created_ms=int(row["created_ms"]), next_attempt_ms=int(row["next_attempt_ms"]),
         finished_ms=row["finished_ms"], last_error=row["last_error"])
@@ -470,3 +492,90 @@ def waiting_counts(engine: Engine) -> tuple[int, int]:
             return int(held_n), int(digest_n)
     except SQLAlchemyError as exc:
         raise _fail("count waiting items", exc) from exc
+
+
+# -- FHIR Subscriptions (trusts' rest-hooks) ----------------------------------------------------
+
+def _fhir_subscription(row: Any) -> FhirSubscription:
+    return FhirSubscription(
+        subscription_id=row["subscription_id"], owner_ods=row["owner_ods"],
+        endpoint=row["endpoint"],
+        headers=tuple((str(n), str(v)) for n, v in json.loads(row["headers"])),
+        reason=row["reason"], created_ms=int(row["created_ms"]),
+        credential_id=row["credential_id"])
+
+
+def add_fhir_subscription(engine: Engine, sub: FhirSubscription) -> None:
+    """Store a trust's new FHIR Subscription.
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(fhir_subscriptions.insert().values(
+                subscription_id=sub.subscription_id, owner_ods=sub.owner_ods.upper(),
+                endpoint=sub.endpoint, headers=json.dumps([list(h) for h in sub.headers]),
+                reason=sub.reason, created_ms=sub.created_ms, credential_id=sub.credential_id))
+    except SQLAlchemyError as exc:
+        raise _fail("store the FHIR Subscription", exc) from exc
+
+
+def fhir_subscription(engine: Engine, subscription_id: str) -> FhirSubscription | None:
+    """One FHIR Subscription by id (any owner: callers check it), or None."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(fhir_subscriptions).where(
+                fhir_subscriptions.c.subscription_id == subscription_id)).mappings().first()
+            return None if row is None else _fhir_subscription(row)
+    except SQLAlchemyError as exc:
+        raise _fail("read a FHIR Subscription", exc) from exc
+
+
+def all_fhir_subscriptions(conn: Connection | Engine) -> list[FhirSubscription]:
+    """Every FHIR Subscription, oldest first."""
+    try:
+        if isinstance(conn, Engine):
+            with conn.connect() as c:
+                return all_fhir_subscriptions(c)
+        rows = conn.execute(select(fhir_subscriptions).order_by(
+            fhir_subscriptions.c.created_ms, fhir_subscriptions.c.subscription_id)).mappings()
+        return [_fhir_subscription(r) for r in rows]
+    except SQLAlchemyError as exc:
+        raise _fail("read the FHIR Subscriptions", exc) from exc
+
+
+def remove_fhir_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bool:
+    """Delete a FHIR Subscription and cancel what it still had queued; False if none."""
+    try:
+        with engine.begin() as conn:
+            gone = conn.execute(delete(fhir_subscriptions).where(
+                fhir_subscriptions.c.subscription_id == subscription_id)).rowcount
+            if gone:
+                conn.execute(update(deliveries).where(
+                    deliveries.c.subscription_id == subscription_id,
+                    deliveries.c.status == QUEUED,
+                ).values(status=CANCELLED, finished_ms=now_ms, lease_owner=None))
+            return bool(gone)
+    except SQLAlchemyError as exc:
+        raise _fail("remove the FHIR Subscription", exc) from exc
+
+
+def enqueue_resource(engine: Engine, *, delivery_id: str, subscription_id: str,
+                     resource: Mapping[str, Any], case_id: str | None, now_ms: int) -> bool:
+    """Queue a rest-hook delivery of ``resource`` unless its id is in the log; True if new.
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        with engine.begin() as conn:
+            return insert_once(conn, deliveries, {
+                "delivery_id": delivery_id, "subscription_id": subscription_id,
+                "channel": REST_HOOK, "purpose": "task", "case_id": case_id,
+                "payload": json.dumps({"resource": resource}), "slot_ms": None,
+                "status": QUEUED, "attempts": 0, "created_ms": now_ms,
+                "next_attempt_ms": now_ms,
+            })
+    except SQLAlchemyError as exc:
+        raise _fail("queue a rest-hook delivery", exc) from exc

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from notify.ports import DeliveryError, OutgoingWebhook
+from notify.ports import DeliveryError, OutgoingRestHook, OutgoingWebhook
 
 #: HTTP answers worth retrying: timeout, rate limited, and every 5xx.
 _TRANSIENT = {408, 425, 429}
@@ -88,7 +88,51 @@ class HttpWebhookSender:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook call failed: {type(exc).__name__}",
                                 transient=True) from exc
-        if 200 <= status < 300:
-            return
-        raise DeliveryError(f"webhook endpoint answered {status}",
-                            transient=status in _TRANSIENT or status >= 500)
+        _check_answer(status, "webhook")
+
+
+def _check_answer(status: int, what: str) -> None:
+    if 200 <= status < 300:
+        return
+    raise DeliveryError(f"{what} endpoint answered {status}",
+                        transient=status in _TRANSIENT or status >= 500)
+
+
+class HttpRestHookSender:
+    """PUTs FHIR resources to trusts' rest-hook endpoints with httpx (TLS verified; redirects
+    not followed), with the subscription's own headers (``channel.header``).
+
+    Args:
+        timeout_s: connect and read timeout per call.
+        ca_file: PEM CA bundle for the endpoints (None: the system's CAs).
+        transport: an httpx transport (tests may pass a mock one; None: the network).
+    """
+
+    def __init__(self, *, timeout_s: float, ca_file: Path | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._client = httpx.Client(
+            timeout=timeout_s, verify=str(ca_file) if ca_file else True,
+            follow_redirects=False, transport=transport,
+            headers={"user-agent": "ehcp-exchange-notifier"})
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def send(self, hook: OutgoingRestHook) -> None:
+        """PUT ``hook``; return on a 2xx answer.
+
+        Raises:
+            DeliveryError: as for webhooks: transient for a network failure, 408, 425, 429 or
+                5xx; permanent for any other answer.
+        """
+        headers = [(n, v) for n, v in hook.headers]
+        headers.append(("content-type", "application/fhir+json"))
+        try:
+            with self._client.stream("PUT", hook.url, content=hook.body,
+                                     headers=headers) as response:
+                status = response.status_code
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"rest-hook call failed: {type(exc).__name__}",
+                                transient=True) from exc
+        _check_answer(status, "rest-hook")

@@ -126,6 +126,23 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                                           "(lastUpdated, id), a next link while more match."},
                     ],
                 },
+                {
+                    "type": "Subscription",
+                    "documentation": (
+                        "Push instead of polling: channel.type rest-hook, channel.payload "
+                        "application/fhir+json, criteria Task?owner=<the caller's ODS code> "
+                        "only. Every new or changed Task of the caller's organisation is PUT "
+                        "to [endpoint]/Task/[id] (https; channel.header sent with each call, "
+                        "never shown again), retried with back-off on failure."
+                    ),
+                    "interaction": [{"code": "create"}, {"code": "read"}, {"code": "delete"}],
+                    "versioning": "no-version",
+                    "readHistory": False,
+                    "updateCreate": False,
+                    "conditionalCreate": False,
+                    "conditionalUpdate": False,
+                    "conditionalDelete": "not-supported",
+                },
             ],
             "interaction": [{
                 "code": "transaction",

@@ -10,6 +10,7 @@ caller through :mod:`connectors.deps`. Its exception handlers answer errors rais
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib import metadata
@@ -17,6 +18,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy import Engine
 
 from connectors.audit import document_read_record
 from connectors.deps import (
@@ -51,13 +53,19 @@ from connectors.fhir.la_documents import (
 from connectors.fhir.outcome import fhir_response
 from connectors.fhir.parsing import check_content_type, parse_json
 from connectors.fhir.patch import apply_task_patch, check_patch_content_type, parse_patch
+from connectors.fhir.subscriptions import parse_subscription, subscription_resource
 from connectors.la.documents import find_document, open_document, refuse_not_found, stream_document
+from connectors.ports import Principal
+from ehcp.errors import NotFoundError
+from notify import store as notify_store
+from notify.model import FhirSubscription
 
 #: Room for the JSON around a base64 document (base64 is 4/3 of the bytes).
 JSON_OVERHEAD_BYTES: Final = 256 * 1024
 #: What each supported path allows (for 405 answers).
 _ALLOWED: Final = {"metadata": ("GET",), "DocumentReference": ("GET", "POST"),
-                   "Task": ("GET", "PUT", "PATCH"), "Binary": ("GET",)}
+                   "Task": ("GET", "PUT", "PATCH"), "Binary": ("GET",),
+                   "Subscription": ("GET", "POST", "DELETE")}
 
 #: The health connector's routes, included under ``/fhir`` by the app factory.
 router = APIRouter(tags=["fhir"])
@@ -251,6 +259,58 @@ async def patch_task(task_id: str, request: Request, principal: FhirWriter,
                                         **_http_date(stored.last_modified)})
 
 
+def _forget_subscriptions(request: Request) -> None:
+    pusher = getattr(request.app.state, "fhir_pusher", None)
+    if pusher is not None:
+        pusher.forget()
+
+
+@router.post("/Subscription")
+async def create_subscription(request: Request, principal: FhirReader, engine: ReadModelDep,
+                              settings: SettingsDep, clock: ClockDep) -> Response:
+    """Register a rest-hook for the caller's own Tasks (criteria ``Task?owner=<its ODS>``)."""
+    check_content_type(request.headers.get("content-type"))
+    data = parse_json(await _read_bytes(request, 0))
+    sub = parse_subscription(data, principal, subscription_id=str(uuid.uuid4()),
+                             now_ms=int(clock.now().timestamp() * 1000),
+                             allow_http=settings.notify_webhook_allow_http)
+    await asyncio.to_thread(notify_store.create_tables, engine)
+    await asyncio.to_thread(notify_store.add_fhir_subscription, engine, sub)
+    _forget_subscriptions(request)
+    base = _base(request, "/Subscription")
+    return fhir_response(subscription_resource(sub), 201, {
+        "Location": f"{base}/Subscription/{sub.subscription_id}"})
+
+
+async def _own_subscription(engine: Engine, principal: Principal,
+                            subscription_id: str) -> FhirSubscription:
+    """The caller's Subscription; another organisation's is "not found" like a missing one."""
+    sub = (await asyncio.to_thread(notify_store.fhir_subscription, engine, subscription_id)
+           if len(subscription_id) <= 64 else None)
+    if sub is None or sub.owner_ods != principal.agency_value.upper():
+        raise NotFoundError("no such Subscription")
+    return sub
+
+
+@router.get("/Subscription/{subscription_id}")
+async def read_subscription(subscription_id: str, principal: FhirReader,
+                            engine: ReadModelDep) -> Response:
+    """One of the caller's Subscriptions (404 for another organisation's)."""
+    return fhir_response(subscription_resource(
+        await _own_subscription(engine, principal, subscription_id)))
+
+
+@router.delete("/Subscription/{subscription_id}")
+async def delete_subscription(subscription_id: str, request: Request, principal: FhirReader,
+                              engine: ReadModelDep, clock: ClockDep) -> Response:
+    """End one of the caller's Subscriptions; what it still had queued is cancelled."""
+    sub = await _own_subscription(engine, principal, subscription_id)
+    await asyncio.to_thread(notify_store.remove_fhir_subscription, engine, sub.subscription_id,
+                            int(clock.now().timestamp() * 1000))
+    _forget_subscriptions(request)
+    return Response(status_code=204)
+
+
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -263,6 +323,7 @@ async def unsupported(resource_type: str) -> Response:
             f"this interaction on {resource_type} is not supported",
             allow=_ALLOWED[resource_type])
     raise UnknownResourceTypeError(
-        "this server supports DocumentReference, Task and Binary only (see /fhir/metadata)",
+        "this server supports DocumentReference, Task, Binary and Subscription only "
+        "(see /fhir/metadata)",
         location="resourceType")
 
