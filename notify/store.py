@@ -256,6 +256,14 @@ def all_subscriptions(conn: Connection | Engine) -> list[Subscription]:
         raise _fail("read the subscriptions", exc) from exc
 
 
+def _cancel_queued(conn: Connection, subscription_id: str, now_ms: int) -> None:
+    """Cancel the deliveries a removed subscription (notifier's or FHIR) still had queued."""
+    conn.execute(update(deliveries).where(
+        deliveries.c.subscription_id == subscription_id,
+        deliveries.c.status == QUEUED,
+    ).values(status=CANCELLED, finished_ms=now_ms, lease_owner=None))
+
+
 def remove_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bool:
     """Delete a subscription and cancel what it still had queued; False if there was none."""
     try:
@@ -263,10 +271,7 @@ def remove_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bo
             gone = conn.execute(delete(subscriptions).where(
                 subscriptions.c.subscription_id == subscription_id)).rowcount
             if gone:
-                conn.execute(update(deliveries).where(
-                    deliveries.c.subscription_id == subscription_id,
-                    deliveries.c.status == QUEUED,
-                ).values(status=CANCELLED, finished_ms=now_ms, lease_owner=None))
+                _cancel_queued(conn, subscription_id, now_ms)
                 conn.execute(delete(digest_items).where(
                     digest_items.c.subscription_id == subscription_id,
                     digest_items.c.delivery_id.is_(None)))
@@ -552,10 +557,7 @@ def remove_fhir_subscription(engine: Engine, subscription_id: str, now_ms: int) 
             gone = conn.execute(delete(fhir_subscriptions).where(
                 fhir_subscriptions.c.subscription_id == subscription_id)).rowcount
             if gone:
-                conn.execute(update(deliveries).where(
-                    deliveries.c.subscription_id == subscription_id,
-                    deliveries.c.status == QUEUED,
-                ).values(status=CANCELLED, finished_ms=now_ms, lease_owner=None))
+                _cancel_queued(conn, subscription_id, now_ms)
             return bool(gone)
     except SQLAlchemyError as exc:
         raise _fail("remove the FHIR Subscription", exc) from exc
