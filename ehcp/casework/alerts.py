@@ -43,7 +43,9 @@ __all__ = [
 ALERT_NAMESPACE = uuid.UUID("6f1c1d0e-3b0a-5d55-9a57-2f3c8e0b7a11")
 
 # "Not before" dates: the step must come after them, so there is nothing to chase.
-NOT_BEFORE_DATES = frozenset({"draft_comment_period_ends", "amendment_comment_period_ends"})
+NOT_BEFORE_DATES = frozenset(
+    {"draft_comment_period_ends", "amendment_comment_period_ends", "cessation_appeal_period_ends"}
+)
 
 OPEN_ADVICE = frozenset({AdviceStatus.REQUESTED, AdviceStatus.OVERDUE})
 

@@ -24,6 +24,7 @@ from ehcp.casework.model import (
     StatutoryDate,
     Timeliness,
 )
+from ehcp.casework.plan_facts import plan_facts
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules.assessment import FINAL_PLAN
 from ehcp.casework.stage import GATHERING_ADVICE, stage_of
@@ -120,6 +121,7 @@ def evaluate(
         alerts=tuple(alerts),
         timeliness=_timeliness(dates),
         next_change_on=min((d for d in candidates if d > as_of), default=None),
+        facts=plan_facts(history),
     )
 
 

@@ -134,6 +134,84 @@ class PhaseTransferKind(enum.Enum):
     POST_16_TO_POST_16 = "POST_16_TO_POST_16"  # reg 18(2): 5 months before the transfer
 
 
+class ReviewOutcome(enum.Enum):
+    """The LA's decision after a review meeting (reg 20(10), 21(8))."""
+
+    MAINTAIN = "MAINTAIN"  # keep the plan as it is: completes the review with no amendment
+    AMEND = "AMEND"  # amend it (reg 22 follows)
+    CEASE = "CEASE"  # cease to maintain it (reg 31 follows)
+
+
+class CessationReason(enum.Enum):
+    """Why the LA considers ceasing to maintain a plan (CFA s.45, reg 29-30)."""
+
+    NO_LONGER_NECESSARY = "NO_LONGER_NECESSARY"  # CFA s.45(1)(b); under 18: reg 29(1)
+    LEFT_EDUCATION_OVER_18 = "LEFT_EDUCATION_OVER_18"  # reg 30: only after a review
+    PAID_EMPLOYMENT_OR_HIGHER_EDUCATION = "PAID_EMPLOYMENT_OR_HIGHER_EDUCATION"  # CFA s.45(2)
+    REACHED_25 = "REACHED_25"  # CFA s.46: end of the academic year of the 25th birthday
+    NO_LONGER_RESPONSIBLE = "NO_LONGER_RESPONSIBLE"  # CFA s.45(1)(a), e.g. moved to another LA
+
+
+class CessationOutcome(enum.Enum):
+    """The LA's decision after consulting on ceasing (reg 31(2))."""
+
+    CEASE = "CEASE"
+    CONTINUE = "CONTINUE"
+
+
+class MediationCertificateKind(enum.Enum):
+    """Why a mediation certificate was issued (CFA s.55(4)-(5); SEND Regs Part 2 regs 34-39).
+
+    The adviser issues each within 3 working days of the event that calls for it [S]; the
+    exact paragraph for the last two is not yet checked against the official text [U].
+    """
+
+    MEDIATION_DECLINED = "MEDIATION_DECLINED"  # reg 34: the family does not wish to mediate
+    MEDIATION_CONCLUDED = "MEDIATION_CONCLUDED"  # after the mediation took place
+    NOT_ARRANGED_IN_TIME = "NOT_ARRANGED_IN_TIME"  # the LA could not arrange it within 30 days
+
+
+class OrderKind(enum.Enum):
+    """What a First-tier Tribunal order (or a mediation agreement, reg 42) requires the LA to do.
+
+    The periods are in reg 44(2); reg 42(2) applies them to a mediation agreement on an
+    appealable issue as if it were an order, and reg 42(3) gives 2 weeks for anything else.
+    """
+
+    ASSESS = "ASSESS"  # reg 44(2)(b): notice 2 weeks; decision 10 weeks or plan 14 weeks
+    MAKE_AND_MAINTAIN_PLAN = "MAKE_AND_MAINTAIN_PLAN"  # reg 44(2)(c): draft 5, final 11 weeks
+    AMEND_PLAN = "AMEND_PLAN"  # reg 44(2)(e): amended plan within 5 weeks
+    NAME_INSTITUTION = "NAME_INSTITUTION"  # reg 44(2)(f): amended plan within 2 weeks
+    CONTINUE_TO_MAINTAIN = "CONTINUE_TO_MAINTAIN"  # with immediate effect: no clock
+    CEASE = "CEASE"  # reg 44(2)(a): appeal against ceasing dismissed, cease immediately
+    NON_APPEALABLE_ACTION = "NON_APPEALABLE_ACTION"  # reg 42(3): mediation agreement, 2 weeks
+
+
+class OrderSource(enum.Enum):
+    """Who made the order: the Tribunal, or the parties in a mediation agreement (reg 42)."""
+
+    TRIBUNAL = "TRIBUNAL"
+    MEDIATION_AGREEMENT = "MEDIATION_AGREEMENT"
+
+
+class PreferenceRefusalGround(enum.Enum):
+    """Why the LA will not name the requested school or college (CFA s.39(4))."""
+
+    UNSUITABLE = "UNSUITABLE"  # s.39(4)(a): age, ability, aptitude or SEN
+    INCOMPATIBLE_EFFICIENT_EDUCATION = "INCOMPATIBLE_EFFICIENT_EDUCATION"  # s.39(4)(b)(i)
+    INCOMPATIBLE_EFFICIENT_RESOURCES = "INCOMPATIBLE_EFFICIENT_RESOURCES"  # s.39(4)(b)(ii)
+
+
+class PersonalBudgetRefusalReason(enum.Enum):
+    """Why the LA refused a personal budget or direct payments (coded; no free text kept)."""
+
+    CANNOT_DISAGGREGATE = "CANNOT_DISAGGREGATE"  # provision bought as part of a larger budget
+    DIRECT_PAYMENT_CONDITIONS_NOT_MET = "DIRECT_PAYMENT_CONDITIONS_NOT_MET"
+    INSTITUTION_DID_NOT_AGREE = "INSTITUTION_DID_NOT_AGREE"  # provision in a school or college
+    ADVERSE_IMPACT_ON_OTHER_SERVICES = "ADVERSE_IMPACT_ON_OTHER_SERVICES"
+    OTHER = "OTHER"
+
+
 def _require_aware(value: datetime, field_name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise CaseworkError(f"{field_name} must be timezone-aware")
@@ -475,6 +553,337 @@ class InstitutionClosurePeriodRecorded:
         return self.first_day
 
 
+# -- Annual review (CFA s.44, reg 18-21) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewMeetingScheduled:
+    """A review meeting was fixed for ``meeting_on`` (reg 20(1), 21(2)).
+
+    Notice of the date and the advice circulated are due two weeks before it (reg 20(3)-(4),
+    21(3)-(4)). A later scheduling for another date replaces an earlier one not yet held.
+
+    Attributes:
+        meeting_on: the date fixed for the meeting.
+        attends_institution: the child or young person attends a school or other institution
+            (reg 20, the meeting may be held by the head teacher or principal); False: reg 21.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    meeting_on: date
+    attends_institution: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewInvitationsSent:
+    """Notice of the review meeting on ``meeting_on`` was given to those invited (reg 20(3))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    meeting_on: date
+
+    def __post_init__(self) -> None:
+        if self.occurred_on > self.meeting_on:
+            raise CaseworkError("invitations cannot be sent after the meeting they invite to")
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewAdviceCirculated:
+    """The advice and information gathered were circulated for ``meeting_on`` (reg 20(4))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    meeting_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewReportSent:
+    """The review report was prepared and sent after the meeting (reg 20(7)-(8), 21(7))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecisionMade:
+    """The LA decided, after a review meeting, to maintain, amend or cease (reg 20(10), 21(8)).
+
+    MAINTAIN completes the review with no amendment; AMEND is followed by reg 22 proposals;
+    CEASE by the reg 31 procedure.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    outcome: ReviewOutcome
+
+
+# -- Ceasing to maintain a plan (CFA s.45, reg 29-31) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CeaseIntentionNotified:
+    """The LA told the family it is considering ceasing the plan and consults them (reg 31(1))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    reason: CessationReason
+
+
+@dataclass(frozen=True, slots=True)
+class CessationDecided:
+    """After consulting, the LA decided whether to cease the plan and notified it (reg 31(2)).
+
+    Attributes:
+        outcome: CEASE or CONTINUE.
+        appeal_rights_notified: the notice of a decision to cease gave the right to appeal,
+            its time limits and the mediation information (reg 31(3), reg 32). A decision to
+            cease without them is recorded as it happened and shown as a breach.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    outcome: CessationOutcome
+    appeal_rights_notified: bool = True
+
+
+# -- Disputes: mediation (CFA s.53-55, reg 32-42) and the Tribunal (CFA s.51, reg 43-45) -----
+
+
+@dataclass(frozen=True, slots=True)
+class MediationRequested:
+    """The family told the LA it wishes to pursue mediation (reg 32(e), 37).
+
+    Attributes:
+        mediation_id: the LA's id for this mediation.
+        includes_health: the issues include health care provision, so the LA must tell the
+            responsible commissioning body within 3 working days.
+    """
+
+    event_id: str
+    case_id: str
+    mediation_id: str
+    occurred_on: date
+    includes_health: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediationHealthBodyNotified:
+    """The LA told the commissioning body the mediation issues (health care provision)."""
+
+    event_id: str
+    case_id: str
+    mediation_id: str
+    occurred_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class MediationHeld:
+    """The mediation took place; ``agreement_reached`` if the parties agreed in writing (reg 42)."""
+
+    event_id: str
+    case_id: str
+    mediation_id: str
+    occurred_on: date
+    agreement_reached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediationCertificateIssued:
+    """The mediation adviser issued a certificate (CFA s.55(4)-(5)); the family may then appeal."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    kind: MediationCertificateKind
+    mediation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TribunalAppealRegistered:
+    """The First-tier Tribunal registered the family's appeal (CFA s.51).
+
+    Attributes:
+        appeal_id: the Tribunal's or the LA's reference for the appeal.
+        response_due_on: the date the Tribunal set for the LA's response, if known.
+    """
+
+    event_id: str
+    case_id: str
+    appeal_id: str
+    occurred_on: date
+    response_due_on: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.response_due_on is not None and self.response_due_on < self.occurred_on:
+            raise CaseworkError("response_due_on cannot be before the appeal was registered")
+
+
+@dataclass(frozen=True, slots=True)
+class TribunalResponseSubmitted:
+    """The LA sent its response to the appeal."""
+
+    event_id: str
+    case_id: str
+    appeal_id: str
+    occurred_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class TribunalOrderMade:
+    """The Tribunal ordered the LA to act, or a mediation agreement bound it to (reg 42, 44).
+
+    ``occurred_on`` is the date of the order (or of the mediation agreement), from which the
+    reg 44(2) periods run.
+    """
+
+    event_id: str
+    case_id: str
+    order_id: str
+    occurred_on: date
+    kind: OrderKind
+    source: OrderSource = OrderSource.TRIBUNAL
+    appeal_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            self.kind is OrderKind.NON_APPEALABLE_ACTION
+            and self.source is not OrderSource.MEDIATION_AGREEMENT
+        ):
+            raise CaseworkError("NON_APPEALABLE_ACTION comes only from a mediation agreement")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderComplied:
+    """The LA did what an order (or mediation agreement) required, where no other event shows it."""
+
+    event_id: str
+    case_id: str
+    order_id: str
+    occurred_on: date
+
+
+# -- Placement: the school or college named in section I (CFA s.38-40, reg 13) --------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionRequested:
+    """The family asked for a particular school or college to be named (CFA s.38(2)(b)(ii)).
+
+    Made within the 15 days of reg 13(1) (draft plan) or reg 22(2)(c) (proposed amendments),
+    it obliges the LA to consult the institution and name it unless s.39(4) applies.
+    """
+
+    event_id: str
+    case_id: str
+    request_id: str
+    institution_id: str
+    occurred_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionConsulted:
+    """The LA consulted a school or college about being named in the plan (CFA s.39(2), 40(3))."""
+
+    event_id: str
+    case_id: str
+    consultation_id: str
+    institution_id: str
+    occurred_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionConsultationAnswered:
+    """The consulted institution replied; ``can_meet_needs`` if it said so."""
+
+    event_id: str
+    case_id: str
+    consultation_id: str
+    occurred_on: date
+    can_meet_needs: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionRequestRefused:
+    """The LA will not name the requested institution, on a CFA s.39(4) ground."""
+
+    event_id: str
+    case_id: str
+    request_id: str
+    occurred_on: date
+    ground: PreferenceRefusalGround
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionNamed:
+    """The plan names this school or college in section I (reg 12(1)(i))."""
+
+    event_id: str
+    case_id: str
+    institution_id: str
+    occurred_on: date
+    request_id: str | None = None
+
+
+# -- Personal budget: section J (CFA s.49; SEN (Personal Budgets) Regulations 2014) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalBudgetRequested:
+    """The family asked for a personal budget (CFA s.49(1); PB regs reg 4)."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    direct_payments_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalBudgetAgreed:
+    """A personal budget was agreed and set out in section J; which parts it covers.
+
+    At least one part (education, health, social care) must be covered.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    covers_education: bool
+    covers_health: bool
+    covers_social_care: bool
+    direct_payments: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.covers_education or self.covers_health or self.covers_social_care):
+            raise CaseworkError("a personal budget must cover education, health or social care")
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalBudgetRefused:
+    """The LA refused a personal budget or direct payments, with a coded reason.
+
+    Attributes:
+        reason: why (coded; the letter's own words stay in the LA's system).
+        review_right_notified: the family was told the reasons and of its right to ask for
+            the decision to be reviewed (PB regs reg 7 for direct payments [S]).
+        direct_payments_only: only direct payments were refused; the budget stands.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    reason: PersonalBudgetRefusalReason
+    review_right_notified: bool = True
+    direct_payments_only: bool = False
+
+
 CaseEvent: TypeAlias = (
     RequestForAssessmentReceived
     | DecisionToAssessMade
@@ -497,6 +906,29 @@ CaseEvent: TypeAlias = (
     | LookedAfterStatusChanged
     | AdditionalAdviceAdded
     | InstitutionClosurePeriodRecorded
+    | ReviewMeetingScheduled
+    | ReviewInvitationsSent
+    | ReviewAdviceCirculated
+    | ReviewReportSent
+    | ReviewDecisionMade
+    | CeaseIntentionNotified
+    | CessationDecided
+    | MediationRequested
+    | MediationHealthBodyNotified
+    | MediationHeld
+    | MediationCertificateIssued
+    | TribunalAppealRegistered
+    | TribunalResponseSubmitted
+    | TribunalOrderMade
+    | OrderComplied
+    | InstitutionRequested
+    | InstitutionConsulted
+    | InstitutionConsultationAnswered
+    | InstitutionRequestRefused
+    | InstitutionNamed
+    | PersonalBudgetRequested
+    | PersonalBudgetAgreed
+    | PersonalBudgetRefused
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -523,5 +955,28 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         LookedAfterStatusChanged,
         AdditionalAdviceAdded,
         InstitutionClosurePeriodRecorded,
+        ReviewMeetingScheduled,
+        ReviewInvitationsSent,
+        ReviewAdviceCirculated,
+        ReviewReportSent,
+        ReviewDecisionMade,
+        CeaseIntentionNotified,
+        CessationDecided,
+        MediationRequested,
+        MediationHealthBodyNotified,
+        MediationHeld,
+        MediationCertificateIssued,
+        TribunalAppealRegistered,
+        TribunalResponseSubmitted,
+        TribunalOrderMade,
+        OrderComplied,
+        InstitutionRequested,
+        InstitutionConsulted,
+        InstitutionConsultationAnswered,
+        InstitutionRequestRefused,
+        InstitutionNamed,
+        PersonalBudgetRequested,
+        PersonalBudgetAgreed,
+        PersonalBudgetRefused,
     )
 }

@@ -12,7 +12,8 @@
     exceptions [{exception_id, ground, regulation, starts_on, ends_on, request_id, derived,
                  qualifies, in_force}],
     alerts [{alert_id, kind, subject, threshold, severity, regulation, message, due_on,
-             days_overdue, agency_id, advice_type}]
+             days_overdue, agency_id, advice_type}],
+    facts [{topic, on, text, regulation, concern}]
 
 Dates are ISO strings or null; enums are member names.
 """
@@ -112,6 +113,16 @@ def to_json(assessment: CaseAssessment) -> dict[str, Any]:
             }
             for a in assessment.alerts
         ],
+        "facts": [
+            {
+                "topic": f.topic,
+                "on": f.on.isoformat(),
+                "text": f.text,
+                "regulation": f.regulation,
+                "concern": f.concern,
+            }
+            for f in assessment.facts
+        ],
     }
 
 
@@ -170,6 +181,12 @@ def render_text(assessment: CaseAssessment) -> str:
         lines.append(
             f"  {e.exception_id}: {e.regulation}{about}, {e.starts_on.isoformat()} to {until}{note}"
         )
+    if assessment.facts:
+        lines.append("")
+        lines.append("Plan history:")
+        for fact in assessment.facts:
+            flag = " [CONCERN]" if fact.concern else ""
+            lines.append(f"  {fact.on.isoformat()}  {fact.text}{flag} [{fact.regulation}]")
     t = assessment.timeliness
     lines.append("")
     lines.append(

@@ -207,6 +207,30 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanFact:
+    """Something recorded about the plan's life that has no clock of its own, in plain words.
+
+    Reviews decided, cessation, mediation and appeals, the institution requested and named,
+    and the personal budget. ``concern`` marks a fact that shows a rule was not followed
+    (e.g. a decision to cease notified without the right to appeal).
+
+    Attributes:
+        topic: ``review``, ``cessation``, ``mediation``, ``tribunal``, ``placement`` or
+            ``personal_budget``.
+        on: the date of the fact.
+        text: plain words, never personal data.
+        regulation: the rule behind it.
+        concern: True when the fact shows a rule was not followed.
+    """
+
+    topic: str
+    on: date
+    text: str
+    regulation: str
+    concern: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Timeliness:
     """The 20-week figure both ways, as the DfE SEN2 return reports it.
 
@@ -237,6 +261,8 @@ class CaseAssessment:
         timeliness: the 20-week figure including and excluding exceptions.
         next_change_on: the earliest date after ``as_of`` on which the alerts would change
             with no new events (see ``next_alert_due_on``).
+        facts: what the plan's life records beyond its clocks (reviews, cessation,
+            disputes, placement, personal budget), in date order.
     """
 
     case_id: str
@@ -249,6 +275,7 @@ class CaseAssessment:
     alerts: tuple[Alert, ...]
     timeliness: Timeliness
     next_change_on: date | None
+    facts: tuple[PlanFact, ...] = ()
 
     def statutory_date(self, name: str) -> StatutoryDate | None:
         """The statutory date with this name, or the latest-due one if it recurs (reviews)."""

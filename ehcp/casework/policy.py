@@ -29,6 +29,9 @@ class Policy:
         la_default_closures: closure periods for institutions without their own term dates.
         advice_request_grace_days: days after the decision to assess before required advice
             that has not been requested raises ADVICE_NOT_REQUESTED; default 0.
+        institution_consultation_days: days a school or college consulted about being named
+            in the plan has to reply (CoP 9.79 says it "should" reply within 15 days:
+            guidance, so a setting); default 15.
     """
 
     due_soon_days: tuple[int, ...] = (10, 5)
@@ -37,6 +40,7 @@ class Policy:
     receipt_rule: ReceiptRule = ReceiptRule()  # noqa: RUF009 - frozen, so sharing is safe
     la_default_closures: tuple[ClosurePeriod, ...] = ()
     advice_request_grace_days: int = 0
+    institution_consultation_days: int = 15
 
     def __post_init__(self) -> None:
         if not 3 <= self.under_five_review_months <= 6:
@@ -45,6 +49,8 @@ class Policy:
             raise CaseworkError("due_soon_days must not be negative")
         if self.advice_request_grace_days < 0:
             raise CaseworkError("advice_request_grace_days must not be negative")
+        if not 1 <= self.institution_consultation_days <= 60:
+            raise CaseworkError("institution_consultation_days must be 1 to 60")
         # Sorted largest first so the last threshold is the most urgent.
         object.__setattr__(
             self, "due_soon_days", tuple(sorted(set(self.due_soon_days), reverse=True))

@@ -9,80 +9,22 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from ehcp.casework.clocks import not_before, time_limit
 from ehcp.casework.events import PhaseTransferNoted
 from ehcp.casework.history import CaseHistory, first_on_or_after
 from ehcp.casework.model import DateStatus, ExceptionInForce, StatutoryDate
+from ehcp.casework.plan_timeline import plan_dates, review_maintained_dates
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules import assessment as assessment_rules
 from ehcp.casework.rules import reassessment as reassessment_rules
 from ehcp.casework.rules import review as review_rules
 from ehcp.casework.rules.dates import first_day_of_months_ending_with
-from ehcp.casework.rules.exceptions import excuses_la_limit
-from ehcp.casework.rules.limits import TimeLimit
 
 # Reg 18 is met by an amended plan issued in the 12 months ending with the deadline (our
-# reading: the review and amendment for this transfer, not the previous year's).
+# reading: the review and amendment for this transfer, not the previous year's), or by a
+# decision in that period, after a review, that no amendment is needed ("review and amend,
+# where necessary").
 PHASE_TRANSFER_LOOKBACK_MONTHS = 12
-
-
-def time_limit(
-    history: CaseHistory,
-    exceptions: tuple[ExceptionInForce, ...],
-    limit: TimeLimit,
-    start: date,
-    due: date,
-    completed_on: date | None,
-    *,
-    not_applicable: bool = False,
-) -> StatutoryDate:
-    """A limit to be met on or before ``due``; excusable limits list the exceptions that apply."""
-    excusing = (
-        tuple(e.exception_id for e in exceptions if excuses_la_limit(e, start, due))
-        if limit.excusable
-        else ()
-    )
-    if not_applicable:
-        status = DateStatus.NOT_APPLICABLE
-    elif completed_on is not None:
-        status = DateStatus.MET if completed_on <= due else DateStatus.MISSED
-    elif history.as_of > due:
-        status = DateStatus.MISSED
-    else:
-        status = DateStatus.PENDING
-    return StatutoryDate(
-        name=limit.name,
-        due_on=due,
-        rule_text=limit.rule_text,
-        regulation=limit.regulation,
-        status=status,
-        completed_on=completed_on,
-        excused=bool(excusing),
-        exception_ids=excusing,
-        clock_started_on=start,
-    )
-
-
-def not_before(
-    history: CaseHistory, limit: TimeLimit, start: date, ends: date, next_step_on: date | None
-) -> StatutoryDate:
-    """A period the next step must not cut short (the family's 15 days to comment)."""
-    if next_step_on is not None:
-        status = DateStatus.MET if next_step_on > ends else DateStatus.MISSED
-    elif history.as_of > ends:
-        status = DateStatus.MET
-    else:
-        status = DateStatus.PENDING
-    return StatutoryDate(
-        name=limit.name,
-        due_on=ends,
-        rule_text=limit.rule_text,
-        regulation=limit.regulation,
-        status=status,
-        completed_on=next_step_on,
-        excused=False,
-        exception_ids=(),
-        clock_started_on=start,
-    )
 
 
 def _assessment_dates(
@@ -208,7 +150,7 @@ def _review_dates(
                 transfer.occurred_on,
                 due,
                 first_on_or_after(
-                    history.amended_dates,
+                    [*history.amended_dates, *review_maintained_dates(history)],
                     first_day_of_months_ending_with(due, PHASE_TRANSFER_LOOKBACK_MONTHS),
                 ),
             )
@@ -251,6 +193,7 @@ def statutory_dates(
         *_assessment_dates(history, exceptions),
         *_review_dates(history, exceptions, policy),
         *_reassessment_dates(history, exceptions),
+        *plan_dates(history, policy),
     ]
     if history.ceased is not None:
         dates = [after_cessation(d, history.ceased) for d in dates]

@@ -134,3 +134,71 @@ def phase_transfer_review_due(transfer_on: date, kind: PhaseTransferKind) -> dat
     if kind is PhaseTransferKind.SECONDARY_TO_POST_16:
         return date(transfer_on.year, 3, 31) - timedelta(days=1)
     return add_months(transfer_on, -5)
+
+
+# -- The review meeting and what follows it (reg 20, 21) -------------------------------------
+#
+# "At least two weeks' notice of the date of the meeting must be given" (reg 20(3), 21(3)) and
+# the advice is circulated "at least two weeks in advance of the review meeting" (reg 20(4),
+# 21(4)): notice given on 1 May is two weeks' notice of a meeting on 15 May, so the last
+# compliant day is the meeting date less 14 days. The report follows "within two weeks of the
+# review meeting" (reg 20(7), 21(7)) and the LA's decision within four weeks of it (reg 20(10),
+# 21(8)), counted like every "within N weeks of" limit: the same weekday N weeks on.
+
+REVIEW_NOTICE_DAYS = 14
+REVIEW_INVITATIONS = TimeLimit(
+    name="review_invitations_due",
+    rule_text=(
+        "Those invited to the review meeting must have at least two weeks' notice of its date: "
+        "notice given by this day (the meeting date less 14 days)."
+    ),
+    regulation="reg 20(3) (attends a school or institution), 21(3) (does not)",
+    excusable=False,
+)
+REVIEW_ADVICE_CIRCULATED = TimeLimit(
+    name="review_advice_circulated_due",
+    rule_text=(
+        "The advice and information gathered for the review must be circulated to those "
+        "invited at least two weeks before the meeting."
+    ),
+    regulation="reg 20(4), 21(4)",
+    excusable=False,
+)
+REVIEW_REPORT = TimeLimit(
+    name="review_report_due",
+    rule_text=(
+        "The review report, with its recommendations on amendments, must be prepared and sent "
+        "within two weeks of the review meeting."
+    ),
+    regulation="reg 20(7)-(8), 21(7)",
+    excusable=False,
+)
+REVIEW_DECISION = TimeLimit(
+    name="review_decision_due",
+    rule_text=(
+        "Within four weeks of the review meeting the LA must decide whether to keep the plan "
+        "as it is, amend it or cease to maintain it, and notify the family."
+    ),
+    regulation="reg 20(10), 21(8)",
+    excusable=False,
+)
+
+
+def review_invitations_due(meeting_on: date) -> date:
+    """The last day to give two weeks' notice of a meeting on ``meeting_on`` (reg 20(3), 21(3))."""
+    return meeting_on - timedelta(days=REVIEW_NOTICE_DAYS)
+
+
+def review_advice_circulated_due(meeting_on: date) -> date:
+    """The last day to circulate advice two weeks before the meeting (reg 20(4), 21(4))."""
+    return meeting_on - timedelta(days=REVIEW_NOTICE_DAYS)
+
+
+def review_report_due(meeting_on: date) -> date:
+    """Two weeks from the review meeting (reg 20(7), 21(7))."""
+    return add_weeks(meeting_on, 2)
+
+
+def review_decision_due(meeting_on: date) -> date:
+    """Four weeks from the review meeting (reg 20(10), 21(8))."""
+    return add_weeks(meeting_on, 4)

@@ -27,6 +27,7 @@ TOP_KEYS = {
     "advice",
     "exceptions",
     "alerts",
+    "facts",
 }
 
 

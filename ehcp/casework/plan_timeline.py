@@ -1,0 +1,324 @@
+"""The clocks of a plan's later life: review meetings, cessation, disputes and placement.
+
+The dates come from ``rules/`` (``review``, ``cessation``, ``disputes``, ``placement``); this
+module decides which limits a case's events start, what completes each, and when one no
+longer applies. ``timeline.statutory_dates`` adds them to the assessment and review dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date, timedelta
+
+from ehcp.casework import events as ev
+from ehcp.casework.clocks import not_before, time_limit
+from ehcp.casework.history import CaseHistory, first_on_or_after
+from ehcp.casework.model import DateStatus, ExceptionInForce, StatutoryDate
+from ehcp.casework.policy import Policy
+from ehcp.casework.rules import cessation as cessation_rules
+from ehcp.casework.rules import disputes as dispute_rules
+from ehcp.casework.rules import placement as placement_rules
+from ehcp.casework.rules import review as review_rules
+
+__all__ = ["plan_dates", "review_maintained_dates"]
+
+_NO_EXCEPTIONS: tuple[ExceptionInForce, ...] = ()
+
+
+def _first(days: Iterable[date], start: date) -> date | None:
+    return first_on_or_after(days, start)
+
+
+def review_maintained_dates(history: CaseHistory) -> tuple[date, ...]:
+    """Days the LA decided, after a review, to keep the plan as it is (reg 20(10), 21(8))."""
+    return tuple(
+        sorted(
+            e.occurred_on
+            for e in history.of_kind(ev.ReviewDecisionMade)
+            if e.outcome is ev.ReviewOutcome.MAINTAIN
+        )
+    )
+
+
+def _review_meeting_dates(history: CaseHistory) -> list[StatutoryDate]:
+    """Reg 20/21: notice and advice before each scheduled meeting; report and decision after."""
+    schedules = history.of_kind(ev.ReviewMeetingScheduled)
+    held = set(history.meetings)
+    # The latest scheduling wins: a meeting date replaced by a later one (and not held) lapses.
+    last_index = {s.meeting_on: i for i, s in enumerate(schedules)}
+    invitations = history.of_kind(ev.ReviewInvitationsSent)
+    circulated = history.of_kind(ev.ReviewAdviceCirculated)
+    dates: list[StatutoryDate] = []
+    for meeting_on, index in last_index.items():
+        replaced = meeting_on not in held and any(
+            s.meeting_on != meeting_on for s in schedules[index + 1 :]
+        )
+        started = schedules[index].occurred_on
+        sent = _min(*(e.occurred_on for e in invitations if e.meeting_on == meeting_on))
+        shared = _min(*(e.occurred_on for e in circulated if e.meeting_on == meeting_on))
+        for limit, due, done in (
+            (
+                review_rules.REVIEW_INVITATIONS,
+                review_rules.review_invitations_due(meeting_on),
+                sent,
+            ),
+            (
+                review_rules.REVIEW_ADVICE_CIRCULATED,
+                review_rules.review_advice_circulated_due(meeting_on),
+                shared,
+            ),
+        ):
+            dates.append(
+                time_limit(
+                    history,
+                    _NO_EXCEPTIONS,
+                    limit,
+                    min(started, due),
+                    due,
+                    done,
+                    not_applicable=replaced and done is None,
+                )
+            )
+    reports = [e.occurred_on for e in history.of_kind(ev.ReviewReportSent)]
+    decisions = [
+        *(e.occurred_on for e in history.of_kind(ev.ReviewDecisionMade)),
+        # Proposed amendments or a notice of intention to cease are the decision, notified.
+        *history.proposals,
+        *(e.occurred_on for e in history.of_kind(ev.CeaseIntentionNotified)),
+    ]
+    for meeting_on in history.meetings:
+        dates.append(
+            time_limit(
+                history,
+                _NO_EXCEPTIONS,
+                review_rules.REVIEW_REPORT,
+                meeting_on,
+                review_rules.review_report_due(meeting_on),
+                _first(reports, meeting_on),
+            )
+        )
+        dates.append(
+            time_limit(
+                history,
+                _NO_EXCEPTIONS,
+                review_rules.REVIEW_DECISION,
+                meeting_on,
+                review_rules.review_decision_due(meeting_on),
+                _first(decisions, meeting_on),
+            )
+        )
+    return dates
+
+
+def _cessation_dates(history: CaseHistory) -> list[StatutoryDate]:
+    """CFA s.45: a plan the LA decided to cease is maintained until the appeal period ends."""
+    certificates = [e.occurred_on for e in history.of_kind(ev.MediationCertificateIssued)]
+    appeals = history.of_kind(ev.TribunalAppealRegistered)
+    orders = [e.occurred_on for e in history.of_kind(ev.TribunalOrderMade)]
+    dates: list[StatutoryDate] = []
+    for decision in history.of_kind(ev.CessationDecided):
+        if decision.outcome is not ev.CessationOutcome.CEASE:
+            continue
+        notice = decision.occurred_on
+        certificate = max((c for c in certificates if c >= notice), default=None)
+        ends = cessation_rules.appeal_period_ends(notice, certificate)
+        ceased = history.ceased if history.ceased is not None and history.ceased >= notice else None
+        appeal = next((a for a in appeals if a.occurred_on >= notice), None)
+        item = not_before(
+            history, cessation_rules.PLAN_MAINTAINED_DURING_APPEAL, notice, ends, ceased
+        )
+        if appeal is not None:
+            determined = _first(orders, appeal.occurred_on)
+            if determined is not None:
+                # Ceasing on the day the Tribunal dismisses the appeal is in time (reg 44(2)(a)).
+                ends = max(ends, determined - timedelta(days=1))
+                item = not_before(
+                    history, cessation_rules.PLAN_MAINTAINED_DURING_APPEAL, notice, ends, ceased
+                )
+            else:
+                # An appeal is pending: ceasing now is early; otherwise the period runs on.
+                item = replace(
+                    item,
+                    due_on=max(ends, history.as_of),
+                    status=DateStatus.MISSED if ceased is not None else DateStatus.PENDING,
+                )
+        dates.append(item)
+    return dates
+
+
+def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
+    """Reg 36-39: health body told in 3 working days; mediation in 30 days; certificate after."""
+    calendar = history.calendar
+    notices = history.of_kind(ev.MediationHealthBodyNotified)
+    held_events = history.of_kind(ev.MediationHeld)
+    certificates = history.of_kind(ev.MediationCertificateIssued)
+    dates: list[StatutoryDate] = []
+    for request in history.of_kind(ev.MediationRequested):
+        start = request.occurred_on
+        mid = request.mediation_id
+        held = _first((h.occurred_on for h in held_events if h.mediation_id == mid), start)
+        declined = _first(
+            (
+                c.occurred_on
+                for c in certificates
+                if c.kind is ev.MediationCertificateKind.MEDIATION_DECLINED
+                and c.mediation_id in (mid, None)
+            ),
+            start,
+        )
+        if request.includes_health:
+            dates.append(
+                time_limit(
+                    history,
+                    _NO_EXCEPTIONS,
+                    dispute_rules.MEDIATION_HEALTH_NOTICE,
+                    start,
+                    dispute_rules.within_working_days(start, calendar),
+                    _first((n.occurred_on for n in notices if n.mediation_id == mid), start),
+                )
+            )
+        dates.append(
+            time_limit(
+                history,
+                _NO_EXCEPTIONS,
+                dispute_rules.MEDIATION_HELD,
+                start,
+                dispute_rules.mediation_due(start),
+                held,
+                not_applicable=held is None and declined is not None,
+            )
+        )
+        if held is not None:
+            dates.append(
+                time_limit(
+                    history,
+                    _NO_EXCEPTIONS,
+                    dispute_rules.MEDIATION_CERTIFICATE,
+                    held,
+                    dispute_rules.within_working_days(held, calendar),
+                    _first(
+                        (
+                            c.occurred_on
+                            for c in certificates
+                            if c.kind is ev.MediationCertificateKind.MEDIATION_CONCLUDED
+                            and c.mediation_id in (mid, None)
+                        ),
+                        held,
+                    ),
+                )
+            )
+    return dates
+
+
+def _tribunal_dates(history: CaseHistory) -> list[StatutoryDate]:
+    """The LA's response to an appeal, and the reg 44(2) / 42 periods of each order."""
+    dates: list[StatutoryDate] = []
+    responses = history.of_kind(ev.TribunalResponseSubmitted)
+    for appeal in history.of_kind(ev.TribunalAppealRegistered):
+        if appeal.response_due_on is None:
+            continue
+        dates.append(
+            time_limit(
+                history,
+                _NO_EXCEPTIONS,
+                dispute_rules.TRIBUNAL_RESPONSE,
+                appeal.occurred_on,
+                appeal.response_due_on,
+                _first(
+                    (r.occurred_on for r in responses if r.appeal_id == appeal.appeal_id),
+                    appeal.occurred_on,
+                ),
+            )
+        )
+    complied = history.of_kind(ev.OrderComplied)
+    drafts = [e.occurred_on for e in history.of_kind(ev.DraftPlanIssued)]
+    plans = [*history.final_dates, *history.amended_dates]
+    assess_notices = [
+        *(e.occurred_on for e in history.of_kind(ev.DecisionToAssessMade)),
+        *history.reassessments,
+    ]
+    not_issuing = [e.occurred_on for e in history.of_kind(ev.DecisionNotToIssuePlan)]
+    named = [e.occurred_on for e in history.of_kind(ev.InstitutionNamed)]
+    for order in history.of_kind(ev.TribunalOrderMade):
+        on = order.occurred_on
+        done = _first((c.occurred_on for c in complied if c.order_id == order.order_id), on)
+        plan_after = _first(plans, on)
+        refused_after = _first(not_issuing, on)
+        completions: dict[str, tuple[date | None, bool]] = {
+            "order_assessment_notice_due": (
+                _min(_first(assess_notices, on), refused_after, plan_after, done),
+                False,
+            ),
+            "order_decision_not_to_issue_due": (
+                refused_after,
+                plan_after is not None and refused_after is None,
+            ),
+            "order_assessment_plan_due": (
+                _min(plan_after, done),
+                refused_after is not None and plan_after is None,
+            ),
+            "order_draft_plan_due": (_min(_first(drafts, on), plan_after, done), False),
+            "order_final_plan_due": (_min(plan_after, done), False),
+            "order_amended_plan_due": (_min(_first(history.amended_dates, on), done), False),
+            "order_named_institution_due": (
+                _min(_first(history.amended_dates, on), _first(named, on), done),
+                False,
+            ),
+            "mediation_agreement_action_due": (done, False),
+        }
+        for limit, weeks in dispute_rules.ORDER_LIMITS[order.kind]:
+            if (
+                order.source is ev.OrderSource.MEDIATION_AGREEMENT
+                and order.kind is not ev.OrderKind.NON_APPEALABLE_ACTION
+            ):
+                limit = replace(limit, regulation=f"reg 42(2) applying {limit.regulation}")
+            completed_on, not_applicable = completions[limit.name]
+            dates.append(
+                time_limit(
+                    history,
+                    _NO_EXCEPTIONS,
+                    limit,
+                    on,
+                    dispute_rules.order_due(on, weeks),
+                    completed_on,
+                    not_applicable=not_applicable,
+                )
+            )
+    return dates
+
+
+def _min(*days: date | None) -> date | None:
+    return min((d for d in days if d is not None), default=None)
+
+
+def _placement_dates(history: CaseHistory, policy: Policy) -> list[StatutoryDate]:
+    """The consulted school or college's reply (CFA s.39(2), 40(3); CoP 9.79 period, policy)."""
+    answers = history.of_kind(ev.InstitutionConsultationAnswered)
+    return [
+        time_limit(
+            history,
+            _NO_EXCEPTIONS,
+            placement_rules.CONSULTATION_RESPONSE,
+            consulted.occurred_on,
+            placement_rules.consultation_response_due(
+                consulted.occurred_on, policy.institution_consultation_days
+            ),
+            _first(
+                (a.occurred_on for a in answers if a.consultation_id == consulted.consultation_id),
+                consulted.occurred_on,
+            ),
+        )
+        for consulted in history.of_kind(ev.InstitutionConsulted)
+    ]
+
+
+def plan_dates(history: CaseHistory, policy: Policy) -> list[StatutoryDate]:
+    """Every clock of the plan's later life the case's events start."""
+    return [
+        *_review_meeting_dates(history),
+        *_cessation_dates(history),
+        *_mediation_dates(history),
+        *_tribunal_dates(history),
+        *_placement_dates(history, policy),
+    ]
