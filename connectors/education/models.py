@@ -334,6 +334,65 @@ EDUCATION_EVENT_TYPES: Final = frozenset(
         "LookedAfterStatusChanged",
         "AdditionalAdviceAdded",
         "InstitutionClosurePeriodRecorded",
+        "ReviewMeetingScheduled",
+        "ReviewInvitationsSent",
+        "ReviewAdviceCirculated",
+        "ReviewReportSent",
+        "ReviewDecisionMade",
+        "CeaseIntentionNotified",
+        "CessationDecided",
+        "MediationRequested",
+        "MediationHealthBodyNotified",
+        "MediationHeld",
+        "MediationCertificateIssued",
+        "TribunalAppealRegistered",
+        "TribunalResponseSubmitted",
+        "TribunalOrderMade",
+        "OrderComplied",
+        "InstitutionRequested",
+        "InstitutionConsulted",
+        "InstitutionConsultationAnswered",
+        "InstitutionRequestRefused",
+        "InstitutionNamed",
+        "PersonalBudgetRequested",
+        "PersonalBudgetAgreed",
+        "PersonalBudgetRefused",
+    }
+)
+#: Of the plan's later events, those a school or college (an education credential named by
+#: its URN) may record: the head teacher may arrange and hold the review meeting and send its
+#: report (reg 20(1), (7)), and a consulted institution answers (CFA s.39(2)). The rest are the
+#: LA's own decisions and notices, so only an education credential named by an LA code
+#: records them (docs/casework-events.md).
+INSTITUTION_EVENT_TYPES: Final = frozenset(
+    {
+        "ReviewMeetingScheduled",
+        "ReviewInvitationsSent",
+        "ReviewAdviceCirculated",
+        "ReviewReportSent",
+        "InstitutionConsultationAnswered",
+    }
+)
+LA_ONLY_EVENT_TYPES: Final = frozenset(
+    {
+        "ReviewDecisionMade",
+        "CeaseIntentionNotified",
+        "CessationDecided",
+        "MediationRequested",
+        "MediationHealthBodyNotified",
+        "MediationHeld",
+        "MediationCertificateIssued",
+        "TribunalAppealRegistered",
+        "TribunalResponseSubmitted",
+        "TribunalOrderMade",
+        "OrderComplied",
+        "InstitutionRequested",
+        "InstitutionConsulted",
+        "InstitutionRequestRefused",
+        "InstitutionNamed",
+        "PersonalBudgetRequested",
+        "PersonalBudgetAgreed",
+        "PersonalBudgetRefused",
     }
 )
 SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
@@ -365,6 +424,12 @@ def casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> 
     if body.get("type") not in allowed:
         raise ValidationError(
             f"event type must be one of {', '.join(sorted(allowed))}", location="/type"
+        )
+    if body.get("type") in LA_ONLY_EVENT_TYPES and principal.agency_system != LA_CODE_SYSTEM:
+        raise ValidationError(
+            f"only the local authority records {body['type']}; a school or college may record "
+            f"{', '.join(sorted(INSTITUTION_EVENT_TYPES))}",
+            location="/type",
         )
     if body.get("case_id") != case_id:
         raise ValidationError("case_id must equal the case in the path", location="/case_id")

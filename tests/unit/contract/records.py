@@ -104,12 +104,26 @@ ACTION_TAKEN: dict[str, Any] = {
 }
 
 #: Golden file stem -> (record full name, record).
+#: A v2 event type: the LA's decision after an annual review (reg 20(10)).
+CASEWORK_EVENT_RECORDED: dict[str, Any] = {
+    "event_id": "EHC-886-2026-0042-REVIEW-DECISION-1",
+    "case_id": "EHC-886-2026-0042",
+    "event_type": "ReviewDecisionMade",
+    "occurred_on": date(2026, 6, 9),
+    "recorded_by": {"system": LA_CODE_SYSTEM, "value": "886"},
+    "event_json": (
+        '{"type": "ReviewDecisionMade", "event_id": "EHC-886-2026-0042-REVIEW-DECISION-1", '
+        '"case_id": "EHC-886-2026-0042", "occurred_on": "2026-06-09", "outcome": "MAINTAIN"}'
+    ),
+}
+
 GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "referral_received": (f"{NS}.ReferralReceived", REFERRAL_RECEIVED),
     "advice_submitted": (f"{NS}.AdviceSubmitted", ADVICE_SUBMITTED),
     "alert": (f"{NS}.Alert", ALERT),
     "record_read": (f"{NS}.RecordRead", RECORD_READ),
     "action_taken": (f"{NS}.ActionTaken", ACTION_TAKEN),
+    "casework_event_recorded": (f"{NS}.CaseworkEventRecorded", CASEWORK_EVENT_RECORDED),
 }
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
