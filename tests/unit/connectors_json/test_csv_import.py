@@ -297,3 +297,23 @@ def test_csv_import_doc_lists_the_columns_the_code_reads(kind: str) -> None:
     documented = set(re.findall(r"^\| `(\w+)` \|", block.group(1), re.M))
     if kind != "casework-events":
         assert documented == known_columns(kind)
+
+
+def test_the_plans_later_events_import_with_the_apis_rules() -> None:
+    """An LA imports a review decision and a Tribunal order; a bad outcome is reported at its column; social care may not."""
+    text = (
+        "type,event_id,case_id,occurred_on,outcome,order_id,kind\n"
+        "ReviewDecisionMade,R-1,EHC-999-CSV-1,2026-10-05,MAINTAIN,,\n"
+        "TribunalOrderMade,O-1,EHC-999-CSV-1,2026-10-06,,ORD-1,AMEND_PLAN\n"
+        "ReviewDecisionMade,R-2,EHC-999-CSV-1,2026-10-05,POSTPONE,,\n"
+    )
+    report, publisher = run("casework-events", text, principal=LA)
+    assert [(e.row, e.column) for e in report.errors] == [(4, "outcome")]
+    assert "POSTPONE" not in str(report.errors)
+    assert [e.record["event_type"] for e in publisher.events] == [
+        "ReviewDecisionMade", "TribunalOrderMade"]
+    for event in publisher.events:
+        default_codec().encode(event.schema_name, event.record)
+    report, publisher = run("casework-events", text, principal=SOCIAL_CARE)
+    assert [(e.row, e.column) for e in report.errors] == [(2, "type"), (3, "type"), (4, "type")]
+    assert publisher.events == []
