@@ -7,6 +7,7 @@ shows a rule was not followed. No fact carries personal data: institutions appea
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import date
 
 from ehcp.casework import events as ev
@@ -18,6 +19,7 @@ from ehcp.casework.rules.dates import add_months, day_number
 __all__ = ["plan_facts"]
 
 REQUEST_WINDOW_DAYS = 15  # reg 13(1)(a), 22(2)(c): at least 15 days, day served = day 1
+MAX_LISTED = 5  # request ids named in one fact, at most
 
 _REVIEW_TEXT = {
     ev.ReviewOutcome.MAINTAIN: (
@@ -184,26 +186,28 @@ def _dispute_facts(history: CaseHistory) -> list[PlanFact]:
     return facts
 
 
-def _window_for(history: CaseHistory, on: date) -> tuple[date, date] | None:
-    """The 15-day period (draft or proposed amendments) the day ``on`` falls in or follows."""
-    served = [
-        *(e.occurred_on for e in history.of_kind(ev.DraftPlanIssued)),
-        *history.proposals,
-    ]
-    latest = max((d for d in served if d <= on), default=None)
-    if latest is None:
+def _window_for(served: list[date], on: date) -> tuple[date, date] | None:
+    """The 15-day period (draft or proposed amendments, ``served`` sorted) ``on`` follows."""
+    index = bisect_right(served, on)
+    if index == 0:
         return None
+    latest = served[index - 1]
     return latest, day_number(latest, REQUEST_WINDOW_DAYS)
 
 
 def _placement_facts(history: CaseHistory) -> list[PlanFact]:
     facts = []
     refused = {r.request_id: r for r in history.of_kind(ev.InstitutionRequestRefused)}
-    in_time: dict[str, str] = {}
+    served = sorted(
+        [*(e.occurred_on for e in history.of_kind(ev.DraftPlanIssued)), *history.proposals]
+    )
+    # In-time requests not refused, grouped by institution (so naming stays linear).
+    standing: dict[str, list[str]] = {}
     for request in history.of_kind(ev.InstitutionRequested):
-        window = _window_for(history, request.occurred_on)
+        window = _window_for(served, request.occurred_on)
         if window is not None and request.occurred_on <= window[1]:
-            in_time[request.request_id] = request.institution_id
+            if request.request_id not in refused:
+                standing.setdefault(request.institution_id, []).append(request.request_id)
             text = (
                 f"The family asked for {request.institution_id} to be named, within the "
                 f"15 days ending {window[1].isoformat()}: the LA must consult it and name it "
@@ -230,16 +234,17 @@ def _placement_facts(history: CaseHistory) -> list[PlanFact]:
             )
         )
     for named in history.of_kind(ev.InstitutionNamed):
-        unmet = sorted(
-            rid
-            for rid, inst in in_time.items()
-            if inst != named.institution_id and rid not in refused
-        )
+        unmet: list[str] = []
+        for institution, request_ids in standing.items():
+            if institution != named.institution_id:
+                unmet.extend(request_ids[: MAX_LISTED - len(unmet)])
+            if len(unmet) >= MAX_LISTED:
+                break
         text = f"Section I names {named.institution_id}."
         if unmet:
             text += (
-                f" Request(s) {', '.join(unmet)} for another institution were made in time "
-                "and not refused on a s.39(4) ground."
+                f" Request(s) {', '.join(sorted(unmet))} for another institution were made in "
+                "time and not refused on a s.39(4) ground."
             )
         facts.append(
             PlanFact(

@@ -7,6 +7,7 @@ longer applies. ``timeline.statutory_dates`` adds them to the assessment and rev
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -30,6 +31,22 @@ def _first(days: Iterable[date], start: date) -> date | None:
     return first_on_or_after(days, start)
 
 
+def _by_id(pairs: Iterable[tuple[str, date]]) -> dict[str, list[date]]:
+    """Dates grouped by id, each list sorted: one pass, so many events stay linear."""
+    out: dict[str, list[date]] = {}
+    for key, day in pairs:
+        out.setdefault(key, []).append(day)
+    for days in out.values():
+        days.sort()
+    return out
+
+
+def _first_sorted(days: list[date], start: date) -> date | None:
+    """The earliest of sorted ``days`` on or after ``start`` (binary search)."""
+    index = bisect_left(days, start)
+    return days[index] if index < len(days) else None
+
+
 def review_maintained_dates(history: CaseHistory) -> tuple[date, ...]:
     """Days the LA decided, after a review, to keep the plan as it is (reg 20(10), 21(8))."""
     return tuple(
@@ -47,16 +64,20 @@ def _review_meeting_dates(history: CaseHistory) -> list[StatutoryDate]:
     held = set(history.meetings)
     # The latest scheduling wins: a meeting date replaced by a later one (and not held) lapses.
     last_index = {s.meeting_on: i for i, s in enumerate(schedules)}
-    invitations = history.of_kind(ev.ReviewInvitationsSent)
-    circulated = history.of_kind(ev.ReviewAdviceCirculated)
+    invitations = _by_id(
+        (e.meeting_on.isoformat(), e.occurred_on) for e in history.of_kind(ev.ReviewInvitationsSent)
+    )
+    circulated = _by_id(
+        (e.meeting_on.isoformat(), e.occurred_on)
+        for e in history.of_kind(ev.ReviewAdviceCirculated)
+    )
     dates: list[StatutoryDate] = []
     for meeting_on, index in last_index.items():
-        replaced = meeting_on not in held and any(
-            s.meeting_on != meeting_on for s in schedules[index + 1 :]
-        )
+        # ``index`` is this date's last scheduling, so any later one names another date.
+        replaced = meeting_on not in held and index < len(schedules) - 1
         started = schedules[index].occurred_on
-        sent = _min(*(e.occurred_on for e in invitations if e.meeting_on == meeting_on))
-        shared = _min(*(e.occurred_on for e in circulated if e.meeting_on == meeting_on))
+        sent = _min(*invitations.get(meeting_on.isoformat(), [])[:1])
+        shared = _min(*circulated.get(meeting_on.isoformat(), [])[:1])
         for limit, due, done in (
             (
                 review_rules.REVIEW_INVITATIONS,
@@ -80,13 +101,15 @@ def _review_meeting_dates(history: CaseHistory) -> list[StatutoryDate]:
                     not_applicable=replaced and done is None,
                 )
             )
-    reports = [e.occurred_on for e in history.of_kind(ev.ReviewReportSent)]
-    decisions = [
-        *(e.occurred_on for e in history.of_kind(ev.ReviewDecisionMade)),
-        # Proposed amendments or a notice of intention to cease are the decision, notified.
-        *history.proposals,
-        *(e.occurred_on for e in history.of_kind(ev.CeaseIntentionNotified)),
-    ]
+    reports = sorted(e.occurred_on for e in history.of_kind(ev.ReviewReportSent))
+    decisions = sorted(
+        [
+            *(e.occurred_on for e in history.of_kind(ev.ReviewDecisionMade)),
+            # Proposed amendments or a notice of intention to cease are the decision, notified.
+            *history.proposals,
+            *(e.occurred_on for e in history.of_kind(ev.CeaseIntentionNotified)),
+        ]
+    )
     for meeting_on in history.meetings:
         dates.append(
             time_limit(
@@ -95,7 +118,7 @@ def _review_meeting_dates(history: CaseHistory) -> list[StatutoryDate]:
                 review_rules.REVIEW_REPORT,
                 meeting_on,
                 review_rules.review_report_due(meeting_on),
-                _first(reports, meeting_on),
+                _first_sorted(reports, meeting_on),
             )
         )
         dates.append(
@@ -105,7 +128,7 @@ def _review_meeting_dates(history: CaseHistory) -> list[StatutoryDate]:
                 review_rules.REVIEW_DECISION,
                 meeting_on,
                 review_rules.review_decision_due(meeting_on),
-                _first(decisions, meeting_on),
+                _first_sorted(decisions, meeting_on),
             )
         )
     return dates
@@ -150,22 +173,29 @@ def _cessation_dates(history: CaseHistory) -> list[StatutoryDate]:
 def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
     """Reg 36-39: health body told in 3 working days; mediation in 30 days; certificate after."""
     calendar = history.calendar
-    notices = history.of_kind(ev.MediationHealthBodyNotified)
-    held_events = history.of_kind(ev.MediationHeld)
+    notices = _by_id(
+        (e.mediation_id, e.occurred_on) for e in history.of_kind(ev.MediationHealthBodyNotified)
+    )
+    held_by_id = _by_id((e.mediation_id, e.occurred_on) for e in history.of_kind(ev.MediationHeld))
     certificates = history.of_kind(ev.MediationCertificateIssued)
+    declined = _by_id(
+        (c.mediation_id or "", c.occurred_on)
+        for c in certificates
+        if c.kind is ev.MediationCertificateKind.MEDIATION_DECLINED
+    )
+    concluded = _by_id(
+        (c.mediation_id or "", c.occurred_on)
+        for c in certificates
+        if c.kind is ev.MediationCertificateKind.MEDIATION_CONCLUDED
+    )
     dates: list[StatutoryDate] = []
     for request in history.of_kind(ev.MediationRequested):
         start = request.occurred_on
         mid = request.mediation_id
-        held = _first((h.occurred_on for h in held_events if h.mediation_id == mid), start)
-        declined = _first(
-            (
-                c.occurred_on
-                for c in certificates
-                if c.kind is ev.MediationCertificateKind.MEDIATION_DECLINED
-                and c.mediation_id in (mid, None)
-            ),
-            start,
+        held = _first_sorted(held_by_id.get(mid, []), start)
+        # A certificate without a mediation id counts for every mediation of the case.
+        was_declined = _min(
+            _first_sorted(declined.get(mid, []), start), _first_sorted(declined.get("", []), start)
         )
         if request.includes_health:
             dates.append(
@@ -175,7 +205,7 @@ def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
                     dispute_rules.MEDIATION_HEALTH_NOTICE,
                     start,
                     dispute_rules.within_working_days(start, calendar),
-                    _first((n.occurred_on for n in notices if n.mediation_id == mid), start),
+                    _first_sorted(notices.get(mid, []), start),
                 )
             )
         dates.append(
@@ -186,7 +216,7 @@ def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
                 start,
                 dispute_rules.mediation_due(start),
                 held,
-                not_applicable=held is None and declined is not None,
+                not_applicable=held is None and was_declined is not None,
             )
         )
         if held is not None:
@@ -197,14 +227,9 @@ def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
                     dispute_rules.MEDIATION_CERTIFICATE,
                     held,
                     dispute_rules.within_working_days(held, calendar),
-                    _first(
-                        (
-                            c.occurred_on
-                            for c in certificates
-                            if c.kind is ev.MediationCertificateKind.MEDIATION_CONCLUDED
-                            and c.mediation_id in (mid, None)
-                        ),
-                        held,
+                    _min(
+                        _first_sorted(concluded.get(mid, []), held),
+                        _first_sorted(concluded.get("", []), held),
                     ),
                 )
             )
@@ -214,7 +239,9 @@ def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
 def _tribunal_dates(history: CaseHistory) -> list[StatutoryDate]:
     """The LA's response to an appeal, and the reg 44(2) / 42 periods of each order."""
     dates: list[StatutoryDate] = []
-    responses = history.of_kind(ev.TribunalResponseSubmitted)
+    responses = _by_id(
+        (r.appeal_id, r.occurred_on) for r in history.of_kind(ev.TribunalResponseSubmitted)
+    )
     for appeal in history.of_kind(ev.TribunalAppealRegistered):
         if appeal.response_due_on is None:
             continue
@@ -225,29 +252,29 @@ def _tribunal_dates(history: CaseHistory) -> list[StatutoryDate]:
                 dispute_rules.TRIBUNAL_RESPONSE,
                 appeal.occurred_on,
                 appeal.response_due_on,
-                _first(
-                    (r.occurred_on for r in responses if r.appeal_id == appeal.appeal_id),
-                    appeal.occurred_on,
-                ),
+                _first_sorted(responses.get(appeal.appeal_id, []), appeal.occurred_on),
             )
         )
-    complied = history.of_kind(ev.OrderComplied)
-    drafts = [e.occurred_on for e in history.of_kind(ev.DraftPlanIssued)]
-    plans = [*history.final_dates, *history.amended_dates]
-    assess_notices = [
-        *(e.occurred_on for e in history.of_kind(ev.DecisionToAssessMade)),
-        *history.reassessments,
-    ]
-    not_issuing = [e.occurred_on for e in history.of_kind(ev.DecisionNotToIssuePlan)]
-    named = [e.occurred_on for e in history.of_kind(ev.InstitutionNamed)]
+    complied = _by_id((c.order_id, c.occurred_on) for c in history.of_kind(ev.OrderComplied))
+    drafts = sorted(e.occurred_on for e in history.of_kind(ev.DraftPlanIssued))
+    plans = sorted([*history.final_dates, *history.amended_dates])
+    amended = sorted(history.amended_dates)
+    assess_notices = sorted(
+        [
+            *(e.occurred_on for e in history.of_kind(ev.DecisionToAssessMade)),
+            *history.reassessments,
+        ]
+    )
+    not_issuing = sorted(e.occurred_on for e in history.of_kind(ev.DecisionNotToIssuePlan))
+    named = sorted(e.occurred_on for e in history.of_kind(ev.InstitutionNamed))
     for order in history.of_kind(ev.TribunalOrderMade):
         on = order.occurred_on
-        done = _first((c.occurred_on for c in complied if c.order_id == order.order_id), on)
-        plan_after = _first(plans, on)
-        refused_after = _first(not_issuing, on)
+        done = _first_sorted(complied.get(order.order_id, []), on)
+        plan_after = _first_sorted(plans, on)
+        refused_after = _first_sorted(not_issuing, on)
         completions: dict[str, tuple[date | None, bool]] = {
             "order_assessment_notice_due": (
-                _min(_first(assess_notices, on), refused_after, plan_after, done),
+                _min(_first_sorted(assess_notices, on), refused_after, plan_after, done),
                 False,
             ),
             "order_decision_not_to_issue_due": (
@@ -258,11 +285,11 @@ def _tribunal_dates(history: CaseHistory) -> list[StatutoryDate]:
                 _min(plan_after, done),
                 refused_after is not None and plan_after is None,
             ),
-            "order_draft_plan_due": (_min(_first(drafts, on), plan_after, done), False),
+            "order_draft_plan_due": (_min(_first_sorted(drafts, on), plan_after, done), False),
             "order_final_plan_due": (_min(plan_after, done), False),
-            "order_amended_plan_due": (_min(_first(history.amended_dates, on), done), False),
+            "order_amended_plan_due": (_min(_first_sorted(amended, on), done), False),
             "order_named_institution_due": (
-                _min(_first(history.amended_dates, on), _first(named, on), done),
+                _min(_first_sorted(amended, on), _first_sorted(named, on), done),
                 False,
             ),
             "mediation_agreement_action_due": (done, False),
@@ -294,7 +321,10 @@ def _min(*days: date | None) -> date | None:
 
 def _placement_dates(history: CaseHistory, policy: Policy) -> list[StatutoryDate]:
     """The consulted school or college's reply (CFA s.39(2), 40(3); CoP 9.79 period, policy)."""
-    answers = history.of_kind(ev.InstitutionConsultationAnswered)
+    answers = _by_id(
+        (a.consultation_id, a.occurred_on)
+        for a in history.of_kind(ev.InstitutionConsultationAnswered)
+    )
     return [
         time_limit(
             history,
@@ -304,10 +334,7 @@ def _placement_dates(history: CaseHistory, policy: Policy) -> list[StatutoryDate
             placement_rules.consultation_response_due(
                 consulted.occurred_on, policy.institution_consultation_days
             ),
-            _first(
-                (a.occurred_on for a in answers if a.consultation_id == consulted.consultation_id),
-                consulted.occurred_on,
-            ),
+            _first_sorted(answers.get(consulted.consultation_id, []), consulted.occurred_on),
         )
         for consulted in history.of_kind(ev.InstitutionConsulted)
     ]

@@ -346,3 +346,21 @@ def test_personal_budget_parts_and_refusal_reasons() -> None:
     texts = " ".join(f.text for f in facts)
     assert "covering education, social care; paid as direct payments" in texts
     assert [f.concern for f in facts if "refused" in f.text] == [True]
+
+
+def test_thousands_of_plan_events_evaluate_and_facts_stay_short() -> None:
+    """Hostile volume: 2,000 requests, namings, orders and mediations evaluate; a fact lists at most 5 ids."""
+    draft = ev.DraftPlanIssued(next_id(), CASE, date(2025, 5, 1))
+    events: list[ev.CaseEvent] = [draft]
+    for n in range(2000):
+        events += [
+            ev.InstitutionRequested(next_id(), CASE, f"PREF-{n}", f"SCH-{n}", date(2025, 5, 10)),
+            ev.InstitutionNamed(next_id(), CASE, "SCH-999999", date(2025, 6, 1)),
+            ev.TribunalOrderMade(next_id(), CASE, f"ORD-{n}", ORDER_DAY, ev.OrderKind.AMEND_PLAN),
+            ev.MediationRequested(next_id(), CASE, f"MED-{n}", date(2025, 4, 3)),
+        ]
+    result = run(events, date(2025, 7, 1))
+    assert len(named(result, "order_amended_plan_due")) == 2000
+    naming = [f for f in result.facts if f.text.startswith("Section I")]
+    assert len(naming) == 2000
+    assert all(f.concern and f.text.count("PREF-") == 5 for f in naming)
