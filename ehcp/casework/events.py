@@ -659,7 +659,7 @@ class CessationDecided:
 
 @dataclass(frozen=True, slots=True)
 class MediationRequested:
-    """The family told the LA it wishes to pursue mediation (reg 32(e), 37).
+    """The family told the LA it wishes to pursue mediation (reg 32(e); regs 35-39).
 
     Attributes:
         mediation_id: the LA's id for this mediation.

@@ -171,7 +171,7 @@ def _cessation_dates(history: CaseHistory) -> list[StatutoryDate]:
 
 
 def _mediation_dates(history: CaseHistory) -> list[StatutoryDate]:
-    """Reg 36-39: health body told in 3 working days; mediation in 30 days; certificate after."""
+    """Regs 35-39 [S]: health body told in 3 working days; mediation in 30; certificate."""
     calendar = history.calendar
     notices = _by_id(
         (e.mediation_id, e.occurred_on) for e in history.of_kind(ev.MediationHealthBodyNotified)

@@ -41,7 +41,7 @@ MEDIATION_HEALTH_NOTICE = TimeLimit(
         "responsible commissioning body within 3 working days of learning the family wishes "
         "to mediate."
     ),
-    regulation="reg 36 [S]",
+    regulation="regs 35-39 [S] (paragraph not verified)",
     excusable=False,
 )
 MEDIATION_HELD = TimeLimit(
@@ -50,7 +50,7 @@ MEDIATION_HELD = TimeLimit(
         "The LA must arrange for the mediation to take place within 30 days of being told "
         "the family wishes to mediate."
     ),
-    regulation="reg 37 [S]",
+    regulation="regs 35-39 [S] (paragraph not verified)",
     excusable=False,
 )
 MEDIATION_CERTIFICATE = TimeLimit(
@@ -59,7 +59,7 @@ MEDIATION_CERTIFICATE = TimeLimit(
         "The mediation adviser must issue the mediation certificate within 3 working days "
         "of the mediation ending."
     ),
-    regulation="reg 38-39 [S]; CFA s.55(5)",
+    regulation="regs 35-39 [S] (paragraph not verified); CFA s.55(5)",
     excusable=False,
 )
 TRIBUNAL_RESPONSE = TimeLimit(
@@ -152,7 +152,7 @@ def order_due(order_on: date, weeks: int) -> date:
 
 
 def mediation_due(requested_on: date) -> date:
-    """30 days from the LA being told the family wishes to mediate (reg 37 [S])."""
+    """30 days from the LA being told the family wishes to mediate (regs 35-39 [S])."""
     return requested_on + timedelta(days=MEDIATION_DAYS)
 
 

@@ -65,7 +65,7 @@ def test_a_later_notice_never_ends_its_appeal_period_earlier(a: date, b: date) -
 
 @given(DAYS)
 def test_three_working_days_end_on_a_later_working_day(start: date) -> None:
-    """Reg 36 / certificate: 3 working days later is a working day, 3 to 10 calendar days on."""
+    """Mediation (regs 35-39): 3 working days later is a working day, 3 to 10 calendar days on."""
     due = disputes.within_working_days(start, REAL_CALENDAR)
     assert REAL_CALENDAR.is_working_day(due)
     assert 3 <= (due - start).days <= 10

@@ -192,7 +192,7 @@ def test_a_decision_to_cease_without_appeal_rights_is_a_concern() -> None:
     assert [f.concern for f in result.facts if f.topic == "cessation"] == [True]
 
 
-# -- mediation (reg 36-42) --------------------------------------------------------------------
+# -- mediation (regs 35-42) -------------------------------------------------------------------
 
 
 def test_health_body_told_within_three_working_days_over_easter() -> None:
