@@ -364,3 +364,15 @@ def test_thousands_of_plan_events_evaluate_and_facts_stay_short() -> None:
     naming = [f for f in result.facts if f.text.startswith("Section I")]
     assert len(naming) == 2000
     assert all(f.concern and f.text.count("PREF-") == 5 for f in naming)
+
+
+def test_explain_shows_the_plan_history_with_its_concerns() -> None:
+    """The text has a "Plan history" with [CONCERN]; the JSON carries the same facts with their flag."""
+    from ehcp.casework.explain import render_text, to_json
+
+    result = run([cease_decision(date(2025, 3, 5), rights=False)], date(2025, 3, 6))
+    text = render_text(result)
+    assert "Plan history:" in text
+    assert "[CONCERN] [reg 31(3), reg 32]" in text
+    (fact,) = to_json(result)["facts"]
+    assert (fact["topic"], fact["on"], fact["concern"]) == ("cessation", "2025-03-05", True)
