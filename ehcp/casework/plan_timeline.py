@@ -160,11 +160,10 @@ def _cessation_dates(history: CaseHistory) -> list[StatutoryDate]:
                     history, cessation_rules.PLAN_MAINTAINED_DURING_APPEAL, notice, ends, ceased
                 )
             else:
-                # An appeal is pending: ceasing now is early; otherwise the period runs on.
+                # An appeal is pending: ceasing now is early; otherwise the plan is owed until
+                # the Tribunal decides (the date shown stays the end of the appeal period).
                 item = replace(
-                    item,
-                    due_on=max(ends, history.as_of),
-                    status=DateStatus.MISSED if ceased is not None else DateStatus.PENDING,
+                    item, status=DateStatus.MISSED if ceased is not None else DateStatus.PENDING
                 )
         dates.append(item)
     return dates
