@@ -24,10 +24,17 @@ CODEC = default_codec()
 Message = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
-def referral(case_id: str, la_code: str) -> Message:
-    """A ``ReferralReceived`` opening ``case_id`` for ``la_code``."""
+def referral(case_id: str, la_code: str, *, nhs_number: str | None = None,
+             school_urn: str | None = None) -> Message:
+    """A ``ReferralReceived`` opening ``case_id`` for ``la_code`` (by default the golden
+    record's child and school; ``nhs_number``/``school_urn`` give another)."""
     record = {**REFERRAL_RECEIVED, "event_id": str(uuid.uuid4()), "case_id": case_id,
               "la_code": la_code}
+    if nhs_number is not None:
+        record["child"] = {**record["child"], "identifiers": [
+            {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs_number}]}
+    if school_urn is not None:
+        record["institution"] = {**record["institution"], "value": school_urn}
     return (REFERRALS.name, case_id.encode(), CODEC.encode(records.REFERRAL_RECEIVED, record), [])
 
 
