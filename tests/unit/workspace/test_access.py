@@ -268,3 +268,24 @@ def test_case_page_shows_every_statutory_date_with_its_regulation(workspace: Wor
     assert "reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)" in html
     assert "02 Feb 2026" in html  # the decision's done date
     assert "20-week exceptions apply" in html
+
+
+def test_overview_shows_the_sen2_20_week_chart_table_and_csv(workspace: Workspace) -> None:
+    """The SEN2 timeliness series has its chart, table and CSV, counting LA 886's plans only."""
+    from datetime import date
+
+    from tests import readmodel_records as rr
+    from tests.workspace_support import seed
+
+    seed(workspace.engine, rr.status(CASE, final_issued=date(2026, 5, 20)),
+         rr.status(FOREIGN_CASE, final_issued=date(2026, 7, 1)))
+    client = signed_in(workspace, "manager")
+    html = client.get("/overview").text
+    assert 'id="chart-plans-20-weeks-title"' in html
+    assert "2026 including exceptions" in html
+    lines = client.get("/overview/plans-20-weeks.csv").text.splitlines()
+    assert lines[0] == ("year,plans issued,issued within 20 weeks,% within 20 weeks,"
+                        "plans issued excluding exceptions,"
+                        "issued within 20 weeks excluding exceptions,"
+                        "% within 20 weeks excluding exceptions")
+    assert lines[1:] == ["2026,1,1,100.0,1,1,100.0"]
