@@ -147,9 +147,9 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
                 co.c.la_code == la_code, co.c.institution_value == flt.school)))
         if flt.child_key is not None:
             # The pseudonym names cases of any LA: ``cs.la_code`` above keeps the LA's own.
-            keys = t.child_search_keys
+            sk = t.child_search_keys
             narrowed = narrowed.where(cs.c.case_id.in_(
-                select(keys.c.case_id).where(keys.c.search_key == flt.child_key)))
+                select(sk.c.case_id).where(sk.c.search_key == flt.child_key)))
         if officer is not None:
             narrowed = narrowed.where(cs.c.case_id.in_(
                 select(asg.c.case_id).where(asg.c.user_id == officer)))

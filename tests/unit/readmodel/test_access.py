@@ -217,7 +217,8 @@ def test_a_v3_case_reads_with_every_engine_date_its_status_and_the_sen2_flag(
         ("final_plan_due", "MISSED", date(2026, 6, 8)),
     ]
     final = case.statutory_dates[-1]
-    assert final.regulation.startswith("reg 13(2)") and final.excused
+    assert final.regulation.startswith("reg 13(2)")
+    assert final.excused
     assert final.exception_ids == ("X-1",)
     assert (case.summary.decided_to_assess_on, case.summary.final_plan_issued_on,
             case.summary.exceptions_apply) == (date(2026, 2, 2), date(2026, 6, 8), True)

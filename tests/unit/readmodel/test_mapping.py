@@ -36,7 +36,8 @@ def test_a_referral_gives_keyed_pseudonyms_of_the_child_identifiers_never_the_id
     assert {r.kind for r in keys} == {Kind.CHILD_SEARCH_KEY}
     assert {r.values["search_key"] for r in keys} == {
         child_search_key(key, NHS_NUMBER), child_search_key(key, UPN)}
-    assert NHS_NUMBER not in repr(keys) and UPN not in repr(keys)
+    assert NHS_NUMBER not in repr(keys)
+    assert UPN not in repr(keys)
     other = rows_for(_source(rr.referral("EHC-1", "886")), rr.CODEC, b"o" * 32)[1:]
     assert {r.values["search_key"] for r in other}.isdisjoint(
         r.values["search_key"] for r in keys)

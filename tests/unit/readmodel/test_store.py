@@ -20,7 +20,6 @@ from ehcp.readmodel.store import (
 )
 from tests import readmodel_records as rr
 
-
 KEY = b"k" * 32
 
 

@@ -97,6 +97,6 @@ def test_the_status_encodes_as_v3_and_round_trips(processor: CaseProcessor) -> N
     codec = default_codec()
     data = codec.encode(CASE_STATUS_RECORD, status)
     assert data[2:10] == codec.registry.latest(CASE_STATUS_RECORD).fingerprint
-    name, decoded = codec.decode(data, expected=CASE_STATUS_RECORD)
+    _name, decoded = codec.decode(data, expected=CASE_STATUS_RECORD)
     assert decoded["statutory_dates"] == status["statutory_dates"]
     assert decoded["statutory_dates"], "a referred case has at least its decision date"
