@@ -12,7 +12,9 @@ unrouted queue) arrives on the contributions topic under the key of its ``Contri
 that is, where the contribution is parked: the stage takes it out of the parked list, resolves its
 ``CONTRIBUTION_UNROUTED`` alert and, for ``ROUTED``, re-publishes the advice with the chosen case
 id (keyed by the case id, so it is routed like advice naming its case). A contribution already
-released when its case appeared is left alone: it is in its case once. A child key holds the cases of that child; a case id holds the case's own
+released when its case appeared is left alone: it is in its case once.
+
+A child key holds the cases of that child; a case id holds the case's own
 :data:`~ehcp.routing.CASE_ID_LINK` entry, so a contribution naming a case id that does not
 exist (yet) is parked under the case id and released when the case's referral indexes it.
 """
@@ -132,13 +134,13 @@ class RoutingProcessor:
                      record: dict[str, Any]) -> RoutingResult:
         """A person routed (or discarded) an unrouted contribution: settle it once."""
         contribution = record["contribution"]
-        decision, case_id = record["decision"], record.get("case_id")
+        decision, case_id = str(record["decision"]), str(record.get("case_id") or "")
         if decision not in ("ROUTED", "DISCARDED") or (decision == "ROUTED" and not case_id):
             raise ContractError(f"an unrouted decision {decision} without what it needs")
         if _settled_id(contribution) in state.get("settled", []):
             return RoutingResult(state, [], "already settled")
         outputs: list[Emit] = []
-        if decision == "ROUTED":
+        if decision == "ROUTED" and case_id:
             routed = {**contribution, "case_id": case_id,
                       "event_id": hand_routed_event_id(record["unrouted_event_id"], case_id)}
             outputs.append(Emit(CONTRIBUTIONS, case_id, routed, case_id))

@@ -59,7 +59,9 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     people.assign_case(engine, CASE, made["officer"][0].user_id)
     app = create_app(settings, Ports(engine=engine, publisher=publisher, docstore=docstore,
                                      clock=clock, audit_spool=InMemoryAuditSpool(),
-                                     unrouted_records=InMemoryUnroutedRecords(unrouted_values)))
+                                     unrouted_records=InMemoryUnroutedRecords(
+                                         unrouted_values,
+                                         dict.fromkeys(unrouted_values, b"child-key"))))
     docstore.put(b"test", "application/pdf")  # the routed advice's claim (sha256 of "test")
     yield Workspace(app, engine, clock, publisher, docstore,
                     {k: v[1] for k, v in made.items()}, {k: v[0] for k, v in made.items()})
