@@ -71,7 +71,7 @@ def _contribution(settings: Settings, contribution_id: str, nhs_number: str) -> 
         "request_id": None,
         "child_identifiers": [{"system": NHS_NUMBER_SYSTEM, "value": nhs_number}],
         "child_date_of_birth": None, "advice_type": "MEDICAL", "agency": AGENCY,
-        "submitted_at": datetime.now(UTC), "channel": "JSON", "document": None,
+        "submitted_at": datetime.now(UTC), "channel": "JSON_API", "document": None,
     }
     schema = records.ADVICE_SUBMITTED
     return PublishedEvent(CONTRIBUTIONS.name, contribution_key(settings.pseudonym_key_bytes(),
@@ -109,7 +109,7 @@ def _route_by_hand(settings: Settings, tmp_path: Path, target: str, unrouted: An
         Source(REFERRALS.name, 0, 0, *rr.referral(target, "999")[1:3]),
         Source(UNROUTED.name, record.partition, record.offset, key, value),
     ], CODEC, settings.pseudonym_key_bytes())
-    user, secret = add_user(engine, f"mgr.{target}", people.Role.MANAGER, la_code="999")
+    user, secret = add_user(engine, f"mgr.{target.lower()}", people.Role.MANAGER, la_code="999")
     ws_settings = settings.model_copy(update={"workspace_plain_http": True})
     publisher = KafkaPublisher(ws_settings, CODEC, source="/tests/workspace")
 
