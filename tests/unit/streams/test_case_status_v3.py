@@ -100,3 +100,18 @@ def test_the_status_encodes_as_v3_and_round_trips(processor: CaseProcessor) -> N
     _name, decoded = codec.decode(data, expected=CASE_STATUS_RECORD)
     assert decoded["statutory_dates"] == status["statutory_dates"]
     assert decoded["statutory_dates"], "a referred case has at least its decision date"
+
+
+def test_case_show_prints_every_statutory_date(processor: CaseProcessor) -> None:
+    """``ehcp case show`` lists the v3 dates with status, done date and regulation."""
+    from cli.case_cmd import render_status
+
+    state, _, _ = opened(processor)
+    outcome = processor.on_event(state, CASE, CASEWORK_EVENT_RECORDED,
+                                 casework("DecisionToAssessMade", "D-1", date(2026, 10, 5)))
+    text = render_status(status_of(outcome))
+    line = next(x for x in text.splitlines() if "decision_to_assess_due" in x)
+    assert "MET" in line
+    assert "done 2026-10-05" in line
+    assert "reg 5(1)" in line
+    assert "decided to assess: 2026-10-05" in text
