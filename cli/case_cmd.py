@@ -53,6 +53,19 @@ def render_status(status: dict[str, Any]) -> str:
     missing = len(status["advice"]) - len(received) - len(declined)
     counted = f"{len(declined)} declined, " if declined else ""
     lines.append(f"  {len(received)} received, {counted}{missing} still missing")
+    dates = status.get("statutory_dates")  # CaseStatus v3; None from an older writer
+    if dates:
+        flag = status.get("exceptions_apply")
+        lines.append(
+            f"  decided to assess: {status.get('decided_to_assess_on') or '-'}; final plan "
+            f"issued: {status.get('final_plan_issued_on') or '-'}; 20-week exceptions apply "
+            f"(SEN2): {'-' if flag is None else 'yes' if flag else 'no'}")
+        lines.append("  statutory dates:")
+        for due in dates:
+            excused = f" excused by {', '.join(due['exception_ids'])}" if due["excused"] else ""
+            lines.append(
+                f"    {due['due_on']} {due['name']:<36} {due['status']:<14} "
+                f"done {due['completed_on'] or '-'}  {due['regulation']}{excused}")
     return "\n".join(lines)
 
 

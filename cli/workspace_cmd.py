@@ -23,6 +23,7 @@ def workspace() -> None:
 
 def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport:
     configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    settings.pseudonym_key_bytes()  # the child-search pseudonyms need it: fail before any reset
     engine = open_engine(settings.readmodel_database_url())
     stopping = False
 

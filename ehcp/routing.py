@@ -19,6 +19,7 @@ Rules, in order:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -29,6 +30,16 @@ from ehcp.identifiers import NHS_NUMBER_SYSTEM
 #: The ``identifier_system`` of the routing-index entry that says a case id exists (keyed by the
 #: case id itself, not a child key; it is never a child identifier).
 CASE_ID_LINK: Final = "https://ehcp-exchange.org/Id/case-id"
+
+#: Namespace of the event ids of advice routed by hand (the connectors' event namespace, so the
+#: ids stay those the workspace gave before the routing stage did the re-publishing).
+_HAND_ROUTED: Final = uuid.UUID("6b1f4a53-2f0e-4e0c-9d43-7d4b1d1c7e21")
+
+
+def hand_routed_event_id(unrouted_event_id: str, case_id: str) -> str:
+    """The event id of advice a person routed into ``case_id``: one event however often the same
+    queued contribution is routed to the same case."""
+    return str(uuid.uuid5(_HAND_ROUTED, f"routed-by-hand|{unrouted_event_id}|{case_id}"))
 
 
 class UnroutedReason(StrEnum):

@@ -24,16 +24,45 @@ CODEC = default_codec()
 Message = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
-def referral(case_id: str, la_code: str) -> Message:
-    """A ``ReferralReceived`` opening ``case_id`` for ``la_code``."""
+def referral(case_id: str, la_code: str, *, nhs_number: str | None = None,
+             school_urn: str | None = None) -> Message:
+    """A ``ReferralReceived`` opening ``case_id`` for ``la_code`` (by default the golden
+    record's child and school; ``nhs_number``/``school_urn`` give another)."""
     record = {**REFERRAL_RECEIVED, "event_id": str(uuid.uuid4()), "case_id": case_id,
               "la_code": la_code}
+    if nhs_number is not None:
+        record["child"] = {**record["child"], "identifiers": [
+            {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs_number}]}
+    if school_urn is not None:
+        record["institution"] = {**record["institution"], "value": school_urn}
     return (REFERRALS.name, case_id.encode(), CODEC.encode(records.REFERRAL_RECEIVED, record), [])
 
 
+def statutory_dates(final_issued: date | None = None,
+                    exceptions_apply: bool = False) -> list[dict[str, Any]]:
+    """A CaseStatus v3 ``statutory_dates`` list: the decision made, the final plan due."""
+    final_status = ("PENDING" if final_issued is None
+                    else "MET" if final_issued <= date(2026, 6, 1) else "MISSED")
+    return [
+        {"name": "decision_to_assess_due", "due_on": date(2026, 2, 23), "status": "MET",
+         "completed_on": date(2026, 2, 2),
+         "regulation": "reg 5(1) (refusal notice reg 4(1)); exceptions reg 5(4)",
+         "rule_text": "The LA must tell the family whether it will assess within 6 weeks.",
+         "clock_started_on": date(2026, 1, 12), "excused": False, "exception_ids": []},
+        {"name": "final_plan_due", "due_on": date(2026, 6, 1), "status": final_status,
+         "completed_on": final_issued,
+         "regulation": "reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)",
+         "rule_text": "The final EHC plan must be issued within 20 weeks (140 days).",
+         "clock_started_on": date(2026, 1, 12), "excused": exceptions_apply,
+         "exception_ids": ["X-1"] if exceptions_apply else []},
+    ]
+
+
 def status(case_id: str, *, stage: str = "ASSESSMENT", medical: str = "REQUESTED",
-           open_alerts: int = 0) -> Message:
-    """A ``CaseStatus`` with medical and educational advice items."""
+           open_alerts: int = 0, final_issued: date | None = None,
+           exceptions_apply: bool = False, version: int = 3) -> Message:
+    """A ``CaseStatus`` with medical and educational advice items (``version`` 2: as a v2
+    writer sent it, without the statutory dates)."""
     record: dict[str, Any] = {
         "case_id": case_id,
         "stage": stage,
@@ -51,7 +80,28 @@ def status(case_id: str, *, stage: str = "ASSESSMENT", medical: str = "REQUESTED
         ],
         "open_alerts": open_alerts,
     }
+    if version == 2:
+        return (CASE_STATUS.name, case_id.encode(), _encode_v2(record), [])
+    record.update({
+        "statutory_dates": statutory_dates(final_issued, exceptions_apply),
+        "decided_to_assess_on": date(2026, 2, 2),
+        "final_plan_issued_on": final_issued,
+        "exceptions_apply": exceptions_apply,
+    })
     return (CASE_STATUS.name, case_id.encode(), CODEC.encode(records.CASE_STATUS, record), [])
+
+
+def _encode_v2(record: dict[str, Any]) -> bytes:
+    """Single-object encoding with CaseStatus v2, as a worker of that version wrote it."""
+    import io
+
+    import fastavro
+
+    v2 = next(v for v in CODEC.registry.history(records.CASE_STATUS) if v.version == 2)
+    buf = io.BytesIO()
+    buf.write(v2.header)
+    fastavro.schemaless_writer(buf, v2.parsed, record)
+    return buf.getvalue()
 
 
 def alert(case_id: str | None, event_id: str | None = None, *, status_: str = "RAISED") -> Message:

@@ -25,6 +25,12 @@ OTHER_LA = "999"
 CASE = "EHC-886-2026-0042"
 CASE_2 = "EHC-886-2026-0043"
 FOREIGN_CASE = "EHC-999-2026-0001"
+#: The workspace's and the projector's pseudonym key in these tests (EHCP_PSEUDONYM_KEY).
+PSEUDONYM_KEY = "k" * 40
+#: CASE's child (a synthetic NHS number with a valid check digit) and school; the other cases'
+#: referrals name the golden record's child (NHS number 9434765919) and school 118712.
+CASE_NHS_NUMBER = "9449305552"
+CASE_SCHOOL = "100001"
 
 
 @dataclass
@@ -56,7 +62,7 @@ def seed(engine: Engine, *messages: rr.Message) -> None:
         counters[s.topic] = n + 1
         renumbered.append(Source(s.topic, 0, n + _base(engine, s.topic), s.key, s.value,
                                  s.headers, s.timestamp_ms))
-    apply_batch(engine, renumbered, default_codec())
+    apply_batch(engine, renumbered, default_codec(), PSEUDONYM_KEY.encode())
 
 
 def _base(engine: Engine, topic: str) -> int:
@@ -73,7 +79,8 @@ def standard_read_model(engine: Engine) -> dict[tuple[int, int], bytes]:
     unrouted = rr.unrouted("RVV-ADV-UNROUTED-1")
     base = _base(engine, unrouted[0]) if _has_tables(engine) else 0
     seed(engine,
-         rr.referral(CASE, LA), rr.referral(CASE_2, LA), rr.referral(FOREIGN_CASE, OTHER_LA),
+         rr.referral(CASE, LA, nhs_number=CASE_NHS_NUMBER, school_urn=CASE_SCHOOL),
+         rr.referral(CASE_2, LA), rr.referral(FOREIGN_CASE, OTHER_LA),
          rr.status(CASE), rr.status(CASE_2), rr.status(FOREIGN_CASE),
          rr.alert(CASE), rr.alert(FOREIGN_CASE), rr.routed(CASE), rr.routed(FOREIGN_CASE),
          unrouted)

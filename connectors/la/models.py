@@ -14,7 +14,9 @@ _AGENCY: Final[dict[str, Any]] = {
     "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RVV"}
 _CASE_EXAMPLE: Final[dict[str, Any]] = {
     "case_id": "EHC-886-2026-0042", "stage": "ASSESSMENT", "received_on": "2026-01-12",
-    "final_plan_due_on": "2026-06-01", "as_of": "2026-02-26", "open_alert_count": 1,
+    "final_plan_due_on": "2026-06-01", "decided_to_assess_on": "2026-02-09",
+    "final_plan_issued_on": None, "exceptions_apply": False,
+    "as_of": "2026-02-26", "open_alert_count": 1,
     "updated_at": "2026-02-26T09:15:02Z", "href": "/api/la/cases/EHC-886-2026-0042",
 }
 _ALERT_EXAMPLE: Final[dict[str, Any]] = {
@@ -54,6 +56,14 @@ class CaseSummaryOut(BaseModel):
     stage: str = Field(description="Lifecycle stage (docs/contract.md).")
     received_on: date | None = Field(description="The day the LA received the request.")
     final_plan_due_on: date | None = Field(description="20 weeks from the request, reg 13(2).")
+    decided_to_assess_on: date | None = Field(
+        default=None, description="The day the LA decided to assess (reg 5); null if not (yet).")
+    final_plan_issued_on: date | None = Field(
+        default=None, description="The day the final EHC plan was issued (reg 13(2)).")
+    exceptions_apply: bool | None = Field(
+        default=None, description="DfE SEN2 '20-week exceptions apply': an exception ground "
+                                  "excuses the 20-week limit (reg 13(3)). Null: not known (the "
+                                  "case's status came from an exchange before CaseStatus v3).")
     as_of: date = Field(description="The day the case's state was last worked out.")
     open_alert_count: int
     updated_at: datetime = Field(description="When the case, its advice or alerts last changed.")
@@ -61,12 +71,25 @@ class CaseSummaryOut(BaseModel):
 
 
 class StatutoryDateOut(BaseModel):
-    """A time limit with the regulation behind it."""
+    """A time limit with the regulation behind it: every limit the casework engine works out
+    (docs/casework-rules.md) and each advice item's due date."""
 
-    name: str = Field(description="final_plan_due, or advice_due (advice_type says which).")
+    name: str = Field(description="The limit's name (decision_to_assess_due, "
+                                  "latest_draft_plan_due, final_plan_due, annual_review_due, "
+                                  "...; new limits appear under their own names), or advice_due "
+                                  "(advice_type says which).")
     due_on: date
     regulation: str
     advice_type: str | None
+    status: str | None = Field(
+        default=None, description="PENDING, MET, MISSED or NOT_APPLICABLE; null for advice_due "
+                                  "(see the advice item's status).")
+    completed_on: date | None = Field(default=None, description="When the step was done.")
+    excused: bool = Field(default=False,
+                          description="An exception applies: missing it is not a breach.")
+    exception_ids: list[str] = Field(default_factory=list,
+                                     description="The exceptions that excuse it.")
+    rule_text: str = Field(default="", description="The rule in plain words.")
 
 
 class AdviceItemOut(BaseModel):
@@ -125,9 +148,20 @@ class CaseOut(CaseSummaryOut):
         **_CASE_EXAMPLE,
         "statutory_dates": [
             {"name": "advice_due", "due_on": "2026-02-23", "regulation": "reg 8(1)",
-             "advice_type": "MEDICAL"},
-            {"name": "final_plan_due", "due_on": "2026-06-01", "regulation": "reg 13(2)",
-             "advice_type": None}],
+             "advice_type": "MEDICAL", "status": None, "completed_on": None, "excused": False,
+             "exception_ids": [], "rule_text": ""},
+            {"name": "decision_to_assess_due", "due_on": "2026-02-23",
+             "regulation": "reg 5(1) (refusal notice reg 4(1)); exceptions reg 5(4)",
+             "advice_type": None, "status": "MET", "completed_on": "2026-02-09",
+             "excused": False, "exception_ids": [],
+             "rule_text": "The LA must tell the family whether it will assess within 6 weeks "
+                          "of the request."},
+            {"name": "final_plan_due", "due_on": "2026-06-01",
+             "regulation": "reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)",
+             "advice_type": None, "status": "PENDING", "completed_on": None, "excused": False,
+             "exception_ids": [],
+             "rule_text": "The final EHC plan must be issued within 20 weeks (140 days) of "
+                          "the request."}],
         "advice_items": [{
             "advice_type": "MEDICAL", "regulation": "reg 6(1)(c)", "status": "RECEIVED",
             "request_id": "task-886-2026-0042-medical", "agency": _AGENCY,
@@ -189,7 +223,10 @@ def case_summary(case: access.CaseSummary) -> dict[str, Any]:
     """A listed case."""
     return {
         "case_id": case.case_id, "stage": case.stage, "received_on": case.received_on,
-        "final_plan_due_on": case.final_plan_due_on, "as_of": case.as_of,
+        "final_plan_due_on": case.final_plan_due_on,
+        "decided_to_assess_on": case.decided_to_assess_on,
+        "final_plan_issued_on": case.final_plan_issued_on,
+        "exceptions_apply": case.exceptions_apply, "as_of": case.as_of,
         "open_alert_count": case.open_alerts, "updated_at": case.updated_at,
         "href": f"/api/la/cases/{case.case_id}",
     }
@@ -225,7 +262,9 @@ def case_detail(case: access.CaseDetail) -> dict[str, Any]:
         **case_summary(case.summary),
         "statutory_dates": [
             {"name": d.name, "due_on": d.due_on, "regulation": d.regulation,
-             "advice_type": d.advice_type} for d in case.statutory_dates],
+             "advice_type": d.advice_type, "status": d.status, "completed_on": d.completed_on,
+             "excused": d.excused, "exception_ids": list(d.exception_ids),
+             "rule_text": d.rule_text} for d in case.statutory_dates],
         "advice_items": [
             {"advice_type": i.advice_type, "regulation": i.regulation, "status": i.status,
              "request_id": i.request_id, "agency": _agency(i.agency), "due_on": i.due_on,

@@ -88,7 +88,9 @@ CONTRIBUTIONS: Final = TopicSpec(
     records.ADVICE_SUBMITTED,
     "delete",
     FOREVER,
-    "Advice as submitted by agencies, before routing to a case.",
+    "Advice as submitted by agencies, before routing to a case; and a person's decision on an "
+    "unrouted contribution (UnroutedDecided), under the unrouted record's key.",
+    other_schemas=(records.UNROUTED_DECIDED,),
 )
 CHILD_INDEX: Final = TopicSpec(
     "ehcp.child-index.v1",

@@ -57,11 +57,14 @@ def project(
 
     Raises:
         BrokerError: Kafka unreachable or a projected topic missing.
+        ConfigurationError: EHCP_PSEUDONYM_KEY unset or too short.
         ReadModelError: the database refused a batch (nothing of that batch is kept).
     """
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    # Keys the child-identifier search pseudonyms (docs/readmodel.md); required, as the worker's.
+    pseudonym_key = settings.pseudonym_key_bytes()
     try:
         consumer: Any = KafkaConsumer(
             group_id=None,
@@ -104,7 +107,7 @@ def project(
             ]
             if not sources:
                 continue
-            report.applied += apply_batch(engine, sources, codec)
+            report.applied += apply_batch(engine, sources, codec, pseudonym_key)
             report.batches += 1
             log.debug("readmodel.batch_applied", records=len(sources))
         report.positions = {(tp.topic, tp.partition): consumer.position(tp) for tp in tps}

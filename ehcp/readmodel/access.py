@@ -89,6 +89,9 @@ class CaseSummary:
     as_of: date
     open_alerts: int
     updated_at: datetime
+    decided_to_assess_on: date | None = None
+    final_plan_issued_on: date | None = None
+    exceptions_apply: bool | None = None  # SEN2 flag; None: status written before v3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +99,29 @@ class StatutoryDate:
     """A time limit of the case with the regulation behind it.
 
     Attributes:
-        name: ``final_plan_due`` or ``advice_due`` (then ``advice_type`` says which advice).
+        name: the casework engine's name of the limit (``decision_to_assess_due``,
+            ``final_plan_due``, ``annual_review_due``, ...), or ``advice_due`` (then
+            ``advice_type`` says which advice).
         due_on: the last day on which the limit is kept.
-        regulation: e.g. ``reg 13(2)``.
+        regulation: e.g. ``reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)``.
         advice_type: for ``advice_due``, the advice it is about.
+        status: PENDING, MET, MISSED or NOT_APPLICABLE (None for ``advice_due``, whose state is
+            its advice item's, and for a status written before v3).
+        completed_on: the day the step was done, if it was.
+        excused: an exception applies, so missing it is not a breach.
+        exception_ids: the exceptions that excuse it.
+        rule_text: the rule in plain words.
     """
 
     name: str
     due_on: date
     regulation: str
     advice_type: str | None = None
+    status: str | None = None
+    completed_on: date | None = None
+    excused: bool = False
+    exception_ids: tuple[str, ...] = ()
+    rule_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +336,13 @@ class LaView:
                 self._latest_alerts().where(t.alerts.c.case_id == case_id,
                                             t.alerts.c.status == "RAISED")
                 .order_by(t.alerts.c.seq)).mappings())
+            cd = t.case_dates.c
+            limits = tuple(_limit(r) for r in conn.execute(
+                select(t.case_dates).where(cd.case_id == case_id, cd.la_code == self._la)
+                .order_by(cd.position)).mappings()) if row["has_statutory_dates"] else None
         summary = _summary(row)
-        return CaseDetail(summary, _statutory_dates(summary, items), items, received, alerts)
+        return CaseDetail(summary, _statutory_dates(summary, items, limits), items, received,
+                          alerts)
 
     # alerts
 
@@ -457,7 +478,17 @@ def _summary(row: Any) -> CaseSummary:
         case_id=row["case_id"], stage=row["stage"], received_on=row["received_on"],
         final_plan_due_on=row["final_plan_due_on"], as_of=row["as_of"],
         open_alerts=int(row["open_alerts"]), updated_at=_aware(row["updated_at"]),
+        decided_to_assess_on=row["decided_to_assess_on"],
+        final_plan_issued_on=row["final_plan_issued_on"],
+        exceptions_apply=row["exceptions_apply"],
     )
+
+
+def _limit(row: Any) -> StatutoryDate:
+    return StatutoryDate(
+        name=row["name"], due_on=row["due_on"], regulation=row["regulation"],
+        status=row["status"], completed_on=row["completed_on"], excused=bool(row["excused"]),
+        exception_ids=tuple(json.loads(row["exception_ids"])), rule_text=row["rule_text"])
 
 
 def _advice_item(row: Any) -> AdviceItem:
@@ -484,12 +515,16 @@ def _received(row: Any) -> AdviceReceived:
     )
 
 
-def _statutory_dates(summary: CaseSummary,
-                     items: Sequence[AdviceItem]) -> tuple[StatutoryDate, ...]:
-    """The time limits the case's status carries, each with its regulation, soonest first."""
+def _statutory_dates(summary: CaseSummary, items: Sequence[AdviceItem],
+                     limits: Sequence[StatutoryDate] | None) -> tuple[StatutoryDate, ...]:
+    """The time limits the case's status carries, each with its regulation, soonest first:
+    every limit the casework engine works out (CaseStatus v3, ``limits``) and each advice item's
+    due date. A status written before v3 (``limits`` None) carried only the final plan's."""
     dates = [StatutoryDate("advice_due", i.due_on, ADVICE_DUE_REGULATION, i.advice_type)
              for i in items if i.due_on is not None]
-    if summary.final_plan_due_on is not None:
+    if limits is not None:
+        dates.extend(limits)
+    elif summary.final_plan_due_on is not None:
         dates.append(StatutoryDate("final_plan_due", summary.final_plan_due_on,
                                    FINAL_PLAN_REGULATION))
     return tuple(sorted(dates, key=lambda d: (d.due_on, d.name, d.advice_type or "")))

@@ -30,6 +30,7 @@ from ehcp.contract.topics import (
     TopicSpec,
 )
 from ehcp.errors import ContractError
+from ehcp.readmodel.pseudonyms import child_search_key
 
 #: The topics the read model is built from. Referrals give each case its owning LA.
 PROJECTED_TOPICS: Final[tuple[TopicSpec, ...]] = (
@@ -50,7 +51,12 @@ LIMITS: Final[Mapping[str, int]] = {
     "alert_id": 400, "la_code": 8, "stage": 64, "advice_type": 64, "regulation": 64,
     "status": 32, "kind": 64, "severity": 16, "agency_system": 200, "agency_value": 200,
     "decline_reason": 64, "channel": 32, "reason": 64, "document_sha256": 64,
-    "document_content_type": 200,
+    "document_content_type": 200, "institution_system": 200, "institution_value": 200,
+}
+#: The same for a case's statutory dates (``case_dates``): limit names and their regulations
+#: come from the casework engine and grow with it, so they get room of their own.
+CASE_DATE_LIMITS: Final[Mapping[str, int]] = {
+    **LIMITS, "name": 100, "regulation": 400, "status": 32,
 }
 #: Dead letters are kept whatever they hold: their header fields are cut to these lengths.
 DEAD_LETTER_LIMITS: Final[Mapping[str, int]] = {
@@ -75,6 +81,7 @@ class Kind(StrEnum):
     """What a row is, and so how the store writes it."""
 
     CASE_OWNER = "case_owner"  # insert once: the first referral wins
+    CHILD_SEARCH_KEY = "child_search_key"  # insert once, only for the owning LA's referral
     CASE_STATUS = "case_status"  # upsert the case; replace its advice items
     CASE_REMOVED = "case_removed"  # a tombstone on the compacted case-status topic
     ALERT = "alert"  # insert once by event_id
@@ -91,6 +98,7 @@ class Row:
     kind: Kind
     values: Mapping[str, Any]
     items: Sequence[Mapping[str, Any]] = field(default=())
+    dates: Sequence[Mapping[str, Any]] = field(default=())  # a case's statutory dates (v3)
 
 
 def _identifier(value: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
@@ -125,6 +133,23 @@ def _case_status(source: Source, record: Mapping[str, Any]) -> Row:
             "decline_reason": item.get("decline_reason"),
             "contribution_ids": json.dumps(list(item.get("contribution_ids") or [])),
         })
+    # v3: every limit the engine works out. Null (a v1/v2 writer) is told apart from an empty
+    # list, so readers fall back to the dates older statuses carried.
+    written = record.get("statutory_dates")
+    dates = [{
+        "case_id": case_id,
+        "position": position,
+        "name": str(due["name"]),
+        "due_on": due["due_on"],
+        "status": str(due["status"]),
+        "completed_on": due.get("completed_on"),
+        "regulation": str(due["regulation"]),
+        "rule_text": str(due.get("rule_text") or ""),
+        "clock_started_on": due.get("clock_started_on"),
+        "excused": bool(due.get("excused")),
+        "exception_ids": json.dumps(list(due.get("exception_ids") or [])),
+    } for position, due in enumerate(written or [])]
+    exceptions_apply = record.get("exceptions_apply")
     values = {
         "case_id": case_id,
         "stage": str(record["stage"]),
@@ -132,9 +157,13 @@ def _case_status(source: Source, record: Mapping[str, Any]) -> Row:
         "final_plan_due_on": record.get("final_plan_due_on"),
         "as_of": record["as_of"],
         "open_alerts": int(record.get("open_alerts") or 0),
+        "decided_to_assess_on": record.get("decided_to_assess_on"),
+        "final_plan_issued_on": record.get("final_plan_issued_on"),
+        "exceptions_apply": None if exceptions_apply is None else bool(exceptions_apply),
+        "has_statutory_dates": written is not None,
         **_position(source),
     }
-    return Row(Kind.CASE_STATUS, values, tuple(items))
+    return Row(Kind.CASE_STATUS, values, tuple(items), tuple(dates))
 
 
 def _alert(source: Source, record: Mapping[str, Any]) -> Row:
@@ -239,23 +268,26 @@ def _error(source: Source, exc: Exception) -> Row:
     })
 
 
-def rows_for(source: Source, codec: AvroCodec) -> list[Row]:
+def rows_for(source: Source, codec: AvroCodec, pseudonym_key: bytes | None = None) -> list[Row]:
     """The rows one record becomes; a record that cannot be mapped becomes a projection error.
 
-    Records of topics the read model does not project give no rows.
+    Records of topics the read model does not project give no rows. With ``pseudonym_key`` a
+    referral also gives the keyed pseudonyms of its child identifiers (:mod:`.pseudonyms`).
     """
     try:
-        rows = _rows(source, codec)
+        rows = _rows(source, codec, pseudonym_key)
         for row in rows:
             if row.kind is not Kind.DEAD_LETTER:
                 for values in (row.values, *row.items):
                     _check_storable(values)
+                for values in row.dates:
+                    _check_storable(values, CASE_DATE_LIMITS)
         return rows
     except (ContractError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return [_error(source, exc)]
 
 
-def _check_storable(values: Mapping[str, Any]) -> None:
+def _check_storable(values: Mapping[str, Any], limits: Mapping[str, int] = LIMITS) -> None:
     """Refuse text every database cannot store: over its column's length, or holding NUL.
 
     Raises:
@@ -266,7 +298,7 @@ def _check_storable(values: Mapping[str, Any]) -> None:
             continue
         if "\x00" in value:
             raise ContractError(f"{name} holds a nul character")
-        limit = LIMITS.get(name)
+        limit = limits.get(name)
         if limit is not None and len(value) > limit:
             raise ContractError(f"{name} is longer than {limit} characters")
 
@@ -277,7 +309,24 @@ def _text(value: str, limit: int | None = None) -> str:
     return value if limit is None else value[:limit]
 
 
-def _rows(source: Source, codec: AvroCodec) -> list[Row]:
+def _referral(record: Mapping[str, Any], pseudonym_key: bytes | None) -> list[Row]:
+    """The case's owner and school, and a keyed pseudonym of each child identifier (never the
+    identifier): the store keeps them only if this referral's LA owns the case."""
+    case_id, la_code = str(record["case_id"]), str(record["la_code"])
+    school_system, school = _identifier(record.get("institution"))
+    rows = [Row(Kind.CASE_OWNER, {"case_id": case_id, "la_code": la_code,
+                                  "institution_system": school_system,
+                                  "institution_value": school})]
+    if pseudonym_key is not None:
+        keys = {child_search_key(pseudonym_key, str(i["value"]))
+                for i in record["child"]["identifiers"]}
+        rows.extend(Row(Kind.CHILD_SEARCH_KEY, {"case_id": case_id, "la_code": la_code,
+                                                "search_key": key})
+                    for key in sorted(k for k in keys if k is not None))
+    return rows
+
+
+def _rows(source: Source, codec: AvroCodec, pseudonym_key: bytes | None) -> list[Row]:
     if source.topic == DEAD_LETTER.name:
         return [_dead_letter(source)]
     spec = next((s for s in PROJECTED_TOPICS if s.name == source.topic), None)
@@ -289,8 +338,7 @@ def _rows(source: Source, codec: AvroCodec) -> list[Row]:
         raise ContractError("a record without a value on a topic that is not compacted")
     _, record = codec.decode(source.value, expected=spec.value_schema)
     if spec is REFERRALS:
-        return [Row(Kind.CASE_OWNER, {
-            "case_id": str(record["case_id"]), "la_code": str(record["la_code"])})]
+        return _referral(record, pseudonym_key)
     if spec is CASE_STATUS:
         return [_case_status(source, record)]
     if spec is ALERTS:

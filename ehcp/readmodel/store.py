@@ -136,13 +136,16 @@ def _offsets(conn: Connection) -> dict[tuple[str, int], int]:
     return {(str(r["topic"]), int(r["kafka_partition"])): int(r["next_offset"]) for r in rows}
 
 
-def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> int:
+def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec,
+                pseudonym_key: bytes | None = None) -> int:
     """Write the rows of ``sources`` and the new offsets in one transaction.
 
     Records below their partition's stored next offset were applied before and are skipped.
     Every change gets the next number of the read model's one sequence (``cases.change_seq``,
     ``alerts.seq``, ``advice.seq``), written in the same transaction: as one projector writes
     and commits in order, a reader that has seen change N has seen every change below N.
+    With ``pseudonym_key`` (the projector always passes it) referrals also store the keyed
+    pseudonyms of their child identifiers for the work tray's search (:mod:`.pseudonyms`).
 
     Returns:
         How many records were applied (not skipped).
@@ -161,7 +164,7 @@ def apply_batch(engine: Engine, sources: Sequence[Source], codec: AvroCodec) -> 
                 if source.offset < moved.get(tp, positions.get(tp, 0)):
                     continue
                 at = datetime.fromtimestamp(source.timestamp_ms / 1000, UTC)
-                for row in rows_for(source, codec):
+                for row in rows_for(source, codec, pseudonym_key):
                     _write(changes, row, at)
                 moved[tp] = source.offset + 1
                 applied += 1
@@ -300,9 +303,9 @@ def _learn_owner(changes: _Changes, case_id: str, at: datetime) -> None:
             conn.execute(update(table).where(table.c.event_id == event_id).values(
                 la_code=owner, seq=changes.next(), updated_at=_later(updated_at, at)))
     _recount(conn, case_id, -1)
-    conn.execute(update(t.case_advice).where(
-        t.case_advice.c.case_id == case_id, t.case_advice.c.la_code.is_(None)
-    ).values(la_code=owner))
+    for owned in (t.case_advice, t.case_dates):
+        conn.execute(update(owned).where(
+            owned.c.case_id == case_id, owned.c.la_code.is_(None)).values(la_code=owner))
     changed = conn.execute(update(t.cases).where(
         t.cases.c.case_id == case_id, t.cases.c.la_code.is_(None)).values(la_code=owner))
     _recount(conn, case_id, +1)
@@ -317,6 +320,11 @@ def _write(changes: _Changes, row: Row, at: datetime) -> None:
         case Kind.CASE_OWNER:
             _insert_once(conn, t.case_owners, values)
             _learn_owner(changes, values["case_id"], at)
+        case Kind.CHILD_SEARCH_KEY:
+            # Only the owning LA's referral: another LA naming the case adds nothing to it.
+            if _owner(conn, values["case_id"]) == values["la_code"]:
+                _insert_once(conn, t.child_search_keys, {
+                    "search_key": values["search_key"], "case_id": values["case_id"]})
         case Kind.CASE_STATUS:
             case_row = _with_owner(conn, values)
             stored = conn.execute(select(t.cases.c.updated_at)
@@ -328,9 +336,12 @@ def _write(changes: _Changes, row: Row, at: datetime) -> None:
             _insert_items(conn, (
                 {**item, "la_code": case_row["la_code"]} for item in row.items))
             _recount(conn, values["case_id"], +1)
+            conn.execute(delete(t.case_dates).where(t.case_dates.c.case_id == values["case_id"]))
+            for due in row.dates:
+                _upsert(conn, t.case_dates, {**due, "la_code": case_row["la_code"]})
         case Kind.CASE_REMOVED:
             _recount(conn, values["case_id"], -1)
-            for table in (t.cases, t.case_advice):
+            for table in (t.cases, t.case_advice, t.case_dates):
                 conn.execute(delete(table).where(table.c.case_id == values["case_id"]))
         case Kind.ALERT | Kind.ADVICE:
             table = t.alerts if row.kind is Kind.ALERT else t.advice

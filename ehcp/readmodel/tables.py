@@ -28,7 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
-from ehcp.readmodel.mapping import DEAD_LETTER_LIMITS, LIMITS
+from ehcp.readmodel.mapping import CASE_DATE_LIMITS, DEAD_LETTER_LIMITS, LIMITS
 
 metadata: Final = MetaData()
 
@@ -45,8 +45,23 @@ case_owners: Final = Table(
     metadata,
     Column("case_id", _text("case_id"), primary_key=True),
     Column("la_code", _text("la_code"), nullable=False),
+    # The school or setting the referral named (the work tray's school filter).
+    Column("institution_system", _text("institution_system"), nullable=True),
+    Column("institution_value", _text("institution_value"), nullable=True),
 )
-"""The LA owning each case: the first referral naming the case wins (as at the edge)."""
+"""The LA owning each case and the referral's school: the first referral naming the case wins
+(as at the edge)."""
+Index("ix_case_owners_school", case_owners.c.la_code, case_owners.c.institution_value)
+
+child_search_keys: Final = Table(
+    "child_search_keys",
+    metadata,
+    Column("search_key", String(64), primary_key=True),
+    Column("case_id", _text("case_id"), primary_key=True),
+)
+"""A keyed pseudonym of each child identifier of a case's owning referral, for the work tray's
+search by child identifier (``ehcp.readmodel.pseudonyms``): the identifier itself is never
+stored, and the pseudonym cannot be reversed without the deployment's pseudonym key."""
 
 cases: Final = Table(
     "cases",
@@ -58,6 +73,11 @@ cases: Final = Table(
     Column("final_plan_due_on", Date, nullable=True),
     Column("as_of", Date, nullable=False),
     Column("open_alerts", Integer, nullable=False),
+    # CaseStatus v3 (NULL when the latest status was written by v1/v2):
+    Column("decided_to_assess_on", Date, nullable=True),
+    Column("final_plan_issued_on", Date, nullable=True),
+    Column("exceptions_apply", Boolean, nullable=True),  # DfE SEN2 "20-week exceptions apply"
+    Column("has_statutory_dates", Boolean, nullable=False),  # v3: case_dates holds every limit
     Column("kafka_partition", Integer, nullable=False),
     Column("kafka_offset", BigInteger, nullable=False),
     # Bumped (from ``sequence``) whenever the case, its items, its owner, its alerts or its
@@ -83,6 +103,25 @@ case_advice: Final = Table(
     Column("contribution_ids", Text, nullable=False),  # JSON list of strings
 )
 """Each case's advice items as in its latest ``CaseStatus`` (replaced with every new status)."""
+
+case_dates: Final = Table(
+    "case_dates",
+    metadata,
+    Column("case_id", _text("case_id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # the status's order (due-date order)
+    Column("la_code", _text("la_code"), nullable=True, index=True),
+    Column("name", String(CASE_DATE_LIMITS["name"]), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", _text("status"), nullable=False),
+    Column("completed_on", Date, nullable=True),
+    Column("regulation", String(CASE_DATE_LIMITS["regulation"]), nullable=False),
+    Column("rule_text", Text, nullable=False),
+    Column("clock_started_on", Date, nullable=True),
+    Column("excused", Boolean, nullable=False),
+    Column("exception_ids", Text, nullable=False),  # JSON list of strings
+)
+"""Every statutory date of each case's latest ``CaseStatus`` (v3; replaced with every new
+status): whatever limits the casework engine works out, by name, with no table change."""
 
 #: The work tray's stage filter lists an LA's stages from the index alone.
 Index("ix_cases_la_stage", cases.c.la_code, cases.c.stage)

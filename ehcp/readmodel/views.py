@@ -69,6 +69,8 @@ class TrayFilter:
     officer_id: str | None = None
     stage: str | None = None
     case_search: str | None = None
+    school: str | None = None  # the referral's institution (a school URN)
+    child_key: str | None = None  # a child identifier's pseudonym (ehcp.readmodel.pseudonyms)
     sort: TraySort = TraySort.MOST_OVERDUE
     page: int = 1
 
@@ -132,11 +134,22 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
     if flt.stage:
         base.append(ca.c.case_id.in_(
             select(cs.c.case_id).where(cs.c.la_code == la_code, cs.c.stage == flt.stage)))
-    if officer is not None or flt.case_search:
-        # A caseload or a case-reference search: the LA's matching cases (one row each)
-        # first, then their items by primary key. As subqueries, SQLite walked every open
-        # item of the LA instead (~300 ms at 100,000 open cases).
+    narrowing = (officer is not None or flt.case_search or flt.school is not None
+                 or flt.child_key is not None)
+    if narrowing:
+        # A caseload, a school, a case-reference or child search: the LA's matching cases (one
+        # row each) first, then their items by primary key. As subqueries, SQLite walked every
+        # open item of the LA instead (~300 ms at 100,000 open cases).
         narrowed = select(cs.c.case_id).where(cs.c.la_code == la_code)
+        if flt.school is not None:
+            co = t.case_owners
+            narrowed = narrowed.where(cs.c.case_id.in_(select(co.c.case_id).where(
+                co.c.la_code == la_code, co.c.institution_value == flt.school)))
+        if flt.child_key is not None:
+            # The pseudonym names cases of any LA: ``cs.la_code`` above keeps the LA's own.
+            sk = t.child_search_keys
+            narrowed = narrowed.where(cs.c.case_id.in_(
+                select(sk.c.case_id).where(sk.c.search_key == flt.child_key)))
         if officer is not None:
             narrowed = narrowed.where(cs.c.case_id.in_(
                 select(asg.c.case_id).where(asg.c.user_id == officer)))
@@ -162,7 +175,7 @@ def work_tray(engine: Engine, la_code: str, clock: Clock, flt: TrayFilter, *,
         # overdue: from the projector's per-(stage, due date, agency, type) counts when no
         # filter needs the cases themselves (a few thousand rows at 100,000 open cases);
         # else one pass over the LA's open items.
-        if officer is None and not flt.case_search:
+        if not narrowing:
             tc = t.tray_counts
             counted = [tc.c.la_code == la_code,
                        tc.c.due_on <= day + timedelta(days=DUE_SOON_DAYS)]
@@ -447,10 +460,13 @@ class Series:
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    #: (label, number) bars when the chart shows other figures than the rows' first two columns.
+    chart: tuple[tuple[str, float], ...] | None = None
 
 
 def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
-    """The manager overview: open cases by stage; advice on time by agency by month; days late.
+    """The manager overview: open cases by stage; advice on time by agency by month; days late;
+    new plans issued within 20 weeks per calendar year, including and excluding exceptions.
 
     Advice is on time when it arrived (London date) on or before the due date of the case's
     advice item of that type (reg 8(1)); advice with no due date counts as received, not late.
@@ -470,7 +486,11 @@ def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
             select(ca.c.due_on).where(
                 ca.c.la_code == la_code, ca.c.status.in_(OPEN_STATUSES),
                 ca.c.due_on.is_not(None), ca.c.due_on < day)).all()
+        issued = conn.execute(
+            select(cs.c.final_plan_issued_on, cs.c.final_plan_due_on, cs.c.exceptions_apply)
+            .where(cs.c.la_code == la_code, cs.c.final_plan_issued_on.is_not(None))).all()
     buckets = _late_buckets([(day - r.due_on).days for r in late])
+    within_20_weeks = _within_20_weeks(issued)
     return (
         Series("stages", "Open cases by stage", ("stage", "cases"),
                tuple((r[0], _int(r[1])) for r in by_stage)),
@@ -478,7 +498,47 @@ def overview(engine: Engine, la_code: str, clock: Clock) -> tuple[Series, ...]:
                ("month and agency", "% on time", "received", "on time"),
                _on_time(received)),
         Series("days-late", "Open advice by days late", ("days late", "items"), buckets),
+        Series("plans-20-weeks",
+               "New EHC plans issued within 20 weeks, including and excluding exceptions (SEN2)",
+               SEN2_COLUMNS, within_20_weeks,
+               chart=tuple(
+                   (f"{r[0]} {label}", float(r[index])) for r in within_20_weeks
+                   for label, index in (("including exceptions", 3),
+                                        ("excluding exceptions", 6))
+                   if r[index] != "")),
     )
+
+
+#: The SEN2 timeliness columns, as DfE publishes them per calendar year ("Timeliness of new
+#: education, health and care plans": plans_issued_den, plans_issued_within_20_weeks,
+#: pc_plans_issued_within_20_weeks and the same three excluding exceptions; docs/workspace.md).
+SEN2_COLUMNS: Final = (
+    "year", "plans issued", "issued within 20 weeks", "% within 20 weeks",
+    "plans issued excluding exceptions", "issued within 20 weeks excluding exceptions",
+    "% within 20 weeks excluding exceptions")
+
+
+def _percent(part: int, whole: int) -> float | str:
+    return round(100 * part / whole, 1) if whole else ""
+
+
+def _within_20_weeks(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """Per calendar year of issue: new plans issued and within 20 weeks (on or before the
+    reg 13(2) due date), then the same leaving out cases where the SEN2 "20-week exceptions
+    apply" flag is set. A case whose status predates CaseStatus v3 has no issue date and is
+    not counted; one with the flag unknown (NULL) counts as no exception."""
+    years: dict[int, list[int]] = {}
+    for issued_on, due_on, exceptions_apply in rows:
+        counts = years.setdefault(issued_on.year, [0, 0, 0, 0])
+        on_time = due_on is not None and issued_on <= due_on
+        counts[0] += 1
+        counts[1] += on_time
+        if not exceptions_apply:
+            counts[2] += 1
+            counts[3] += on_time
+    return tuple(
+        (year, n, within, _percent(within, n), n_ex, within_ex, _percent(within_ex, n_ex))
+        for year, (n, within, n_ex, within_ex) in sorted(years.items()))
 
 
 def _on_time(rows: Sequence[Any]) -> tuple[tuple[str, int, int, int], ...]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Final
 
-from ehcp.casework.model import Alert, CaseAssessment
+from ehcp.casework.model import Alert, CaseAssessment, Stage, StatutoryDate
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules.advice import required_advice
 from ehcp.contract.keys import child_key, identifiers_of
@@ -228,9 +228,26 @@ def alert_record(alert: Alert, status: str, as_of: date, episode: int = 0) -> di
     }
 
 
+def statutory_date_record(due: StatutoryDate) -> dict[str, Any]:
+    """The Avro ``StatutoryDateItem`` (CaseStatus v3) for one of the engine's time limits."""
+    return {
+        "name": due.name,
+        "due_on": due.due_on,
+        "status": due.status.value,
+        "completed_on": due.completed_on,
+        "regulation": due.regulation,
+        "rule_text": due.rule_text,
+        "clock_started_on": due.clock_started_on,
+        "excused": due.excused,
+        "exception_ids": list(due.exception_ids),
+    }
+
+
 def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
     """The case's ``CaseStatus`` for the compacted case-status topic."""
     final = assessment.statutory_date("final_plan_due")
+    decision = assessment.statutory_date("decision_to_assess_due")
+    refused = assessment.stage is Stage.ASSESSMENT_REFUSED
     status = {
         "case_id": assessment.case_id,
         "stage": assessment.stage.value,
@@ -251,5 +268,11 @@ def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
             for item in assessment.advice
         ],
         "open_alerts": len(state["alerts"]),
+        # v3: every limit the engine works out, generic so a new limit needs no schema change.
+        "statutory_dates": [statutory_date_record(d) for d in assessment.statutory_dates],
+        # The decision's limit is completed by a refusal too: only a decision to assess counts.
+        "decided_to_assess_on": None if decision is None or refused else decision.completed_on,
+        "final_plan_issued_on": final.completed_on if final else None,
+        "exceptions_apply": assessment.timeliness.exceptions_apply,
     }
     return Emit(CASE_STATUS, assessment.case_id, status, assessment.case_id)

@@ -56,7 +56,8 @@ def workspace_stack(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
     # One account per test: a TOTP code is accepted once, so two sign-ins of one account in
     # the same 30 seconds would be refused as a replay.
     for username, la_code in (("signin.999", "999"), ("live.999", "999"),
-                              ("overview.999", "999"), ("owner.999", "999"), ("mgr.886", "886")):
+                              ("overview.999", "999"), ("owner.999", "999"), ("mgr.886", "886"),
+                              ("search.999", "999"), ("search.886", "886")):
         secrets[username] = new_totp_secret()
         people.add_user(engine, username=username, la_code=la_code, role=people.Role.MANAGER,
                         password_hash=hash_password(PASSWORD), totp_secret=secrets[username],
@@ -166,13 +167,7 @@ def sign_in(page: Any, stack: WorkspaceStack, username: str) -> None:
 
 
 def _refer(stack: WorkspaceStack, tag: str, weeks_ago: float) -> str:
-    case_id, nhs = new_case(tag)
-    with httpx.Client(base_url=stack.pipeline.base_url, timeout=30) as client:
-        response = client.post("/api/education/referrals", headers=stack.pipeline.headers("la"),
-                               json=referral(case_id, nhs, datetime.now(UTC)
-                                             - timedelta(weeks=weeks_ago)))
-    assert response.status_code == 202, response.text
-    return case_id
+    return _refer_with_number(stack, tag, weeks_ago)[0]
 
 
 def test_sign_in_needs_the_second_factor(page: Any, workspace_stack: WorkspaceStack) -> None:
@@ -250,13 +245,59 @@ def test_overview_exports_csv(page: Any, workspace_stack: WorkspaceStack) -> Non
     _refer(workspace_stack, "CSV", weeks_ago=3)
     sign_in(page, workspace_stack, "overview.999")
     page.get_by_role("link", name="Overview").click()
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("svg.chart").count() == 4  # with the SEN2 20-week timeliness
     check_accessible(page, "10-overview")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download open cases by stage as CSV").click()
     lines = Path(download.value.path()).read_text().splitlines()
     assert lines[0] == "stage,cases"
     assert sum(int(line.rsplit(",", 1)[1]) for line in lines[1:]) >= 1
+
+
+def test_search_by_child_identifier_finds_the_case_only_for_its_la(
+        page: Any, workspace_stack: WorkspaceStack) -> None:
+    """Typing the child's NHS number (spaced as people write it) finds the LA's case; the URL
+    holds a pseudonym, never the number; another LA's manager searching it finds nothing."""
+    stack = workspace_stack
+    case_id, nhs = _refer_with_number(stack, "SEARCH", weeks_ago=7)
+    sign_in(page, stack, "search.999")
+
+    def in_tray() -> bool:
+        page.goto(f"{stack.url}/tray")
+        return page.locator("#tray-results").get_by_role("link", name=case_id).count() > 0
+
+    wait_until(in_tray, 120, interval_s=2, what="the case in LA 999's tray")
+    page.get_by_label("Child identifier (NHS number, UPN)").fill(
+        f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}")
+    page.get_by_role("button", name="Find child").click()
+    page.wait_for_url("**/tray?child=**")
+    assert nhs not in page.url
+    links = page.locator("#tray-results table.tray tbody").get_by_role("link")
+    assert {links.nth(i).inner_text() for i in range(links.count())} == {case_id}
+    check_accessible(page, "12-tray-child-search")
+
+    other = page.context.browser.new_context()
+    try:
+        foreign = other.new_page()
+        sign_in(foreign, stack, "search.886")
+        foreign.get_by_label("Child identifier (NHS number, UPN)").fill(nhs)
+        foreign.get_by_role("button", name="Find child").click()
+        foreign.wait_for_url("**/tray?child=**")
+        assert foreign.get_by_role("heading", name="0 open items, 0 overdue").count() == 1
+        assert case_id not in foreign.content()
+        screenshot(foreign, "13-other-la-child-search-empty")
+    finally:
+        other.close()
+
+
+def _refer_with_number(stack: WorkspaceStack, tag: str, weeks_ago: float) -> tuple[str, str]:
+    case_id, nhs = new_case(tag)
+    with httpx.Client(base_url=stack.pipeline.base_url, timeout=30) as client:
+        response = client.post("/api/education/referrals", headers=stack.pipeline.headers("la"),
+                               json=referral(case_id, nhs, datetime.now(UTC)
+                                             - timedelta(weeks=weeks_ago)))
+    assert response.status_code == 202, response.text
+    return case_id, nhs
 
 
 def test_another_las_case_is_not_reachable_by_url(page: Any,

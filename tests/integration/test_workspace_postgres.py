@@ -112,3 +112,26 @@ def test_sign_in_and_tray_over_http_on_postgres(engine: Engine, clock: MovableCl
     assert tray.status_code == 200
     assert CASE in tray.text
     assert FOREIGN_CASE not in tray.text
+
+
+def test_school_filter_child_search_dates_and_sen2_on_postgres(engine: Engine,
+                                                               clock: MovableClock) -> None:
+    """School and child-identifier narrowing, CaseStatus v3 dates and the SEN2 series on PG."""
+    from datetime import date
+
+    from ehcp.readmodel.pseudonyms import child_search_key
+    from tests.workspace_support import CASE_NHS_NUMBER, CASE_SCHOOL, OTHER_LA, PSEUDONYM_KEY
+
+    school = views.work_tray(engine, LA, clock, views.TrayFilter(school=CASE_SCHOOL))
+    assert [i.case_id for i in school.items] == [CASE]
+    key = child_search_key(PSEUDONYM_KEY.encode(), f" {CASE_NHS_NUMBER[:3]}-{CASE_NHS_NUMBER[3:]}")
+    found = views.work_tray(engine, LA, clock, views.TrayFilter(child_key=key))
+    assert [i.case_id for i in found.items] == [CASE]
+    assert views.work_tray(engine, OTHER_LA, clock, views.TrayFilter(child_key=key)).total == 0
+    page = views.case_page(engine, LA, clock, CASE)
+    assert page is not None
+    assert {d.name for d in page.detail.statutory_dates} >= {
+        "decision_to_assess_due", "final_plan_due", "advice_due"}
+    seed(engine, rr.status(CASE, final_issued=date(2026, 6, 8), exceptions_apply=True))
+    sen2 = next(s for s in views.overview(engine, LA, clock) if s.key == "plans-20-weeks")
+    assert sen2.rows == ((2026, 1, 0, 0.0, 0, 0, ""),)

@@ -1,5 +1,6 @@
 """Routing an unrouted contribution from the workspace against the real broker: the workspace
-reads the ContributionUnrouted back by its position and re-publishes its advice with the case id."""
+reads the ContributionUnrouted back by its position and publishes an UnroutedDecided under its key
+(what the worker then does with it: tests/e2e/test_unrouted_decisions.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ehcp.settings import Settings
 from tests import readmodel_records as rr
 from tests.workspace_support import CASE, add_user, csrf_of, sign_in, standard_read_model
 from workspace.app import Ports, create_app
-from workspace.unrouted import KafkaUnroutedRecords, routed_event_id
+from workspace.unrouted import KafkaUnroutedRecords
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +56,14 @@ def _put_unrouted(settings: Settings, contribution_id: str) -> tuple[str, int, i
 
 def test_a_manager_routes_an_unrouted_contribution_through_kafka(
         kafka_settings: Settings, tmp_path: Path) -> None:
-    """The re-published advice is on ehcp.contributions.v1 keyed by the case, then the
+    """The decision is on ehcp.contributions.v1 under the unrouted record's key, then the
     ActionTaken on ehcp.audit.v1; a position past the end reads as gone (None)."""
     event_id, partition, offset, value = _put_unrouted(kafka_settings, "RVV-ADV-KAFKA-ROUTE")
     source = KafkaUnroutedRecords(kafka_settings)
-    assert source.value(partition, offset) == value
-    assert source.value(partition, offset + 10_000) is None
+    stored = source.record(partition, offset)
+    assert stored is not None
+    assert (stored.key, stored.value) == (b"child-key", value)
+    assert source.record(partition, offset + 10_000) is None
 
     engine = open_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
     standard_read_model(engine)
@@ -90,14 +93,15 @@ def test_a_manager_routes_an_unrouted_contribution_through_kafka(
         assert r.status_code == 303, r.text
         assert "RVV-ADV-KAFKA-ROUTE" not in client.get("/queue").text
     codec = default_codec()
-    routed = [(rec.key, codec.decode(rec.value or b"")[1])
-              for rec in read_partitions(kafka_settings, CONTRIBUTIONS.name)]
-    mine = [(k, v) for k, v in routed if v["event_id"] == routed_event_id(event_id, CASE)]
+    published = [(rec.key, *codec.decode(rec.value or b""))
+                 for rec in read_partitions(kafka_settings, CONTRIBUTIONS.name)]
+    mine = [(k, v) for k, name, v in published if name == records.UNROUTED_DECIDED
+            and v["unrouted_event_id"] == event_id]
     assert len(mine) == 1
     key, advice = mine[0]
-    assert key == CASE.encode()
-    assert advice["case_id"] == CASE
-    assert advice["contribution_id"] == "RVV-ADV-KAFKA-ROUTE"
+    assert key == b"child-key"  # the ContributionUnrouted's key: where the worker parked it
+    assert (advice["decision"], advice["case_id"]) == ("ROUTED", CASE)
+    assert advice["contribution"]["contribution_id"] == "RVV-ADV-KAFKA-ROUTE"
     actions = [codec.decode(rec.value or b"")[1]
                for rec in read_partitions(kafka_settings, AUDIT.name)
                if rec.key == user.user_id.encode()]

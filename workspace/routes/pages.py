@@ -18,7 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from connectors.ports import DocumentStore
-from ehcp.readmodel import people, views
+from ehcp.errors import ValidationError
+from ehcp.readmodel import people, pseudonyms, views
 from workspace.render import page
 from workspace.security import (
     ClockDep,
@@ -26,8 +27,10 @@ from workspace.security import (
     ManagerDep,
     NotFound,
     SessionDep,
+    SettingsDep,
     audit_refusal,
     caseload_of,
+    checked_form,
 )
 
 log = structlog.get_logger(__name__)
@@ -42,27 +45,61 @@ def home(session: SessionDep) -> Response:
     return RedirectResponse("/tray", status_code=303)
 
 
+#: A child identifier's pseudonym in a tray URL (never the identifier: docs/workspace.md).
+ChildKey = Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")]
+
+
 @router.get("/tray")
 def tray(request: Request, session: SessionDep, engine: EngineDep, clock: ClockDep,
          agency: Short = None, advice_type: Short = None, officer: Short = None,
-         stage: Short = None, q: Short = None,
+         stage: Short = None, q: Short = None, school: Short = None, child: ChildKey = None,
          sort: views.TraySort = views.TraySort.MOST_OVERDUE,
          page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1) -> Response:
     """Open advice due soon or overdue across the user's cases, filtered, sorted and paged."""
-    flt = views.TrayFilter(
+    return _tray_page(request, session, engine, clock, views.TrayFilter(
         agency=agency or None, advice_type=advice_type or None, officer_id=officer or None,
-        stage=stage or None, case_search=(q or "").strip() or None, sort=sort,
-        page=page_number)
+        stage=stage or None, case_search=(q or "").strip() or None,
+        school=(school or "").strip() or None, child_key=child or None, sort=sort,
+        page=page_number))
+
+
+def _tray_page(request: Request, session: people.SessionInfo, engine: Any, clock: Any,
+               flt: views.TrayFilter, *, error: str | None = None,
+               status_code: int = 200) -> Response:
     result = views.work_tray(engine, session.user.la_code, clock, flt,
                              caseload_of=caseload_of(session))
-    query = {k: v for k, v in {"agency": agency, "advice_type": advice_type, "officer": officer,
-                               "stage": stage, "q": q, "sort": sort.value}.items() if v}
+    query = {k: v for k, v in {
+        "agency": flt.agency, "advice_type": flt.advice_type, "officer": flt.officer_id,
+        "stage": flt.stage, "q": flt.case_search, "school": flt.school, "child": flt.child_key,
+        "sort": flt.sort.value}.items() if v}
     return page(request, "tray.html", {
         "tray": result, "filter": flt, "query": query,
         "officers": people.officers(engine, session.user.la_code),
         "advice_types": _advice_types(), "sorts": list(views.TraySort),
-        "today": views.today(clock),
-    })
+        "today": views.today(clock), "child_error": error,
+    }, status_code=status_code)
+
+
+@router.post("/tray/child-search")
+async def child_search(request: Request, session: SessionDep, engine: EngineDep,
+                       clock: ClockDep, settings: SettingsDep) -> Response:
+    """Search the tray by a child identifier (NHS number, UPN, ...), posted so that it never
+    appears in a URL or an access log: the answer redirects to the tray filtered by the
+    identifier's keyed pseudonym, which is all the read model holds."""
+    try:
+        form = await checked_form(request, session)
+    except ValidationError as exc:
+        return await run_in_threadpool(_tray_page, request, session, engine, clock,
+                                       views.TrayFilter(), error=exc.message, status_code=400)
+    sent = form.get("child")
+    key = (pseudonyms.child_search_key(settings.pseudonym_key_bytes(), sent)
+           if isinstance(sent, str) else None)
+    if key is None:
+        return await run_in_threadpool(
+            _tray_page, request, session, engine, clock, views.TrayFilter(),
+            error="Enter the child's NHS number, UPN or other identifier (at most "
+                  f"{pseudonyms.MAX_IDENTIFIER} characters).", status_code=422)
+    return RedirectResponse(f"/tray?child={key}", status_code=303)
 
 
 def _advice_types() -> list[str]:
@@ -103,10 +140,16 @@ def _timeline(case: views.CasePage) -> list[dict[str, Any]]:
         entries.append({"on": d.summary.received_on, "what": "Request for assessment received",
                         "regulation": "reg 3", "kind": "event"})
     for due in d.statutory_dates:
-        what = ("Final plan due (20 weeks)" if due.name == "final_plan_due"
-                else f"{due.advice_type} advice due")
+        what = (f"{due.advice_type} advice due" if due.name == "advice_due"
+                else due.name.replace("_", " ").capitalize())
+        if due.status:
+            what += f" ({due.status.lower().replace('_', ' ')})"
         entries.append({"on": due.due_on, "kind": "due", "what": what,
                         "regulation": due.regulation})
+        if due.completed_on is not None:
+            entries.append({"on": due.completed_on, "kind": "event",
+                            "what": f"Done: {due.name.replace('_', ' ')}",
+                            "regulation": due.regulation})
     for advice in d.advice_received:
         entries.append({"on": advice.submitted_at.date(), "kind": "event",
                         "what": f"{advice.advice_type} advice received from "

@@ -1,11 +1,14 @@
 """The managers' unrouted queue: route a contribution into a case of the LA, or discard it.
 
 Both are POSTs with the session's CSRF token, for managers only (another role: 403, audited).
-Routing re-publishes the contribution with the case id (:mod:`workspace.unrouted`) and shows
-success only once Kafka has it; a case that is not the manager's LA's (or does not exist) is
-refused with the same message and audited as a refusal, and nothing is published. Either
-decision is kept in ``ws_unrouted_decisions`` (the item leaves the queue, across rebuilds) and
-is an ``ActionTaken`` audit event.
+Either publishes an ``UnroutedDecided`` where the worker parked the contribution
+(:mod:`workspace.unrouted`): the worker then routes it into the case (ROUTED) or forgets it
+(DISCARDED) and resolves its alert. Success shows only once Kafka has the decision; a case that is
+not the manager's LA's (or does not exist) is refused with the same message and audited as a
+refusal, and nothing is published. A discard whose record Kafka no longer keeps is recorded
+here only (nothing is left to tell the worker about). Either decision is kept in
+``ws_unrouted_decisions`` (the item leaves the queue, across rebuilds) and is an ``ActionTaken``
+audit event naming the published decision.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def queue_page(request: Request, engine: Any, *, error: str | None = None,
 def queue(request: Request, session: ManagerDep, engine: EngineDep,
           done: str = "") -> Response:
     """Contributions matched to no case, and records the workers dead-lettered (managers)."""
-    notice = {"routed": "Routed: the worker will add it to the case.",
-              "discarded": "Discarded: it has left the queue."}.get(done)
+    notice = {"routed": "Routed: the worker will add it to the case and resolve its alert.",
+              "discarded": "Discarded: it has left the queue and its alert will be resolved."
+              }.get(done)
     return queue_page(request, engine, notice=notice)
 
 
@@ -83,13 +87,9 @@ async def route(request: Request, event_id: str, session: ManagerDep, engine: En
         return queue_page(request, engine, status_code=422,
                           error="There is no case of yours with that reference. Nothing was "
                                 "routed.")
-    source: unrouted.UnroutedRecords = request.app.state.unrouted_records
     try:
-        value = await run_in_threadpool(source.value, item.partition, item.offset)
-        event = unrouted.rerouted_advice(
-            value, unrouted_event_id=item.item.event_id, case_id=case_id,
-            codec=default_codec(), pseudonym_key=settings.pseudonym_key_bytes())
-        receipt = await request.app.state.publisher.publish(event)
+        event, receipt = await _publish_decision(request, item, "ROUTED", case_id, session,
+                                                 clock, settings)
     except ValidationError as exc:
         return queue_page(request, engine, status_code=422, error=f"{exc.message}.")
     except (PublishError, BrokerError):
@@ -111,19 +111,50 @@ async def route(request: Request, event_id: str, session: ManagerDep, engine: En
 
 @router.post("/queue/{event_id}/discard")
 async def discard(request: Request, event_id: str, session: ManagerDep, engine: EngineDep,
-                  clock: ClockDep) -> Response:
-    """Take the contribution off the queue (recorded and audited; Kafka keeps the record)."""
+                  clock: ClockDep, settings: SettingsDep) -> Response:
+    """Take the contribution off the queue and tell the worker (recorded and audited; Kafka
+    keeps the record)."""
     try:
         await checked_form(request, session)
     except ValidationError as exc:
         return queue_page(request, engine, error=exc.message, status_code=400)
     item = await _queued(request, session, engine, event_id)
+    published: str | None = None
+    try:
+        event, _ = await _publish_decision(request, item, "DISCARDED", None, session, clock,
+                                           settings)
+        published = str(event.record["event_id"])
+    except unrouted.RecordGone:
+        pass  # nothing left in Kafka to tell the worker about: recorded here only
+    except (PublishError, BrokerError):
+        return queue_page(request, engine, status_code=503,
+                          error="It could not be discarded just now (Kafka is unavailable). "
+                                "Nothing changed; try again in a minute.")
     await run_in_threadpool(
         lambda: people.decide_unrouted(
             engine, event_id=item.item.event_id, decision=people.UnroutedDecision.DISCARDED,
-            user=session.user, now=clock.now()))
+            user=session.user, now=clock.now(), published_event_id=published))
     log.info("unrouted_discarded_by_hand", user_id=session.user.user_id,
              unrouted_event_id=item.item.event_id)
     await audit_action(request, session.user, ActionKind.UNROUTED_DISCARDED, case_id=None,
-                       published_event_id=None, target_id=item.item.event_id)
+                       published_event_id=published, target_id=item.item.event_id)
     return RedirectResponse("/queue?done=discarded", status_code=303)
+
+
+async def _publish_decision(request: Request, item: views.UnroutedAt, decision: str,
+                            case_id: str | None, session: people.SessionInfo, clock: Any,
+                            settings: Any) -> tuple[Any, Any]:
+    """Read the queued record from Kafka and publish the decision under its key.
+
+    Raises:
+        RecordGone: the record is gone or is not the queued one.
+        PublishError, BrokerError: Kafka is unavailable.
+    """
+    source: unrouted.UnroutedRecords = request.app.state.unrouted_records
+    stored = await run_in_threadpool(source.record, item.partition, item.offset)
+    event = unrouted.unrouted_decided(
+        stored, unrouted_event_id=item.item.event_id, decision=decision, case_id=case_id,
+        user_id=session.user.user_id, decided_at=clock.now(), codec=default_codec(),
+        pseudonym_key=settings.pseudonym_key_bytes())
+    receipt = await request.app.state.publisher.publish(event)
+    return event, receipt

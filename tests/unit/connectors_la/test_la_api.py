@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,22 @@ def test_a_case_reads_with_dates_advice_documents_and_alerts(api: LaApi) -> None
     (received,) = case["advice_received"]
     assert received["document"]["href"] == f"/api/la/documents/{SHA_886}"
     assert [a["alert_id"] for a in case["open_alerts"]] == ["A|overdue"]
+
+
+def test_a_v3_case_reads_with_every_engine_date_and_its_regulation(api: LaApi) -> None:
+    """CaseStatus v3: each limit of the engine with status, done date, exceptions and regulation;
+    the decision, final plan and SEN2 flag on the case."""
+    api.feed.send(rr.status("EHC-886-C", final_issued=date(2026, 6, 8), exceptions_apply=True))
+    case = api.get("/api/la/cases/EHC-886-C", "la").json()
+    dates = {d["name"]: d for d in case["statutory_dates"]}
+    assert set(dates) == {"advice_due", "decision_to_assess_due", "final_plan_due"}
+    final = dates["final_plan_due"]
+    assert (final["status"], final["completed_on"], final["excused"], final["exception_ids"]) == (
+        "MISSED", "2026-06-08", True, ["X-1"])
+    assert all(d["regulation"].startswith("reg ") for d in case["statutory_dates"])
+    assert (case["decided_to_assess_on"], case["final_plan_issued_on"],
+            case["exceptions_apply"]) == ("2026-02-02", "2026-06-08", True)
+    assert api.get("/api/la/cases/EHC-886-C", "other_la").status_code == 404
 
 
 def test_alerts_are_the_las_own_with_days_overdue_counted_today(api: LaApi) -> None:

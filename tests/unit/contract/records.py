@@ -103,7 +103,52 @@ ACTION_TAKEN: dict[str, Any] = {
     "acted_at": datetime(2026, 3, 2, 10, 42, 7, 250000, tzinfo=UTC),
 }
 
-#: Golden file stem -> (record full name, record).
+CASE_STATUS: dict[str, Any] = {
+    "case_id": "EHC-886-2026-0042",
+    "stage": "PLAN_MAINTAINED",
+    "received_on": date(2026, 1, 12),
+    "final_plan_due_on": date(2026, 6, 1),
+    "as_of": date(2026, 6, 10),
+    "advice": [{
+        "advice_type": "MEDICAL",
+        "regulation": "reg 6(1)(c)",
+        "status": "RECEIVED",
+        "request_id": "task-886-2026-0042-medical",
+        "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "RVV"},
+        "due_on": date(2026, 3, 16),
+        "contribution_ids": ["RVV-ADV-2026-0193"],
+        "decline_reason": None,
+    }],
+    "open_alerts": 0,
+    "statutory_dates": [
+        {
+            "name": "decision_to_assess_due",
+            "due_on": date(2026, 2, 23),
+            "status": "MET",
+            "completed_on": date(2026, 2, 9),
+            "regulation": "reg 5(1) (refusal notice reg 4(1)); exceptions reg 5(4)",
+            "rule_text": "The LA must tell the family whether it will assess within 6 weeks.",
+            "clock_started_on": date(2026, 1, 12),
+            "excused": False,
+            "exception_ids": [],
+        },
+        {
+            "name": "final_plan_due",
+            "due_on": date(2026, 6, 1),
+            "status": "MISSED",
+            "completed_on": date(2026, 6, 8),
+            "regulation": "reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)",
+            "rule_text": "The final EHC plan must be issued within 20 weeks (140 days).",
+            "clock_started_on": date(2026, 1, 12),
+            "excused": True,
+            "exception_ids": ["exc-886-2026-0042-1"],
+        },
+    ],
+    "decided_to_assess_on": date(2026, 2, 9),
+    "final_plan_issued_on": date(2026, 6, 8),
+    "exceptions_apply": True,
+}
+
 #: A v2 event type: the LA's decision after an annual review (reg 20(10)).
 CASEWORK_EVENT_RECORDED: dict[str, Any] = {
     "event_id": "EHC-886-2026-0042-REVIEW-DECISION-1",
@@ -117,6 +162,7 @@ CASEWORK_EVENT_RECORDED: dict[str, Any] = {
     ),
 }
 
+#: Golden file stem -> (record full name, record).
 GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "referral_received": (f"{NS}.ReferralReceived", REFERRAL_RECEIVED),
     "advice_submitted": (f"{NS}.AdviceSubmitted", ADVICE_SUBMITTED),
@@ -124,6 +170,7 @@ GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "record_read": (f"{NS}.RecordRead", RECORD_READ),
     "action_taken": (f"{NS}.ActionTaken", ACTION_TAKEN),
     "casework_event_recorded": (f"{NS}.CaseworkEventRecorded", CASEWORK_EVENT_RECORDED),
+    "case_status": (f"{NS}.CaseStatus", CASE_STATUS),
 }
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -202,6 +202,29 @@ def test_updated_since_lists_cases_changed_at_or_after_a_time(engine: Engine, fe
         la.cases_changed(updated_since=before.replace(tzinfo=None))
 
 
+def test_a_v3_case_reads_with_every_engine_date_its_status_and_the_sen2_flag(
+    engine: Engine, feed: Feed
+) -> None:
+    """With CaseStatus v3 the case carries each limit the engine worked out (status, done date,
+    exceptions, regulation) beside the advice dates, and the decision/final plan dates."""
+    feed.send(rr.referral("EHC-V3", "886"),
+              rr.status("EHC-V3", final_issued=date(2026, 6, 8), exceptions_apply=True))
+    case = view(engine).case("EHC-V3")
+    assert case is not None
+    assert [(d.name, d.status, d.completed_on) for d in case.statutory_dates] == [
+        ("advice_due", None, None),  # the same day: by name
+        ("decision_to_assess_due", "MET", date(2026, 2, 2)),
+        ("final_plan_due", "MISSED", date(2026, 6, 8)),
+    ]
+    final = case.statutory_dates[-1]
+    assert final.regulation.startswith("reg 13(2)")
+    assert final.excused
+    assert final.exception_ids == ("X-1",)
+    assert (case.summary.decided_to_assess_on, case.summary.final_plan_issued_on,
+            case.summary.exceptions_apply) == (date(2026, 2, 2), date(2026, 6, 8), True)
+    assert view(engine, "212").case("EHC-V3") is None
+
+
 def test_one_case_with_dates_regulations_advice_documents_and_open_alerts(
     engine: Engine, feed: Feed
 ) -> None:

@@ -8,7 +8,9 @@ from datetime import UTC, date, datetime
 
 from ehcp.contract.topics import ALERTS, CASE_STATUS, DEAD_LETTER_ERROR_PREFIX, REFERRALS
 from ehcp.readmodel.mapping import Kind, Source, rows_for
+from ehcp.readmodel.pseudonyms import child_search_key
 from tests import readmodel_records as rr
+from tests.unit.contract.records import NHS_NUMBER, UPN
 
 
 def _source(message: rr.Message, offset: int = 7, partition: int = 1) -> Source:
@@ -16,11 +18,64 @@ def _source(message: rr.Message, offset: int = 7, partition: int = 1) -> Source:
     return Source(topic, partition, offset, key, value, tuple(headers), 1_700_000_000_000)
 
 
-def test_a_referral_gives_the_case_owner_only() -> None:
-    """A referral maps to its case id and LA code and nothing about the child."""
+def test_a_referral_gives_the_case_owner_and_school_only() -> None:
+    """Without a pseudonym key a referral maps to its case id, LA code and school, nothing
+    about the child."""
     [row] = rows_for(_source(rr.referral("EHC-1", "886")), rr.CODEC)
     assert row.kind is Kind.CASE_OWNER
-    assert dict(row.values) == {"case_id": "EHC-1", "la_code": "886"}
+    assert dict(row.values) == {"case_id": "EHC-1", "la_code": "886",
+                                "institution_system": "https://ehcp-exchange.org/Id/urn",
+                                "institution_value": "118712"}
+
+
+def test_a_referral_gives_keyed_pseudonyms_of_the_child_identifiers_never_the_identifiers() -> None:
+    """With the key, each identifier becomes its HMAC; no row holds the NHS number or UPN."""
+    key = b"k" * 32
+    owner, *keys = rows_for(_source(rr.referral("EHC-1", "886")), rr.CODEC, key)
+    assert owner.kind is Kind.CASE_OWNER
+    assert {r.kind for r in keys} == {Kind.CHILD_SEARCH_KEY}
+    assert {r.values["search_key"] for r in keys} == {
+        child_search_key(key, NHS_NUMBER), child_search_key(key, UPN)}
+    assert NHS_NUMBER not in repr(keys)
+    assert UPN not in repr(keys)
+    other = rows_for(_source(rr.referral("EHC-1", "886")), rr.CODEC, b"o" * 32)[1:]
+    assert {r.values["search_key"] for r in other}.isdisjoint(
+        r.values["search_key"] for r in keys)
+
+
+def test_a_v3_case_status_gives_every_statutory_date_and_the_sen2_flag() -> None:
+    """CaseStatus v3's dates become one row each, in order; the new case columns are filled."""
+    [row] = rows_for(_source(rr.status("EHC-1", final_issued=date(2026, 6, 8),
+                                       exceptions_apply=True)), rr.CODEC)
+    assert [(d["position"], d["name"], d["status"]) for d in row.dates] == [
+        (0, "decision_to_assess_due", "MET"), (1, "final_plan_due", "MISSED")]
+    assert row.dates[1]["regulation"].startswith("reg 13(2)")
+    assert json.loads(row.dates[1]["exception_ids"]) == ["X-1"]
+    assert row.values["final_plan_issued_on"] == date(2026, 6, 8)
+    assert row.values["decided_to_assess_on"] == date(2026, 2, 2)
+    assert row.values["exceptions_apply"] is True
+    assert row.values["has_statutory_dates"] is True
+
+
+def test_a_v2_case_status_reads_with_no_dates_and_an_unknown_flag() -> None:
+    """A status a v2 worker wrote maps as before: no dates, the SEN2 flag unknown (NULL)."""
+    [row] = rows_for(_source(rr.status("EHC-1", version=2)), rr.CODEC)
+    assert row.kind is Kind.CASE_STATUS
+    assert row.dates == ()
+    assert row.values["has_statutory_dates"] is False
+    assert row.values["exceptions_apply"] is None
+    assert row.values["final_plan_due_on"] == date(2026, 6, 1)
+
+
+def test_a_statutory_date_with_an_overlong_regulation_is_a_projection_error() -> None:
+    """Text over a date column's length is refused by field name, never stopping the projector."""
+    _, key, _, _ = rr.status("EHC-1")
+    record = rr.CODEC.decode(rr.status("EHC-1")[2] or b"")[1]
+    record["statutory_dates"][0]["regulation"] = "r" * 401
+    value = rr.CODEC.encode("org.ehcpexchange.events.CaseStatus", record)
+    [row] = rows_for(Source(CASE_STATUS.name, 0, 1, key, value), rr.CODEC)
+    assert row.kind is Kind.PROJECTION_ERROR
+    assert "regulation" in row.values["error"]
 
 
 def test_a_case_status_gives_the_case_and_one_item_per_advice_type() -> None:

@@ -20,6 +20,8 @@ from ehcp.readmodel.store import (
 )
 from tests import readmodel_records as rr
 
+KEY = b"k" * 32
+
 
 @pytest.fixture
 def engine() -> Engine:
@@ -54,11 +56,12 @@ def _mixed() -> list[Source]:
 
 def test_a_batch_writes_every_table_and_the_next_offsets(engine: Engine) -> None:
     """One mixed batch fills each table and stores the next offset of each partition it read."""
-    assert apply_batch(engine, _mixed(), rr.CODEC) == 7
+    assert apply_batch(engine, _mixed(), rr.CODEC, KEY) == 7
     rows = dump(engine)
     assert {name: len(r) for name, r in rows.items()} == {
-        "case_owners": 1, "cases": 1, "case_advice": 2, "alerts": 1, "advice": 1, "unrouted": 1,
-        "dead_letters": 1, "projection_errors": 1, "projector_offsets": 6, "tray_counts": 1}
+        "case_owners": 1, "child_search_keys": 2, "cases": 1, "case_advice": 2, "case_dates": 2,
+        "alerts": 1, "advice": 1, "unrouted": 1, "dead_letters": 1, "projection_errors": 1,
+        "projector_offsets": 6, "tray_counts": 1}
     assert stored_offsets(engine)[(ALERTS.name, 0)] == 2
     assert stored_offsets(engine)[(CASE_STATUS.name, 0)] == 1
 
@@ -241,3 +244,30 @@ def test_the_trays_counts_from_tray_counts_equal_a_count_of_the_items(
         itemised.total, itemised.overdue, itemised.per_agency)
     assert counted.total == len(counted.items)
     assert counted.total == (1 if "stage" in narrow else 2)  # one case per stage, both RVV
+
+
+def test_only_the_owning_las_referral_gives_child_search_keys(engine: Engine) -> None:
+    """A second referral naming the case from another LA adds no pseudonym to the case."""
+    apply_batch(engine, _batch(rr.referral("EHC-S", "886")), rr.CODEC, KEY)
+    first = dump(engine)["child_search_keys"]
+    other = rr.referral("EHC-S", "212")
+    record = rr.CODEC.decode(other[2] or b"")[1]
+    record["child"]["identifiers"] = [{"system": "https://fhir.nhs.uk/Id/nhs-number",
+                                       "value": "9000000009"}]
+    value = rr.CODEC.encode("org.ehcpexchange.events.ReferralReceived", record)
+    apply_batch(engine, [Source(other[0], 0, 1, other[1], value, (), 2)], rr.CODEC, KEY)
+    assert dump(engine)["child_search_keys"] == first
+    assert len(first) == 2
+
+
+def test_a_new_status_replaces_the_dates_and_a_tombstone_removes_them(engine: Engine) -> None:
+    """Dates follow the latest status (v2 leaves none); the tombstone takes them away."""
+    apply_batch(engine, _batch(rr.referral("EHC-T", "886"), rr.status("EHC-T")), rr.CODEC, KEY)
+    assert [r[-1] for r in dump(engine)["case_dates"]]  # two dates, la_code learnt
+    assert {r[2] for r in dump(engine)["case_dates"]} == {"886"}
+    apply_batch(engine, _batch(rr.status("EHC-T", version=2), start=1), rr.CODEC, KEY)
+    assert dump(engine)["case_dates"] == []
+    apply_batch(engine, _batch(rr.status("EHC-T"), start=2), rr.CODEC, KEY)
+    assert len(dump(engine)["case_dates"]) == 2
+    apply_batch(engine, [Source(CASE_STATUS.name, 0, 3, b"EHC-T", None)], rr.CODEC, KEY)
+    assert dump(engine)["case_dates"] == []

@@ -16,7 +16,7 @@ from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp.readmodel import people
 from ehcp.readmodel.store import open_engine
 from ehcp.settings import Settings
-from tests.workspace_support import MovableClock, add_user, standard_read_model
+from tests.workspace_support import PSEUDONYM_KEY, MovableClock, add_user, standard_read_model
 from workspace.app import Ports, create_app
 from workspace.unrouted import InMemoryUnroutedRecords
 
@@ -46,7 +46,7 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     engine = open_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
     unrouted_values = standard_read_model(engine)
     clock = MovableClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    settings = Settings(pseudonym_key="k" * 40, workspace_plain_http=True,
+    settings = Settings(pseudonym_key=PSEUDONYM_KEY, workspace_plain_http=True,
                         data_dir=tmp_path / "data", max_document_bytes=100_000)
     publisher, docstore = InMemoryPublisher(), InMemoryDocumentStore()
     made = {
@@ -59,7 +59,9 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     people.assign_case(engine, CASE, made["officer"][0].user_id)
     app = create_app(settings, Ports(engine=engine, publisher=publisher, docstore=docstore,
                                      clock=clock, audit_spool=InMemoryAuditSpool(),
-                                     unrouted_records=InMemoryUnroutedRecords(unrouted_values)))
+                                     unrouted_records=InMemoryUnroutedRecords(
+                                         unrouted_values,
+                                         dict.fromkeys(unrouted_values, b"child-key"))))
     docstore.put(b"test", "application/pdf")  # the routed advice's claim (sha256 of "test")
     yield Workspace(app, engine, clock, publisher, docstore,
                     {k: v[1] for k, v in made.items()}, {k: v[0] for k, v in made.items()})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -190,3 +192,105 @@ def test_overview_advice_on_time_csv(workspace: Workspace) -> None:
     assert lines[0] == "month and agency,% on time,received,on time"
     # One advice routed into CASE (16 Feb 2026 from RVV, due 23 Feb): on time; LA 999's not counted.
     assert lines[1:] == ["2026-02 RVV,100,1,1"]
+
+
+def test_tray_filters_by_the_referrals_school(workspace: Workspace) -> None:
+    """?school=URN lists only the open advice of cases whose referral named that school."""
+    from tests.workspace_support import CASE_SCHOOL
+
+    client = workspace.client()
+    sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
+    only = client.get(f"/tray?school={CASE_SCHOOL}").text
+    assert f"/cases/{CASE}" in only
+    assert f"/cases/{CASE_2}" not in only
+    other = client.get("/tray?school=118712").text
+    assert f"/cases/{CASE_2}" in other
+    assert f"/cases/{CASE}\"" not in other
+    assert "Nothing is due soon" in client.get("/tray?school=999999").text
+
+
+def _child_search(client: Any, typed: str) -> Any:
+    """Post the child search form as a browser would; follow the redirect."""
+    form = client.get("/tray")
+    return client.post("/tray/child-search", data={"csrf_token": csrf_of(form.text),
+                                                   "child": typed})
+
+
+def test_search_by_nhs_number_finds_the_las_case_and_never_keeps_the_number(
+        workspace: Workspace) -> None:
+    """The typed NHS number (with spaces) finds its case; the URL and page hold a pseudonym."""
+    from tests.workspace_support import CASE_NHS_NUMBER
+
+    client = workspace.client()
+    sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
+    spaced = f"{CASE_NHS_NUMBER[:3]} {CASE_NHS_NUMBER[3:6]} {CASE_NHS_NUMBER[6:]}"
+    found = _child_search(client, spaced)
+    assert found.status_code == 200
+    assert f"/cases/{CASE}" in found.text
+    assert f"/cases/{CASE_2}" not in found.text
+    assert CASE_NHS_NUMBER not in str(found.url)
+    assert CASE_NHS_NUMBER not in found.text
+    assert "child=" in str(found.url)
+    with workspace.engine.connect() as conn:
+        from sqlalchemy import text
+
+        stored = [tuple(r) for r in conn.execute(text("SELECT * FROM child_search_keys"))]
+    assert stored
+    assert CASE_NHS_NUMBER not in repr(stored)
+
+
+def test_the_same_child_search_by_another_las_user_finds_nothing(workspace: Workspace) -> None:
+    """LA 999's manager searching LA 886's child's NHS number gets an empty tray."""
+    from tests.workspace_support import CASE_NHS_NUMBER
+
+    client = workspace.client()
+    sign_in(client, "mgr.999", workspace.secrets["foreign"], workspace.clock)
+    found = _child_search(client, CASE_NHS_NUMBER)
+    assert found.status_code == 200
+    assert "EHC-886" not in found.text
+    assert "0 open items" in found.text
+
+
+def test_a_child_search_without_csrf_or_with_junk_is_refused(workspace: Workspace) -> None:
+    """No token: 403 and nothing searched; empty or megabyte input: a clear 422."""
+    client = workspace.client()
+    sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
+    assert client.post("/tray/child-search", data={"child": "9449305552"},
+                       follow_redirects=False).status_code == 403
+    assert _child_search(client, "   ").status_code == 422
+    assert _child_search(client, "9" * 1_000_000).status_code in (400, 413, 422)
+    assert client.get("/tray?child=9449305552").status_code == 400  # never a raw identifier
+
+
+def test_case_page_shows_every_statutory_date_with_its_regulation(workspace: Workspace) -> None:
+    """CaseStatus v3's limits appear by name with status, done date and regulation."""
+    client = workspace.client()
+    sign_in(client, "mgr.886", workspace.secrets["manager"], workspace.clock)
+    html = client.get(f"/cases/{CASE}").text
+    assert 'data-limit="decision_to_assess_due"' in html
+    assert 'data-limit="final_plan_due"' in html
+    assert "reg 5(1) (refusal notice reg 4(1)); exceptions reg 5(4)" in html
+    assert "reg 13(2); exceptions reg 13(3) (the reg 10(4) grounds)" in html
+    assert "02 Feb 2026" in html  # the decision's done date
+    assert "20-week exceptions apply" in html
+
+
+def test_overview_shows_the_sen2_20_week_chart_table_and_csv(workspace: Workspace) -> None:
+    """The SEN2 timeliness series has its chart, table and CSV, counting LA 886's plans only."""
+    from datetime import date
+
+    from tests import readmodel_records as rr
+    from tests.workspace_support import seed
+
+    seed(workspace.engine, rr.status(CASE, final_issued=date(2026, 5, 20)),
+         rr.status(FOREIGN_CASE, final_issued=date(2026, 7, 1)))
+    client = signed_in(workspace, "manager")
+    html = client.get("/overview").text
+    assert 'id="chart-plans-20-weeks-title"' in html
+    assert "2026 including exceptions" in html
+    lines = client.get("/overview/plans-20-weeks.csv").text.splitlines()
+    assert lines[0] == ("year,plans issued,issued within 20 weeks,% within 20 weeks,"
+                        "plans issued excluding exceptions,"
+                        "issued within 20 weeks excluding exceptions,"
+                        "% within 20 weeks excluding exceptions")
+    assert lines[1:] == ["2026,1,1,100.0,1,1,100.0"]

@@ -91,3 +91,17 @@ def test_serve_refuses_plain_http_unless_asked(env: dict[str, str]) -> None:
                                 env={**env, "EHCP_PSEUDONYM_KEY": "k" * 40})
     assert result.exit_code == 1
     assert "HTTPS only" in result.output
+
+
+def test_rebuild_without_the_pseudonym_key_refuses_before_emptying(env: dict[str, str]) -> None:
+    """No EHCP_PSEUDONYM_KEY: ``workspace rebuild`` says so and leaves the read model as it was."""
+    from sqlalchemy import text
+
+    result = CliRunner().invoke(cli, ["workspace", "rebuild"],
+                                env={**env, "EHCP_PSEUDONYM_KEY": ""})
+    assert result.exit_code != 0
+    assert "EHCP_PSEUDONYM_KEY" in result.output
+    engine = open_engine(env["EHCP_READMODEL_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 3
+    engine.dispose()

@@ -17,7 +17,6 @@ from tests import readmodel_records as rr
 from tests.unit.workspace.conftest import Workspace
 from tests.unit.workspace.test_access import signed_in
 from tests.workspace_support import CASE, FOREIGN_CASE, csrf_of, seed
-from workspace.unrouted import routed_event_id
 
 CONTRIBUTION = "RVV-ADV-UNROUTED-1"
 
@@ -49,23 +48,27 @@ def _refusals(ws: Workspace) -> list[str]:
             if e.topic == "ehcp.audit.v1" and e.schema_name == records.ACCESS_REFUSED]
 
 
-def test_routing_republishes_the_advice_with_the_case_id(workspace: Workspace) -> None:
-    """The contribution goes back to ehcp.contributions.v1 keyed by the case, as the JSON API
-    keys advice naming a case; it leaves the queue and the action is audited."""
+def test_routing_publishes_the_decision_where_the_contribution_is_parked(
+        workspace: Workspace) -> None:
+    """An UnroutedDecided (ROUTED, the case) goes to ehcp.contributions.v1 under the unrouted
+    record's own key, carrying the contribution as sent; the item leaves the queue and the
+    action is audited with the decision's event id."""
     client = signed_in(workspace, "manager")
     assert CONTRIBUTION in client.get("/queue").text
     unrouted_id = _event_id(workspace)
     response = _post(client, f"/queue/{unrouted_id}/route", case_id=f"  {CASE} ")
     assert response.status_code == 303, response.text
     (event,) = _contributions(workspace)
+    assert event.schema_name == records.UNROUTED_DECIDED
+    assert event.key == "child-key"  # the ContributionUnrouted's key: where it is parked
     record = event.record
-    assert record["case_id"] == CASE
-    assert event.key == CASE
-    assert record["contribution_id"] == CONTRIBUTION
-    assert record["event_id"] == routed_event_id(unrouted_id, CASE)
-    assert record["child_identifiers"] == rr.ADVICE_SUBMITTED["child_identifiers"]
-    assert record["agency"] == rr.ADVICE_SUBMITTED["agency"]
-    assert record["document"] == rr.ADVICE_SUBMITTED["document"]
+    assert (record["decision"], record["case_id"]) == ("ROUTED", CASE)
+    assert record["unrouted_event_id"] == unrouted_id
+    assert record["decided_by"] == workspace.users["manager"].user_id
+    contribution = record["contribution"]
+    assert contribution["contribution_id"] == CONTRIBUTION
+    assert contribution["child_identifiers"] == rr.ADVICE_SUBMITTED["child_identifiers"]
+    assert contribution["document"] == rr.ADVICE_SUBMITTED["document"]
     default_codec().encode(event.schema_name, record)
     page = client.get(response.headers["location"])
     assert "Routed" in page.text
@@ -79,6 +82,22 @@ def test_routing_republishes_the_advice_with_the_case_id(workspace: Workspace) -
     # Routed once: the item is no longer in the queue to route again.
     assert _post(client, f"/queue/{unrouted_id}/route", case_id=CASE).status_code == 404
     assert len(_contributions(workspace)) == 1
+
+
+def test_a_record_without_a_key_is_decided_under_the_contributions_own_key(
+        workspace: Workspace) -> None:
+    """No key stored with the record: the decision is keyed as the connectors keyed the
+    contribution (the child key of its strongest identifier), which is where it is parked."""
+    from ehcp.contract.keys import contribution_key
+    from tests.workspace_support import PSEUDONYM_KEY
+
+    workspace.app.state.unrouted_records.keys.clear()  # type: ignore[attr-defined]
+    client = signed_in(workspace, "manager")
+    assert _post(client, f"/queue/{_event_id(workspace)}/route",
+                 case_id=CASE).status_code == 303
+    (event,) = _contributions(workspace)
+    assert event.key == contribution_key(PSEUDONYM_KEY.encode(), rr.ADVICE_SUBMITTED)
+    assert event.key.startswith("child:")
 
 
 @pytest.mark.parametrize("case_id", [FOREIGN_CASE, "EHC-886-2099-9999", ""])
@@ -102,11 +121,13 @@ def test_discarding_takes_it_off_the_queue_across_a_rebuild(workspace: Workspace
     response = _post(client, f"/queue/{unrouted_id}/discard")
     assert response.status_code == 303, response.text
     assert CONTRIBUTION not in client.get("/queue").text
-    assert _contributions(workspace) == []
+    (decided,) = _contributions(workspace)
+    assert (decided.key, decided.record["decision"], decided.record["case_id"]) == (
+        "child-key", "DISCARDED", None)
     (action,) = _actions(workspace)
     assert action["action"] == "UNROUTED_DISCARDED"
     assert action["target_id"] == unrouted_id
-    assert action["published_event_id"] is None
+    assert action["published_event_id"] == decided.record["event_id"]
     assert action["case_id"] is None
     default_codec().encode(records.ACTION_TAKEN, action)
     # A rebuild projects the same unrouted record again; the decision is kept.
@@ -200,3 +221,15 @@ def test_decisions_are_kept_by_people() -> None:
     assert people.unrouted_decisions.name in people.metadata.tables
     assert people.unrouted_decisions.name not in t.metadata.tables
     assert re.match(r"^ws_", people.unrouted_decisions.name)
+
+
+def test_a_discard_of_a_record_kafka_no_longer_keeps_is_recorded_here_only(
+        workspace: Workspace) -> None:
+    """Retention deleted the record: the discard still takes it off the queue, publishing nothing."""
+    client = signed_in(workspace, "manager")
+    workspace.app.state.unrouted_records.values.clear()  # type: ignore[attr-defined]
+    assert _post(client, f"/queue/{_event_id(workspace)}/discard").status_code == 303
+    assert _contributions(workspace) == []
+    (action,) = _actions(workspace)
+    assert action["published_event_id"] is None
+    assert CONTRIBUTION not in client.get("/queue").text
