@@ -56,8 +56,10 @@ def test_the_cases_officer_reminds_a_late_agency_once_per_day(workspace: Workspa
     action = _remind_action(case_page.text)
     first = client.post(action, data={"csrf_token": csrf_of(case_page.text)})
     second = client.post(action, data={"csrf_token": csrf_of(case_page.text)})
-    assert first.status_code == 200 and "Reminder queued" in first.text
-    assert second.status_code == 200 and "already sent today" in second.text
+    assert first.status_code == 200
+    assert "Reminder queued" in first.text
+    assert second.status_code == 200
+    assert "already sent today" in second.text
     (delivery,) = store.deliveries_with(workspace.engine)
     assert (delivery.subscription_id, delivery.purpose, delivery.case_id, delivery.status) == (
         contact, "reminder", CASE, store.QUEUED)
@@ -73,7 +75,8 @@ def test_a_reminder_to_an_agency_without_a_contact_says_so(workspace: Workspace)
     page = client.get(f"/cases/{CASE}")
     response = client.post(_remind_action(page.text), data={"csrf_token": csrf_of(page.text)})
     assert response.status_code == 409
-    assert item.agency is not None and f"{item.agency.value} has no contact" in response.text
+    assert item.agency is not None
+    assert f"{item.agency.value} has no contact" in response.text
     assert store.deliveries_with(workspace.engine) == []
     assert _actions(workspace, "REMINDER_SENT") == []
 
@@ -136,10 +139,12 @@ def test_the_operator_view_shows_the_las_deliveries_and_retries_a_failed_one(
     summary = store.delivery_summary(workspace.engine, "886")
     assert summary.channels["email"]["failed"] == 1
     row = re.search(r"<th scope=\"row\">email</th>(.*?)</tr>", page.text)
-    assert row and re.findall(r"<td>(\d+)</td>", row.group(1)) == [
+    assert row
+    assert re.findall(r"<td>(\d+)</td>", row.group(1)) == [
         str(summary.channels["email"][s]) for s in store.STATUSES]
     assert "SMTP 550 mailbox unavailable (886)" in page.text
-    assert "(999)" not in page.text and other not in page.text
+    assert "(999)" not in page.text
+    assert other not in page.text
     token = csrf_of(page.text)
     assert client.post(f"/notifications/deliveries/{other}/retry",
                        data={"csrf_token": token}).status_code == 404
@@ -168,7 +173,8 @@ def test_a_user_manages_their_own_subscriptions(workspace: Workspace) -> None:
     officer_id = workspace.users["officer"].user_id
     client = signed_in(workspace, "officer")
     page = client.get("/account/notifications")
-    assert page.status_code == 200 and "no email address" in page.text
+    assert page.status_code == 200
+    assert "no email address" in page.text
     token = csrf_of(page.text)
     base = {"csrf_token": token, "kinds": ["ADVICE_OVERDUE", "DEADLINE_AT_RISK"],
             "min_severity": "WARNING", "cadence": "digest", "digest_at": "07:45"}
