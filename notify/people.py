@@ -107,6 +107,6 @@ def queue_manual_reminder(engine: Engine, owed: AdviceOwed, *, today: date,
         if store.enqueue_now(engine, delivery_id=decide.delivery_id(sub.subscription_id,
                                                                     transition.event_id),
                              subscription=sub, purpose="reminder", items=[transition],
-                             now_ms=now_ms):
+                             now_ms=now_ms, case_owner=(owed.case_id, owed.la_code)):
             queued += 1
     return ReminderOutcome(len(contacts), queued, len(contacts) - queued)

@@ -781,14 +781,22 @@ def retry_failed(engine: Engine, delivery_id: str, now_ms: int,
 
 
 def enqueue_now(engine: Engine, *, delivery_id: str, subscription: Subscription, purpose: str,
-                items: Sequence[AlertTransition], now_ms: int) -> bool:
+                items: Sequence[AlertTransition], now_ms: int,
+                case_owner: tuple[str, str] | None = None) -> bool:
     """:func:`enqueue` in a transaction of its own; True if the delivery is new.
+
+    Args:
+        case_owner: (case id, LA code) to record as the case's owner if none is recorded yet
+            (a delivery queued from the workspace, which knows the case's LA, is then counted
+            for that LA even before the notifier has read the case's referral).
 
     Raises:
         ReadModelError: the database refused.
     """
     try:
         with engine.begin() as conn:
+            if case_owner is not None:
+                record_owner(conn, *case_owner)
             return enqueue(conn, delivery_id=delivery_id, subscription=subscription,
                            purpose=purpose, items=items, now_ms=now_ms)
     except SQLAlchemyError as exc:

@@ -63,6 +63,7 @@ def test_the_cases_officer_reminds_a_late_agency_once_per_day(workspace: Workspa
     (delivery,) = store.deliveries_with(workspace.engine)
     assert (delivery.subscription_id, delivery.purpose, delivery.case_id, delivery.status) == (
         contact, "reminder", CASE, store.QUEUED)
+    assert store.delivery_summary(workspace.engine, "886").channels["email"]["queued"] == 1
     (audit,) = _actions(workspace, "REMINDER_SENT")
     assert audit["case_id"] == CASE
     assert audit["user_id"] == workspace.users["officer"].user_id
