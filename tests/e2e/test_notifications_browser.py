@@ -78,9 +78,10 @@ def test_remind_a_late_agency_see_the_log_retry_and_subscribe(
         (reminder,) = [d for d in store.deliveries_with(engine)
                        if d.case_id == case_id and d.purpose == "reminder"]
         # No notifier runs here: play one that gave up on it, as `ehcp notify run` would.
-        assert store.claim(engine, reminder.delivery_id, "e2e-notifier", 0, 60_000) is not None
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        assert store.claim(engine, reminder.delivery_id, "e2e-notifier", now_ms, 60_000)
         store.finish(engine, reminder.delivery_id, "e2e-notifier", status=store.FAILED,
-                     now_ms=1, error="SMTP 550 mailbox unavailable")
+                     now_ms=now_ms, error="SMTP 550 mailbox unavailable")
     finally:
         engine.dispose()
 
