@@ -270,7 +270,8 @@ class TaskFeed(TopicFollower):
 REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
 
 
-#: How many reminder alerts the :class:`ReminderFeed` keeps while their Task has not been read.
+#: How many reminder alerts the :class:`ReminderFeed` keeps while their Task has not been read
+#: (``EHCP_REMINDER_BUFFER_MAX``; the same default).
 DEFAULT_MAX_EARLY = 10_000
 
 _Key = tuple[str, str, str]
