@@ -6,7 +6,8 @@ whichever agency it was sent to; each is small) and then follows them, so a rest
 serves the same requests. FHIR serves those sent to NHS bodies as Tasks; the JSON APIs serve
 the others to the school, EP service or social care team asked.
 A second feed reads the alerts and shows due-soon and overdue advice on the
-health Task (``businessStatus``).
+health Task (``businessStatus``), and the reminders LA staff send from the workspace
+(``ehcp.reminders.v1``) as a ``Task.note``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -25,16 +27,24 @@ from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import FeedPosition, StoredTask, TaskStore
 from connectors.fhir.tasks import task_id_for
 from connectors.ports import EventPublisher, PublishedEvent, PublishReceipt
+from ehcp.casework.calendar import LONDON
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import event_type
-from ehcp.contract.records import ADVICE_REQUESTED, ALERT, TASK_STATUS_CHANGED
+from ehcp.contract.records import (
+    ADVICE_REMINDER_SENT,
+    ADVICE_REQUESTED,
+    ALERT,
+    TASK_STATUS_CHANGED,
+)
 from ehcp.contract.topics import ADVICE_REQUESTS, ALERTS, TASK_STATUS
+from ehcp.contract.topics import REMINDERS as REMINDERS_TOPIC
 from ehcp.errors import ContractError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
+LONDON_TZ = ZoneInfo(LONDON)
 _IDS = uuid.UUID("3c9b8f0e-7a1d-4d5e-9f2a-6b4c8d2e1f03")
 
 
@@ -275,7 +285,7 @@ REMINDERS = {"ADVICE_DUE_SOON": "due-soon", "ADVICE_OVERDUE": "overdue"}
 DEFAULT_MAX_EARLY = 10_000
 
 _Key = tuple[str, str, str]
-_Early = tuple[dict[str, Any], datetime | None, FeedPosition | None]
+_Early = tuple[str, dict[str, Any], datetime | None, FeedPosition | None]
 
 
 class ReminderFeed(TopicFollower):
@@ -296,7 +306,7 @@ class ReminderFeed(TopicFollower):
     (Tasks arriving together cause one re-read).
     """
 
-    topics = (ALERTS.name,)
+    topics = (ALERTS.name, REMINDERS_TOPIC.name)
     client_id = "ehcp-connectors-reminder-feed"
 
     def __init__(self, settings: Settings, codec: AvroCodec, tasks: TaskStore, *,
@@ -324,10 +334,11 @@ class ReminderFeed(TopicFollower):
         return self._early_count
 
     def apply(self, name: str, record: dict[str, Any], read: ReadRecord | None = None) -> None:
-        """Apply a reminder alert; other records and alerts change nothing."""
-        if name == ALERT:
+        """Apply a reminder alert or an LA's reminder; other records and alerts change
+        nothing."""
+        if name in (ALERT, ADVICE_REMINDER_SENT):
             read = read or ReadRecord(None, None)
-            self._apply_alert(record, read.timestamp, read.position)
+            self._apply_record(name, record, read.timestamp, read.position)
 
     def task_added(self, task: StoredTask) -> None:
         """A Task arrived: apply the alerts about it that were read before it (after an
@@ -341,8 +352,8 @@ class ReminderFeed(TopicFollower):
                str(task.request["advice_type"]))
         found = self._early.pop(key, [])
         self._early_count -= len(found)
-        for alert, at, position in found:
-            self._apply_alert(alert, at, position)
+        for name, record, at, position in found:
+            self._apply_record(name, record, at, position)
 
     def rewind_to(self) -> dict[tuple[str, int], int] | None:
         """After an overflow, once a Task has arrived: where to read the alerts again from
@@ -352,7 +363,7 @@ class ReminderFeed(TopicFollower):
             return None
         back = dict(self._dropped_from)
         for entries in self._early.values():
-            for _, _, position in entries:
+            for _, _, _, position in entries:
                 if position is not None:
                     topic, partition, offset = position
                     back[(topic, partition)] = min(offset, back.get((topic, partition), offset))
@@ -373,7 +384,7 @@ class ReminderFeed(TopicFollower):
     def _overflow(self, entry: _Early) -> None:
         held = [e for entries in self._early.values() for e in entries] + [entry]
         lost = 0
-        for _, _, position in held:
+        for _, _, _, position in held:
             if position is None:
                 lost += 1  # not read from Kafka (a test's direct apply): nowhere to re-read
                 continue
@@ -389,11 +400,16 @@ class ReminderFeed(TopicFollower):
         if lost:
             log.error("reminder_buffer_overflow_unpositioned", lost=lost)
 
-    def _apply_alert(self, record: dict[str, Any], read_at: datetime | None,
-                     position: FeedPosition | None = None) -> None:
-        code = REMINDERS.get(str(record["kind"]))
+    def _apply_record(self, name: str, record: dict[str, Any], read_at: datetime | None,
+                      position: FeedPosition | None = None) -> None:
         agency = record.get("agency") or {}
         case_id, advice_type = record.get("case_id"), record.get("advice_type")
+        if name == ADVICE_REMINDER_SENT:
+            sent_at: datetime = record["sent_at"]
+            code: str | None = ("overdue" if sent_at.astimezone(LONDON_TZ).date()
+                                > record["due_on"] else "due-soon")
+        else:
+            code = REMINDERS.get(str(record["kind"]))
         if (code is None or agency.get("system") != ODS_ORGANISATION_SYSTEM or case_id is None
                 or advice_type is None or record["event_id"] in self._applied):
             return
@@ -401,9 +417,13 @@ class ReminderFeed(TopicFollower):
         tasks = [t for t in self._tasks.search(owner)
                  if t.request["case_id"] == case_id and t.request["advice_type"] == advice_type]
         if not tasks:
-            self._keep_early((owner, case_id, advice_type), (record, read_at, position))
+            self._keep_early((owner, case_id, advice_type), (name, record, read_at, position))
             return
         self._applied.add(record["event_id"])
+        if name == ADVICE_REMINDER_SENT:
+            for task in tasks:
+                self._tasks.record_la_reminder(task.task_id, code, record["sent_at"])
+            return
         at = read_at or datetime.combine(record["as_of"], datetime.min.time(), UTC)
         for task in tasks:
             if record["status"] == "RAISED":

@@ -34,6 +34,7 @@ ALERT: Final = f"{NS}.Alert"
 ACCESS_REFUSED: Final = f"{NS}.AccessRefused"
 RECORD_READ: Final = f"{NS}.RecordRead"
 ACTION_TAKEN: Final = f"{NS}.ActionTaken"
+ADVICE_REMINDER_SENT: Final = f"{NS}.AdviceReminderSent"
 
 
 class Emit(NamedTuple):

@@ -1,8 +1,8 @@
 """Notifications in the workspace, in Debian's Chromium against the real broker, worker,
-projector and web app (the fixtures of tests/e2e/test_workspace_browser.py): a manager reminds
-a late agency from the case page (no contact yet: told so; then queued once), sees the delivery
-log of the LA and retries a failed delivery, and subscribes to alerts; axe-core checks each
-page."""
+connectors, projector and web app (the fixtures of tests/e2e/test_workspace_browser.py): a
+manager reminds a late trust from the case page (no contact yet: told so, and the trust's FHIR
+Task shows the reminder; with a contact: queued once), sees the delivery log of the LA and
+retries a failed delivery, and subscribes to alerts; axe-core checks each page."""
 
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ def _manager(stack: WorkspaceStack) -> None:
 
 def test_remind_a_late_agency_see_the_log_retry_and_subscribe(
         page: Any, workspace_stack: WorkspaceStack) -> None:  # noqa: F811 - fixtures
-    """Reminder refused without a contact, then queued once; the LA's log lists it, shows it
-    failed with its reason and queues it again; the manager adds a digest subscription."""
+    """Without a contact the page says so and the trust's FHIR Task shows the reminder; with one
+    it is queued once; the LA's log lists it, shows it failed with its reason and queues it
+    again; the manager adds a digest subscription."""
     stack = workspace_stack
     _manager(stack)
     case_id = _refer(stack, "REMIND", weeks_ago=7)
@@ -62,9 +63,14 @@ def test_remind_a_late_agency_see_the_log_retry_and_subscribe(
 
     wait_until(overdue_shown, 120, interval_s=2, what="the overdue advice on the case page")
     remind.first.click()
-    page.get_by_role("heading", name="No reminder sent").wait_for()
-    assert "ZZ901 has no contact" in page.get_by_role("alert").inner_text()
+    page.get_by_role("heading", name="Reminder sent").wait_for()
+    assert "ZZ901 has no email or webhook contact" in page.locator("main").inner_text()
     check_accessible(page, "20-reminder-no-contact")
+
+    def on_task() -> bool:  # the connectors read ehcp.reminders.v1 into the trust's Task
+        return "note" in stack.pipeline.wait_for_task(case_id)
+
+    wait_until(on_task, 120, interval_s=2, what="the reminder on ZZ901's FHIR Task")
 
     engine = open_engine(stack.readmodel_url)
     try:

@@ -198,10 +198,15 @@ def test_a_trusts_subscription_receives_the_new_task_and_its_change_once(
 def test_a_reminder_on_the_task_reaches_the_trusts_subscription(
         kafka_settings: Settings, tmp_path: Path) -> None:
     """An overdue alert on Kafka shows on the trust's Task (businessStatus overdue) and that
-    change is PUT to the Subscription's endpoint; the alert's resolution clears it with one more
-    PUT (a real broker, a real HTTP receiver)."""
+    change is PUT to the Subscription's endpoint; a reminder the LA sent from the workspace
+    (AdviceReminderSent) adds a note, one more PUT; the alert's resolution clears the business
+    status with one more (a real broker, a real HTTP receiver)."""
+    from datetime import UTC, date, datetime
+
+    from connectors.ports import PublishedEvent
     from connectors.task_feed import ReminderFeed
-    from ehcp.contract.topics import ALERTS
+    from ehcp.contract.cloudevents import event_type
+    from ehcp.contract.topics import ALERTS, REMINDERS
     from tests.notify_support import alert_record, publish
 
     settings = kafka_settings.model_copy(update={"notify_webhook_allow_http": True})
@@ -268,9 +273,19 @@ def test_a_reminder_on_the_task_reaches_the_trusts_subscription(
             assert path == f"/fhir/Task/{task_id}"
             assert shown["status"] == "requested"
             assert "overdue" in shown["businessStatus"]["text"]
+            assert "note" not in shown
+            schema = REMINDERS.value_schema or ""
+            sent_at = datetime.now(UTC).replace(microsecond=0)
+            await publisher.publish(PublishedEvent(REMINDERS.name, case_id, schema, {
+                "event_id": str(uuid.uuid4()), "case_id": case_id, "la_code": "886",
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": ods},
+                "due_on": date(2025, 4, 14), "sent_at": sent_at}, event_type(schema), case_id))
+            await sent_until([None, "overdue", "overdue"])
+            assert receiver.calls[2][3]["note"][0]["time"] == sent_at.isoformat()
             await asyncio.to_thread(publish, settings, [(ALERTS.name, case_id, alert_record(
                 case_id, agency=ods, kind="ADVICE_OVERDUE", status="RESOLVED"))])
-            await sent_until([None, "overdue", None])
+            await sent_until([None, "overdue", "overdue", None])
             assert {d.channel for d in store.deliveries_with(engine, store.SENT)} == {"rest-hook"}
         finally:
             for runner in runners:

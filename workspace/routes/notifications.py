@@ -27,8 +27,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from connectors.ports import PublishedEvent
 from ehcp.clock import Clock
-from ehcp.errors import ValidationError
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import REMINDERS
+from ehcp.errors import PublishError, ValidationError
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.readmodel import people, views
 from notify import people as notify_people
 from notify import store
@@ -223,24 +227,50 @@ async def remind(request: Request, case_id: str, advice_type: str, session: Acto
         case_id=the_case, la_code=session.user.la_code, advice_type=item.advice_type,
         agency_system=item.agency.system, agency_value=item.agency.value, due_on=item.due_on,
         regulation=item.regulation)
+    reminder_id = _reminder_id(owed, clock)
     outcome = await run_in_threadpool(
         lambda: notify_people.queue_manual_reminder(engine, owed, today=views.today(clock),
                                                     now_ms=_now_ms(clock)))
-    if outcome.contacts == 0:
+    on_task = item.agency.system == ODS_ORGANISATION_SYSTEM
+    new = outcome.queued > 0 or (outcome.contacts == 0 and on_task)
+    if on_task and new:
+        # A health body sees it on its FHIR Task (the connectors read ehcp.reminders.v1); the
+        # id is the day's reminder id, so a repeat changes nothing there either.
+        try:
+            await request.app.state.publisher.publish(_reminder_event(owed, reminder_id, clock))
+        except PublishError:
+            return _reminder_page(request, the_case, status_code=503, agency=item.agency.value,
+                                  error="The reminder could not be shown on the trust's Task "
+                                        "just now (Kafka is unavailable). Try again in a "
+                                        "minute.")
+    if outcome.contacts == 0 and not on_task:
         return _reminder_page(request, the_case, status_code=409, agency=item.agency.value,
                               error=f"{item.agency.value} has no contact to remind: nobody "
                                     "has subscribed an email address or webhook for it. Ask "
                                     "your system administrator to add one "
-                                    f"(ehcp notify subscribe --agency ...), or contact "
+                                    "(ehcp notify subscribe --agency ...), or contact "
                                     "the agency directly.")
-    if outcome.queued:
-        log.info("agency_reminder_queued_by_hand", case_id=the_case,
+    if new:
+        log.info("agency_reminder_sent_by_hand", case_id=the_case,
                  user_id=session.user.user_id, advice_type=item.advice_type,
-                 contacts=outcome.queued)
+                 contacts=outcome.queued, on_task=on_task)
         await audit_action(request, session.user, ActionKind.REMINDER_SENT, case_id=the_case,
-                           published_event_id=None, target_id=_reminder_id(owed, clock))
+                           published_event_id=reminder_id if on_task else None,
+                           target_id=reminder_id)
     return _reminder_page(request, the_case, agency=item.agency.value, outcome=outcome,
-                          advice_type=item.advice_type)
+                          advice_type=item.advice_type, on_task=on_task)
+
+
+def _reminder_event(owed: notify_people.AdviceOwed, reminder_id: str,
+                    clock: Clock) -> PublishedEvent:
+    schema = REMINDERS.value_schema or ""
+    return PublishedEvent(
+        topic=REMINDERS.name, key=owed.case_id, schema_name=schema, record={
+            "event_id": reminder_id, "case_id": owed.case_id, "la_code": owed.la_code,
+            "advice_type": owed.advice_type,
+            "agency": {"system": owed.agency_system, "value": owed.agency_value},
+            "due_on": owed.due_on, "sent_at": clock.now()},
+        ce_type=event_type(schema), ce_subject=owed.case_id)
 
 
 def _reminder_id(owed: notify_people.AdviceOwed, clock: Clock) -> str:
@@ -253,9 +283,9 @@ def _reminder_id(owed: notify_people.AdviceOwed, clock: Clock) -> str:
 def _reminder_page(request: Request, case_id: str, *, error: str | None = None,
                    status_code: int = 200, agency: str | None = None,
                    outcome: notify_people.ReminderOutcome | None = None,
-                   advice_type: str | None = None) -> Response:
+                   advice_type: str | None = None, on_task: bool = False) -> Response:
     return page(request, "reminder.html", {
         "case_id": case_id, "error": error, "agency": agency, "outcome": outcome,
-        "advice_type": advice_type}, status_code=status_code)
+        "advice_type": advice_type, "on_task": on_task}, status_code=status_code)
 
 

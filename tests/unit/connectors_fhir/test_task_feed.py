@@ -247,3 +247,36 @@ def test_a_buffer_without_overflow_needs_no_re_read() -> None:
     feed.apply(REQUESTED, advice_request("REQ-A", case_id="CASE-A"))
     assert reminders.rewind_to() is None
     assert tasks.get(task_id_for("REQ-A")).reminder == "overdue"  # type: ignore[union-attr]
+
+
+def test_an_las_reminder_is_a_note_on_the_trusts_task_once() -> None:
+    """AdviceReminderSent: a new Task version with a note at the reminder's time and the overdue
+    business status; the same reminder read again changes nothing; one read before its Task
+    waits for it."""
+    from fhir.resources.R4B.task import Task
+
+    from connectors.fhir.service import task_resource
+
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    sent_at = datetime(2025, 4, 16, 10, 30, tzinfo=UTC)
+    reminder = {"event_id": "rem-1", "case_id": "CASE-2025-0007", "la_code": "886",
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "RBZ"},
+                "due_on": datetime(2025, 4, 14).date(), "sent_at": sent_at}
+    name = "org.ehcpexchange.events.AdviceReminderSent"
+    reminders.apply(name, reminder, _read(7))
+    assert reminders.waiting == 1
+    feed.apply(REQUESTED, advice_request())
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.version, stored.la_reminded_at, stored.reminder) == (2, sent_at, "overdue")
+    shown = task_resource(stored)
+    Task.model_validate(shown)
+    assert shown["note"] == [{"time": sent_at.isoformat(),
+                              "text": "The local authority sent a reminder about this advice."}]
+    assert shown["meta"]["lastUpdated"] == sent_at.isoformat()
+    reminders.apply(name, {**reminder, "sent_at": datetime(2025, 4, 16, 11, tzinfo=UTC)},
+                    _read(8))  # a second click the same day: the same reminder id
+    assert tasks.get(task_id_for("REQ-2025-0042")).version == 2  # type: ignore[union-attr]

@@ -69,16 +69,49 @@ def test_the_cases_officer_reminds_a_late_agency_once_per_day(workspace: Workspa
     assert audit["user_id"] == workspace.users["officer"].user_id
 
 
-def test_a_reminder_to_an_agency_without_a_contact_says_so(workspace: Workspace) -> None:
-    """No contact subscription: 409 with a clear message, nothing queued, nothing audited."""
+def test_a_trust_without_a_contact_sees_the_reminder_on_its_task(workspace: Workspace) -> None:
+    """A health body with no email or webhook contact: the page says so, nothing is queued, and
+    an AdviceReminderSent (the day's reminder id) is published for its FHIR Task; audited."""
     item = _overdue_item(workspace)
     client = signed_in(workspace, "manager")
     page = client.get(f"/cases/{CASE}")
     response = client.post(_remind_action(page.text), data={"csrf_token": csrf_of(page.text)})
-    assert response.status_code == 409
+    assert response.status_code == 200
     assert item.agency is not None
-    assert f"{item.agency.value} has no contact" in response.text
+    assert f"{item.agency.value} has no email or webhook contact" in response.text
+    assert "FHIR Task" in response.text
     assert store.deliveries_with(workspace.engine) == []
+    (event,) = [e for e in workspace.publisher.events if e.topic == "ehcp.reminders.v1"]
+    assert event.schema_name == records.ADVICE_REMINDER_SENT
+    assert event.key == CASE
+    assert (event.record["advice_type"], event.record["agency"]["value"]) == ("MEDICAL", "RVV")
+    assert event.record["sent_at"] == workspace.clock.now()
+    (audit,) = _actions(workspace, "REMINDER_SENT")
+    assert audit["published_event_id"] == event.record["event_id"]
+
+
+def test_an_agency_without_a_contact_or_a_task_is_not_reminded(workspace: Workspace) -> None:
+    """A school asked for advice with no contact subscription: 409 with a clear message;
+    nothing queued, published or audited."""
+    from ehcp.contract.topics import CASE_STATUS
+    from ehcp.identifiers import SCHOOL_URN_SYSTEM
+    from tests import readmodel_records as rr
+    from tests.workspace_support import CASE_2, seed
+
+    _, key, value, headers = rr.status(CASE_2)
+    record = rr.CODEC.decode(value)[1]
+    record["advice"] = [{**record["advice"][0], "advice_type": "EDUCATIONAL",
+                         "regulation": "reg 6(1)(b)",
+                         "agency": {"system": SCHOOL_URN_SYSTEM, "value": "100001"}}]
+    seed(workspace.engine, (CASE_STATUS.name, key, rr.CODEC.encode(records.CASE_STATUS, record),
+                            headers))
+    client = signed_in(workspace, "manager")
+    page = client.get(f"/cases/{CASE_2}")
+    response = client.post(_remind_action(page.text), data={"csrf_token": csrf_of(page.text)})
+    assert response.status_code == 409
+    assert "100001 has no contact to remind" in response.text
+    assert store.deliveries_with(workspace.engine) == []
+    assert [e for e in workspace.publisher.events if e.topic == "ehcp.reminders.v1"] == []
     assert _actions(workspace, "REMINDER_SENT") == []
 
 
