@@ -21,12 +21,15 @@ from ehcp.casework.calendar import Calendar
 from ehcp.clock import Clock, SystemClock
 from ehcp.contract.avro import default_codec
 from ehcp.errors import ValidationError
+from ehcp.identifiers import normalise_la_code
 from ehcp.logs import configure_logging
+from ehcp.readmodel import people
 from ehcp.readmodel.store import open_engine
 from ehcp.settings import Settings
 from notify import model, store
 from notify.consumer import run as run_consumer
 from notify.model import Channel, Subscription
+from notify.people import new_user_subscription
 from notify.service import Notifier, NotifierConfig
 from notify.smtp import SmtpEmailSender, UnconfiguredEmailSender
 from notify.webhooks import HttpRestHookSender, HttpWebhookSender, new_secret
@@ -126,6 +129,9 @@ def _now_ms() -> int:
 @click.option("--la", "la_code", metavar="CODE", help="An LA's officers or team (DfE LA code).")
 @click.option("--agency", metavar="SYSTEM:CODE",
               help="An agency's contact, reminded of its advice: ods:RXX01, urn:123456, la:999.")
+@click.option("--user", "username", metavar="USERNAME",
+              help="A workspace user, by email at the account's address (read when sending): "
+              "their LA's cases; a case officer's caseload only.")
 @click.option("--email", "email", metavar="ADDRESS", help="Send email to this address.")
 @click.option("--webhook", metavar="URL", help="POST Standard Webhooks to this https URL.")
 @click.option("--secret", metavar="whsec_...",
@@ -141,11 +147,18 @@ def _now_ms() -> int:
               help="A daily digest at this London time on working days instead of at once.")
 @click.option("--label", default="", help="A note for operators (a team's name); no personal data.")
 @reports_errors
-def subscribe(la_code: str | None, agency: str | None, email: str | None, webhook: str | None,
-              secret: str | None, kinds: tuple[str, ...], min_severity: str, resolved: bool,
-              digest_at: str | None, label: str) -> None:
+def subscribe(la_code: str | None, agency: str | None, username: str | None, email: str | None,
+              webhook: str | None, secret: str | None, kinds: tuple[str, ...],
+              min_severity: str, resolved: bool, digest_at: str | None, label: str) -> None:
     """Add a subscription: who hears about which alerts, by email or webhook, when."""
     settings = load_settings()
+    if username is not None:
+        if la_code is not None or agency is not None or email is not None or webhook is not None \
+                or secret is not None:
+            raise click.UsageError("--user takes the address from the account: give no --la, "
+                                   "--agency, --email, --webhook or --secret with it")
+        _subscribe_user(settings, username, kinds, min_severity, resolved, digest_at, label)
+        return
     try:
         recipient = model.parse_recipient(la_code, agency)
         if (email is None) == (webhook is None):
@@ -178,12 +191,38 @@ def subscribe(la_code: str | None, agency: str | None, email: str | None, webhoo
         click.echo(f"webhook secret (shown once; give it to the endpoint): {sub.webhook_secret}")
 
 
+def _subscribe_user(settings: Settings, username: str, kinds: tuple[str, ...],
+                    min_severity: str, resolved: bool, digest_at: str | None,
+                    label: str) -> None:
+    engine = _engine(settings)
+    try:
+        user = people.find_user(engine, username[:64])
+        if user is None:
+            raise click.BadParameter("no such workspace user", param_hint="--user")
+        try:
+            sub = new_user_subscription(
+                user.user_id, kinds=kinds, min_severity=min_severity, resolved=resolved,
+                digest_at=digest_at, label=label, now_ms=_now_ms())
+        except ValidationError as exc:
+            raise click.UsageError(exc.message) from exc
+        store.add_subscription(engine, sub)
+        contact = store.user_contact(engine, user.user_id)
+    finally:
+        engine.dispose()
+    click.echo(f"subscription {sub.subscription_id}: user {username} by email, {_cadence(sub)}")
+    if contact.reason is not None:
+        click.echo(f"note: nothing is sent until this changes: {contact.reason} "
+                   "(ehcp users set-email / enable)")
+
+
 def _cadence(sub: Subscription) -> str:
     return ("daily digest at " + sub.digest_at.strftime("%H:%M") + " (London, working days)"
             if sub.digest_at else "at once")
 
 
 def _shown_address(sub: Subscription) -> str:
+    if sub.recipient.kind is model.RecipientKind.USER:
+        return "(the account's email)"
     if sub.channel is Channel.EMAIL:
         return sub.address
     parts = urlsplit(sub.address)  # a query may carry the endpoint's own token: not shown
@@ -264,24 +303,47 @@ def failed(as_json: bool) -> None:
 
 
 @notify.command("status")
+@click.option("--la", "la_code", default=None, metavar="CODE",
+              help="Only deliveries about this LA's cases and subscriptions (what its "
+              "managers see in the workspace).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @reports_errors
-def status(as_json: bool) -> None:
-    """Deliveries queued, sent, failed (and cancelled) per channel; what waits."""
+def status(la_code: str | None, as_json: bool) -> None:
+    """Deliveries queued, sent, failed (and cancelled) per channel; what waits; what cannot
+    be sent."""
     engine = _engine(load_settings())
     try:
-        counts = store.counts(engine)
-        held, digest_waiting = store.waiting_counts(engine)
+        summary = store.delivery_summary(
+            engine, None if la_code is None else normalise_la_code(la_code.strip()))
     finally:
         engine.dispose()
-    table = {channel.value: {s: counts.get((channel.value, s), 0) for s in store.STATUSES}
-             for channel in Channel}
+    unreachable = [{"subscription_id": u.subscription_id, "user": u.username,
+                    "reason": u.reason} for u in summary.unreachable]
     if as_json:
-        click.echo(json.dumps({"channels": table, "held_for_case_owner": held,
-                               "waiting_for_digest": digest_waiting}))
+        click.echo(json.dumps({"la": summary.la_code, "channels": summary.channels,
+                               "held_for_case_owner": summary.held,
+                               "waiting_for_digest": summary.waiting_for_digest,
+                               "not_sent": unreachable}))
         return
-    click.echo(f"{'channel':<8} " + " ".join(f"{s:>9}" for s in store.STATUSES))
-    for channel, row in table.items():
-        click.echo(f"{channel:<8} " + " ".join(f"{row[s]:>9}" for s in store.STATUSES))
-    click.echo(f"waiting for a digest: {digest_waiting}; held until the case's LA is known: "
-               f"{held}")
+    click.echo(f"{'channel':<9} " + " ".join(f"{s:>9}" for s in store.STATUSES))
+    for channel, row in summary.channels.items():
+        click.echo(f"{channel:<9} " + " ".join(f"{row[s]:>9}" for s in store.STATUSES))
+    held = "" if summary.held is None else f"; held until the case's LA is known: {summary.held}"
+    click.echo(f"waiting for a digest: {summary.waiting_for_digest}{held}")
+    for u in summary.unreachable:
+        click.echo(f"not sent: subscription {u.subscription_id} of user {u.username}: {u.reason}")
+
+
+@notify.command("retry")
+@click.argument("delivery_id")
+@reports_errors
+def retry(delivery_id: str) -> None:
+    """Queue a failed (dead-lettered) delivery again, due now."""
+    engine = _engine(load_settings())
+    try:
+        done = store.retry_failed(engine, delivery_id[:64], _now_ms())
+    finally:
+        engine.dispose()
+    if not done:
+        raise click.ClickException(f"no failed delivery {delivery_id[:64]!r}")
+    click.echo(f"delivery {delivery_id} queued again")

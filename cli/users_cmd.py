@@ -1,4 +1,4 @@
-"""``ehcp users add|list|disable|enable|assign``: the workspace's user accounts.
+"""``ehcp users add|list|disable|enable|assign|set-email``: the workspace's user accounts.
 
 Accounts live in the read model's database (``EHCP_READMODEL_URL``), in tables that
 ``ehcp workspace rebuild`` keeps. ``add`` enrols the second factor at once: it prints the TOTP
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from cli.common import load_settings, reports_errors
 from ehcp.clock import SystemClock
 from ehcp.errors import ValidationError
+from ehcp.mailbox import parse_email
 from ehcp.readmodel import people
 from ehcp.readmodel.store import open_engine
 from workspace.signin import hash_password, new_totp_secret, provisioning_uri
@@ -41,8 +42,10 @@ def users() -> None:
 @click.password_option("--password", prompt="Password (12+ characters)",
                        help="Prompted for (twice) if not given; EHCP_NEW_USER_PASSWORD also works.",
                        envvar="EHCP_NEW_USER_PASSWORD")
+@click.option("--email", default=None, metavar="ADDRESS",
+              help="The user's work email address (where their notifications go).")
 @reports_errors
-def add(username: str, la_code: str, role: str, password: str) -> None:
+def add(username: str, la_code: str, role: str, password: str, email: str | None) -> None:
     """Create an account and print its second-factor enrolment URI once."""
     if not re.fullmatch(people.USERNAME_PATTERN, username):
         raise click.BadParameter("3 to 64 lower-case letters, digits, '.', '_' or '-'",
@@ -53,13 +56,21 @@ def add(username: str, la_code: str, role: str, password: str) -> None:
         hashed = hash_password(password)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--password") from exc
+    if email is not None:
+        try:
+            parse_email(email.strip())
+        except ValidationError as exc:
+            raise click.BadParameter(exc.message, param_hint="--email") from exc
     secret = new_totp_secret()
     try:
-        user = people.add_user(_engine(), username=username, la_code=la_code,
+        engine = _engine()
+        user = people.add_user(engine, username=username, la_code=la_code,
                                role=people.Role(role), password_hash=hashed,
                                totp_secret=secret, now=SystemClock().now())
     except ValidationError as exc:
         raise click.BadParameter(exc.message, param_hint="USERNAME") from exc
+    if email is not None:
+        people.set_email(engine, username, email)
     click.echo(f"user {user.username} ({user.role.value}, LA {user.la_code}) added")
     click.echo("Second factor: add this to an authenticator app (shown once):")
     click.echo(f"  {provisioning_uri(secret, username)}")
@@ -74,8 +85,27 @@ def list_(la_code: str | None) -> None:
     for user in people.list_users(engine, la_code):
         state = "disabled" if user.disabled else "active"
         cases = len(people.caseload(engine, user.user_id))
+        email = people.email_of(engine, user.user_id) or "no email"
         click.echo(f"{user.username}\tLA {user.la_code}\t{user.role.value}\t{state}\t"
-                   f"{cases} case(s)")
+                   f"{cases} case(s)\t{email}")
+
+
+@users.command("set-email")
+@click.argument("username")
+@click.argument("email", required=False)
+@click.option("--clear", is_flag=True, help="Remove the address (the user is then sent nothing).")
+@reports_errors
+def set_email(username: str, email: str | None, clear: bool) -> None:
+    """Set (or --clear) a user's work email address, where their notifications go."""
+    if (email is None) != clear:
+        raise click.UsageError("give EMAIL, or --clear to remove the address")
+    try:
+        found = people.set_email(_engine(), username, None if clear else email)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message, param_hint="EMAIL") from exc
+    if not found:
+        raise click.BadParameter("no such user", param_hint="USERNAME")
+    click.echo(f"user {username}: " + ("email address removed" if clear else f"email {email}"))
 
 
 @users.command("disable")

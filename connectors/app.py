@@ -285,7 +285,8 @@ def create_production_app(settings: Settings) -> FastAPI:
     readmodel = open_engine(settings.readmodel_database_url())
     pusher = TaskPusher(readmodel, SystemClock())
     tasks = PushingTaskStore(InMemoryTaskStore(complete=False), pusher)  # until caught up
-    reminders = ReminderFeed(settings, codec, tasks)  # Task.businessStatus from the alerts
+    reminders = ReminderFeed(settings, codec, tasks,  # Task.businessStatus from the alerts
+                             max_early=settings.reminder_buffer_max)
     feed = TaskFeed(settings, codec, tasks, reminders)
     case_owners = CaseOwners()
     owners_feed = CaseOwnerFeed(settings, codec, case_owners)

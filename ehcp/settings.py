@@ -139,6 +139,11 @@ class Settings(BaseSettings):
         300.0, gt=0, description="How long a claimed delivery is one notifier's alone; a "
         "notifier that died is replaced after this (at once if it restarts with its own id)."
     )
+    reminder_buffer_max: int = Field(
+        10_000, ge=1, le=10_000_000, description="Reminder alerts a connector process keeps "
+        "while their FHIR Task has not been read yet; beyond this the buffer is dropped and the "
+        "alerts are read again from Kafka once a Task arrives (nothing is lost)."
+    )
     notify_workspace_url: str | None = Field(
         None, description="Base URL of the workspace, for the case links in notifications "
         "(`<url>/cases/<case id>`); none: messages carry no link."

@@ -11,21 +11,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from ehcp.casework.calendar import LONDON, Calendar
-from notify.model import SEVERITIES, AlertTransition, RecipientKind, Subscription
+from notify.model import SEVERITIES, AlertTransition, RecipientKind, Subscription, UserScope
 
 #: Namespace of delivery ids (uuid5); fixed forever, or replays would get new ids.
 DELIVERY_NAMESPACE: Final = uuid.UUID("6f1d4c52-55a3-4c8e-9a38-0a8f2f1b7c11")
 _LONDON: Final = ZoneInfo(LONDON)
 
 
-def matching(subscriptions: Iterable[Subscription],
-             transition: AlertTransition) -> list[Subscription]:
+def matching(subscriptions: Iterable[Subscription], transition: AlertTransition, *,
+             users: Mapping[str, UserScope] | None = None,
+             case_holder: str | None = None) -> list[Subscription]:
     """The subscriptions that hear about ``transition``.
 
     A subscription hears about a transition when all of these hold:
@@ -37,8 +38,13 @@ def matching(subscriptions: Iterable[Subscription],
       about advice still owed);
     - an LA's subscription: the case belongs to that LA (the owner learnt from the referral);
       an alert whose case has no known owner (an unrouted contribution) reaches no LA;
-    - an agency's subscription: the alert names that agency (its own advice).
+    - an agency's subscription: the alert names that agency (its own advice);
+    - a workspace user's subscription: the account is known (``users``) and active, the case
+      belongs to the user's LA, and for a case officer the case is theirs (``case_holder``,
+      the user id the case is assigned to); managers and read-only users hear about every
+      case of their LA, as they see every case in the workspace.
     """
+    users = users or {}
     rank = SEVERITIES.index(transition.severity) if transition.severity in SEVERITIES else 0
     chosen = []
     for sub in subscriptions:
@@ -52,6 +58,12 @@ def matching(subscriptions: Iterable[Subscription],
         if sub.recipient.kind is RecipientKind.LOCAL_AUTHORITY:
             if transition.la_code is None or transition.la_code != sub.recipient.value:
                 continue
+        elif sub.recipient.kind is RecipientKind.USER:
+            scope = users.get(sub.recipient.value)
+            if scope is None or not scope.active or transition.la_code != scope.la_code:
+                continue
+            if scope.caseload_only and case_holder != sub.recipient.value:
+                continue
         elif (transition.agency_system, transition.agency_value) != (
                 sub.recipient.system, sub.recipient.value):
             continue
@@ -62,6 +74,17 @@ def matching(subscriptions: Iterable[Subscription],
 def delivery_id(subscription_id: str, event_id: str) -> str:
     """The id of telling ``subscription_id`` about the alert event ``event_id`` at once."""
     return str(uuid.uuid5(DELIVERY_NAMESPACE, f"alert|{subscription_id}|{event_id}"))
+
+
+def manual_reminder_event_id(case_id: str, advice_type: str, agency_system: str,
+                             agency_value: str, day: date) -> str:
+    """The id of the reminder an LA user sends about one piece of advice on ``day`` (London).
+
+    Deterministic, so a second click (or a second officer) the same day is the same reminder,
+    and the same delivery per contact (:func:`delivery_id`).
+    """
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"manual-reminder|{case_id}|{advice_type}|"
+                                              f"{agency_system}|{agency_value}|{day.isoformat()}"))
 
 
 def digest_delivery_id(subscription_id: str, slot: datetime) -> str:

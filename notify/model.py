@@ -31,6 +31,10 @@ from ehcp.identifiers import (
     normalise_la_code,
 )
 
+# Re-exported: subscriptions and workspace accounts check addresses the same way.
+from ehcp.mailbox import MAX_ADDRESS as MAX_ADDRESS
+from ehcp.mailbox import parse_email as parse_email
+
 #: The ``AlertKind`` symbols of ``schemas/alert/v1.avsc`` (a unit test keeps them equal).
 ALERT_KINDS: Final = (
     "ADVICE_DUE_SOON",
@@ -52,12 +56,8 @@ AGENCY_SYSTEMS: Final = {
     "la": LA_CODE_SYSTEM,
     "urn": SCHOOL_URN_SYSTEM,
 }
-MAX_ADDRESS: Final = 254  # RFC 5321's path limit, less the angle brackets
 MAX_URL: Final = 2000
 MAX_LABEL: Final = 200
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-                     r"[A-Za-z]{2,63}$")
 _SECRET = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
 
 
@@ -73,6 +73,13 @@ class RecipientKind(StrEnum):
 
     LOCAL_AUTHORITY = "local_authority"
     AGENCY = "agency"
+    #: A workspace user (``value`` is the user id): told by email at the account's address,
+    #: read when sending; about their LA's cases (a case officer: their caseload only).
+    USER = "user"
+
+
+#: The ``system`` of a workspace user's recipient.
+WORKSPACE_USER_SYSTEM: Final = "workspace-user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +91,31 @@ class Recipient:
     value: str
 
     def describe(self) -> str:
-        """``la:999`` or ``ods:RXX``: how the CLI names it."""
+        """``la:999``, ``ods:RXX`` or ``user:<user id>``: how the CLI names it."""
+        if self.kind is RecipientKind.USER:
+            return f"user:{self.value}"
         short = {v: k for k, v in AGENCY_SYSTEMS.items()}.get(self.system, self.system)
         return f"{short}:{self.value}"
+
+
+def user_recipient(user_id: str) -> Recipient:
+    """A workspace user as a recipient."""
+    return Recipient(RecipientKind.USER, WORKSPACE_USER_SYSTEM, user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UserScope:
+    """What a workspace user may hear about, as the account stands when an alert is routed.
+
+    Attributes:
+        la_code: the user's LA: only its cases.
+        caseload_only: a case officer: only the cases assigned to them.
+        active: False for a disabled account (told nothing).
+    """
+
+    la_code: str
+    caseload_only: bool
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,24 +245,6 @@ def parse_recipient(la_code: str | None, agency: str | None) -> Recipient:
             f"--agency must be SYSTEM:CODE with SYSTEM one of {', '.join(AGENCY_SYSTEMS)} "
             "(e.g. ods:RXX01)")
     return Recipient(RecipientKind.AGENCY, system, AGENCY_CODE_FORMATS[system](code.strip()))
-
-
-def parse_email(value: str) -> str:
-    """A single plain mailbox ``local@domain.tld``; no display name, no line breaks.
-
-    Raises:
-        ValidationError: anything else (too long, no domain, a control character, two '@').
-    """
-    if len(value) > MAX_ADDRESS:
-        raise ValidationError(f"an email address is at most {MAX_ADDRESS} characters")
-    if any(ord(c) < 33 or ord(c) == 127 for c in value):
-        raise ValidationError("an email address has no spaces or control characters")
-    local, sep, domain = value.rpartition("@")
-    if not sep or not _LOCAL_PART.match(local) or local.startswith(".") or ".." in local:
-        raise ValidationError(f"not an email address: {value[:80]!r} (expected name@domain)")
-    if not _DOMAIN.match(domain):
-        raise ValidationError(f"not an email domain: {domain[:80]!r}")
-    return f"{local}@{domain.lower()}"
 
 
 def parse_webhook_url(value: str, *, allow_http: bool = False) -> str:

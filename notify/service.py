@@ -41,6 +41,7 @@ from notify.model import (
     FhirSubscription,
     RecipientKind,
     Subscription,
+    UserScope,
 )
 from notify.ports import (
     DeliveryError,
@@ -173,16 +174,18 @@ class Notifier:
         try:
             with self._engine.begin() as conn:
                 subs = store.all_subscriptions(conn)
+                users = (store.user_scopes(conn)
+                         if any(s.recipient.kind is RecipientKind.USER for s in subs) else {})
                 now_ms = _ms(self._clock)
                 for item in batch:
-                    self._ingest_one(conn, item, codec, subs, now_ms, report)
+                    self._ingest_one(conn, item, codec, _Audience(subs, users), now_ms, report)
         except SQLAlchemyError as exc:
             raise ReadModelError(
                 f"notifications database refused a batch: {type(exc).__name__}") from exc
         return report
 
     def _ingest_one(self, conn: Connection, item: Incoming, codec: AvroCodec,
-                    subs: list[Subscription], now_ms: int, report: IngestReport) -> None:
+                    subs: _Audience, now_ms: int, report: IngestReport) -> None:
         where = {"topic": item.topic, "partition": item.partition, "offset": item.offset}
         try:
             if item.topic == REFERRALS.name:
@@ -217,9 +220,11 @@ class Notifier:
             report.held += 1
         self._route(conn, _with_owner(transition, owner), subs, now_ms, report)
 
-    def _route(self, conn: Connection, transition: AlertTransition, subs: list[Subscription],
+    def _route(self, conn: Connection, transition: AlertTransition, subs: _Audience,
                now_ms: int, report: IngestReport) -> None:
-        for sub in decide.matching(subs, transition):
+        holder = store.case_holder(conn, transition.case_id) if subs.users else None
+        for sub in decide.matching(subs.subscriptions, transition, users=subs.users,
+                                   case_holder=holder):
             if sub.digest_at is not None:
                 store.add_digest_item(conn, sub.subscription_id, transition)
                 report.digest_items += 1
@@ -286,6 +291,18 @@ class Notifier:
                              now_ms=_ms(self._clock), error="subscription removed")
                 report.cancelled.append(delivery_id)
                 continue
+            if sub.recipient.kind is RecipientKind.USER:
+                # The address is the account's as it is now; a disabled account, or one
+                # without an address, is sent nothing (`ehcp notify status` says why).
+                contact = store.user_contact(self._engine, sub.recipient.value)
+                if contact.email is None:
+                    store.finish(self._engine, delivery_id, owner, status=store.CANCELLED,
+                                 now_ms=_ms(self._clock), error=contact.reason)
+                    report.cancelled.append(delivery_id)
+                    log.info("notify.delivery_cancelled", delivery_id=delivery_id,
+                             subscription_id=sub.subscription_id, reason=contact.reason)
+                    continue
+                sub = replace(sub, address=contact.email)
             self._attempt(delivery, sub.subscription_id, self._sender(delivery, sub), report)
         return report
 
@@ -365,6 +382,14 @@ class Notifier:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return OutgoingWebhook(url=sub.address, secret=sub.webhook_secret or "",
                                message_id=f"msg_{delivery.delivery_id}", body=body)
+
+
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """The subscriptions, and the workspace accounts their users' subscriptions need."""
+
+    subscriptions: list[Subscription]
+    users: dict[str, UserScope]
 
 
 def _from_ms(ms: int) -> datetime:

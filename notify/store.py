@@ -56,6 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from ehcp.errors import ReadModelError
+from ehcp.readmodel import people
 from notify.model import (
     REST_HOOK,
     AlertTransition,
@@ -64,6 +65,7 @@ from notify.model import (
     Recipient,
     RecipientKind,
     Subscription,
+    UserScope,
 )
 
 metadata: Final = MetaData()
@@ -175,6 +177,8 @@ def create_tables(engine: Engine) -> None:
         metadata.create_all(engine)
     except SQLAlchemyError as exc:
         raise _fail("create the tables", exc) from exc
+    # Workspace users' subscriptions read the accounts (LA, role, caseload, email address).
+    people.create_people_tables(engine)
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -459,14 +463,17 @@ def finish(engine: Engine, delivery_id: str, owner: str, *, status: str, now_ms:
 
 
 def deliveries_with(engine: Engine, status: str | None = None,
-                    limit: int = 1000) -> list[Delivery]:
-    """Deliveries (newest first), all or of one status."""
+                    limit: int = 1000, *, la_code: str | None = None) -> list[Delivery]:
+    """Deliveries (newest first), all or of one status; of one LA's with ``la_code``
+    (see :func:`_of_la`)."""
     try:
         with engine.connect() as conn:
             query = select(deliveries).order_by(deliveries.c.created_ms.desc(),
                                                 deliveries.c.delivery_id).limit(limit)
             if status is not None:
                 query = query.where(deliveries.c.status == status)
+            if la_code is not None:
+                query = query.where(_of_la(la_code))
             return [_delivery(r) for r in conn.execute(query).mappings()]
     except SQLAlchemyError as exc:
         raise _fail("read the deliveries", exc) from exc
@@ -581,3 +588,216 @@ def enqueue_resource(engine: Engine, *, delivery_id: str, subscription_id: str,
             })
     except SQLAlchemyError as exc:
         raise _fail("queue a rest-hook delivery", exc) from exc
+
+
+# -- workspace users ----------------------------------------------------------------------------
+
+def user_scopes(conn: Connection) -> dict[str, UserScope]:
+    """Every workspace account's scope for routing, by user id."""
+    u = people.users
+    return {str(r.user_id): UserScope(la_code=str(r.la_code),
+                                      caseload_only=r.role == people.Role.CASE_OFFICER.value,
+                                      active=not r.disabled)
+            for r in conn.execute(select(u.c.user_id, u.c.la_code, u.c.role, u.c.disabled))}
+
+
+def case_holder(conn: Connection, case_id: str | None) -> str | None:
+    """The user id of the case officer the case is assigned to, if any."""
+    if case_id is None:
+        return None
+    found = conn.execute(select(people.case_assignments.c.user_id).where(
+        people.case_assignments.c.case_id == case_id)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
+@dataclass(frozen=True, slots=True)
+class UserContact:
+    """Where a user's notification goes now, or why it goes nowhere."""
+
+    email: str | None
+    reason: str | None  # None: send to ``email``; else why nothing is sent
+
+
+def user_contact(conn: Connection | Engine, user_id: str) -> UserContact:
+    """The account's email address at send time, or the reason nothing is sent to it."""
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return user_contact(c, user_id)
+    row = conn.execute(select(people.users.c.disabled, people.user_emails.c.email).select_from(
+        people.users.outerjoin(people.user_emails,
+                               people.user_emails.c.user_id == people.users.c.user_id),
+    ).where(people.users.c.user_id == user_id)).first()
+    if row is None:
+        return UserContact(None, "the workspace account no longer exists")
+    if row.disabled:
+        return UserContact(None, "the workspace account is disabled")
+    if row.email is None:
+        return UserContact(None, "the workspace account has no email address")
+    return UserContact(str(row.email), None)
+
+
+def subscriptions_of_user(engine: Engine, user_id: str) -> list[Subscription]:
+    """A workspace user's own subscriptions, oldest first."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(subscriptions).where(
+                subscriptions.c.recipient_kind == RecipientKind.USER.value,
+                subscriptions.c.recipient_value == user_id,
+            ).order_by(subscriptions.c.created_ms, subscriptions.c.subscription_id)).mappings()
+            return [_subscription(r) for r in rows]
+    except SQLAlchemyError as exc:
+        raise _fail("read the user's subscriptions", exc) from exc
+
+
+# -- the operator's view (ehcp notify status and the workspace's page) --------------------------
+
+#: The channels the summary always lists, even with no deliveries.
+SUMMARY_CHANNELS: Final = (Channel.EMAIL.value, Channel.WEBHOOK.value, REST_HOOK)
+
+
+def _of_la(la_code: str) -> Any:
+    """A condition on ``deliveries``: the delivery concerns ``la_code``.
+
+    That is: its case is one of the LA's (owner from the referral: its officers' alerts, an
+    agency's reminder about the LA's case, a trust's Task of the LA's case), or it has no single
+    case (a digest) and belongs to a subscription of the LA or of one of its users. An agency's
+    digest spanning several LAs' cases belongs to no LA.
+    """
+    by_case = select(case_owners.c.case_id).where(case_owners.c.la_code == la_code)
+    return or_(deliveries.c.case_id.in_(by_case),
+               deliveries.c.case_id.is_(None) & deliveries.c.subscription_id.in_(
+                   _la_user_or_team_subscriptions(la_code)))
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """A workspace user's subscription that sends nothing, and why."""
+
+    subscription_id: str
+    username: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySummary:
+    """What ``ehcp notify status`` and the workspace's notifications page show.
+
+    Attributes:
+        la_code: the LA it is about (None: every delivery).
+        channels: channel -> status -> count, every channel of :data:`SUMMARY_CHANNELS` and
+            every status of :data:`STATUSES` listed (zeros included).
+        held: alerts held until their case's LA is known (only without ``la_code``: they
+            belong to no LA yet).
+        waiting_for_digest: alerts waiting for their subscription's next digest.
+        unreachable: workspace users' subscriptions that send nothing (account disabled,
+            removed, or without an email address).
+    """
+
+    la_code: str | None
+    channels: dict[str, dict[str, int]]
+    held: int | None
+    waiting_for_digest: int
+    unreachable: tuple[Unreachable, ...]
+
+
+def delivery_summary(engine: Engine, la_code: str | None = None) -> DeliverySummary:
+    """Queued, sent, failed and cancelled deliveries per channel, and what waits or cannot be
+    sent: the one function both the CLI and the workspace show, so their numbers agree.
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        with engine.connect() as conn:
+            query = select(deliveries.c.channel, deliveries.c.status, func.count()).group_by(
+                deliveries.c.channel, deliveries.c.status)
+            if la_code is not None:
+                query = query.where(_of_la(la_code))
+            table = {c: dict.fromkeys(STATUSES, 0) for c in SUMMARY_CHANNELS}
+            for channel, status, n in conn.execute(query):
+                row = table.setdefault(str(channel), dict.fromkeys(STATUSES, 0))
+                row[str(status)] = int(str(n))
+            held_n: int | None = None
+            if la_code is None:
+                held_n = int(conn.execute(select(func.count()).select_from(held)).scalar_one())
+            waiting = select(func.count()).select_from(digest_items).where(
+                digest_items.c.delivery_id.is_(None))
+            if la_code is not None:
+                waiting = waiting.where(digest_items.c.subscription_id.in_(
+                    _la_user_or_team_subscriptions(la_code)))
+            waiting_n = int(conn.execute(waiting).scalar_one())
+            unreachable = []
+            user_subs = select(subscriptions.c.subscription_id,
+                               subscriptions.c.recipient_value).where(
+                subscriptions.c.recipient_kind == RecipientKind.USER.value).order_by(
+                subscriptions.c.created_ms, subscriptions.c.subscription_id)
+            for sub_id, user_id in conn.execute(user_subs):
+                account = conn.execute(select(people.users.c.username, people.users.c.la_code)
+                                       .where(people.users.c.user_id == user_id)).first()
+                if la_code is not None and (account is None or account.la_code != la_code):
+                    continue
+                contact = user_contact(conn, str(user_id))
+                if contact.reason is not None:
+                    unreachable.append(Unreachable(
+                        str(sub_id), str(account.username) if account else f"(id {user_id})",
+                        contact.reason))
+            return DeliverySummary(la_code, table, held_n, waiting_n, tuple(unreachable))
+    except SQLAlchemyError as exc:
+        raise _fail("summarise the deliveries", exc) from exc
+
+
+def _la_user_or_team_subscriptions(la_code: str) -> Any:
+    s, u = subscriptions, people.users
+    return select(s.c.subscription_id).where(or_(
+        (s.c.recipient_kind == RecipientKind.LOCAL_AUTHORITY.value)
+        & (s.c.recipient_value == la_code),
+        (s.c.recipient_kind == RecipientKind.USER.value)
+        & s.c.recipient_value.in_(select(u.c.user_id).where(u.c.la_code == la_code))))
+
+
+def retry_failed(engine: Engine, delivery_id: str, now_ms: int,
+                 la_code: str | None = None) -> bool:
+    """Put a dead-lettered delivery back in the queue, due now (of ``la_code``'s, if given).
+
+    The retry window (``EHCP_NOTIFY_RETRY_FOR_S``) still counts from when it was first queued,
+    so a delivery older than that gets one more attempt and is dead-lettered again if it
+    fails; the delivery id, and so the webhook-id or Message-ID, stay the same.
+
+    Returns:
+        False if there is no such failed delivery (or it is not the LA's).
+    """
+    try:
+        with engine.begin() as conn:
+            query = update(deliveries).where(
+                deliveries.c.delivery_id == delivery_id, deliveries.c.status == FAILED)
+            if la_code is not None:
+                query = query.where(_of_la(la_code))
+            done = conn.execute(query.values(
+                status=QUEUED, next_attempt_ms=now_ms, finished_ms=None, lease_owner=None,
+                lease_until_ms=None)).rowcount
+            return bool(done)
+    except SQLAlchemyError as exc:
+        raise _fail("retry a delivery", exc) from exc
+
+
+def enqueue_now(engine: Engine, *, delivery_id: str, subscription: Subscription, purpose: str,
+                items: Sequence[AlertTransition], now_ms: int,
+                case_owner: tuple[str, str] | None = None) -> bool:
+    """:func:`enqueue` in a transaction of its own; True if the delivery is new.
+
+    Args:
+        case_owner: (case id, LA code) to record as the case's owner if none is recorded yet
+            (a delivery queued from the workspace, which knows the case's LA, is then counted
+            for that LA even before the notifier has read the case's referral).
+
+    Raises:
+        ReadModelError: the database refused.
+    """
+    try:
+        with engine.begin() as conn:
+            if case_owner is not None:
+                record_owner(conn, *case_owner)
+            return enqueue(conn, delivery_id=delivery_id, subscription=subscription,
+                           purpose=purpose, items=items, now_ms=now_ms)
+    except SQLAlchemyError as exc:
+        raise _fail("queue a delivery", exc) from exc

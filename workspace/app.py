@@ -31,9 +31,10 @@ from ehcp.errors import AuthError, EhcpError, ValidationError
 from ehcp.readmodel.people import create_people_tables
 from ehcp.readmodel.store import create_tables
 from ehcp.settings import Settings
+from notify.store import create_tables as create_notify_tables
 from workspace.audit import AuditedDocumentReads, DocumentReads
 from workspace.render import STATIC, make_templates, page
-from workspace.routes import act, auth, live, pages, queue
+from workspace.routes import act, auth, live, notifications, pages, queue
 from workspace.security import SignInNeeded
 from workspace.unrouted import InMemoryUnroutedRecords, KafkaUnroutedRecords, UnroutedRecords
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     """Build the workspace app around the given ports (tables created if missing)."""
     create_tables(ports.engine)
     create_people_tables(ports.engine)
+    create_notify_tables(ports.engine)  # users' subscriptions, the delivery log's page
 
     @contextlib.asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +147,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for router in (auth.router, pages.router, act.router, queue.router, live.router):
+    for router in (auth.router, pages.router, act.router, queue.router, live.router,
+                   notifications.router):
         app.include_router(router)
     return app
 

@@ -2,7 +2,8 @@
 
 Every time a workspace user opens or downloads an advice document, and every action a user
 takes (:func:`audit_action`: advice or a casework event recorded, an unrouted contribution
-routed or discarded).
+routed or discarded, a reminder sent to a late agency, a notification subscription added or
+removed, a failed notification retried).
 
 Each read is a ``RecordRead`` event on ``ehcp.audit.v1`` (the record the LA pull API writes for
 its reads), with the user's id in ``user_id`` and no credential, channel ``WORKSPACE``. It is
@@ -69,6 +70,9 @@ class ActionKind(StrEnum):
     CASEWORK_EVENT_RECORDED = "CASEWORK_EVENT_RECORDED"
     UNROUTED_ROUTED = "UNROUTED_ROUTED"
     UNROUTED_DISCARDED = "UNROUTED_DISCARDED"
+    REMINDER_SENT = "REMINDER_SENT"  # target: the reminder's event id
+    NOTIFICATIONS_CHANGED = "NOTIFICATIONS_CHANGED"  # target: the subscription id
+    DELIVERY_RETRIED = "DELIVERY_RETRIED"  # target: the delivery id
 
 
 async def audit_action(request: Request, user: User, kind: ActionKind, *,

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ehcp.casework.calendar import LONDON
+from ehcp.readmodel.views import DUE_SOON_DAYS
 from workspace.charts import bar_chart
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
@@ -39,6 +40,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.filters["day"] = _day
     templates.env.filters["label"] = _label
     templates.env.globals["bar_chart"] = bar_chart
+    templates.env.globals["due_soon_days"] = DUE_SOON_DAYS
     return templates
 
 

@@ -168,6 +168,8 @@ class StoredTask:
         reminder: ``due-soon`` or ``overdue`` while such an alert about this advice is open
             (shown as ``Task.businessStatus``); None otherwise.
         reminder_at: when the reminder last changed.
+        la_reminded_at: when LA staff last sent the asked body a reminder about this advice
+            from the workspace (shown as a ``Task.note``); None: never.
     """
 
     task_id: str
@@ -182,12 +184,14 @@ class StoredTask:
     updated_at: datetime | None = None
     reminder: str | None = None
     reminder_at: datetime | None = None
+    la_reminded_at: datetime | None = None
 
     @property
     def last_updated(self) -> datetime | None:
         """``meta.lastUpdated``: the latest change, of its status (or the request's arrival)
         or of its reminder."""
-        known = [d for d in (self.updated_at, self.last_modified, self.reminder_at) if d]
+        known = [d for d in (self.updated_at, self.last_modified, self.reminder_at,
+                             self.la_reminded_at) if d]
         return max(known) if known else None
 
     @property
@@ -267,6 +271,11 @@ class TaskStore(Protocol):
     def set_reminder(self, task_id: str, reminder: str | None, at: datetime) -> StoredTask:
         """Show (``due-soon``, ``overdue``) or clear (None) the reminder on a Task; a new
         version only when it changes."""
+        ...
+
+    def record_la_reminder(self, task_id: str, reminder: str, at: datetime) -> StoredTask:
+        """LA staff reminded the asked body at ``at``: show it (and ``reminder`` as the
+        business status); a new version unless that reminder is shown already."""
         ...
 
 
@@ -351,6 +360,21 @@ class InMemoryTaskStore:
             return current
         updated = replace(current, reminder=reminder, reminder_at=at,
                           version=current.version + 1)
+        self.tasks[task_id] = updated
+        return updated
+
+    def record_la_reminder(self, task_id: str, reminder: str, at: datetime) -> StoredTask:
+        """Show an LA's reminder; a new version unless one at ``at`` or later is shown.
+
+        Raises:
+            KeyError: if the Task is unknown.
+        """
+        current = self.tasks[task_id]
+        if current.la_reminded_at is not None and current.la_reminded_at >= at:
+            return current
+        updated = replace(current, la_reminded_at=at, version=current.version + 1,
+                          reminder=current.reminder or reminder,
+                          reminder_at=current.reminder_at if current.reminder else at)
         self.tasks[task_id] = updated
         return updated
 

@@ -191,6 +191,7 @@ def task_resource(stored: StoredTask) -> dict[str, Any]:
         reason_text=stored.reason_text, last_modified=stored.last_modified,
         version=stored.version, output_document_id=stored.output_document_id,
         last_updated=stored.last_updated, reminder=stored.reminder,
+        la_reminded_at=stored.la_reminded_at,
     )
 
 

@@ -171,7 +171,7 @@ def delivery_id(subscription_id: str, task: StoredTask) -> str:
     """
     change = "|".join(str(v) for v in (
         task.task_id, task.status, task.last_modified, task.reminder, task.reminder_at,
-        task.updated_at))
+        task.updated_at) + ((task.la_reminded_at,) if task.la_reminded_at else ()))
     return str(uuid.uuid5(_DELIVERY_IDS, f"{subscription_id}|{change}"))
 
 
@@ -296,5 +296,12 @@ class PushingTaskStore:
         """Record in the inner store; a change is pushed."""
         before = self._inner.get(task_id)
         after = self._inner.set_reminder(task_id, reminder, at)
+        self.pusher.changed(before, after)
+        return after
+
+    def record_la_reminder(self, task_id: str, reminder: str, at: datetime) -> StoredTask:
+        """Record in the inner store; a change is pushed."""
+        before = self._inner.get(task_id)
+        after = self._inner.record_la_reminder(task_id, reminder, at)
         self.pusher.changed(before, after)
         return after

@@ -74,6 +74,7 @@ def advice_request_to_task(
     output_document_id: str | None = None,
     last_updated: datetime | None = None,
     reminder: str | None = None,
+    la_reminded_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Map an ``AdviceRequested`` record (Avro field names and types) to a FHIR R4 Task.
 
@@ -88,6 +89,7 @@ def advice_request_to_task(
         last_updated: ``meta.lastUpdated`` (the last change of any kind; default
             ``last_modified``).
         reminder: ``due-soon`` or ``overdue``: shown as ``businessStatus``.
+        la_reminded_at: when LA staff last sent a reminder from the workspace: a ``note``.
 
     Returns:
         The Task as a JSON-ready dict.
@@ -154,6 +156,9 @@ def advice_request_to_task(
             "coding": [{"system": TASK_BUSINESS_STATUS_SYSTEM, "code": reminder}],
             "text": f"{words} (due {_iso(due)})" if due else words,
         }
+    if la_reminded_at is not None:
+        task["note"] = [{"time": la_reminded_at.isoformat(),
+                         "text": "The local authority sent a reminder about this advice."}]
     if reason_code is not None or reason_text is not None:
         reason: dict[str, Any] = {}
         known = TASK_REASON_BY_CODE.get(reason_code or "")

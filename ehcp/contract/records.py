@@ -35,6 +35,7 @@ ACCESS_REFUSED: Final = f"{NS}.AccessRefused"
 RECORD_READ: Final = f"{NS}.RecordRead"
 ACTION_TAKEN: Final = f"{NS}.ActionTaken"
 UNROUTED_DECIDED: Final = f"{NS}.UnroutedDecided"
+ADVICE_REMINDER_SENT: Final = f"{NS}.AdviceReminderSent"
 
 
 class Emit(NamedTuple):

@@ -140,6 +140,14 @@ ALERTS: Final = TopicSpec(
     365 * DAY_MS,
     "Alerts raised and resolved for monitoring staff.",
 )
+REMINDERS: Final = TopicSpec(
+    "ehcp.reminders.v1",
+    "case id",
+    records.ADVICE_REMINDER_SENT,
+    "delete",
+    365 * DAY_MS,
+    "Reminders LA staff sent a late agency from the workspace (shown on a health body's Task).",
+)
 AUDIT: Final = TopicSpec(
     "ehcp.audit.v1", "credential id (or workspace user id)", records.ACCESS_REFUSED, "delete",
     FOREVER,
@@ -193,5 +201,6 @@ def changelog_topics(app_id: str) -> tuple[TopicSpec, ...]:
 
 
 def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
-    """Every topic EHCP Exchange needs, event topics first (then audit, then changelogs)."""
-    return (*EVENT_TOPICS, AUDIT, *changelog_topics(app_id))
+    """Every topic EHCP Exchange needs, event topics first (then the workspace's reminders,
+    audit, then changelogs)."""
+    return (*EVENT_TOPICS, REMINDERS, AUDIT, *changelog_topics(app_id))

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ehcp.errors import ReadModelError, ValidationError
+from ehcp.mailbox import MAX_ADDRESS, parse_email
 from ehcp.readmodel.mapping import LIMITS
 
 metadata: Final = MetaData()
@@ -100,6 +101,15 @@ sessions: Final = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
 )
+
+user_emails: Final = Table(
+    "ws_user_emails",
+    metadata,
+    Column("user_id", String(36), ForeignKey("ws_users.user_id"), primary_key=True),
+    Column("email", String(MAX_ADDRESS), nullable=False),
+)
+"""A user's work email address, where notifications they subscribe to are sent (a table of its
+own, so databases made before it need no migration: ``create_all`` adds it)."""
 
 unrouted_decisions: Final = Table(
     "ws_unrouted_decisions",
@@ -246,6 +256,36 @@ def set_disabled(engine: Engine, username: str, disabled: bool = True) -> bool:
         if disabled:
             conn.execute(delete(sessions).where(sessions.c.user_id == row.user_id))
     return True
+
+
+def set_email(engine: Engine, username: str, email: str | None) -> bool:
+    """Give an account its work email address (None: remove it).
+
+    The address is checked (:func:`ehcp.mailbox.parse_email`: one plain ``name@domain``).
+
+    Returns:
+        False if there is no such account.
+
+    Raises:
+        ValidationError: not a plain email address.
+    """
+    checked = None if email is None else parse_email(email.strip())
+    with engine.begin() as conn:
+        row = conn.execute(select(users.c.user_id).where(users.c.username == username)).first()
+        if row is None:
+            return False
+        conn.execute(delete(user_emails).where(user_emails.c.user_id == row.user_id))
+        if checked is not None:
+            conn.execute(insert(user_emails).values(user_id=row.user_id, email=checked))
+    return True
+
+
+def email_of(engine: Engine, user_id: str) -> str | None:
+    """The account's work email address, or None."""
+    with engine.connect() as conn:
+        found = conn.execute(select(user_emails.c.email).where(
+            user_emails.c.user_id == user_id)).scalar_one_or_none()
+    return None if found is None else str(found)
 
 
 def record_failed_signin(engine: Engine, user_id: str, now: datetime, *, max_failures: int,

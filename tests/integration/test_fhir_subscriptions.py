@@ -193,3 +193,115 @@ def test_a_trusts_subscription_receives_the_new_task_and_its_change_once(
         finally:
             sender.close()
             engine.dispose()
+
+
+def test_a_reminder_on_the_task_reaches_the_trusts_subscription(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    """An overdue alert on Kafka shows on the trust's Task (businessStatus overdue) and that
+    change is PUT to the Subscription's endpoint; a reminder the LA sent from the workspace
+    (AdviceReminderSent) adds a note, one more PUT; the alert's resolution clears the business
+    status with one more (a real broker, a real HTTP receiver)."""
+    from datetime import UTC, date, datetime
+
+    from connectors.ports import PublishedEvent
+    from connectors.task_feed import ReminderFeed
+    from ehcp.contract.cloudevents import event_type
+    from ehcp.contract.topics import ALERTS, REMINDERS
+    from tests.notify_support import alert_record, publish
+
+    settings = kafka_settings.model_copy(update={"notify_webhook_allow_http": True})
+    ods = "R" + uuid.uuid4().hex[:4].upper()
+    case_id = f"CASE-REMIND-{uuid.uuid4().hex[:8]}"
+    request_id = f"REQ-REMIND-{uuid.uuid4().hex[:8]}"
+    task_id = task_id_for(request_id)
+    credentials = InMemoryCredentialStore()
+    credential, token = new_credential(ODS_ORGANISATION_SYSTEM, ods, "health")
+    credentials.add(credential)
+    engine = open_engine(f"sqlite:///{tmp_path / 'readmodel.sqlite3'}")
+    store.create_tables(engine)
+    clock = SystemClock()
+
+    async def scenario(receiver: RestHookReceiver, notifier: Notifier) -> None:
+        codec = default_codec()
+        pusher = TaskPusher(engine, clock)
+        tasks = PushingTaskStore(InMemoryTaskStore(complete=False), pusher)
+        reminders = ReminderFeed(settings, codec, tasks)
+        publisher = KafkaPublisher(settings, codec, source="/tests")
+        runners = [asyncio.create_task(TaskFeed(settings, codec, tasks, reminders).run()),
+                   asyncio.create_task(reminders.run())]
+        app = create_app(settings, Ports(
+            publisher=publisher, docstore=InMemoryDocumentStore(), credentials=credentials,
+            tasks=tasks, task_events=KafkaTaskEvents(publisher), clock=clock,
+            readmodel=engine))
+        app.state.fhir_pusher = pusher
+        try:
+            await _until(lambda: tasks.complete, "the feed caught up")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
+                made = await client.post("/fhir/Subscription", headers={
+                    "Authorization": f"Bearer {token}", "content-type": FHIR},
+                    content=json.dumps({
+                        "resourceType": "Subscription", "status": "requested",
+                        "reason": "reminders for the trust's EHR",
+                        "criteria": f"Task?owner={ods}",
+                        "channel": {"type": "rest-hook", "endpoint": receiver.url,
+                                    "payload": FHIR}}))
+                assert made.status_code == 201, made.text
+            await asyncio.to_thread(publish_advice_requests, settings, [advice_request(
+                request_id, owner=ods, case_id=case_id, nhs_number=synthetic_nhs_number())])
+            await _until(lambda: tasks.get(task_id) is not None, "the request was read")
+
+            def business_statuses() -> list[str | None]:
+                with receiver.lock:
+                    return [(c[3].get("businessStatus") or {}).get("coding", [{}])[0].get("code")
+                            for c in receiver.calls]
+
+            await asyncio.to_thread(publish, settings, [(ALERTS.name, case_id, alert_record(
+                case_id, agency=ods, kind="ADVICE_OVERDUE"))])
+
+            async def sent_until(expected: list[str | None]) -> None:
+                for _ in range(600):
+                    await asyncio.to_thread(notifier.dispatch)
+                    if business_statuses() == expected:
+                        return
+                    assert len(business_statuses()) <= len(expected), business_statuses()
+                    await asyncio.sleep(0.1)
+                raise AssertionError(f"the endpoint got {business_statuses()}, not {expected}")
+
+            await sent_until([None, "overdue"])
+            _, path, _, shown = receiver.calls[1]
+            assert path == f"/fhir/Task/{task_id}"
+            assert shown["status"] == "requested"
+            assert "overdue" in shown["businessStatus"]["text"]
+            assert "note" not in shown
+            schema = REMINDERS.value_schema or ""
+            sent_at = datetime.now(UTC).replace(microsecond=0)
+            await publisher.publish(PublishedEvent(REMINDERS.name, case_id, schema, {
+                "event_id": str(uuid.uuid4()), "case_id": case_id, "la_code": "886",
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": ods},
+                "due_on": date(2025, 4, 14), "sent_at": sent_at}, event_type(schema), case_id))
+            await sent_until([None, "overdue", "overdue"])
+            assert receiver.calls[2][3]["note"][0]["time"] == sent_at.isoformat()
+            await asyncio.to_thread(publish, settings, [(ALERTS.name, case_id, alert_record(
+                case_id, agency=ods, kind="ADVICE_OVERDUE", status="RESOLVED"))])
+            await sent_until([None, "overdue", "overdue", None])
+            assert {d.channel for d in store.deliveries_with(engine, store.SENT)} == {"rest-hook"}
+        finally:
+            for runner in runners:
+                runner.cancel()
+            for runner in runners:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+            await publisher.close()
+
+    with rest_hook_receiver() as receiver:
+        sender = HttpRestHookSender(timeout_s=10)
+        notifier = Notifier(engine, email=FakeEmailSender(), webhooks=FakeWebhookSender(),
+                            clock=clock, calendar=Calendar(),
+                            config=NotifierConfig(instance_id="t"), rest_hooks=sender)
+        try:
+            asyncio.run(scenario(receiver, notifier))
+        finally:
+            sender.close()
+            engine.dispose()

@@ -88,3 +88,51 @@ def test_workspace_rebuild_keeps_subscriptions_and_the_delivery_log(engine: Engi
     reset_readmodel(engine)
     assert [s.subscription_id for s in store.all_subscriptions(engine)] == [sub.subscription_id]
     assert store.counts(engine) == {("email", "queued"): 1}
+
+
+def test_users_subscriptions_the_las_summary_and_a_retry(engine: Engine) -> None:
+    """On each database: a case officer hears about their caseload, a manager about every case
+    of the LA; the LA's summary counts only its deliveries, names an account without an address;
+    a failed delivery is retried only within its LA."""
+    from datetime import UTC, datetime
+
+    from ehcp.readmodel import people
+    from notify.people import new_user_subscription
+    from notify.ports import DeliveryError
+
+    other_case = "EHC-886-2026-0043"
+    made = {}
+    for name, role, la in (("officer.886", people.Role.CASE_OFFICER, "886"),
+                           ("mgr.886", people.Role.MANAGER, "886"),
+                           ("mgr.887", people.Role.MANAGER, "887")):
+        made[name] = people.add_user(engine, username=name, la_code=la, role=role,
+                                     password_hash="h",  # noqa: S106 - never checked here
+                                     totp_secret="s",  # noqa: S106 - never checked here
+                                     now=datetime(2026, 1, 5, tzinfo=UTC))
+        store.add_subscription(engine, new_user_subscription(
+            made[name].user_id, kinds=["ADVICE_OVERDUE"], min_severity="INFO", resolved=True,
+            digest_at=None, label="", now_ms=0))
+    people.set_email(engine, "officer.886", "officer@la886.example.gov.uk")
+    people.set_email(engine, "mgr.887", "mgr@la887.example.gov.uk")  # mgr.886 has none
+    people.assign_case(engine, CASE, made["officer.886"].user_id)
+    email = FakeEmailSender(failure=lambda _m: DeliveryError("SMTP 550 no such mailbox",
+                                                             transient=False))
+    n = notifier(engine, FixedClock(at(2026, 2, 26, 9)), email=email)
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886")),
+              incoming(REFERRALS.name, referral_record(other_case, "886"), offset=1),
+              incoming(ALERTS.name, alert_record(CASE), offset=2),
+              incoming(ALERTS.name, alert_record(other_case), offset=3)], CODEC)
+    report = n.dispatch()
+    # officer: CASE only (failed: the server refuses); mgr.886: both cases (no address).
+    assert (len(report.failed), len(report.cancelled)) == (1, 2)
+    summary = store.delivery_summary(engine, "886")
+    assert summary.channels["email"] == {"queued": 0, "sent": 0, "failed": 1, "cancelled": 2}
+    assert [(u.username, u.reason) for u in summary.unreachable] == [
+        ("mgr.886", "the workspace account has no email address")]
+    assert store.delivery_summary(engine, "887").channels["email"]["failed"] == 0
+    (failed,) = store.deliveries_with(engine, store.FAILED, la_code="886")
+    assert failed.case_id == CASE
+    assert store.deliveries_with(engine, store.FAILED, la_code="887") == []
+    assert not store.retry_failed(engine, failed.delivery_id, 5, la_code="887")
+    assert store.retry_failed(engine, failed.delivery_id, 5, la_code="886")
+    assert store.delivery_summary(engine, None).channels["email"]["queued"] == 1

@@ -132,3 +132,53 @@ def test_social_care_pages_its_requests_from_kafka_and_its_decline_is_durable(
             await publisher.close()
 
     asyncio.run(scenario())
+
+
+def test_a_reminder_buffer_overflow_loses_nothing_on_a_real_broker(
+        kafka_settings: Settings) -> None:
+    """Alerts published before their requests overflow a buffer of 2; once the requests are
+    read, the feed seeks back and every Task shows its reminder."""
+    from connectors.task_feed import ReminderFeed
+    from ehcp.contract.topics import ALERTS
+    from tests.notify_support import alert_record, publish
+
+    codec = default_codec()
+    owner = f"Z{uuid.uuid4().hex[:4].upper()}"
+    cases = [f"CASE-OVERFLOW-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    publish(kafka_settings, [(ALERTS.name, case, alert_record(case, agency=owner))
+                             for case in cases])
+
+    async def scenario() -> None:
+        tasks = InMemoryTaskStore(complete=False)
+        reminders = ReminderFeed(kafka_settings, codec, tasks, max_early=2)
+        runners = [asyncio.create_task(reminders.run()),
+                   asyncio.create_task(TaskFeed(kafka_settings, codec, tasks, reminders).run())]
+        try:
+            for _ in range(600):  # the alerts are read (and overflow) before any request
+                if reminders.caught_up_once:
+                    break
+                await asyncio.sleep(0.1)
+            assert reminders.caught_up_once, "the reminder feed never caught up"
+            assert reminders.waiting <= 2
+            assert reminders.overflows >= 1
+            await asyncio.to_thread(publish_advice_requests, kafka_settings, [
+                advice_request(f"REQ-{case}", owner=owner, case_id=case,
+                               nhs_number=synthetic_nhs_number()) for case in cases])
+            shown: dict[str, str | None] = {}
+            for _ in range(1200):
+                shown = {case: getattr(tasks.get(task_id_for(f"REQ-{case}")), "reminder", None)
+                         for case in cases}
+                if set(shown.values()) == {"overdue"}:
+                    break
+                assert not any(r.done() for r in runners), runners
+                await asyncio.sleep(0.1)
+            assert shown == dict.fromkeys(cases, "overdue")
+            assert reminders.rewinds >= 1  # read again from Kafka, not from memory
+        finally:
+            for runner in runners:
+                runner.cancel()
+            for runner in runners:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.fhir.events import TaskStatusChanged
 from connectors.fhir.ports import InMemoryTaskStore
@@ -194,3 +195,88 @@ def test_a_reminder_read_before_its_request_waits_and_other_agencies_are_untouch
     stored = tasks.get(task_id_for("REQ-2025-0042"))
     assert stored is not None
     assert (stored.reminder, stored.version) == ("due-soon", 2)
+
+
+def _read(offset: int) -> ReadRecord:
+    return ReadRecord(("ehcp.alerts.v1", 0, offset), None)
+
+
+def _case_alert(case: str, kind: str, status: str, event_id: str) -> dict[str, Any]:
+    return {**_alert(kind, status, event_id), "case_id": case,
+            "alert_id": f"{case}|{kind}|MEDICAL"}
+
+
+def test_the_reminder_buffer_is_bounded_and_an_overflow_is_read_again_in_order() -> None:
+    """With room for 2: four early alerts never hold more than 2; nothing is re-read until a
+    Task arrives; then the feed asks to re-read from the earliest dropped offset, and reading
+    from there gives each Task its reminder, the raised-then-resolved one cleared."""
+    alert_name = "org.ehcpexchange.events.Alert"
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks, max_early=2)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    topic = [  # offset -> alert, as Kafka holds them
+        _case_alert("CASE-A", "ADVICE_OVERDUE", "RAISED", "a-1"),
+        _case_alert("CASE-B", "ADVICE_DUE_SOON", "RAISED", "b-1"),
+        _case_alert("CASE-C", "ADVICE_OVERDUE", "RAISED", "c-1"),
+        _case_alert("CASE-A", "ADVICE_OVERDUE", "RESOLVED", "a-2"),
+        _case_alert("CASE-C", "ADVICE_DUE_SOON", "RAISED", "c-2"),
+    ]
+    for offset, record in enumerate(topic):
+        reminders.apply(alert_name, record, _read(offset))
+        assert reminders.waiting <= 2
+    assert reminders.rewind_to() is None  # no Task yet: re-reading would find nothing new
+    for case, request in (("CASE-A", "REQ-A"), ("CASE-B", "REQ-B"), ("CASE-C", "REQ-C")):
+        feed.apply(REQUESTED, advice_request(request, case_id=case))
+    assert reminders.rewind_to() == {("ehcp.alerts.v1", 0): 0}
+    assert reminders.rewind_to() is None  # once
+    assert reminders.waiting == 0
+    for offset, record in enumerate(topic):  # what the follower reads after seeking back
+        reminders.apply(alert_name, record, _read(offset))
+    shown = {case: tasks.get(task_id_for(req)).reminder  # type: ignore[union-attr]
+             for case, req in (("CASE-A", "REQ-A"), ("CASE-B", "REQ-B"), ("CASE-C", "REQ-C"))}
+    assert shown == {"CASE-A": None, "CASE-B": "due-soon", "CASE-C": "due-soon"}
+
+
+def test_a_buffer_without_overflow_needs_no_re_read() -> None:
+    """Below the bound, an early alert is applied when its Task arrives and nothing is re-read."""
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks, max_early=2)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    reminders.apply("org.ehcpexchange.events.Alert",
+                    _case_alert("CASE-A", "ADVICE_OVERDUE", "RAISED", "a-1"), _read(0))
+    feed.apply(REQUESTED, advice_request("REQ-A", case_id="CASE-A"))
+    assert reminders.rewind_to() is None
+    assert tasks.get(task_id_for("REQ-A")).reminder == "overdue"  # type: ignore[union-attr]
+
+
+def test_an_las_reminder_is_a_note_on_the_trusts_task_once() -> None:
+    """AdviceReminderSent: a new Task version with a note at the reminder's time and the overdue
+    business status; the same reminder read again changes nothing; one read before its Task
+    waits for it."""
+    from fhir.resources.R4B.task import Task
+
+    from connectors.fhir.service import task_resource
+
+    tasks = InMemoryTaskStore()
+    reminders = ReminderFeed(Settings(), default_codec(), tasks)
+    feed = TaskFeed(Settings(), default_codec(), tasks, reminders)
+    sent_at = datetime(2025, 4, 16, 10, 30, tzinfo=UTC)
+    reminder = {"event_id": "rem-1", "case_id": "CASE-2025-0007", "la_code": "886",
+                "advice_type": "MEDICAL",
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": "RBZ"},
+                "due_on": datetime(2025, 4, 14).date(), "sent_at": sent_at}
+    name = "org.ehcpexchange.events.AdviceReminderSent"
+    reminders.apply(name, reminder, _read(7))
+    assert reminders.waiting == 1
+    feed.apply(REQUESTED, advice_request())
+    stored = tasks.get(task_id_for("REQ-2025-0042"))
+    assert stored is not None
+    assert (stored.version, stored.la_reminded_at, stored.reminder) == (2, sent_at, "overdue")
+    shown = task_resource(stored)
+    Task.model_validate(shown)
+    assert shown["note"] == [{"time": sent_at.isoformat(),
+                              "text": "The local authority sent a reminder about this advice."}]
+    assert shown["meta"]["lastUpdated"] == sent_at.isoformat()
+    reminders.apply(name, {**reminder, "sent_at": datetime(2025, 4, 16, 11, tzinfo=UTC)},
+                    _read(8))  # a second click the same day: the same reminder id
+    assert tasks.get(task_id_for("REQ-2025-0042")).version == 2  # type: ignore[union-attr]

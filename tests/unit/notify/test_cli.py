@@ -130,3 +130,46 @@ def test_failed_and_status_show_a_dead_lettered_delivery(run, tmp_path: Path) ->
     status = json.loads(run("status", "--json").output)
     assert status["channels"]["webhook"]["failed"] == 1
     assert status["channels"]["email"]["failed"] == 0
+    # Scoped to an LA: the same numbers for the case's LA, none for another; then a retry.
+    assert json.loads(run("status", "--la", "886", "--json").output)["channels"] == \
+        status["channels"]
+    assert json.loads(run("status", "--la", "887", "--json").output)["channels"]["webhook"][
+        "failed"] == 0
+    retried = run("retry", row["delivery_id"])
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(run("status", "--json").output)["channels"]["webhook"]["queued"] == 1
+    assert run("retry", row["delivery_id"]).exit_code == 1  # no longer failed
+
+
+def test_a_workspace_users_subscription_takes_the_accounts_address(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`subscribe --user` refuses an unknown user and an --email beside it; a user without an
+    address is subscribed with a note, and `status` says why nothing is sent."""
+    from datetime import UTC, datetime
+
+    from ehcp.readmodel import people
+    from ehcp.readmodel.store import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
+    people.create_people_tables(engine)
+    people.add_user(engine, username="jo.bloggs", la_code="886", role=people.Role.CASE_OFFICER,
+                    password_hash="h", totp_secret="s",  # noqa: S106 - never checked here
+                    now=datetime(2026, 1, 5, tzinfo=UTC))
+    engine.dispose()
+    unknown = run("subscribe", "--user", "nobody")
+    assert unknown.exit_code == 2
+    assert "no such workspace user" in unknown.output
+    both = run("subscribe", "--user", "jo.bloggs", "--email", "jo@example.gov.uk")
+    assert both.exit_code == 2
+    assert "takes the address from the account" in both.output
+    made = run("subscribe", "--user", "jo.bloggs", "--kind", "ADVICE_OVERDUE",
+               "--digest-at", "08:00")
+    assert made.exit_code == 0, made.output
+    assert "has no email address" in made.output
+    (listed,) = [json.loads(line) for line in run("list", "--json").output.splitlines()]
+    assert listed["recipient"].startswith("user:")
+    assert listed["address"] == "(the account's email)"
+    status = json.loads(run("status", "--json").output)
+    assert status["not_sent"] == [{"subscription_id": listed["subscription_id"],
+                                   "user": "jo.bloggs",
+                                   "reason": "the workspace account has no email address"}]
+    assert "not sent: subscription" in run("status").output

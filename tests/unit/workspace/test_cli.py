@@ -105,3 +105,28 @@ def test_rebuild_without_the_pseudonym_key_refuses_before_emptying(env: dict[str
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 3
     engine.dispose()
+
+
+def test_users_email_is_checked_set_and_cleared(env: dict[str, str]) -> None:
+    """``users add --email`` and ``users set-email`` store a checked address; a bad one is a
+    usage error that stores nothing; ``--clear`` removes it; ``list`` shows it."""
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, ["users", *args], env=env)
+
+    bad = run("add", "jo.bloggs", "--la", "886", "--role", "manager", "--email", "Jo <jo@x.uk>")
+    assert bad.exit_code == 2
+    assert "--email" in bad.output
+    assert people.list_users(open_engine(env["EHCP_READMODEL_URL"])) == []
+    made = run("add", "jo.bloggs", "--la", "886", "--role", "manager",
+               "--email", "Jo.Bloggs@LA886.Example.gov.uk")
+    assert made.exit_code == 0, made.output
+    assert "jo.bloggs\tLA 886\tmanager\tactive\t0 case(s)\tJo.Bloggs@la886.example.gov.uk" in \
+        run("list").output
+    refused = run("set-email", "jo.bloggs", "jo@example.gov.uk\nBcc: x@example.com")
+    assert refused.exit_code == 2
+    assert run("set-email", "nobody", "jo@example.gov.uk").exit_code == 2
+    assert run("set-email", "jo.bloggs", "sen.jo@example.gov.uk").exit_code == 0
+    assert "sen.jo@example.gov.uk" in run("list").output
+    assert run("set-email", "jo.bloggs").exit_code == 2  # neither an address nor --clear
+    assert run("set-email", "jo.bloggs", "--clear").exit_code == 0
+    assert "no email" in run("list").output
