@@ -13,15 +13,22 @@ from ehcp.errors import BrokerError
 from ehcp.kafka_io.broker.local import KAFKA_VERSION, BrokerConfig, LocalBroker, metadata_ok
 
 
-def _broker(home: Path, port: int, controller_port: int, cache: Path) -> LocalBroker:
-    return LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller_port), cache)
+def _broker(home: Path, port: int, controller_port: int, cache: Path,
+            secure: bool = False) -> LocalBroker:
+    return LocalBroker(
+        BrokerConfig(home=home, port=port, controller_port=controller_port, secure=secure), cache
+    )
 
+
+DEFAULT_HOME = Path(".ehcp/kafka-home")
+#: A secured broker's default home: its own, so the plain broker's data is never reformatted.
+SECURE_HOME = Path(".ehcp/kafka-secure")
 
 _options = [
     click.option(
         "--home",
         type=click.Path(path_type=Path),
-        default=Path(".ehcp/kafka-home"),
+        default=DEFAULT_HOME,
         envvar="EHCP_KAFKA_HOME",
         show_default=True,
         help="Broker data, logs and pid.",
@@ -62,14 +69,43 @@ def kafka() -> None:
 
 @kafka.command()
 @broker_options
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="TLS listeners (a local CA), SASL/SCRAM-SHA-512 users per component and the standard "
+    "authorizer (no ACL: no access). Use its own --home: a home is formatted secured or not.",
+)
 @reports_errors
-def start(home: Path, port: int, controller_port: int, cache: Path) -> None:
+def start(home: Path, port: int, controller_port: int, cache: Path, secure: bool) -> None:
     """Fetch Kafka from Maven Central (once), format storage (once) and start the broker."""
-    broker = _broker(home, port, controller_port, cache)
+    if secure and home == DEFAULT_HOME:
+        home = SECURE_HOME
+    broker = _broker(home, port, controller_port, cache, secure)
+    if secure != _formatted_secure(broker):
+        raise click.UsageError(
+            f"{home} holds a {'plain' if secure else 'secured'} broker: give another --home"
+        )
     broker.start()
     click.echo(
         f"Kafka {KAFKA_VERSION} is up on 127.0.0.1:{port} (pid {broker.pid()}, data in {home})"
     )
+    if secure:
+        clients = broker.config.home / "clients"
+        click.echo(
+            f"SASL_SSL with SCRAM-SHA-512; CA certificate {broker.tls.ca_cert}.\n"
+            f"Each component's settings (mode 0600): {clients}/<component>.env "
+            "(admin, connectors, worker, projector, workspace, notifier, cli).\n"
+            "No ACLs yet, so only the admin may do anything: run, as the admin,\n"
+            f"  set -a; . {clients}/admin.env; set +a; ehcp topics apply; ehcp kafka acls apply"
+        )
+
+
+def _formatted_secure(broker: LocalBroker) -> bool:
+    """Whether the broker's home was formatted secured (a fresh home may become either)."""
+    formatted = (broker.config.home / "data" / "meta.properties").exists()
+    if not formatted:
+        return broker.config.secure
+    return broker.users_file.exists()
 
 
 @kafka.command()

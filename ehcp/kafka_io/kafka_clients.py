@@ -1,57 +1,133 @@
 """Kafka client configuration from settings, and the topic catalogue applied through the admin API.
 
 kafka-python serves the synchronous CLI (topics, case show, tails, dead letters); aiokafka (through
-Faust and the connectors' publisher) serves the async paths. Both get their security settings here.
+Faust and the connectors' publisher) serves the async paths. Both get their connection and security
+settings from :func:`kafka_python_config` and :func:`aiokafka_config` (Faust from
+:func:`ssl_context` and :func:`sasl_credentials`), so every client speaks the protocol the
+settings name, as the principal they name, and verifies the broker the same way: TLS verification
+and hostname checking are always on (there is no setting to turn them off), against
+``EHCP_KAFKA_SSL_CAFILE`` or else the system's CAs.
+
+Each process gets its own principal from its own environment (``EHCP_KAFKA_SASL_USERNAME`` and
+``EHCP_KAFKA_SASL_PASSWORD``): see :mod:`ehcp.contract.access` for which component is which user.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from ehcp.contract.topics import TopicSpec
-from ehcp.errors import BrokerError
+from ehcp.errors import BrokerError, ConfigurationError
 from ehcp.settings import Settings
 
+PROTOCOLS: Final = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
+SASL_MECHANISMS: Final = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
 
-def _sasl(settings: Settings) -> dict[str, Any]:
-    """SASL settings; kafka-python and aiokafka share these option names."""
-    if not settings.kafka_sasl_mechanism:
-        return {}
-    config: dict[str, Any] = {
-        "sasl_mechanism": settings.kafka_sasl_mechanism,
-        "sasl_plain_username": settings.kafka_sasl_username,
-    }
-    if settings.kafka_sasl_password is not None:
-        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+
+@dataclass(frozen=True, slots=True)
+class SaslCredentials:
+    """The SASL mechanism, user and password one process authenticates with."""
+
+    mechanism: str
+    username: str
+    password: str = field(repr=False)
+
+
+def security_protocol(settings: Settings) -> str:
+    """``EHCP_KAFKA_SECURITY_PROTOCOL``, checked and upper-cased.
+
+    Raises:
+        ConfigurationError: an unknown protocol.
+    """
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol not in PROTOCOLS:
+        raise ConfigurationError(
+            f"EHCP_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(sorted(PROTOCOLS))}"
+        )
+    return protocol
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL (None for the plaintext protocols).
+
+    Certificates and host names are always verified: against ``EHCP_KAFKA_SSL_CAFILE`` if set,
+    else the system's CAs.
+
+    Raises:
+        ConfigurationError: the CA file is missing or not a PEM certificate.
+    """
+    if security_protocol(settings) not in ("SSL", "SASL_SSL"):
+        return None
+    cafile = settings.kafka_ssl_cafile
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"EHCP_KAFKA_SSL_CAFILE ({cafile}) cannot be read as PEM CA certificates: "
+            f"{type(exc).__name__}"
+        ) from exc
+    # create_default_context already does both; said again so no later edit can drop them.
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def sasl_credentials(settings: Settings) -> SaslCredentials | None:
+    """The SASL credentials for SASL_PLAINTEXT and SASL_SSL (None otherwise).
+
+    Raises:
+        ConfigurationError: a SASL protocol without a known mechanism, user name or password.
+    """
+    if not security_protocol(settings).startswith("SASL"):
+        return None
+    mechanism = (settings.kafka_sasl_mechanism or "").upper()
+    if mechanism not in SASL_MECHANISMS:
+        raise ConfigurationError(
+            "EHCP_KAFKA_SASL_MECHANISM must be one of "
+            f"{', '.join(sorted(SASL_MECHANISMS))} with a SASL security protocol"
+        )
+    if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+        raise ConfigurationError(
+            "EHCP_KAFKA_SASL_USERNAME and EHCP_KAFKA_SASL_PASSWORD must be set with a SASL "
+            "security protocol"
+        )
+    return SaslCredentials(mechanism, settings.kafka_sasl_username,
+                           settings.kafka_sasl_password.get_secret_value())
+
+
+def _security(settings: Settings) -> dict[str, Any]:
+    """Options kafka-python and aiokafka share: protocol, TLS context and SASL."""
+    config: dict[str, Any] = {"security_protocol": security_protocol(settings)}
+    context = ssl_context(settings)
+    if context is not None:
+        config["ssl_context"] = context
+    sasl = sasl_credentials(settings)
+    if sasl is not None:
+        config["sasl_mechanism"] = sasl.mechanism
+        config["sasl_plain_username"] = sasl.username
+        config["sasl_plain_password"] = sasl.password
     return config
 
 
 def kafka_python_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings for kafka-python clients."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-        **_sasl(settings),
-    }
-    if settings.kafka_ssl_cafile is not None:
-        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
-    return config
+    """Connection settings for kafka-python clients.
+
+    Raises:
+        ConfigurationError: inconsistent security settings.
+    """
+    return {"bootstrap_servers": settings.kafka_bootstrap.split(","), **_security(settings)}
 
 
 def aiokafka_config(settings: Settings) -> dict[str, Any]:
-    """Connection settings for aiokafka clients (the connectors' producer and Task feed)."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-        **_sasl(settings),
-    }
-    if settings.kafka_ssl_cafile is not None:
-        from aiokafka.helpers import create_ssl_context
+    """Connection settings for aiokafka clients (the connectors' producer and feeds).
 
-        config["ssl_context"] = create_ssl_context(cafile=str(settings.kafka_ssl_cafile))
-    return config
+    Raises:
+        ConfigurationError: inconsistent security settings.
+    """
+    return {"bootstrap_servers": settings.kafka_bootstrap, **_security(settings)}
 
 
 @dataclass(frozen=True, slots=True)
