@@ -131,6 +131,93 @@ def aiokafka_config(settings: Settings) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionProblem:
+    """Why one connection to the broker failed, in words an operator can act on.
+
+    Attributes:
+        message: one line naming the setting to fix (never a password).
+        refused: the broker answered but refused us (credentials, TLS trust): retrying cannot
+            help, so processes stop at start-up instead of retrying for ever.
+    """
+
+    message: str
+    refused: bool
+
+
+def connection_problem(settings: Settings, timeout_s: float = 10.0) -> ConnectionProblem | None:
+    """Connect to the first bootstrap server as the settings say; None if that works.
+
+    kafka-python and aiokafka retry a failed bootstrap and then report only "unable to
+    bootstrap", whatever the reason; this one connection (TLS handshake and SASL included)
+    tells a wrong password from an untrusted certificate from a broker that is down.
+
+    Raises:
+        ConfigurationError: inconsistent security settings.
+    """
+    import asyncio
+
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+
+    config = aiokafka_config(settings)
+    del config["bootstrap_servers"]
+    server = settings.kafka_bootstrap.split(",")[0].strip()
+    host, _, port = server.rpartition(":")
+
+    async def probe() -> None:
+        conn = await create_conn(host, int(port), request_timeout_ms=int(timeout_s * 1000),
+                                 **config)
+        conn.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), timeout_s))
+    except ssl.SSLCertVerificationError as exc:
+        trusted = settings.kafka_ssl_cafile or "the system CAs"
+        return ConnectionProblem(
+            f"the broker at {server} presented a certificate that EHCP_KAFKA_SSL_CAFILE "
+            f"({trusted}) does not trust or that does not name {host}: {exc.verify_message}",
+            refused=True)
+    except ssl.SSLError as exc:
+        return ConnectionProblem(
+            f"TLS handshake with {server} failed ({exc.reason}): is "
+            f"EHCP_KAFKA_SECURITY_PROTOCOL ({security_protocol(settings)}) the listener's?",
+            refused=True)
+    except SaslAuthenticationFailed:
+        return ConnectionProblem(
+            f"the broker at {server} refused SASL user {settings.kafka_sasl_username!r} "
+            f"({settings.kafka_sasl_mechanism}): check EHCP_KAFKA_SASL_USERNAME and "
+            "EHCP_KAFKA_SASL_PASSWORD",
+            refused=True)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        return ConnectionProblem(f"cannot connect to {server}: {type(exc).__name__}: {exc}",
+                                 refused=False)
+    return None
+
+
+def unreachable(settings: Settings, exc: BaseException) -> BrokerError:
+    """The error for a client that could not bootstrap, with the reason found by probing."""
+    problem = connection_problem(settings)
+    reason = problem.message if problem else f"{type(exc).__name__}: {exc}"
+    return BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {reason}")
+
+
+def require_access(settings: Settings) -> None:
+    """Stop at start-up if the broker refuses these credentials or its certificate is untrusted.
+
+    A broker that is merely down is not an error here: the processes wait and retry. With
+    PLAINTEXT there is nothing to refuse, so nothing is probed.
+
+    Raises:
+        ConfigurationError: the broker refused us (the message says which setting to fix).
+    """
+    if security_protocol(settings) == "PLAINTEXT":
+        return
+    problem = connection_problem(settings)
+    if problem is not None and problem.refused:
+        raise ConfigurationError(problem.message)
+
+
+@dataclass(frozen=True, slots=True)
 class TopicChange:
     """One change ``apply_topics`` made (or would make)."""
 
@@ -157,7 +244,7 @@ def apply_topics(
     try:
         admin = KafkaAdminClient(client_id="ehcp-topics", **kafka_python_config(settings))
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
     try:
         existing = set(admin.list_topics())
         wanted_partitions = {s.name: settings.partitions for s in specs}
