@@ -111,7 +111,10 @@ def _send_error(settings: Settings, topic: str) -> str | None:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    producer = KafkaProducer(acks="all", max_block_ms=10000, **kafka_python_config(settings))
+    # Not idempotent: an idempotent producer of a principal that may write nowhere is refused
+    # its producer id by the cluster before any topic is asked; this asks the topic itself.
+    producer = KafkaProducer(acks="all", max_block_ms=10000, enable_idempotence=False,
+                             **kafka_python_config(settings))
     try:
         producer.send(topic, b"not a real event", key=b"EHC-999-SEC-0").get(timeout=15)
         return None
