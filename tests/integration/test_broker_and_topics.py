@@ -15,9 +15,9 @@ from tests.support import wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_broker_answers_a_metadata_request(kafka_bootstrap: str) -> None:
-    """The broker started by the suite answers a real metadata request."""
-    assert metadata_ok(kafka_bootstrap)
+def test_broker_answers_a_metadata_request(kafka_settings: Settings) -> None:
+    """The broker started by the suite answers a real metadata request (secured or not)."""
+    assert metadata_ok(kafka_settings.kafka_bootstrap, settings=kafka_settings)
 
 
 def test_topics_apply_is_idempotent(kafka_settings: Settings) -> None:
