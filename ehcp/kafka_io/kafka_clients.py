@@ -159,6 +159,12 @@ def connection_problem(settings: Settings, timeout_s: float = 10.0) -> Connectio
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop in this thread: the probe may run its own
+    else:
+        return None  # inside an event loop a blocking probe would stall it: say nothing more
     config = aiokafka_config(settings)
     del config["bootstrap_servers"]
     server = settings.kafka_bootstrap.split(",")[0].strip()
