@@ -114,7 +114,8 @@ def _describe(admin: Any, principals: Collection[str]) -> frozenset[BrokerAcl]:
     return frozenset(found)
 
 
-def _drift(held: frozenset[BrokerAcl], grants: Collection[Grant]) -> AclDrift:
+def compare_acls(held: frozenset[BrokerAcl], grants: Collection[Grant]) -> AclDrift:
+    """What is missing from ``held``, and what it holds beyond ``grants`` (any wider field)."""
     wanted = frozenset(BrokerAcl.of(g) for g in grants)
     return AclDrift(missing=wanted - held, unexpected=held - wanted)
 
@@ -129,7 +130,7 @@ def check_acls(settings: Settings, grants: Collection[Grant]) -> AclDrift:
 
     admin = _admin(settings)
     try:
-        return _drift(_describe(admin, {g.principal for g in grants}), grants)
+        return compare_acls(_describe(admin, {g.principal for g in grants}), grants)
     except KafkaError as exc:
         raise BrokerError(f"Kafka refused to describe ACLs: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -151,7 +152,7 @@ def apply_acls(settings: Settings, grants: Collection[Grant], *, dry_run: bool =
 
     admin = _admin(settings)
     try:
-        drift = _drift(_describe(admin, {g.principal for g in grants}), grants)
+        drift = compare_acls(_describe(admin, {g.principal for g in grants}), grants)
         if dry_run:
             return drift
         if drift.missing:

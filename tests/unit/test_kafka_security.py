@@ -11,7 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ehcp.contract.access import expected_grants
 from ehcp.errors import ConfigurationError
+from ehcp.kafka_io.acls import BrokerAcl, compare_acls
 from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.broker.tls import ensure_tls
 from ehcp.kafka_io.kafka_clients import aiokafka_config, kafka_python_config
@@ -102,3 +104,20 @@ def test_a_secured_broker_denies_by_default_and_keeps_passwords_private(tmp_path
     assert env["EHCP_KAFKA_SASL_USERNAME"] == "ehcp-worker"
     assert env["EHCP_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["EHCP_KAFKA_SASL_PASSWORD"] != broker.client_env()["EHCP_KAFKA_SASL_PASSWORD"]
+
+
+def test_the_acl_comparison_reports_a_widened_grant_and_a_missing_one() -> None:
+    """A prefixed, wildcard or ALL variant of a grant is unexpected; a dropped grant is missing."""
+    expected = expected_grants("app", "grp")
+    held = frozenset(BrokerAcl.of(g) for g in expected)
+    assert compare_acls(held, expected).ok
+    one = sorted(held)[0]
+    for wider in (
+        BrokerAcl(one.principal, "TOPIC", "ehcp.", "PREFIXED", "READ", "ALLOW", "*"),
+        BrokerAcl(one.principal, "TOPIC", "*", "LITERAL", "READ", "ALLOW", "*"),
+        BrokerAcl(one.principal, one.resource, one.name, "LITERAL", "ALL", "ALLOW", "*"),
+    ):
+        drift = compare_acls(held | {wider}, expected)
+        assert drift.unexpected == {wider}
+        assert not drift.ok
+    assert compare_acls(held - {one}, expected).missing == {one}
