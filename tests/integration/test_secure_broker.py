@@ -265,3 +265,39 @@ def test_a_bad_password_on_a_cli_read_names_the_setting(secured: LocalBroker,
     bad = _as(secured, "ehcp-cli", tmp_path, kafka_sasl_password=WRONG)
     with pytest.raises(BrokerError, match="refused SASL user 'ehcp-cli'"):
         list(read_partitions(bad, CASE_STATUS.name))
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The environment an ``ehcp`` command runs with as ``settings``' principal."""
+    env = settings_env(settings)
+    env["EHCP_NOTIFY_GROUP_ID"] = NOTIFY_GROUP
+    return env
+
+
+def test_the_commands_apply_acls_idempotently_and_read_as_the_cli_principal(
+    secured: LocalBroker, tmp_path: Path
+) -> None:
+    """`ehcp kafka acls apply` prints the grants and changes nothing twice; `case show` works as
+    `ehcp-cli` and is refused as `ehcp-connectors`."""
+    def ehcp(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=_env(settings),
+                              cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+    admin = _as(secured, "ehcp-admin", tmp_path)
+    applied = ehcp("kafka", "acls", "apply", settings=admin)
+    assert applied.returncode == 0, applied.stderr
+    assert "User:ehcp-worker  (ehcp worker" in applied.stdout
+    assert f"READ             group {APP_ID}" in applied.stdout
+    assert "ACLs are up to date" in applied.stdout
+    assert "create:" not in applied.stdout
+    checked = ehcp("kafka", "acls", "check", settings=admin)
+    assert checked.returncode == 0, checked.stdout
+    denied = ehcp("kafka", "acls", "apply", settings=_as(secured, "ehcp-cli", tmp_path))
+    assert denied.returncode != 0
+
+    shown = ehcp("case", "show", CASE_ID, "--json", settings=_as(secured, "ehcp-cli", tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert CASE_ID in shown.stdout
+    refused = ehcp("case", "show", CASE_ID, settings=_as(secured, "ehcp-connectors", tmp_path))
+    assert refused.returncode != 0
+    assert "may not describe it" in refused.stderr
