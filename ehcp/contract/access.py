@@ -130,10 +130,12 @@ WORKER_ROUTING_INPUTS: Final = (CONTRIBUTIONS, CHILD_INDEX)
 WORKER_CASE_INPUTS: Final = (
     REFERRALS, CASEWORK_EVENTS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS_ROUTED, CASE_TICKS,
 )
-#: Everything the worker's stages and timer emit, and its dead letters.
+#: Everything the worker's stages and timer emit, and its dead letters. Contributions: on main
+#: (merged after this list was written) the routing stage re-publishes a contribution a person
+#: routed by hand (``UnroutedDecided``) to ``ehcp.contributions.v1``, so the worker writes it.
 WORKER_OUTPUTS: Final = (
     CONTRIBUTIONS_ROUTED, UNROUTED, ALERTS, CHILD_INDEX, ADVICE_REQUESTS, CASE_STATUS, CASE_TICKS,
-    DEAD_LETTER,
+    DEAD_LETTER, CONTRIBUTIONS,
 )
 #: What the connectors publish: referrals, advice, casework events, advice requests and Task
 #: status changes from agencies, and audit events.

@@ -187,10 +187,11 @@ def test_the_read_only_cli_and_the_notifier_cannot_write(secured: LocalBroker,
 def test_the_worker_cannot_write_to_the_inbound_topics_it_only_reads(
     secured: LocalBroker, tmp_path: Path
 ) -> None:
-    """Referrals, casework events, Task status and contributions are written by agencies only."""
+    """Referrals, casework events and Task status are written by agencies (and the LA) only."""
     worker = _as(secured, "ehcp-worker", tmp_path)
     assert _fetch_error(worker, REFERRALS.name) is None  # it reads them...
-    for topic in (REFERRALS, CASEWORK_EVENTS, TASK_STATUS, CONTRIBUTIONS):
+    # (contributions are not among them: the worker re-publishes hand-routed ones)
+    for topic in (REFERRALS, CASEWORK_EVENTS, TASK_STATUS):
         # ...and may not write them (what it does write: the end-to-end test above)
         assert _send_error(worker, topic.name) == "TopicAuthorizationFailedError", topic.name
 
