@@ -85,6 +85,9 @@ def run(no_supervise: bool) -> None:
     """Run a notifier (more notifiers, same EHCP_NOTIFY_GROUP_ID, split the cases)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    from ehcp.kafka_io.kafka_clients import require_access
+
+    require_access(settings)
     if not no_supervise:
         argv = [sys.executable, "-m", "cli.main", "notify", "run", "--no-supervise"]
         if settings.notify_instance_id:

@@ -7,6 +7,7 @@ import sys
 import click
 
 from cli.common import load_settings, reports_errors
+from ehcp.kafka_io.kafka_clients import require_access
 from ehcp.logs import configure_logging, faust_logging_config
 
 
@@ -26,6 +27,7 @@ def worker(no_supervise: bool) -> None:
     """
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    require_access(settings)
     if not no_supervise:
         from cli.supervisor import supervise_worker
 
@@ -59,6 +61,7 @@ def connectors() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json, settings.log_repeat_interval_s)
+    require_access(settings)
     certfile = str(settings.tls_certfile) if settings.tls_certfile else None
     keyfile = str(settings.tls_keyfile) if settings.tls_keyfile else None
     if settings.http_workers > 1:  # each worker process builds its own app from the environment

@@ -10,6 +10,7 @@ import click
 
 from cli.common import load_settings, reports_errors
 from ehcp.contract.avro import default_codec
+from ehcp.kafka_io.kafka_clients import require_access
 from ehcp.kafka_io.projector import ProjectionReport, project
 from ehcp.logs import configure_logging
 from ehcp.readmodel.store import create_tables, open_engine, reset
@@ -53,6 +54,7 @@ def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport
 @reports_errors
 def project_(follow: bool, supervise: bool) -> None:
     """Project the topics into the read model, from the offsets stored with its data."""
+    require_access(load_settings())
     if follow and supervise:
         from cli.supervisor import supervise as run_supervised
 
@@ -93,6 +95,7 @@ def serve(supervise: bool) -> None:
         raise ConfigurationError(
             "the workspace serves HTTPS only: set EHCP_TLS_CERTFILE and EHCP_TLS_KEYFILE, or "
             "EHCP_WORKSPACE_PLAIN_HTTP=true for a local development run")
+    require_access(settings)
     if supervise:
         from cli.supervisor import supervise as run_supervised
 

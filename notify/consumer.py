@@ -24,7 +24,7 @@ import structlog
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.topics import ALERTS, REFERRALS
 from ehcp.errors import BrokerError
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.settings import Settings
 from notify.service import Incoming, Notifier
 
@@ -65,7 +65,7 @@ def run(settings: Settings, notifier: Notifier, codec: AvroCodec, *,
         )
         consumer.subscribe(list(TOPICS), listener=Listener())
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
     released = notifier.release_own_leases()
     log.info("notify.started", group_id=settings.notify_group_id, released_leases=released)
     last_pass = 0.0

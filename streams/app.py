@@ -39,6 +39,7 @@ from ehcp.contract.topics import (
     REFERRALS,
     TASK_STATUS,
 )
+from ehcp.kafka_io.kafka_clients import sasl_credentials, ssl_context
 from ehcp.kafka_io.limits import TopicLimits
 from ehcp.settings import Settings
 from streams.agents import Stage, Step, run_stage
@@ -60,26 +61,18 @@ CASE_INPUTS = (
 
 
 def _faust_credentials(settings: Settings) -> Any:
-    """Faust credentials for the configured security protocol (TLS verification always on)."""
-    protocol = settings.kafka_security_protocol.upper()
-    ssl_context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        ssl_context = create_ssl_context(cafile=cafile)
-    if protocol.startswith("SASL"):
-        password = (
-            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        )
+    """Faust credentials from the same helpers every other client uses (TLS always verified)."""
+    context = ssl_context(settings)
+    sasl = sasl_credentials(settings)
+    if sasl is not None:
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username or "",
-            password=password,
-            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-            ssl_context=ssl_context,
+            username=sasl.username,
+            password=sasl.password,
+            mechanism=sasl.mechanism,
+            ssl_context=context,
         )
-    if ssl_context is not None:
-        return faust.SSLCredentials(ssl_context)
+    if context is not None:
+        return faust.SSLCredentials(context)
     return None
 
 

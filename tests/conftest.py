@@ -15,10 +15,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ehcp.contract.topics import catalogue
+from ehcp.kafka_io.broker.local import LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.settings import Settings
 from tests.support import free_ports, start_local_broker
@@ -26,14 +28,57 @@ from tests.support import free_ports, start_local_broker
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: ``EHCP_TEST_KAFKA_PROFILE=secure`` runs the suite's session broker secured (TLS, SASL/SCRAM,
+#: ACLs): ``kafka_settings`` then connects over SASL_SSL as the admin principal, so every test
+#: built on it exercises the secured transport. Default: ``plain`` (PLAINTEXT).
+KAFKA_PROFILE = os.environ.get("EHCP_TEST_KAFKA_PROFILE", "plain")
+if KAFKA_PROFILE not in ("plain", "secure"):
+    raise RuntimeError("EHCP_TEST_KAFKA_PROFILE must be plain or secure")
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start a real single-node Kafka broker for the session; yield its bootstrap address."""
-    broker = start_local_broker(tmp_path_factory.mktemp("kafka-home"))
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A secured broker (TLS, SCRAM users per component, StandardAuthorizer) on other ports."""
+    broker = start_local_broker(tmp_path_factory.mktemp("kafka-secure"), secure=True)
     try:
-        yield broker.config.bootstrap
+        yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """The session broker of the chosen profile (``EHCP_TEST_KAFKA_PROFILE``)."""
+    if KAFKA_PROFILE == "secure":
+        yield request.getfixturevalue("secure_broker")
+        return
+    broker = start_local_broker(tmp_path_factory.mktemp("kafka-home"))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
+    """The session broker's bootstrap address."""
+    return kafka_broker.config.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_security(kafka_broker: LocalBroker) -> dict[str, Any]:
+    """Settings fields that connect to the session broker (admin over SASL_SSL when secured)."""
+    if not kafka_broker.config.secure:
+        return {}
+    admin = kafka_broker.client_settings()
+    return {
+        "kafka_security_protocol": admin.kafka_security_protocol,
+        "kafka_sasl_mechanism": admin.kafka_sasl_mechanism,
+        "kafka_sasl_username": admin.kafka_sasl_username,
+        "kafka_sasl_password": admin.kafka_sasl_password,
+        "kafka_ssl_cafile": admin.kafka_ssl_cafile,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +89,8 @@ def pseudonym_key() -> str:
 
 @pytest.fixture(scope="session")
 def kafka_settings(
-    kafka_bootstrap: str, pseudonym_key: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, kafka_security: dict[str, Any], pseudonym_key: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     """Settings pointing at the session broker, with the catalogue's topics applied."""
     state = tmp_path_factory.mktemp("ehcp-state")
@@ -58,6 +104,7 @@ def kafka_settings(
         documents_dir=state / "documents",
         alert_tick_s=1.0,
         log_json=True,
+        **kafka_security,
     )
     apply_topics(settings, catalogue(settings.app_id))
     return settings

@@ -81,7 +81,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "EHCP_SUBMISSIONS_FILE": str(settings.documents_dir.parent / "fhir-submissions.jsonl"),
         "EHCP_HTTP_PORT": str(settings.http_port),
         "EHCP_ALERT_TICK_S": str(settings.alert_tick_s),
+        **kafka_security_env(settings),
     }
+
+
+def kafka_security_env(settings: Settings) -> dict[str, str]:
+    """The ``EHCP_KAFKA_*`` security variables of ``settings`` (none for PLAINTEXT)."""
+    env = {"EHCP_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol}
+    if settings.kafka_sasl_mechanism:
+        env["EHCP_KAFKA_SASL_MECHANISM"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username:
+        env["EHCP_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password is not None:
+        env["EHCP_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile is not None:
+        env["EHCP_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)
+    return env
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -130,10 +145,14 @@ def publish_advice_requests(settings: Settings, records: list[dict[str, Any]]) -
     asyncio.run(publish())
 
 
-def start_local_broker(home: Path, timeout_s: float = 180) -> LocalBroker:
-    """Start a single-node broker of its own on free ports, its data under ``home`` (caller stops it)."""
+def start_local_broker(home: Path, timeout_s: float = 180, *, secure: bool = False) -> LocalBroker:
+    """Start a single-node broker of its own on free ports, its data under ``home`` (caller stops it).
+
+    ``secure``: TLS + SASL/SCRAM + ACLs, as ``ehcp kafka start --secure``.
+    """
     port, controller = free_ports(2)
-    broker = LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller),
+    broker = LocalBroker(BrokerConfig(home=home, port=port, controller_port=controller,
+                                      secure=secure),
                          REPO / ".ehcp" / "kafka")
     broker.start(timeout_s=timeout_s)
     return broker

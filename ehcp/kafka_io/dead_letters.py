@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ehcp.contract.topics import DEAD_LETTER, DEAD_LETTER_ERROR_PREFIX
 from ehcp.errors import BrokerError
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.kafka_io.readers import RawRecord, read_partitions
 from ehcp.settings import Settings
 
@@ -88,7 +88,7 @@ def replay(
         )
         producer = KafkaProducer(acks="all", **config)
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
     replayed: list[DeadLetter] = []
     try:
         partitions = consumer.partitions_for_topic(DEAD_LETTER.name) or set()

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from ehcp.contract.avro import AvroCodec
 from ehcp.errors import BrokerError
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.readmodel.mapping import PROJECTED_TOPICS, Source
 from ehcp.readmodel.store import apply_batch, stored_offsets
 from ehcp.settings import Settings
@@ -75,7 +75,7 @@ def project(
             **kafka_python_config(settings),
         )
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
     report = ProjectionReport()
     try:
         tps: list[Any] = []

@@ -12,7 +12,7 @@ from typing import Any
 
 from ehcp.contract.avro import AvroCodec
 from ehcp.errors import BrokerError
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.settings import Settings
 
 
@@ -48,7 +48,7 @@ def _consumer(settings: Settings) -> Any:
             **kafka_python_config(settings),
         )
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
 
 
 def read_partitions(
@@ -66,7 +66,10 @@ def read_partitions(
     try:
         available = consumer.partitions_for_topic(topic)
         if not available:
-            raise BrokerError(f"topic {topic} does not exist (run `ehcp topics apply`)")
+            raise BrokerError(
+                f"topic {topic} does not exist (run `ehcp topics apply`), or this principal "
+                f"({settings.kafka_sasl_username or 'anonymous'}) may not describe it"
+            )
         tps = [
             TopicPartition(topic, p)
             for p in sorted(partitions if partitions is not None else available)
@@ -110,7 +113,10 @@ def latest_for_key(
     finally:
         consumer.close()
     if count == 0:
-        raise BrokerError(f"topic {topic} does not exist (run `ehcp topics apply`)")
+        raise BrokerError(
+                f"topic {topic} does not exist (run `ehcp topics apply`), or this principal "
+                f"({settings.kafka_sasl_username or 'anonymous'}) may not describe it"
+            )
     latest = None
     partition = partition_for(key.encode(), count)
     wanted = stored_key if stored_key is not None else key.encode()

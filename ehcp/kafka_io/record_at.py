@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ehcp.errors import BrokerError
-from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.settings import Settings
 
 
@@ -35,7 +35,7 @@ def _consumer(settings: Settings) -> Any:
         return KafkaConsumer(enable_auto_commit=False, client_id="ehcp-workspace",
                              consumer_timeout_ms=1000, **kafka_python_config(settings))
     except (KafkaError, OSError) as exc:
-        raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        raise unreachable(settings, exc) from exc
 
 
 def read_one(settings: Settings, topic: str, partition: int, offset: int, *,

@@ -17,6 +17,7 @@ from cli import demo
 from ehcp.contract.avro import default_codec
 from ehcp.contract.cloudevents import CloudEvent, event_type
 from ehcp.contract.topics import CASE_STATUS, CONTRIBUTIONS, DEAD_LETTER, REFERRALS
+from ehcp.kafka_io.kafka_clients import kafka_python_config
 from ehcp.kafka_io.readers import latest_for_key
 from ehcp.settings import Settings
 from tests.e2e.conftest import REPO, Pipeline
@@ -59,7 +60,7 @@ def advice_states(status: dict[str, Any] | None) -> dict[str, str]:
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """The end offset of every partition of a topic."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(**kafka_python_config(settings))
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
@@ -278,7 +279,7 @@ def test_an_la_advice_request_reaches_the_health_body_it_names(pipeline: Pipelin
 def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: Pipeline) -> None:
     """Corrupt bytes on the referrals topic go to the dead-letter topic; later events still flow."""
     bad_key = f"EHC-999-DLQ-{uuid.uuid4().hex[:8]}"
-    producer = KafkaProducer(bootstrap_servers=pipeline.settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(acks="all", **kafka_python_config(pipeline.settings))
     # With its CloudEvents headers, so the bytes themselves are what the worker refuses.
     ce = CloudEvent(id=str(uuid.uuid4()), source="/tests", type=event_type(REFERRALS.value_schema
                     or ""), time=datetime.now(UTC), subject=bad_key)
@@ -299,7 +300,7 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
     def dead_letter() -> dict[str, bytes] | None:
         consumer = KafkaConsumer(
             DEAD_LETTER.name,
-            bootstrap_servers=pipeline.settings.kafka_bootstrap,
+            **kafka_python_config(pipeline.settings),
             auto_offset_reset="earliest",
             consumer_timeout_ms=2000,
         )
@@ -329,7 +330,7 @@ def test_unreadable_message_is_dead_lettered_and_processing_continues(pipeline: 
     def dead_letters_for_key() -> int | None:
         consumer = KafkaConsumer(
             DEAD_LETTER.name,
-            bootstrap_servers=pipeline.settings.kafka_bootstrap,
+            **kafka_python_config(pipeline.settings),
             auto_offset_reset="earliest",
             consumer_timeout_ms=2000,
         )

@@ -8,16 +8,16 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from ehcp.contract.topics import catalogue
 from ehcp.kafka_io.broker.local import metadata_ok
-from ehcp.kafka_io.kafka_clients import apply_topics
+from ehcp.kafka_io.kafka_clients import apply_topics, kafka_python_config
 from ehcp.settings import Settings
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def test_broker_answers_a_metadata_request(kafka_bootstrap: str) -> None:
-    """The broker started by the suite answers a real metadata request."""
-    assert metadata_ok(kafka_bootstrap)
+def test_broker_answers_a_metadata_request(kafka_settings: Settings) -> None:
+    """The broker started by the suite answers a real metadata request (secured or not)."""
+    assert metadata_ok(kafka_settings.kafka_bootstrap, settings=kafka_settings)
 
 
 def test_topics_apply_is_idempotent(kafka_settings: Settings) -> None:
@@ -27,7 +27,7 @@ def test_topics_apply_is_idempotent(kafka_settings: Settings) -> None:
 
 def test_catalogue_topics_exist_with_their_configuration(kafka_settings: Settings) -> None:
     """A generic Kafka client sees every catalogue topic with its partitions and cleanup policy."""
-    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_settings))
     try:
         specs = catalogue(kafka_settings.app_id)
         described = {t["name"]: t for t in admin.describe_topics([s.name for s in specs])}
@@ -45,7 +45,7 @@ def test_catalogue_topics_exist_with_their_configuration(kafka_settings: Setting
 def test_topics_apply_repairs_a_drifted_config(kafka_settings: Settings) -> None:
     """If someone changes a topic's retention by hand, `topics apply` sets it back."""
     spec = catalogue(kafka_settings.app_id)[0]
-    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    admin = KafkaAdminClient(**kafka_python_config(kafka_settings))
     try:
         admin.alter_configs(
             [ConfigResource(ConfigResourceType.TOPIC, spec.name, {"retention.ms": "3600000"})]

@@ -18,6 +18,7 @@ from connectors.ports import PublishedEvent, PublishReceipt
 from ehcp.contract.avro import default_codec, fingerprint
 from ehcp.contract.topics import CONTRIBUTIONS
 from ehcp.errors import PublishError
+from ehcp.kafka_io.kafka_clients import kafka_python_config
 from ehcp.settings import Settings
 from schemas import SCHEMA_DIR
 from tests.support import free_ports
@@ -42,7 +43,7 @@ def _advice(contribution_id: str) -> dict:
 
 
 def _read_back(settings: Settings, topic: str, partition: int, offset: int):
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(enable_auto_commit=False, **kafka_python_config(settings))
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])

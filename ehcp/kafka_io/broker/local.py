@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -25,9 +26,13 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from ehcp.contract.access import ADMIN_USER, component_names_and_users, component_users
 from ehcp.errors import BrokerError, ConfigurationError
+from ehcp.kafka_io.broker.tls import BROKER_SUBJECT, TlsFiles, ensure_tls
+from ehcp.kafka_io.kafka_clients import kafka_python_config
+from ehcp.settings import Settings
 
 KAFKA_VERSION: Final = "4.3.1"
 DEPENDENCY_PLUGIN: Final = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -35,6 +40,8 @@ _JAVA_VERSION_RE: Final = re.compile(r'version "(\d+)')
 #: Seconds between readiness probes, and the most one metadata probe may take.
 READY_POLL_S: Final = 0.2
 PROBE_TIMEOUT_S: Final = 3.0
+#: The SCRAM mechanism of a secured local broker (and of its clients' settings).
+SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
 
 
 def check_java() -> str:
@@ -137,25 +144,65 @@ class BrokerConfig:
     port: int = 9092
     controller_port: int = 9093
     heap: str = "512m"
+    #: TLS listeners, SASL/SCRAM users and ACLs (``ehcp kafka start --secure``).
+    secure: bool = False
 
     @property
     def bootstrap(self) -> str:
         """``host:port`` for clients."""
         return f"127.0.0.1:{self.port}"
 
-    def server_properties(self) -> str:
-        """The broker's ``server.properties``: single node, KRaft combined, loopback only."""
+    def _listeners(self, admin_password: str | None) -> list[str]:
+        if not self.secure:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                "inter.broker.listener.name=PLAINTEXT",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ]
+        if admin_password is None:
+            raise ConfigurationError("a secured broker needs the administrator's password")
+        tls = TlsFiles(self.home / "tls")
+        return [
+            # Clients: SASL/SCRAM over TLS. The controller: mutual TLS, so only a holder of the
+            # broker's key (the node itself, principal User:CN=ehcp-local-broker) may speak
+            # the controller protocol or change metadata there; no anonymous super user.
+            f"listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "inter.broker.listener.name=SASL_SSL",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL",
+            f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
+            f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{admin_password}";',
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={tls.broker_pem}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={tls.ca_cert}",
+            "listener.name.controller.ssl.client.auth=required",
+            "ssl.endpoint.identification.algorithm=https",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN_USER};User:{BROKER_SUBJECT}",
+        ]
+
+    def server_properties(self, admin_password: str | None = None) -> str:
+        """The broker's ``server.properties``: single node, KRaft combined, loopback only.
+
+        Args:
+            admin_password: the administrator's SCRAM password (secured brokers only: the
+                broker authenticates to its own SASL listener as the administrator).
+        """
         data = self.home / "data"
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                "inter.broker.listener.name=PLAINTEXT",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                *self._listeners(admin_password),
                 f"log.dirs={data}",
                 "num.partitions=1",
                 "offsets.topic.replication.factor=1",
@@ -171,8 +218,22 @@ class BrokerConfig:
         )
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file created with mode 0600 (it holds passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+
+
 class LocalBroker:
-    """One broker process, controlled through files in its home folder."""
+    """One broker process, controlled through files in its home folder.
+
+    A secured broker (``config.secure``) also keeps, in its home folder: ``tls/`` (the local CA
+    and the broker's key and certificate), ``users.json`` (each SCRAM user's generated password,
+    mode 0600) and ``clients/<component>.env`` (the ``EHCP_KAFKA_*`` settings each component
+    connects with, mode 0600; ``set -a; . .ehcp/kafka-secure/clients/worker.env``).
+    """
 
     def __init__(self, config: BrokerConfig, cache_dir: Path) -> None:
         # Absolute paths: the broker and Maven run with other working directories in mind.
@@ -180,6 +241,55 @@ class LocalBroker:
         self.cache_dir = cache_dir.resolve()
         self.pid_file = config.home / "broker.pid"
         self.log_dir = config.home / "logs"
+        self.users_file = self.config.home / "users.json"
+        self.tls = TlsFiles(self.config.home / "tls")
+
+    def passwords(self) -> dict[str, str]:
+        """Every SCRAM user's password (secured brokers), made on first use and then kept."""
+        if self.users_file.exists():
+            stored: dict[str, str] = json.loads(self.users_file.read_text())
+            return stored
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        users = {user: secrets.token_urlsafe(24) for user in (ADMIN_USER, *component_users())}
+        _write_private(self.users_file, json.dumps(users, indent=2))
+        return users
+
+    def client_env(self, user: str = ADMIN_USER) -> dict[str, str]:
+        """The ``EHCP_KAFKA_*`` environment a client of this broker runs with, as ``user``."""
+        env = {"EHCP_KAFKA_BOOTSTRAP": self.config.bootstrap}
+        if not self.config.secure:
+            return env
+        return {
+            **env,
+            "EHCP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "EHCP_KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
+            "EHCP_KAFKA_SASL_USERNAME": user,
+            "EHCP_KAFKA_SASL_PASSWORD": self.passwords()[user],
+            "EHCP_KAFKA_SSL_CAFILE": str(self.tls.ca_cert),
+        }
+
+    def client_settings(self, user: str = ADMIN_USER, **overrides: Any) -> Settings:
+        """Settings that connect to this broker as ``user`` (other fields as given)."""
+        env = self.client_env(user)
+        fields: dict[str, Any] = {
+            key.removeprefix("EHCP_").lower(): value for key, value in env.items()
+        }
+        return Settings(**{**fields, **overrides})
+
+    def _write_client_envs(self) -> None:
+        folder = self.config.home / "clients"
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o700)
+        for name, user in (("admin", ADMIN_USER), *component_names_and_users()):
+            lines = [f"{key}={value}" for key, value in self.client_env(user).items()]
+            _write_private(folder / f"{name}.env", "\n".join(lines) + "\n")
+
+    def _scram_args(self) -> list[str]:
+        return [
+            arg
+            for user, password in self.passwords().items()
+            for arg in ("--add-scram", f"{SCRAM_MECHANISM}=[name={user},password={password}]")
+        ]
 
     def pid(self) -> int | None:
         """The running broker's pid, or None."""
@@ -209,7 +319,12 @@ class LocalBroker:
         home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         props = home / "server.properties"
-        props.write_text(self.config.server_properties())
+        if self.config.secure:
+            ensure_tls(self.tls.folder)
+            _write_private(props, self.config.server_properties(self.passwords()[ADMIN_USER]))
+            self._write_client_envs()
+        else:
+            props.write_text(self.config.server_properties())
         log4j = home / "log4j2.properties"
         log4j.write_text(
             resources.files("ehcp.kafka_io.broker").joinpath("log4j2.properties").read_text()
@@ -229,6 +344,7 @@ class LocalBroker:
                     new_cluster_id(),
                     "-c",
                     str(props),
+                    *(self._scram_args() if self.config.secure else []),
                 ],
                 capture_output=True,
                 text=True,
@@ -285,7 +401,8 @@ class LocalBroker:
             else:
                 try:
                     probe_s = max(0.5, min(PROBE_TIMEOUT_S, deadline - time.monotonic()))
-                    if metadata_ok(self.config.bootstrap, timeout_s=probe_s):
+                    if metadata_ok(self.config.bootstrap, timeout_s=probe_s,
+                                   settings=self._admin_settings()):
                         return
                 except BrokerError as exc:
                     last = str(exc)
@@ -294,6 +411,9 @@ class LocalBroker:
             f"Kafka did not answer on {self.config.bootstrap} within {timeout_s:.0f}s "
             f"({last}):\n{self.log_tail()}"
         )
+
+    def _admin_settings(self) -> Settings | None:
+        return self.client_settings(ADMIN_USER) if self.config.secure else None
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL). True if one was running."""
@@ -339,13 +459,15 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def metadata_ok(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+def metadata_ok(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S,
+                settings: Settings | None = None) -> bool:
     """True if the broker answers a metadata request and lists at least one broker.
 
     Args:
         bootstrap: ``host:port`` of the broker.
         timeout_s: the most the probe may take, connecting included (kafka-python's admin
             client would otherwise keep retrying the bootstrap for 30 s).
+        settings: security settings to connect with (a secured broker); none: PLAINTEXT.
 
     Raises:
         BrokerError: with the client's reason when it cannot connect in time.
@@ -355,8 +477,11 @@ def metadata_ok(bootstrap: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
 
     timeout_ms = int(timeout_s * 1000)
     try:
+        security = {} if settings is None else kafka_python_config(settings)
+        security.pop("bootstrap_servers", None)
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
+            **security,
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
             reconnect_backoff_max_ms=500,
