@@ -30,7 +30,6 @@ from connectors.api_docs import install_docs
 from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAuditSpool
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.case_owners import CaseOwners
-from connectors.docstore import FileDocumentStore
 from connectors.documents import DocumentFetchError, DocumentTooLargeError
 from connectors.education.requests import router as requests_router
 from connectors.education.router import router as json_router
@@ -57,6 +56,7 @@ from ehcp.errors import (
     NotFoundError,
     PublishError,
     ReadModelError,
+    StoreError,
     ValidationError,
 )
 from ehcp.settings import Settings
@@ -179,6 +179,9 @@ def _json_error(request: Request, exc: Exception) -> Response:
         return _problem(404, "Not found", str(exc))
     if isinstance(exc, ReadModelError):
         return _problem(503, "Read model unavailable", str(exc), headers={"Retry-After": "30"})
+    if isinstance(exc, StoreError):
+        return _problem(503, "Store unavailable", "the connector store cannot be reached; retry",
+                        headers={"Retry-After": "30"})
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return _problem(500, "Internal error", "an unexpected error occurred")
 
@@ -266,18 +269,19 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
 
 def create_production_app(settings: Settings) -> FastAPI:
-    """The app with Kafka, the filesystem document store and the credential file."""
+    """The app with Kafka, the stores the settings select and the credential file."""
     from connectors.case_owners import CaseOwnerFeed
     from connectors.fhir.subscriptions import PushingTaskStore, TaskPusher
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
-    from connectors.ledger import FileSubmissionLedger
+    from connectors.stores import open_stores
     from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
     from notify import store as notify_store
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
+    stores = open_stores(settings)
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     # Read only for the read model's own tables (the projector writes them); the FHIR
@@ -301,6 +305,10 @@ def create_production_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(notify_store.create_tables, readmodel)
         except ReadModelError as exc:  # the Subscriptions answer 503 until the database is back
             log.error("fhir_subscription_tables_unavailable", error=str(exc))
+        try:
+            await asyncio.to_thread(stores.create_tables)
+        except StoreError as exc:  # submissions and documents answer 503 until it is back
+            log.error("connector_store_unavailable", error=str(exc))
         runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run()),
                    asyncio.create_task(reminders.run())]
         try:
@@ -315,12 +323,13 @@ def create_production_app(settings: Settings) -> FastAPI:
             if fetcher is not None:
                 await fetcher.close()
             readmodel.dispose()
+            stores.dispose()
 
     ports = Ports(
         publisher=publisher,
-        docstore=FileDocumentStore(settings.documents_dir),
+        docstore=stores.documents,
         credentials=FileCredentialStore(settings.credentials_file),
-        submissions=FileSubmissionLedger(settings.submissions_file),
+        submissions=stores.ledger,
         audit_spool=FileAuditSpool(settings.audit_spool_file),
         tasks=tasks,
         case_owners=case_owners,

@@ -195,6 +195,18 @@ class Settings(BaseSettings):
         Path(".ehcp/fhir-submissions.jsonl"),
         description="Durable record of accepted FHIR submissions (retries get the same answer).",
     )
+    connector_store_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of a PostgreSQL database (postgresql+psycopg://...; it may "
+        "be the read model's) holding the FHIR submission ledger and the document store, shared "
+        "by connector and workspace processes on several hosts (secret: it may hold a password). "
+        "Unset: the files EHCP_SUBMISSIONS_FILE and EHCP_DOCUMENTS_DIR (one host).",
+    )
+    submission_cache_size: int = Field(
+        10_000, ge=0, le=10_000_000,
+        description="FHIR submission outcomes a connector process keeps in memory (least "
+        "recently used dropped first); older ones are read back from the ledger.",
+    )
     audit_spool_file: Path = Field(
         Path(".ehcp/audit-spool.jsonl"),
         description="AccessRefused audit events Kafka did not take; replayed at start-up.",

@@ -10,6 +10,7 @@ only: no CDN, no inline script), ``X-Frame-Options: DENY`` and ``no-store`` for 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -153,26 +154,29 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the configured database."""
     from connectors.audit import FileAuditSpool
-    from connectors.docstore import FileDocumentStore
     from connectors.kafka_publisher import KafkaPublisher
+    from connectors.stores import open_stores
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first advice recorded
     publisher = KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/workspace")
     engine = open_engine(settings.readmodel_database_url())
+    stores = open_stores(settings)  # the connectors' document store (files or PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(stores.create_tables)
         try:
             yield
         finally:
             await publisher.close()
             engine.dispose()
+            stores.dispose()
 
     ports = Ports(
         engine=engine, publisher=publisher,
-        docstore=FileDocumentStore(settings.documents_dir),
+        docstore=stores.documents,
         audit_spool=FileAuditSpool(settings.audit_spool_file.with_name(
             "workspace-" + settings.audit_spool_file.name)),
         unrouted_records=KafkaUnroutedRecords(settings),
