@@ -174,7 +174,8 @@ def test_documents_are_shared_and_stored_once(engines: tuple[Engine, Engine]) ->
     assert claim.size_bytes == len(content)
     assert second.get(claim.sha256) == content
     handle = second.open(claim.sha256)
-    assert handle is not None and handle.read() == content
+    assert handle is not None
+    assert handle.read() == content
     assert second.get("0" * 64) is None
     assert second.get("not-a-digest") is None
     assert second.open("'; DROP TABLE connector_documents; --") is None
