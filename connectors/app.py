@@ -3,7 +3,9 @@
 - ``/fhir``: the health connector (FHIR R4; errors are OperationOutcomes);
 - ``/api/education``, ``/api/social-care``: JSON APIs (errors are RFC 9457 problem details);
 - ``/api/la``: the LA's pull API (its cases, advice documents and alerts, from the read model);
-- ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract, shown by
+- ``/healthz``: liveness, no data; ``/readyz``: readiness (Kafka, feeds, databases);
+  ``/metrics``: Prometheus, with the metrics token (:mod:`connectors.observability`);
+  ``/openapi.json``: the JSON APIs' contract, shown by
   ``/docs`` (Swagger UI from local assets, :mod:`connectors.api_docs`).
 
 ``create_app`` takes every port explicitly, so tests pass fakes through the same factory that
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors import observability
 from connectors.api_docs import install_docs
 from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAuditSpool
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
@@ -46,6 +49,7 @@ from connectors.fhir.ports import (
 )
 from connectors.fhir.router import router as fhir_router
 from connectors.la.router import router as la_router
+from connectors.observability import ReadinessCheck
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
@@ -92,6 +96,8 @@ class Ports:
     case_owners: CaseOwners = field(default_factory=CaseOwners)
     #: The read model the LA read routes answer from; None: they answer 503.
     readmodel: Engine | None = None
+    #: What ``/readyz`` checks, by name (docs/operations.md).
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
 def _problem(
@@ -261,6 +267,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    observability.install(app, "connectors", settings, checks=ports.readiness)
+
     app.include_router(json_router, prefix="/api")
     app.include_router(la_router, prefix="/api")
     app.include_router(requests_router, prefix="/api")
@@ -336,8 +344,27 @@ def create_production_app(settings: Settings) -> FastAPI:
         task_events=KafkaTaskEvents(publisher),
         url_fetcher=fetcher,
         readmodel=readmodel,
+        readiness=readiness_checks(publisher, (feed, owners_feed, reminders), readmodel, stores),
     )
     return create_app(settings, ports, lifespan=lifespan)
+
+
+def readiness_checks(publisher: Any, feeds: Sequence[Any], readmodel: Engine,
+                     stores: Any) -> dict[str, ReadinessCheck]:
+    """``/readyz`` of a production connector process: Kafka producer started, every feed caught
+    up (Tasks, case owners, reminders), read model reachable, shared store reachable (if set)."""
+
+    async def feeds_caught_up() -> bool:
+        return all(f.is_caught_up for f in feeds)
+
+    checks: dict[str, ReadinessCheck] = {
+        "kafka": publisher.ready,
+        "feeds": feeds_caught_up,
+        "read_model": observability.database_check(readmodel),
+    }
+    if stores.engine is not None:
+        checks["store"] = observability.database_check(stores.engine)
+    return checks
 
 
 def production_app() -> FastAPI:

@@ -39,7 +39,6 @@ from sqlalchemy import (
     Table,
     func,
     select,
-    text,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
@@ -320,12 +319,3 @@ class PostgresDocumentStore:
         """The stored bytes as a file in memory, or None."""
         content = self.get(sha256)
         return None if content is None else io.BytesIO(content)
-
-
-def ping(engine: Engine) -> None:
-    """Raise :class:`StoreError` unless the database answers (for readiness)."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        raise StoreError(f"connector store unreachable: {type(exc).__name__}") from exc

@@ -224,6 +224,20 @@ class Settings(BaseSettings):
         None, description="PEM CA bundle for attachment hosts (default: the system CAs)."
     )
 
+    # Metrics and readiness (docs/operations.md)
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Prometheus must send to /metrics (at least 32 characters). "
+        "Unset: /metrics answers 404 (metrics off).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Interface `ehcp worker` serves its /metrics on."
+    )
+    worker_metrics_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Port `ehcp worker` serves /metrics (and /healthz) on; unset: none.",
+    )
+
     # Logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON lines (true) or console rendering (false).")
@@ -242,6 +256,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "EHCP_HEARTBEAT_INTERVAL_S must be at most a third of EHCP_SESSION_TIMEOUT_S"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_long_enough(self) -> Settings:
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            raise ValueError("EHCP_METRICS_TOKEN must be at least 32 characters")
         return self
 
     @classmethod

@@ -57,6 +57,7 @@ import structlog
 from faust.transport.consumer import Consumer as FaustConsumer
 
 from ehcp.errors import EhcpError
+from ehcp.metrics import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -158,6 +159,7 @@ def install_gap_guard(topics: Collection[str]) -> None:
             first_skipped=offset_from,
             last_skipped=offset_to - 1,
         )
+        metrics().guard_trips.labels("offsets_skipped").inc()
         _exit_if_stop_hangs()
         await self.crash(
             OffsetsSkippedError(
@@ -269,9 +271,13 @@ class StallWatchdog:
         # with nothing acknowledged past its head may just be waiting its turn behind a backlog
         # on the others (starved, not stuck). One with later offsets acknowledged is stuck.
         moving = any(self._last.get(tp, -1) != heads[tp] for tp in tps)
+        lag = metrics().consumer_lag
         for tp in tps:
             end = ends.get(tp)
             committed = heads[tp]
+            if end is not None:
+                behind_by = max(0, end - (committed or 0))
+                lag.labels("worker", tp.topic, str(tp.partition)).set(behind_by)
             behind = end is not None and end > (committed or 0)
             waiting = moving and not getattr(consumer, "_acked", {}).get(tp)
             if not behind or self._last.get(tp, -1) != committed or waiting:
@@ -287,6 +293,7 @@ class StallWatchdog:
                     committed=committed,
                     end_offset=end,
                 )
+                metrics().guard_trips.labels("partition_stalled").inc()
                 _exit_if_stop_hangs()
                 await consumer.crash(
                     PartitionStalledError(

@@ -24,11 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors import observability
 from connectors.audit import AuditSpool, AuditTrail, InMemoryAuditSpool
+from connectors.observability import ReadinessCheck
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
 from ehcp.errors import AuthError, EhcpError, ValidationError
+from ehcp.readmodel.gauges import ReadModelGauges
 from ehcp.readmodel.people import create_people_tables
 from ehcp.readmodel.store import create_tables
 from ehcp.settings import Settings
@@ -62,6 +65,8 @@ class Ports:
     document_reads: DocumentReads | None = None
     #: Reads an unrouted contribution back from Kafka to route it (none: routing is refused).
     unrouted_records: UnroutedRecords = field(default_factory=InMemoryUnroutedRecords)
+    #: What ``/readyz`` checks, by name (docs/operations.md).
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -145,6 +150,9 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    observability.install(app, "workspace", settings, checks=ports.readiness,
+                          collectors=[ReadModelGauges(ports.engine, ports.clock)])
+
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for router in (auth.router, pages.router, act.router, queue.router, live.router):
         app.include_router(router)
@@ -180,5 +188,8 @@ def create_production_app(settings: Settings) -> FastAPI:
         audit_spool=FileAuditSpool(settings.audit_spool_file.with_name(
             "workspace-" + settings.audit_spool_file.name)),
         unrouted_records=KafkaUnroutedRecords(settings),
+        readiness={"kafka": publisher.ready, "read_model": observability.database_check(engine),
+                   **({"store": observability.database_check(stores.engine)}
+                      if stores.engine is not None else {})},
     )
     return create_app(settings, ports, lifespan=lifespan)
