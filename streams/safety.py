@@ -78,6 +78,8 @@ _FLOOR_ATTR: Final = "_ehcp_uncommitted_floor"
 #: Per consumer: (generation id, stream partitions held paused until the flow resumes).
 _HELD_ATTR: Final = "_ehcp_held_partitions"
 _GUARDED: set[str] = set()
+#: The guards' names in ``ehcp_worker_guard_trips_total``.
+GUARDS: Final = ("offsets_skipped", "partition_stalled")
 #: Seconds a worker crashed by a guard has to stop before the process exits anyway (None: never).
 _EXIT_AFTER_CRASH_S: list[float | None] = [None]
 #: Exit status of a worker that did not stop in time after a guard crashed it.
