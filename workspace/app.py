@@ -30,7 +30,7 @@ from connectors.observability import ReadinessCheck
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
-from ehcp.errors import AuthError, EhcpError, ValidationError
+from ehcp.errors import AuthError, EhcpError, StoreError, ValidationError
 from ehcp.readmodel.gauges import ReadModelGauges
 from ehcp.readmodel.people import create_people_tables
 from ehcp.readmodel.store import create_tables
@@ -97,6 +97,10 @@ async def _error(request: Request, exc: Exception) -> Response:
                                             "message": "There is no such page."
                                             if exc.status_code == 404 else str(exc.detail)},
                     exc.status_code)
+    if isinstance(exc, StoreError):  # the shared document store (PostgreSQL) is unreachable
+        return page(request, "error.html", {"title": "Documents unavailable",
+                                            "message": "The document store cannot be reached. "
+                                                       "Try again in a minute."}, 503)
     log.error("workspace_unhandled_error", path=request.url.path, error=type(exc).__name__)
     return page(request, "error.html", {"title": "Something went wrong",
                                         "message": "Try again; if it keeps happening, tell your "

@@ -77,3 +77,26 @@ def test_lock_keys_are_signed_64_bit_and_differ_by_agency() -> None:
     assert -(2**63) <= key < 2**63
     assert key == lock_key("ZZ901", "sys|v")
     assert key != lock_key("ZZ902", "sys|v")
+
+
+def test_an_unreachable_store_is_a_503_to_retry_in_both_error_formats() -> None:
+    """StoreError: problem details and an OperationOutcome, both 503 with Retry-After, and no
+    database detail in the body."""
+    import json
+
+    from starlette.requests import Request
+
+    from connectors.app import _json_error
+    from connectors.fhir.outcome import error_response
+    from ehcp.errors import StoreError
+
+    exc = StoreError("submission ledger unreachable: OperationalError at db.internal")
+    request = Request({"type": "http", "method": "POST", "path": "/api/education/advice",
+                       "headers": []})
+    problem = _json_error(request, exc)
+    fhir = error_response(exc)
+    for answer in (problem, fhir):
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "30"
+        assert b"db.internal" not in bytes(answer.body)
+    assert json.loads(bytes(fhir.body))["issue"][0]["code"] == "transient"
