@@ -84,6 +84,11 @@ documents: Final = Table(
 #: How many asyncio locks a ledger spreads keys over in one process (keys may share one).
 STRIPES: Final = 256
 _POLL_S: Final = 0.05
+#: Connections a process keeps open to the store, the extra ones it may open under load, and
+#: how long a caller waits for one (docs/configuration.md, EHCP_CONNECTOR_STORE_URL).
+POOL_SIZE: Final = 10
+POOL_OVERFLOW: Final = 20
+POOL_TIMEOUT_S: Final = 10.0
 
 
 def open_store_engine(url: str) -> Engine:
@@ -101,7 +106,11 @@ def open_store_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "postgresql":
         raise ConfigurationError("EHCP_CONNECTOR_STORE_URL must be a postgresql URL, not "
                                  f"{parsed.get_backend_name()} (unset it to use the files)")
-    return create_engine(parsed, pool_pre_ping=True)
+    # Each submission in progress holds one connection for its lease (the advisory lock is the
+    # session's), so the pool bounds the submissions a process handles at once; past it a
+    # submission waits up to pool_timeout for a connection, then answers 503 (retry).
+    return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE,
+                         max_overflow=POOL_OVERFLOW, pool_timeout=POOL_TIMEOUT_S)
 
 
 def create_tables(engine: Engine) -> None:
