@@ -11,6 +11,9 @@ from cli.common import load_settings, reports_errors
 from ehcp.logs import configure_logging, faust_logging_config
 from ehcp.settings import Settings
 
+#: Seconds uvicorn gives a connectors worker process to answer its health check.
+WORKER_HEALTHCHECK_S = 60
+
 
 @click.command("worker")
 @click.option(
@@ -74,6 +77,10 @@ def connectors() -> None:
             "connectors.app:production_app", factory=True, workers=settings.http_workers,
             host=settings.http_host, port=settings.http_port, log_config=None,
             access_log=False, ssl_certfile=certfile, ssl_keyfile=keyfile,
+            # A new worker process answers uvicorn's health check only once it has imported
+            # the app (over 5 s, uvicorn's default, on a loaded host): it was killed and
+            # restarted in a loop. A worker that is really hung is still replaced.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )
         return
     uvicorn.run(
