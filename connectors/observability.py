@@ -59,13 +59,33 @@ class HttpMetrics:
         try:
             await self._app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            route = route_template(scope)
             method = scope.get("method", "")
             method = method if method in _METHODS else "other"
             m = metrics()
             m.http_requests.labels(self._component, method, route, str(status)).inc()
             m.http_duration.labels(self._component, method, route).observe(
                 time.perf_counter() - started)
+
+
+def route_template(scope: Mapping[str, Any]) -> str:
+    """The template of the route that answered (``/fhir/Task/{task_id}``), or :data:`UNMATCHED`.
+
+    FastAPI puts the route of an included router on the scope with its path inside the router
+    (``/Task/{task_id}``); the router's prefix is the part of the request path before what the
+    route's pattern matches. The prefix is a constant of the app (no parameters), never input.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED
+    pattern = getattr(route, "path_regex", None)
+    path = str(scope.get("path", ""))
+    if pattern is not None and not pattern.match(path):
+        for cut in range(1, len(path)):
+            if path[cut] == "/" and pattern.match(path[cut:]):
+                return path[:cut] + template
+    return template
 
 
 def install(app: FastAPI, component: str, settings: Settings, *,

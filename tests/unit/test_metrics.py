@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
@@ -69,6 +69,13 @@ def app_with(settings: Settings, **checks: observability.ReadinessCheck) -> Fast
     async def case(case_id: str) -> dict[str, str]:
         return {"case": case_id}
 
+    fhir = APIRouter()
+
+    @fhir.get("/Task/{task_id}")
+    async def task(task_id: str) -> dict[str, str]:
+        return {"task": task_id}
+
+    app.include_router(fhir, prefix="/fhir")
     observability.install(app, "unit-test", settings, checks=checks)
     return app
 
@@ -84,6 +91,10 @@ def test_requests_are_counted_by_route_template_never_by_path() -> None:
     client.get("/no/such/EHC-886-2026-0044")
     client.request("BREW", "/cases/x")
     assert REGISTRY.get_sample_value("ehcp_http_requests_total", labels) == before + 2
+    task_labels = {**labels, "route": "/fhir/Task/{task_id}"}
+    before_task = REGISTRY.get_sample_value("ehcp_http_requests_total", task_labels) or 0
+    assert client.get("/fhir/Task/REQ-EHC-886-2026-0042").status_code == 200
+    assert REGISTRY.get_sample_value("ehcp_http_requests_total", task_labels) == before_task + 1
     text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
     assert "EHC-886" not in text
     assert "BREW" not in text
