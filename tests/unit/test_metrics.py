@@ -228,3 +228,55 @@ def test_exposition_is_the_text_format() -> None:
         "ehcp.referrals.v1").inc()
     assert samples(exposition(registry).decode())[
         ("ehcp_unit_format_total", (("topic", "ehcp.referrals.v1"),))] == 1
+
+
+COUNT_AND_EXIT = """
+import time
+from ehcp.metrics import metrics
+metrics().dead_letters.labels("process_cases", "MalformedMessageError").inc()
+time.sleep(1.0)
+raise SystemExit(7)
+"""
+
+
+def test_the_supervisor_serves_its_childrens_counts_and_its_restarts(tmp_path: Path) -> None:
+    """Three worker children each count a dead letter and exit: the supervisor's /metrics shows
+    the restarts and the dead letters of children that have already exited."""
+    import threading
+    import time
+
+    from cli.supervisor import supervise_worker
+    from tests.support import free_ports
+
+    (port,) = free_ports(1)
+    settings = Settings(worker_metrics_port=port, metrics_token=TOKEN,  # type: ignore[arg-type]
+                        data_dir=tmp_path / "data", static_membership=False)
+    seen: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2,
+                                   headers={"Authorization": f"Bearer {TOKEN}"})
+                seen.append(samples(answer.text))
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        supervise_worker(settings, [sys.executable, "-c", COUNT_AND_EXIT], sleep=time.sleep,
+                         max_restarts=2)
+    finally:
+        done.set()
+        watcher.join()
+    restarts = max(s.get(("ehcp_worker_restarts_total", ()), 0) for s in seen)
+    dead = max(s.get(("ehcp_dead_letters_total", (("reason", "MalformedMessageError"),
+                                                  ("stage", "process_cases"))), 0)
+               for s in seen)
+    assert restarts == 2
+    assert dead >= 2  # the first two children had exited when the third was scraped
+    assert not (tmp_path / "data" / "metrics").exists() or not any(
+        (tmp_path / "data" / "metrics").iterdir())  # the files go with the supervisor
