@@ -78,7 +78,8 @@ def metrics() -> Metrics:
             ["component", "method", "route"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)),
         events_published=Counter(
-            "ehcp_events_published", "Events Kafka acknowledged (acks=all), by topic.",
+            "ehcp_events_published", "Events sent to Kafka, by topic (connectors and "
+            "workspace: once acknowledged, acks=all; worker: handed to its producer).",
             ["component", "topic"]),
         publish_failures=Counter(
             "ehcp_publish_failures", "Events Kafka did not take (the caller got 503), by topic.",
