@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -9,6 +10,10 @@ import click
 from cli.common import load_settings, reports_errors
 from ehcp.kafka_io.kafka_clients import require_access
 from ehcp.logs import configure_logging, faust_logging_config
+from ehcp.settings import Settings
+
+#: Seconds uvicorn gives a connectors worker process to answer its health check.
+WORKER_HEALTHCHECK_S = 60
 
 
 @click.command("worker")
@@ -42,6 +47,7 @@ def worker(no_supervise: bool) -> None:
     from streams.safety import exit_when_a_crash_hangs
 
     app = create_app(settings)
+    _serve_worker_metrics(settings)
     exit_when_a_crash_hangs(30.0)  # Faust's stop can hang after a guard's crash; restart anyway
     logging_config = faust_logging_config(
         settings.log_level, settings.log_json, settings.log_repeat_interval_s
@@ -65,10 +71,19 @@ def connectors() -> None:
     certfile = str(settings.tls_certfile) if settings.tls_certfile else None
     keyfile = str(settings.tls_keyfile) if settings.tls_keyfile else None
     if settings.http_workers > 1:  # each worker process builds its own app from the environment
+        from ehcp.metrics import MULTIPROC_ENV, fresh_multiprocess_dir
+
+        # The processes count in files and whichever answers /metrics adds them all up.
+        os.environ[MULTIPROC_ENV] = str(fresh_multiprocess_dir(
+            settings.data_dir / "metrics" / f"connectors-{settings.http_port}"))
         uvicorn.run(
             "connectors.app:production_app", factory=True, workers=settings.http_workers,
             host=settings.http_host, port=settings.http_port, log_config=None,
             access_log=False, ssl_certfile=certfile, ssl_keyfile=keyfile,
+            # A new worker process answers uvicorn's health check only once it has imported
+            # the app (over 5 s, uvicorn's default, on a loaded host): it was killed and
+            # restarted in a loop. A worker that is really hung is still replaced.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         )
         return
     uvicorn.run(
@@ -80,3 +95,14 @@ def connectors() -> None:
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
     )
+
+
+def _serve_worker_metrics(settings: Settings) -> None:
+    """An unsupervised worker serves its own metrics (a supervised one counts in the files its
+    supervisor serves, :mod:`cli.supervisor`)."""
+    from ehcp.metrics import MULTIPROC_ENV, MetricsServer, scrape_registry
+
+    if settings.worker_metrics_port is None or os.environ.get(MULTIPROC_ENV):
+        return
+    MetricsServer(settings.metrics_host, settings.worker_metrics_port, scrape_registry(),
+                  settings.metrics_token).start()

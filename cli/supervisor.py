@@ -19,15 +19,17 @@ locked file, so a slot stays taken while either the supervisor or its child live
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -36,6 +38,7 @@ from typing import Any
 import structlog
 
 from ehcp.errors import ConfigurationError
+from ehcp.metrics import MULTIPROC_ENV, scrape_registry
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -95,19 +98,56 @@ def supervise_worker(settings: Settings, argv: Sequence[str], **options: Any) ->
         argv: the worker's command line.
         **options: passed on to :func:`supervise` (``sleep``, ``max_restarts``, ...).
     """
-    if not settings.static_membership or settings.group_instance_id:
-        return supervise(argv, **options)
-    slot = claim_worker_slot(settings.app_id)
-    log.info("worker_slot_claimed", group_instance_id=slot.instance_id)
-    try:
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        if settings.worker_metrics_port is not None:
+            env[MULTIPROC_ENV], on_exit = stack.enter_context(
+                _metrics_server(settings, settings.worker_metrics_port))
+            options.setdefault("on_exit", on_exit)
+        if not settings.static_membership or settings.group_instance_id:
+            return supervise(argv, env=env, **options)
+        slot = claim_worker_slot(settings.app_id)
+        stack.callback(slot.release)
+        log.info("worker_slot_claimed", group_instance_id=slot.instance_id)
         return supervise(
             argv,
-            env={**os.environ, INSTANCE_ID_VAR: slot.instance_id},
+            env={**env, INSTANCE_ID_VAR: slot.instance_id},
             pass_fds=(slot.lock_fd,),
             **options,
         )
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+@contextlib.contextmanager
+def _metrics_server(settings: Settings,
+                    port: int) -> Iterator[tuple[str, Callable[[int, bool], None]]]:
+    """Serve the worker's metrics: its children count in files that outlive a crash, the
+    supervisor adds them up and counts the restarts (docs/operations.md).
+
+    Yields:
+        The children's multiprocess folder and the callback for a child's exit.
+    """
+    from prometheus_client.multiprocess import mark_process_dead
+
+    from ehcp.metrics import MetricsServer, fresh_multiprocess_dir, restarts_counter
+
+    folder = fresh_multiprocess_dir(settings.data_dir / "metrics" / f"worker-{os.getpid()}")
+    registry = scrape_registry(multiprocess_dir=folder)
+    restarts = restarts_counter(registry)
+    server = MetricsServer(settings.metrics_host, port, registry,
+                           settings.metrics_token).start()
+    log.info("worker_metrics_serving", host=settings.metrics_host, port=server.port)
+
+    def on_exit(pid: int, restarting: bool) -> None:
+        mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]  # its gauges end
+        if restarting:
+            restarts.inc()
+
+    try:
+        yield str(folder), on_exit
     finally:
-        slot.release()
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def supervise(
@@ -120,6 +160,7 @@ def supervise(
     clock: Callable[[], float] = time.monotonic,
     env: Mapping[str, str] | None = None,
     pass_fds: Sequence[int] = (),
+    on_exit: Callable[[int, bool], None] | None = None,
 ) -> int:
     """Run ``argv`` until asked to stop; return the last child's exit code.
 
@@ -133,6 +174,7 @@ def supervise(
         clock: monotonic seconds, for the child's run time.
         env: the child's environment (None: ours).
         pass_fds: file descriptors the child inherits (the worker slot's lock).
+        on_exit: called with a child's pid when it has exited, and whether it is restarted.
     """
     stopping_since: float | None = None
     child: subprocess.Popen[bytes] | None = None
@@ -163,9 +205,11 @@ def supervise(
                 list(argv), env=None if env is None else dict(env), pass_fds=tuple(pass_fds)
             )
             code = wait(child)
-            if stopping_since is not None:
-                return code
-            if max_restarts is not None and restarts >= max_restarts:
+            stopping = stopping_since is not None or (
+                max_restarts is not None and restarts >= max_restarts)
+            if on_exit is not None:
+                on_exit(child.pid, not stopping)
+            if stopping:
                 return code
             # A child that ran a while was healthy: restart it at once, and start the back-off
             # (meant for crash loops) again from 1 s.

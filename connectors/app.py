@@ -3,7 +3,9 @@
 - ``/fhir``: the health connector (FHIR R4; errors are OperationOutcomes);
 - ``/api/education``, ``/api/social-care``: JSON APIs (errors are RFC 9457 problem details);
 - ``/api/la``: the LA's pull API (its cases, advice documents and alerts, from the read model);
-- ``/healthz``: liveness, no data; ``/openapi.json``: the JSON APIs' contract, shown by
+- ``/healthz``: liveness, no data; ``/readyz``: readiness (Kafka, feeds, databases);
+  ``/metrics``: Prometheus, with the metrics token (:mod:`connectors.observability`);
+  ``/openapi.json``: the JSON APIs' contract, shown by
   ``/docs`` (Swagger UI from local assets, :mod:`connectors.api_docs`).
 
 ``create_app`` takes every port explicitly, so tests pass fakes through the same factory that
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,11 +28,11 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors import observability
 from connectors.api_docs import install_docs
 from connectors.audit import AuditSpool, AuditTrail, FileAuditSpool, InMemoryAuditSpool
 from connectors.auth import CredentialStore, FileCredentialStore, authenticate, bearer_token
 from connectors.case_owners import CaseOwners
-from connectors.docstore import FileDocumentStore
 from connectors.documents import DocumentFetchError, DocumentTooLargeError
 from connectors.education.requests import router as requests_router
 from connectors.education.router import router as json_router
@@ -47,6 +49,7 @@ from connectors.fhir.ports import (
 )
 from connectors.fhir.router import router as fhir_router
 from connectors.la.router import router as la_router
+from connectors.observability import ReadinessCheck
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
@@ -57,6 +60,7 @@ from ehcp.errors import (
     NotFoundError,
     PublishError,
     ReadModelError,
+    StoreError,
     ValidationError,
 )
 from ehcp.settings import Settings
@@ -92,6 +96,8 @@ class Ports:
     case_owners: CaseOwners = field(default_factory=CaseOwners)
     #: The read model the LA read routes answer from; None: they answer 503.
     readmodel: Engine | None = None
+    #: What ``/readyz`` checks, by name (docs/operations.md).
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
 def _problem(
@@ -179,6 +185,9 @@ def _json_error(request: Request, exc: Exception) -> Response:
         return _problem(404, "Not found", str(exc))
     if isinstance(exc, ReadModelError):
         return _problem(503, "Read model unavailable", str(exc), headers={"Retry-After": "30"})
+    if isinstance(exc, StoreError):
+        return _problem(503, "Store unavailable", "the connector store cannot be reached; retry",
+                        headers={"Retry-After": "30"})
     log.error("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return _problem(500, "Internal error", "an unexpected error occurred")
 
@@ -258,6 +267,8 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    observability.install(app, "connectors", settings, checks=ports.readiness)
+
     app.include_router(json_router, prefix="/api")
     app.include_router(la_router, prefix="/api")
     app.include_router(requests_router, prefix="/api")
@@ -266,18 +277,19 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 
 
 def create_production_app(settings: Settings) -> FastAPI:
-    """The app with Kafka, the filesystem document store and the credential file."""
+    """The app with Kafka, the stores the settings select and the credential file."""
     from connectors.case_owners import CaseOwnerFeed
     from connectors.fhir.subscriptions import PushingTaskStore, TaskPusher
     from connectors.fhir.url_fetcher import HttpsUrlFetcher
     from connectors.kafka_publisher import KafkaPublisher
-    from connectors.ledger import FileSubmissionLedger
+    from connectors.stores import open_stores
     from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
     from notify import store as notify_store
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
+    stores = open_stores(settings)
     codec = default_codec()
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     # Read only for the read model's own tables (the projector writes them); the FHIR
@@ -302,6 +314,10 @@ def create_production_app(settings: Settings) -> FastAPI:
             await asyncio.to_thread(notify_store.create_tables, readmodel)
         except ReadModelError as exc:  # the Subscriptions answer 503 until the database is back
             log.error("fhir_subscription_tables_unavailable", error=str(exc))
+        try:
+            await asyncio.to_thread(stores.create_tables)
+        except StoreError as exc:  # submissions and documents answer 503 until it is back
+            log.error("connector_store_unavailable", error=str(exc))
         runners = [asyncio.create_task(feed.run()), asyncio.create_task(owners_feed.run()),
                    asyncio.create_task(reminders.run())]
         try:
@@ -316,20 +332,40 @@ def create_production_app(settings: Settings) -> FastAPI:
             if fetcher is not None:
                 await fetcher.close()
             readmodel.dispose()
+            stores.dispose()
 
     ports = Ports(
         publisher=publisher,
-        docstore=FileDocumentStore(settings.documents_dir),
+        docstore=stores.documents,
         credentials=FileCredentialStore(settings.credentials_file),
-        submissions=FileSubmissionLedger(settings.submissions_file),
+        submissions=stores.ledger,
         audit_spool=FileAuditSpool(settings.audit_spool_file),
         tasks=tasks,
         case_owners=case_owners,
         task_events=KafkaTaskEvents(publisher),
         url_fetcher=fetcher,
         readmodel=readmodel,
+        readiness=readiness_checks(publisher, (feed, owners_feed, reminders), readmodel, stores),
     )
     return create_app(settings, ports, lifespan=lifespan)
+
+
+def readiness_checks(publisher: Any, feeds: Sequence[Any], readmodel: Engine,
+                     stores: Any) -> dict[str, ReadinessCheck]:
+    """``/readyz`` of a production connector process: Kafka producer started, every feed caught
+    up (Tasks, case owners, reminders), read model reachable, shared store reachable (if set)."""
+
+    async def feeds_caught_up() -> bool:
+        return all(f.caught_up_once for f in feeds)
+
+    checks: dict[str, ReadinessCheck] = {
+        "kafka": publisher.ready,
+        "feeds": feeds_caught_up,
+        "read_model": observability.database_check(readmodel),
+    }
+    if stores.engine is not None:
+        checks["store"] = observability.database_check(stores.engine)
+    return checks
 
 
 def production_app() -> FastAPI:

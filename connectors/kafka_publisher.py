@@ -31,6 +31,7 @@ from ehcp.contract.cloudevents import CloudEvent
 from ehcp.errors import EventTooLargeError, PublishError
 from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.kafka_io.limits import MAX_REQUEST_SIZE, TopicLimits, check_record_size, record_size
+from ehcp.metrics import metrics
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,16 @@ class KafkaPublisher:
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._delivered: OrderedDict[str, Any] = OrderedDict()
         self._limits = TopicLimits(settings, "ehcp-connectors-limits")
+        self._component = source.rstrip("/").rsplit("/", 1)[-1]  # metrics label
+
+    async def ready(self) -> bool:
+        """True once the producer has started (connected and read the cluster's metadata);
+        starts it if need be."""
+        try:
+            await self._ensure()
+        except PublishError:
+            return False
+        return True
 
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -87,7 +98,12 @@ class KafkaPublisher:
             subject=event.ce_subject,
         )
         await self._check_size(event, value, ce)
-        meta = await self._send(event, value, ce)
+        try:
+            meta = await self._send(event, value, ce)
+        except PublishError:
+            metrics().publish_failures.labels(self._component, event.topic).inc()
+            raise
+        metrics().events_published.labels(self._component, meta.topic).inc()
         log.info(
             "event_published",
             topic=meta.topic,

@@ -8,6 +8,12 @@ Several connector processes may share the file (``uvicorn --workers``, or hosts 
 filesystem with working ``flock``): each reads what the others appended before answering, and
 :meth:`FileSubmissionLedger.acquire` locks a submission identifier across all of them
 (:class:`connectors.locks.FileKeyLocks` in ``<file>.locks/``).
+
+Memory: the ledger keeps an index from each (agency, identifier) and (agency, resource id) to the
+offset of its line (tens of bytes a submission), and at most ``cache_size`` parsed outcomes
+(:class:`connectors.outcome_cache.LruCache`); an outcome not cached is read back from its line.
+Connectors that must not grow at all, or run on several hosts, use the PostgreSQL ledger
+(:mod:`connectors.pgstore`).
 """
 
 from __future__ import annotations
@@ -20,19 +26,23 @@ from pathlib import Path
 
 from connectors.fhir.ports import SubmissionLease, SubmissionOutcome
 from connectors.locks import FileKeyLocks
+from connectors.outcome_cache import LruCache
+
+#: Parsed outcomes a ledger keeps by default (EHCP_SUBMISSION_CACHE_SIZE).
+DEFAULT_CACHE_SIZE = 10_000
 
 
 class FileSubmissionLedger:
     """Submission outcomes by (agency, identifier), kept in a JSON-lines file (mode 0600)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._path = path
         self._locks = FileKeyLocks(path.with_name(path.name + ".locks"))
-        self._outcomes: dict[tuple[str, str], SubmissionOutcome] = {}
-        self._resources: dict[tuple[str, str], SubmissionOutcome] = {}
+        self._outcomes: dict[tuple[str, str], int] = {}  # -> offset of the line
+        self._resources: dict[tuple[str, str], int] = {}
+        self.cache: LruCache[int, SubmissionOutcome] = LruCache(cache_size)
         self._read_up_to = 0
         self._reading = threading.Lock()  # record() runs in a thread, get() on the event loop
-        self._refresh()
 
     async def acquire(self, agency: str, identifier: str, timeout_s: float) -> SubmissionLease:
         """Lock (agency, identifier) across every process sharing this file.
@@ -45,12 +55,12 @@ class FileSubmissionLedger:
     def get(self, agency: str, identifier: str) -> SubmissionOutcome | None:
         """The outcome recorded for this agency and identifier token, or None."""
         self._refresh()
-        return self._outcomes.get((agency, identifier))
+        return self._outcome_at(self._outcomes.get((agency, identifier)))
 
     def get_resource(self, agency: str, resource_id: str) -> SubmissionOutcome | None:
         """The outcome whose DocumentReference has this id, if this agency submitted it."""
         self._refresh()
-        return self._resources.get((agency, resource_id))
+        return self._outcome_at(self._resources.get((agency, resource_id)))
 
     def record(self, agency: str, identifiers: Iterable[str], outcome: SubmissionOutcome) -> None:
         """Append the outcome durably, then remember it under every identifier (first wins)."""
@@ -86,14 +96,33 @@ class FileSubmissionLedger:
             except FileNotFoundError:
                 return
             complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
+            offset = self._read_up_to
             self._read_up_to += len(complete)
-            for line in complete.decode().splitlines():
+            for line in complete.splitlines(keepends=True):
                 if line.strip():
-                    self._remember(json.loads(line))
+                    self._remember(offset, json.loads(line))
+                offset += len(line)
 
-    def _remember(self, entry: dict[str, object]) -> None:
+    def _remember(self, offset: int, entry: dict[str, object]) -> None:
         agency = str(entry["agency"])
-        outcome = SubmissionOutcome(**entry["outcome"])  # type: ignore[arg-type]
+        outcome = _outcome(entry)
         for identifier in entry["identifiers"]:  # type: ignore[attr-defined]
-            self._outcomes.setdefault((agency, identifier), outcome)
-        self._resources.setdefault((agency, outcome.resource_id), outcome)
+            self._outcomes.setdefault((agency, identifier), offset)
+        self._resources.setdefault((agency, outcome.resource_id), offset)
+
+    def _outcome_at(self, offset: int | None) -> SubmissionOutcome | None:
+        """The outcome on the line at ``offset``: from the cache, else read from the file."""
+        if offset is None:
+            return None
+        cached = self.cache.get(offset)
+        if cached is not None:
+            return cached
+        with self._path.open("rb") as f:
+            f.seek(offset)
+            outcome = _outcome(json.loads(f.readline()))
+        self.cache.put(offset, outcome)
+        return outcome
+
+
+def _outcome(entry: dict[str, object]) -> SubmissionOutcome:
+    return SubmissionOutcome(**entry["outcome"])  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ from ehcp.contract.topics import REMINDERS as REMINDERS_TOPIC
 from ehcp.errors import ContractError
 from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
 from ehcp.kafka_io.kafka_clients import aiokafka_config
+from ehcp.metrics import metrics
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -174,9 +175,10 @@ class TopicFollower:
             if back:
                 _seek_back(consumer, back, batch)
                 continue
-            for messages in batch.values():
+            for tp, messages in batch.items():
                 for message in messages:
                     self._apply_message(message)
+                self._measure(consumer, tp, messages)
             if self._caught_up:
                 continue
             assigned = consumer.assignment()
@@ -186,6 +188,15 @@ class TopicFollower:
                 self._caught_up = True
                 self.caught_up()
                 log.info("feed_caught_up", client_id=self.client_id, partitions=len(ends))
+
+    def _measure(self, consumer: AIOKafkaConsumer, tp: Any, messages: list[Any]) -> None:
+        """Count what was read and how far the partition's end still is."""
+        m = metrics()
+        m.events_consumed.labels(self.client_id, tp.topic).inc(len(messages))
+        end = consumer.highwater(tp)
+        if end is not None and messages:
+            m.consumer_lag.labels(self.client_id, tp.topic, str(tp.partition)).set(
+                max(0, end - messages[-1].offset - 1))
 
     def _apply_message(self, message: Any) -> None:
         try:

@@ -18,6 +18,7 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
     ├── ReadModelError              the workspace read model's database refused or is unreachable
     ├── NotFoundError               no such record among those the caller may see (404)
+    ├── StoreError                  the connectors' shared store (PostgreSQL) refused or is down
     └── CaseworkError               a domain rule refused an event
 """
 
@@ -132,3 +133,8 @@ class ReadModelError(EhcpError):
 
 class NotFoundError(EhcpError):
     """No such record among those the caller may see (404): another LA's looks the same."""
+
+
+class StoreError(EhcpError):
+    """The connectors' shared store (submission ledger, documents in PostgreSQL) refused or could
+    not be reached; the caller should retry later (503 at the edge)."""

@@ -202,6 +202,18 @@ class Settings(BaseSettings):
         Path(".ehcp/fhir-submissions.jsonl"),
         description="Durable record of accepted FHIR submissions (retries get the same answer).",
     )
+    connector_store_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of a PostgreSQL database (postgresql+psycopg://...; it may "
+        "be the read model's) holding the FHIR submission ledger and the document store, shared "
+        "by connector and workspace processes on several hosts (secret: it may hold a password). "
+        "Unset: the files EHCP_SUBMISSIONS_FILE and EHCP_DOCUMENTS_DIR (one host).",
+    )
+    submission_cache_size: int = Field(
+        10_000, ge=0, le=10_000_000,
+        description="FHIR submission outcomes a connector process keeps in memory (least "
+        "recently used dropped first); older ones are read back from the ledger.",
+    )
     audit_spool_file: Path = Field(
         Path(".ehcp/audit-spool.jsonl"),
         description="AccessRefused audit events Kafka did not take; replayed at start-up.",
@@ -217,6 +229,20 @@ class Settings(BaseSettings):
     )
     document_fetch_ca_file: Path | None = Field(
         None, description="PEM CA bundle for attachment hosts (default: the system CAs)."
+    )
+
+    # Metrics and readiness (docs/operations.md)
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token Prometheus must send to /metrics (at least 32 characters). "
+        "Unset: /metrics answers 404 (metrics off).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Interface `ehcp worker` serves its /metrics on."
+    )
+    worker_metrics_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Port `ehcp worker` serves /metrics (and /healthz) on; unset: none.",
     )
 
     # Logging
@@ -237,6 +263,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "EHCP_HEARTBEAT_INTERVAL_S must be at most a third of EHCP_SESSION_TIMEOUT_S"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token_long_enough(self) -> Settings:
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            raise ValueError("EHCP_METRICS_TOKEN must be at least 32 characters")
         return self
 
     @classmethod

@@ -44,6 +44,7 @@ from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import CloudEvent
 from ehcp.contract.records import Emit, RefusedError
 from ehcp.errors import CaseworkError, ContractError, EventTooLargeError, ValidationError
+from ehcp.metrics import metrics
 from streams.io import Outbox, dead_letter, headers_of
 
 log = structlog.get_logger(__name__)
@@ -253,6 +254,7 @@ class _Pipeline:
 async def handle_event(event: faust.EventT[Any], stage: Stage, pipeline: _Pipeline) -> None:
     """Carry one event through the stage (see the module docstring for the order)."""
     msg = event.message
+    metrics().events_consumed.labels("worker", msg.topic).inc()
     key = (event.key or b"").decode()
     context: dict[str, Any] = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
     if stage.key_field:

@@ -41,10 +41,11 @@ from ehcp.contract.topics import (
 )
 from ehcp.kafka_io.kafka_clients import sasl_credentials, ssl_context
 from ehcp.kafka_io.limits import TopicLimits
+from ehcp.metrics import metrics
 from ehcp.settings import Settings
 from streams.agents import Stage, Step, run_stage
 from streams.io import Outbox
-from streams.safety import StallWatchdog, install_gap_guard
+from streams.safety import GUARDS, StallWatchdog, install_gap_guard
 from streams.stages.cases import CaseProcessor
 from streams.stages.routing import RoutingProcessor
 from streams.timer import AlertTimer
@@ -206,6 +207,8 @@ def _wire(
     input_topics = {spec.name for spec in (*ROUTING_INPUTS, *CASE_INPUTS)}
     install_gap_guard(input_topics)
     watchdog = StallWatchdog(app, input_topics)
+    for guard in GUARDS:  # exported at 0 from the start, so a rule sees the first trip
+        metrics().guard_trips.labels(guard)
 
     def channel(specs: tuple[Any, ...]) -> Any:
         return app.topic(*(s.name for s in specs), key_type=bytes, value_type=bytes)

@@ -22,6 +22,7 @@ from ehcp.contract.records import Emit
 from ehcp.contract.topics import TopicSpec
 from ehcp.errors import EventTooLargeError
 from ehcp.kafka_io.limits import MAX_REQUEST_SIZE, check_record_size, is_too_large, record_size
+from ehcp.metrics import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,7 @@ class Outbox:
                 ) from exc
             raise
         self.pending.append(fut)
+        metrics().events_published.labels("worker", out.topic).inc()
 
     async def send(
         self, spec: TopicSpec, key: str, record: Mapping[str, Any], subject: str
@@ -177,3 +179,4 @@ async def dead_letter(
     )
     fut = await dlq.send(key=event.key, value=event.value, headers=error_headers(event, stage, exc))
     await fut
+    metrics().dead_letters.labels(stage, type(exc).__name__).inc()

@@ -57,6 +57,7 @@ import structlog
 from faust.transport.consumer import Consumer as FaustConsumer
 
 from ehcp.errors import EhcpError
+from ehcp.metrics import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,8 @@ _FLOOR_ATTR: Final = "_ehcp_uncommitted_floor"
 #: Per consumer: (generation id, stream partitions held paused until the flow resumes).
 _HELD_ATTR: Final = "_ehcp_held_partitions"
 _GUARDED: set[str] = set()
+#: The guards' names in ``ehcp_worker_guard_trips_total``.
+GUARDS: Final = ("offsets_skipped", "partition_stalled")
 #: Seconds a worker crashed by a guard has to stop before the process exits anyway (None: never).
 _EXIT_AFTER_CRASH_S: list[float | None] = [None]
 #: Exit status of a worker that did not stop in time after a guard crashed it.
@@ -158,6 +161,7 @@ def install_gap_guard(topics: Collection[str]) -> None:
             first_skipped=offset_from,
             last_skipped=offset_to - 1,
         )
+        metrics().guard_trips.labels("offsets_skipped").inc()
         _exit_if_stop_hangs()
         await self.crash(
             OffsetsSkippedError(
@@ -269,9 +273,13 @@ class StallWatchdog:
         # with nothing acknowledged past its head may just be waiting its turn behind a backlog
         # on the others (starved, not stuck). One with later offsets acknowledged is stuck.
         moving = any(self._last.get(tp, -1) != heads[tp] for tp in tps)
+        lag = metrics().consumer_lag
         for tp in tps:
             end = ends.get(tp)
             committed = heads[tp]
+            if end is not None:
+                behind_by = max(0, end - (committed or 0))
+                lag.labels("worker", tp.topic, str(tp.partition)).set(behind_by)
             behind = end is not None and end > (committed or 0)
             waiting = moving and not getattr(consumer, "_acked", {}).get(tp)
             if not behind or self._last.get(tp, -1) != committed or waiting:
@@ -287,6 +295,7 @@ class StallWatchdog:
                     committed=committed,
                     end_offset=end,
                 )
+                metrics().guard_trips.labels("partition_stalled").inc()
                 _exit_if_stop_hangs()
                 await consumer.crash(
                     PartitionStalledError(

@@ -10,6 +10,7 @@ only: no CDN, no inline script), ``X-Frame-Options: DENY`` and ``no-store`` for 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,11 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors import observability
 from connectors.audit import AuditSpool, AuditTrail, InMemoryAuditSpool
+from connectors.observability import ReadinessCheck
 from connectors.ports import DocumentStore, EventPublisher
 from ehcp import __version__
 from ehcp.clock import Clock, SystemClock
-from ehcp.errors import AuthError, EhcpError, ValidationError
+from ehcp.errors import AuthError, EhcpError, StoreError, ValidationError
+from ehcp.readmodel.gauges import ReadModelGauges
 from ehcp.readmodel.people import create_people_tables
 from ehcp.readmodel.store import create_tables
 from ehcp.settings import Settings
@@ -62,6 +66,8 @@ class Ports:
     document_reads: DocumentReads | None = None
     #: Reads an unrouted contribution back from Kafka to route it (none: routing is refused).
     unrouted_records: UnroutedRecords = field(default_factory=InMemoryUnroutedRecords)
+    #: What ``/readyz`` checks, by name (docs/operations.md).
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -92,6 +98,10 @@ async def _error(request: Request, exc: Exception) -> Response:
                                             "message": "There is no such page."
                                             if exc.status_code == 404 else str(exc.detail)},
                     exc.status_code)
+    if isinstance(exc, StoreError):  # the shared document store (PostgreSQL) is unreachable
+        return page(request, "error.html", {"title": "Documents unavailable",
+                                            "message": "The document store cannot be reached. "
+                                                       "Try again in a minute."}, 503)
     log.error("workspace_unhandled_error", path=request.url.path, error=type(exc).__name__)
     return page(request, "error.html", {"title": "Something went wrong",
                                         "message": "Try again; if it keeps happening, tell your "
@@ -146,6 +156,9 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    observability.install(app, "workspace", settings, checks=ports.readiness,
+                          collectors=[ReadModelGauges(ports.engine, ports.clock)])
+
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for router in (auth.router, pages.router, act.router, queue.router, live.router,
                    notifications.router):
@@ -156,28 +169,34 @@ def create_app(settings: Settings, ports: Ports, *, lifespan: Any = None) -> Fas
 def create_production_app(settings: Settings) -> FastAPI:
     """The app with Kafka, the filesystem document store and the configured database."""
     from connectors.audit import FileAuditSpool
-    from connectors.docstore import FileDocumentStore
     from connectors.kafka_publisher import KafkaPublisher
+    from connectors.stores import open_stores
     from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first advice recorded
     publisher = KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/workspace")
     engine = open_engine(settings.readmodel_database_url())
+    stores = open_stores(settings)  # the connectors' document store (files or PostgreSQL)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(stores.create_tables)
         try:
             yield
         finally:
             await publisher.close()
             engine.dispose()
+            stores.dispose()
 
     ports = Ports(
         engine=engine, publisher=publisher,
-        docstore=FileDocumentStore(settings.documents_dir),
+        docstore=stores.documents,
         audit_spool=FileAuditSpool(settings.audit_spool_file.with_name(
             "workspace-" + settings.audit_spool_file.name)),
         unrouted_records=KafkaUnroutedRecords(settings),
+        readiness={"kafka": publisher.ready, "read_model": observability.database_check(engine),
+                   **({"store": observability.database_check(stores.engine)}
+                      if stores.engine is not None else {})},
     )
     return create_app(settings, ports, lifespan=lifespan)

@@ -40,6 +40,7 @@ from ehcp.errors import (
     NotFoundError,
     PublishError,
     ReadModelError,
+    StoreError,
     ValidationError,
 )
 
@@ -120,6 +121,9 @@ def error_response(exc: Exception) -> Response:
             return _outcome(404, "not-found", str(exc))
         case ReadModelError():
             return _outcome(503, "transient", str(exc), headers={"Retry-After": "30"})
+        case StoreError():
+            return _outcome(503, "transient", "the connector store cannot be reached; retry",
+                            headers={"Retry-After": "30"})
         case RequestValidationError():
             return _outcome(400, "invalid", "the request parameters are not valid")
         case HTTPException():

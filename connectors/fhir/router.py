@@ -162,7 +162,7 @@ async def read_document_reference(request: Request, resource_id: str,
         base = str(request.url.replace(query="")).rsplit("/DocumentReference/", 1)[0]
         return fhir_response(document_reference(advice, base), headers={
             "ETag": 'W/"1"', **_http_date(advice.updated_at)})
-    result = svc.read_document_reference(principal, resource_id)
+    result = await asyncio.to_thread(svc.read_document_reference, principal, resource_id)
     return fhir_response(dict(result.outcome.resource), headers={
         "ETag": 'W/"1"', **_http_date(result.last_updated)})
 

@@ -243,7 +243,8 @@ class FhirService:
         handed_over = False
         try:
             for token in (conditional, submission.contribution_token):
-                existing = ports.submissions.get(agency, token) if token else None
+                existing = (await asyncio.to_thread(ports.submissions.get, agency, token)
+                            if token else None)
                 if existing is not None:
                     log.info("fhir_advice_repeated", contribution_id=existing.contribution_id,
                              agency=agency)

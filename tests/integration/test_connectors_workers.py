@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cli import demo
 from connectors.auth import FileCredentialStore, new_credential
@@ -32,6 +33,7 @@ from tests.support import (
 from tests.unit.connectors_fhir.support import advice_request
 
 pytestmark = pytest.mark.integration
+METRICS_TOKEN = "w" * 40
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -63,7 +65,8 @@ def test_the_same_advice_sent_to_two_worker_processes_is_published_once(
     env = {**settings_env(kafka_settings), "EHCP_HTTP_PORT": str(port), "EHCP_HTTP_WORKERS": "2",
            "EHCP_CREDENTIALS_FILE": str(tmp_path / "credentials.json"),
            "EHCP_SUBMISSIONS_FILE": str(tmp_path / "submissions.jsonl"),
-           "EHCP_DOCUMENTS_DIR": str(tmp_path / "documents")}
+           "EHCP_DOCUMENTS_DIR": str(tmp_path / "documents"), "EHCP_METRICS_TOKEN": METRICS_TOKEN,
+           "EHCP_DATA_DIR": str(tmp_path / "data")}
     proc = spawn(["connectors"], env, tmp_path / "connectors.log")
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
@@ -106,6 +109,17 @@ def test_the_same_advice_sent_to_two_worker_processes_is_published_once(
 
         answers = asyncio.run(post_all())
         assert len(answering_pids(tmp_path / "connectors.log")) == 2, "both processes answered"
+        # Either process answers /metrics with the requests both of them counted.
+        scraped = httpx.get(f"{base}/metrics", timeout=30,
+                            headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert scraped.status_code == 200
+        counted = sum(
+            sample.value for family in text_string_to_metric_families(scraped.text)
+            for sample in family.samples
+            if sample.name == "ehcp_http_requests_total"
+            and sample.labels["route"] == "/fhir/DocumentReference"
+            and sample.labels["method"] == "POST" and sample.labels["status"] != "503")
+        assert counted == sum(1 for r in answers if r.status_code != 503)
     finally:
         stop(proc)
     codes = Counter(r.status_code for r in answers)

@@ -119,3 +119,31 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+def test_the_ledger_keeps_at_most_cache_size_outcomes_and_reads_older_ones_back(
+        tmp_path: Path) -> None:
+    """Memory is bounded: 50 outcomes, a cache of 5; every outcome still answers, from the file."""
+    path = tmp_path / "ledger.jsonl"
+    writer = FileSubmissionLedger(path, cache_size=5)
+    outcomes = [SubmissionOutcome(f"doc-{n}", {"id": f"doc-{n}", "n": n}, f"c-{n}", f"e-{n}")
+                for n in range(50)]
+    for n, outcome in enumerate(outcomes):
+        writer.record("ZZ901", [f"sys|{n}"], outcome)
+    reader = FileSubmissionLedger(path, cache_size=5)
+    for n, outcome in enumerate(outcomes):
+        assert reader.get("ZZ901", f"sys|{n}") == outcome
+        assert reader.get_resource("ZZ901", f"doc-{n}") == outcome
+        assert len(reader.cache) <= 5
+    assert len(reader.cache) == 5
+    assert reader.get("ZZ902", "sys|3") is None
+
+
+def test_a_ledger_without_a_cache_still_answers(tmp_path: Path) -> None:
+    """cache_size 0 keeps no outcome in memory and reads each from its line."""
+    path = tmp_path / "ledger.jsonl"
+    ledger = FileSubmissionLedger(path, cache_size=0)
+    outcome = SubmissionOutcome("doc-1", {"id": "doc-1"}, "c-1", "e-1")
+    ledger.record("ZZ901", ["sys|v", "sys|w"], outcome)
+    assert ledger.get("ZZ901", "sys|w") == outcome
+    assert len(ledger.cache) == 0
