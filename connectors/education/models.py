@@ -334,6 +334,15 @@ EDUCATION_EVENT_TYPES: Final = frozenset(
         "LookedAfterStatusChanged",
         "AdditionalAdviceAdded",
         "InstitutionClosurePeriodRecorded",
+        # SEN Support evidence: the school's graduated approach, notional SEN budget spend and
+        # top-up request; the LA's top-up decision. The Virtual School Head and Pupil Premium
+        # Plus are education's too (the VSH is an LA education service; schools claim PP+).
+        "GraduatedApproachCycleRecorded",
+        "NotionalSenBudgetSpendRecorded",
+        "TopUpFundingRequested",
+        "TopUpFundingDecided",
+        "VirtualSchoolHeadNamed",
+        "PupilPremiumPlusEligibilityRecorded",
     }
 )
 SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
@@ -341,8 +350,17 @@ SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
         "LookedAfterStatusChanged",
         "TimescaleExceptionRecorded",
         "TimescaleExceptionEnded",
+        # Care status comes from social care (looked after, or previously looked after and how).
+        "CareStatusRecorded",
+        "VirtualSchoolHeadNamed",
+        "PupilPremiumPlusEligibilityRecorded",
     }
 )
+
+
+#: Event types only a local authority records, never a school under the same agency kind: the
+#: LA decides top-up funding, and names the Virtual School Head.
+LA_ONLY_EVENT_TYPES: Final = frozenset({"TopUpFundingDecided", "VirtualSchoolHeadNamed"})
 
 
 #: Casework event types each agency kind may record.
@@ -365,6 +383,10 @@ def casework_event(case_id: str, body: dict[str, Any], principal: Principal) -> 
     if body.get("type") not in allowed:
         raise ValidationError(
             f"event type must be one of {', '.join(sorted(allowed))}", location="/type"
+        )
+    if body.get("type") in LA_ONLY_EVENT_TYPES and principal.agency_system != LA_CODE_SYSTEM:
+        raise ValidationError(
+            f"only a local authority may record {body['type']}", location="/type"
         )
     if body.get("case_id") != case_id:
         raise ValidationError("case_id must equal the case in the path", location="/case_id")

@@ -27,6 +27,7 @@ from ehcp.casework.model import (
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules.assessment import FINAL_PLAN
 from ehcp.casework.stage import GATHERING_ADVICE, stage_of
+from ehcp.casework.support import care_summary, sen_support_evidence
 from ehcp.casework.timeline import statutory_dates
 
 __all__ = ["evaluate", "event_date", "next_alert_due_on"]
@@ -120,6 +121,8 @@ def evaluate(
         alerts=tuple(alerts),
         timeliness=_timeliness(dates),
         next_change_on=min((d for d in candidates if d > as_of), default=None),
+        sen_support=sen_support_evidence(history, policy.notional_sen_threshold_pounds),
+        care=care_summary(history),
     )
 
 

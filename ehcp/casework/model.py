@@ -9,8 +9,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from ehcp.casework.events import AdviceType, DeclineReason, ExceptionGround
+
+if TYPE_CHECKING:
+    from ehcp.casework.support import CareSummary, SenSupportEvidence
 
 
 class Stage(enum.Enum):
@@ -237,6 +241,8 @@ class CaseAssessment:
         timeliness: the 20-week figure including and excluding exceptions.
         next_change_on: the earliest date after ``as_of`` on which the alerts would change
             with no new events (see ``next_alert_due_on``).
+        sen_support: the setting's SEN Support evidence (``ehcp.casework.support``).
+        care: care status, Virtual School Head and Pupil Premium Plus.
     """
 
     case_id: str
@@ -249,6 +255,8 @@ class CaseAssessment:
     alerts: tuple[Alert, ...]
     timeliness: Timeliness
     next_change_on: date | None
+    sen_support: SenSupportEvidence | None = None
+    care: CareSummary | None = None
 
     def statutory_date(self, name: str) -> StatutoryDate | None:
         """The statutory date with this name, or the latest-due one if it recurs (reviews)."""

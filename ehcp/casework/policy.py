@@ -29,6 +29,9 @@ class Policy:
         la_default_closures: closure periods for institutions without their own term dates.
         advice_request_grace_days: days after the decision to assess before required advice
             that has not been requested raises ADVICE_NOT_REQUESTED; default 0.
+        notional_sen_threshold_pounds: the additional support a mainstream school is expected
+            to meet from its notional SEN budget before top-up funding (DfE high needs funding
+            guidance, not statute); default 6,000.
     """
 
     due_soon_days: tuple[int, ...] = (10, 5)
@@ -37,12 +40,15 @@ class Policy:
     receipt_rule: ReceiptRule = ReceiptRule()  # noqa: RUF009 - frozen, so sharing is safe
     la_default_closures: tuple[ClosurePeriod, ...] = ()
     advice_request_grace_days: int = 0
+    notional_sen_threshold_pounds: int = 6000
 
     def __post_init__(self) -> None:
         if not 3 <= self.under_five_review_months <= 6:
             raise CaseworkError("under_five_review_months must be 3 to 6 (CoP 9.178)")
         if any(d < 0 for d in self.due_soon_days):
             raise CaseworkError("due_soon_days must not be negative")
+        if self.notional_sen_threshold_pounds < 0:
+            raise CaseworkError("notional_sen_threshold_pounds must not be negative")
         if self.advice_request_grace_days < 0:
             raise CaseworkError("advice_request_grace_days must not be negative")
         # Sorted largest first so the last threshold is the most urgent.

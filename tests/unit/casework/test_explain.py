@@ -27,6 +27,8 @@ TOP_KEYS = {
     "advice",
     "exceptions",
     "alerts",
+    "sen_support",
+    "care",
 }
 
 

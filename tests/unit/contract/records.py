@@ -103,6 +103,20 @@ ACTION_TAKEN: dict[str, Any] = {
     "acted_at": datetime(2026, 3, 2, 10, 42, 7, 250000, tzinfo=UTC),
 }
 
+#: A v2 casework event (a symbol v1 does not have): a top-up funding decision.
+CASEWORK_EVENT_RECORDED: dict[str, Any] = {
+    "event_id": "TOPUP-DEC-0001",
+    "case_id": "EHC-886-2026-0042",
+    "event_type": "TopUpFundingDecided",
+    "occurred_on": date(2026, 3, 2),
+    "recorded_by": {"system": LA_CODE_SYSTEM, "value": "886"},
+    "event_json": (
+        '{"type": "TopUpFundingDecided", "event_id": "TOPUP-DEC-0001", '
+        '"case_id": "EHC-886-2026-0042", "request_id": "TU-1", "occurred_on": "2026-03-02", '
+        '"outcome": "AGREED", "amount_pounds": 4500}'
+    ),
+}
+
 #: Golden file stem -> (record full name, record).
 GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "referral_received": (f"{NS}.ReferralReceived", REFERRAL_RECEIVED),
@@ -110,6 +124,7 @@ GOLDEN: dict[str, tuple[str, dict[str, Any]]] = {
     "alert": (f"{NS}.Alert", ALERT),
     "record_read": (f"{NS}.RecordRead", RECORD_READ),
     "action_taken": (f"{NS}.ActionTaken", ACTION_TAKEN),
+    "casework_event_recorded": (f"{NS}.CaseworkEventRecorded", CASEWORK_EVENT_RECORDED),
 }
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
