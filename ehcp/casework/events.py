@@ -687,6 +687,58 @@ class PupilPremiumPlusEligibilityRecorded:
             raise CaseworkError("basis goes only with eligible true")
 
 
+# --- health advice delegated by the ICB's Designated Clinical Officer --------------------------
+
+
+class HealthService(enum.Enum):
+    """The health service a DCO delegates part of the health advice to."""
+
+    COMMUNITY_PAEDIATRICS = "COMMUNITY_PAEDIATRICS"
+    SPEECH_AND_LANGUAGE_THERAPY = "SPEECH_AND_LANGUAGE_THERAPY"
+    OCCUPATIONAL_THERAPY = "OCCUPATIONAL_THERAPY"
+    PHYSIOTHERAPY = "PHYSIOTHERAPY"
+    CAMHS = "CAMHS"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceDelegated:
+    """The body asked for advice (the ICB's DCO) delegated a part of it to a provider.
+
+    Not a reg 6 request of the LA: the parent request stays the one the body must answer within
+    reg 8(1)'s 6 weeks. A part is done when the provider's advice names ``part_id``; it only
+    says who is holding the parent request up.
+
+    Attributes:
+        part_id: the part's own request id (the sub-Task's identifier).
+        parent_request_id: the LA's request it is part of.
+        agency_id: the provider asked (``system|code``).
+        service: the service asked.
+        sent_on: the day the DCO delegated it.
+        due_on: the day the DCO needs the part back (on or before the parent's due date).
+    """
+
+    event_id: str
+    case_id: str
+    part_id: str
+    parent_request_id: str
+    agency_id: str
+    service: HealthService
+    sent_on: date
+    due_on: date
+
+    def __post_init__(self) -> None:
+        if self.due_on < self.sent_on:
+            raise CaseworkError("a delegated part cannot be due before it was sent")
+        if self.part_id == self.parent_request_id:
+            raise CaseworkError("a part needs its own id")
+
+    @property
+    def occurred_on(self) -> date:
+        """Event time: the day the part was sent."""
+        return self.sent_on
+
+
 CaseEvent: TypeAlias = (
     RequestForAssessmentReceived
     | DecisionToAssessMade
@@ -716,6 +768,7 @@ CaseEvent: TypeAlias = (
     | CareStatusRecorded
     | VirtualSchoolHeadNamed
     | PupilPremiumPlusEligibilityRecorded
+    | AdviceDelegated
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -749,5 +802,6 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         CareStatusRecorded,
         VirtualSchoolHeadNamed,
         PupilPremiumPlusEligibilityRecorded,
+        AdviceDelegated,
     )
 }

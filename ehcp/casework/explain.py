@@ -19,7 +19,9 @@
                  top_up [{request_id, requested_on, requested_pounds, outcome, decided_on,
                           agreed_pounds}], notes},
     care {status, since, route, looking_after_la, virtual_school_head_la,
-          virtual_school_head_agency, pupil_premium_plus, pupil_premium_plus_expected, notes}
+          virtual_school_head_agency, pupil_premium_plus, pupil_premium_plus_expected, notes},
+    delegations [{part_id, parent_request_id, agency_id, service, sent_on, due_on, status,
+                  done_on}]
 
 Dates are ISO strings or null; enums are member names.
 """
@@ -122,6 +124,19 @@ def to_json(assessment: CaseAssessment) -> dict[str, Any]:
         ],
         "sen_support": _support_json(assessment.sen_support),
         "care": _care_json(assessment.care),
+        "delegations": [
+            {
+                "part_id": p.part_id,
+                "parent_request_id": p.parent_request_id,
+                "agency_id": p.agency_id,
+                "service": p.service,
+                "sent_on": p.sent_on.isoformat(),
+                "due_on": p.due_on.isoformat(),
+                "status": p.status.name,
+                "done_on": _iso(p.done_on),
+            }
+            for p in assessment.delegations
+        ],
     }
 
 
@@ -313,6 +328,15 @@ def render_text(assessment: CaseAssessment) -> str:
         lines.extend(_support_lines(assessment.sen_support))
     if assessment.care is not None and _care_to_show(assessment.care):
         lines.extend(_care_lines(assessment.care))
+    if assessment.delegations:
+        lines.extend(["", "Health advice delegated by the DCO:"])
+        for p in assessment.delegations:
+            done = f" on {p.done_on.isoformat()}" if p.done_on else ""
+            lines.append(
+                f"  part {p.part_id} of request {p.parent_request_id}: {p.service} at "
+                f"{p.agency_id}, sent {p.sent_on.isoformat()}, due {p.due_on.isoformat()}, "
+                f"{p.status.name}{done}"
+            )
     lines.append("")
     lines.append("Alerts:")
     if not assessment.alerts:

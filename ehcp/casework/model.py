@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ehcp.casework.events import AdviceType, DeclineReason, ExceptionGround
 
 if TYPE_CHECKING:
+    from ehcp.casework.delegation import DelegatedPart
     from ehcp.casework.support import CareSummary, SenSupportEvidence
 
 
@@ -243,6 +244,7 @@ class CaseAssessment:
             with no new events (see ``next_alert_due_on``).
         sen_support: the setting's SEN Support evidence (``ehcp.casework.support``).
         care: care status, Virtual School Head and Pupil Premium Plus.
+        delegations: parts of health advice requests the DCO delegated to providers.
     """
 
     case_id: str
@@ -257,6 +259,7 @@ class CaseAssessment:
     next_change_on: date | None
     sen_support: SenSupportEvidence | None = None
     care: CareSummary | None = None
+    delegations: tuple[DelegatedPart, ...] = ()
 
     def statutory_date(self, name: str) -> StatutoryDate | None:
         """The statutory date with this name, or the latest-due one if it recurs (reviews)."""

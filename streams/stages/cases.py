@@ -236,8 +236,10 @@ class CaseProcessor:
             RefusedError: dead-lettered with the reason; a CRITICAL alert is sent first.
         """
         request_id = record["request_id"]
-        asked = next((e for e in self.casework_events(state)
-                      if isinstance(e, ev.AdviceRequested) and e.request_id == request_id), None)
+        asked: ev.AdviceRequested | ev.AdviceDelegated | None = next(
+            (e for e in self.casework_events(state)
+             if (isinstance(e, ev.AdviceRequested) and e.request_id == request_id)
+             or (isinstance(e, ev.AdviceDelegated) and e.part_id == request_id)), None)
         if asked is None:
             return
         owner = record["owner"]
@@ -246,6 +248,7 @@ class CaseProcessor:
             return
         reason = (f"advice request {request_id} was sent to {asked.agency_id}, but its status "
                   f"was changed by {owner['system']}|{owner['value']}")
-        alert = case_outputs.refused_status_change_alert(
-            case_id, record, asked.advice_type.value, reason)
+        advice_type = (asked.advice_type.value if isinstance(asked, ev.AdviceRequested)
+                       else ev.AdviceType.MEDICAL.value)
+        alert = case_outputs.refused_status_change_alert(case_id, record, advice_type, reason)
         raise RefusedError(reason, [alert])

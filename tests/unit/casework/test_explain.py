@@ -29,6 +29,7 @@ TOP_KEYS = {
     "alerts",
     "sen_support",
     "care",
+    "delegations",
 }
 
 

@@ -58,7 +58,8 @@ def test_v2_keeps_v1_symbols_in_order_then_new_then_other() -> None:
 
 def test_every_engine_event_type_but_the_request_and_advice_has_a_symbol() -> None:
     """Each casework event the API can record is a v2 symbol, not OTHER."""
-    carried_elsewhere = {"RequestForAssessmentReceived", "AdviceRequested", "AdviceSubmitted"}
+    carried_elsewhere = {"RequestForAssessmentReceived", "AdviceRequested", "AdviceSubmitted",
+                         "AdviceDelegated"}
     assert set(EVENT_TYPES) - carried_elsewhere <= set(_symbols(2))
 
 
