@@ -643,12 +643,15 @@ class FhirService:
             raise ValidationError("delegate to another organisation, not your own",
                                   location="Task.owner.identifier.value")
         today = ports.clock.now().astimezone(ZoneInfo(LONDON)).date()
-        parent_due = parent.request["due_on"]
-        due = delegation.due_on or parent_due
-        if not today <= due <= parent_due:
+        # By the parent's reg 8(1) date; once that has passed, the part is due today at the
+        # latest (it is already holding the ICB's answer up).
+        latest = max(parent.request["due_on"], today)
+        due = delegation.due_on or latest
+        if not today <= due <= latest:
             raise ValidationError(
-                f"restriction.period.end must be from today to the parent's due date "
-                f"{parent_due.isoformat()}", location="Task.restriction.period.end")
+                f"restriction.period.end must be from today to {latest.isoformat()} (the "
+                "parent's due date, or today once that has passed)",
+                location="Task.restriction.period.end")
         parent_request = str(parent.request["request_id"])
         part_id = delegation.request_id or str(uuid.uuid5(
             _DELEGATION_IDS, f"{parent_request}|{owner}|{delegation.service}"))

@@ -9,9 +9,10 @@ how the case knows *who* is holding the request up:
 
 - a part is DONE when advice naming its id arrives, DECLINED when the provider declined it
   (the DCO must ask someone else), otherwise OPEN;
-- an open part past its own due date, while the parent request is still open, raises
-  ADVICE_OVERDUE about the part with the provider as its agency (so the provider's own Task
-  shows the reminder);
+- an open part past its own due date, or past the parent's (a part delegated after the ICB's
+  6 weeks ran out is holding it up from the start), while the parent request is still open,
+  raises ADVICE_OVERDUE about the part with the provider as its agency (so the provider's own
+  Task shows the reminder);
 - the parent's own ADVICE_OVERDUE alert names the providers whose parts are still open.
 """
 
@@ -57,9 +58,13 @@ class DelegatedPart:
     status: PartStatus
     done_on: date | None
 
-    def holding_up(self, as_of: date) -> bool:
-        """Open and past its own due date."""
-        return self.status is PartStatus.OPEN and as_of > self.due_on
+    def holding_up(self, as_of: date, parent_due: date | None = None) -> bool:
+        """Open and past its own due date (or the parent's, if that is earlier)."""
+        return self.status is PartStatus.OPEN and as_of > self.late_after(parent_due)
+
+    def late_after(self, parent_due: date | None) -> date:
+        """The last day the part is not yet late: its own due date or the parent's."""
+        return min(self.due_on, parent_due) if parent_due is not None else self.due_on
 
 
 def delegated_parts(history: CaseHistory) -> tuple[DelegatedPart, ...]:
@@ -117,9 +122,10 @@ def part_alerts(case_id: str, parts: Iterable[DelegatedPart], items: Iterable[Ad
     alerts = []
     for part in parts:
         parent = open_parents.get(part.parent_request_id)
-        if parent is None or not part.holding_up(as_of):
+        if parent is None or not part.holding_up(as_of, parent.due_on):
             continue
-        overdue = (as_of - part.due_on).days
+        late_after = part.late_after(parent.due_on)
+        overdue = (as_of - late_after).days
         subject = f"part:{part.part_id}"
         alerts.append(Alert(
             alert_id=alert_id(case_id, AlertKind.ADVICE_OVERDUE, subject, "overdue"),
@@ -133,9 +139,9 @@ def part_alerts(case_id: str, parts: Iterable[DelegatedPart], items: Iterable[Ad
                 f"The {_service_words(part.service)} part {part.part_id} of "
                 f"{ADVICE_LABEL[parent.advice_type].lower()} request {part.parent_request_id}, "
                 f"delegated to {part.agency_id.rpartition('|')[2]}, was due on "
-                f"{part.due_on.isoformat()} and is {overdue} day(s) overdue."
+                f"{late_after.isoformat()} and is {overdue} day(s) overdue."
             ),
-            due_on=part.due_on,
+            due_on=late_after,
             days_overdue=overdue,
             agency_id=part.agency_id,
             advice_type=parent.advice_type,

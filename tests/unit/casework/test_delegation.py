@@ -129,3 +129,17 @@ def test_a_part_alert_exactly_when_late_and_the_parent_open(as_of: date) -> None
     raised = any(a.subject == "part:MED-1-SALT" for a in assessment.alerts)
     assert raised == (as_of > date(2025, 3, 12) and item.status in (
         AdviceStatus.REQUESTED, AdviceStatus.OVERDUE))
+
+
+def test_a_part_delegated_after_the_icb_is_late_holds_it_up_at_once() -> None:
+    """Delegated on 25 March, after MED-1 fell due on 19 March: the part alert fires that day."""
+    events = [
+        *BASE[:3],
+        AdviceDelegated("p3", CASE, "MED-1-OT", "MED-1", PAEDS,
+                        HealthService.OCCUPATIONAL_THERAPY, date(2025, 3, 25), date(2025, 3, 25)),
+    ]
+    assessment, _ = _medical(events, date(2025, 3, 25))
+    (late,) = [a for a in assessment.alerts if a.subject == "part:MED-1-OT"]
+    assert late.due_on == date(2025, 3, 19)
+    assert late.days_overdue == 6
+    assert late.agency_id == PAEDS
