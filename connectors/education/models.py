@@ -343,6 +343,9 @@ EDUCATION_EVENT_TYPES: Final = frozenset(
         "TopUpFundingDecided",
         "VirtualSchoolHeadNamed",
         "PupilPremiumPlusEligibilityRecorded",
+        # Reg 15: the old LA transfers the plan; the new LA gives its notice.
+        "PlanTransferred",
+        "TransferNoticeGiven",
     }
 )
 SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
@@ -360,7 +363,8 @@ SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
 
 #: Event types only a local authority records, never a school under the same agency kind: the
 #: LA decides top-up funding, and names the Virtual School Head.
-LA_ONLY_EVENT_TYPES: Final = frozenset({"TopUpFundingDecided", "VirtualSchoolHeadNamed"})
+LA_ONLY_EVENT_TYPES: Final = frozenset({"TopUpFundingDecided", "VirtualSchoolHeadNamed",
+                                        "PlanTransferred", "TransferNoticeGiven"})
 
 
 #: Casework event types each agency kind may record.

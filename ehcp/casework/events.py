@@ -739,6 +739,48 @@ class AdviceDelegated:
         return self.sent_on
 
 
+# --- a child moves to another LA (reg 15) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTransferred:
+    """The old LA transferred the EHC plan to the new LA (reg 15(2)); ``occurred_on`` is that day.
+
+    Attributes:
+        from_la: the old authority (3-digit LA code).
+        to_la: the new authority (3-digit LA code).
+        moved_on: the day the child or young person moved into the new LA's area.
+        became_aware_on: the day the old LA became aware of the move, if known (reg 15(2)).
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    from_la: str
+    to_la: str
+    moved_on: date
+    became_aware_on: date | None = None
+
+    def __post_init__(self) -> None:
+        _check_la_code(self.from_la, "from_la")
+        _check_la_code(self.to_la, "to_la")
+        if self.from_la == self.to_la:
+            raise CaseworkError("a transfer goes to another LA")
+        if self.became_aware_on is not None and self.became_aware_on > self.occurred_on:
+            raise CaseworkError("the old LA cannot transfer a plan before it knows of the move")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferNoticeGiven:
+    """The new LA told the family the plan was transferred, whether it proposes to assess and
+    when it will review (reg 15(4))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    proposes_assessment: bool
+
+
 CaseEvent: TypeAlias = (
     RequestForAssessmentReceived
     | DecisionToAssessMade
@@ -769,6 +811,8 @@ CaseEvent: TypeAlias = (
     | VirtualSchoolHeadNamed
     | PupilPremiumPlusEligibilityRecorded
     | AdviceDelegated
+    | PlanTransferred
+    | TransferNoticeGiven
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -803,5 +847,7 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         VirtualSchoolHeadNamed,
         PupilPremiumPlusEligibilityRecorded,
         AdviceDelegated,
+        PlanTransferred,
+        TransferNoticeGiven,
     )
 }

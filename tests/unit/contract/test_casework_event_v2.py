@@ -28,6 +28,8 @@ NEW_SYMBOLS = [
     "CareStatusRecorded",
     "VirtualSchoolHeadNamed",
     "PupilPremiumPlusEligibilityRecorded",
+    "PlanTransferred",
+    "TransferNoticeGiven",
 ]
 
 
