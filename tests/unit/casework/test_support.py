@@ -297,3 +297,21 @@ def test_the_latest_care_status_wins(changes: list[tuple[date, CareStatus]]) -> 
     care = evaluate(events, date(2027, 1, 1)).care
     assert care is not None
     assert care.status is max(changes)[1]
+
+
+def test_the_documented_example_explains_as_the_doc_shows() -> None:
+    """docs/examples/case-sen-support-and-care.jsonl gives the lines docs/casework-events.md quotes."""
+    from pathlib import Path
+
+    from ehcp.casework.jsonl import parse_lines
+
+    root = Path(__file__).parents[3]
+    example = root / "docs" / "examples" / "case-sen-support-and-care.jsonl"
+    text = render_text(evaluate(parse_lines(example.read_text().splitlines()), date(2026, 3, 20)))
+    doc = (root / "docs" / "casework-events.md").read_text()
+    quoted = [line for line in doc.splitlines()
+              if line.startswith(("  Top-up", "  part MED-1-SALT", "  [WARNING] ADVICE_OVERDUE",
+                                  "  previously looked after"))]
+    assert len(quoted) == 5
+    for line in quoted:
+        assert line in text.splitlines()
