@@ -105,3 +105,13 @@ def test_the_dco_delegates_a_part_and_the_late_provider_is_named(pipeline: Pipel
     wait_until(
         lambda: advice_states(status_of(pipeline.settings, case_id)).get("MEDICAL") == "RECEIVED",
         120, what="the collated advice answering the LA's request")
+
+    def settled() -> bool:
+        # The ICB's overdue reminder is cleared once its alert resolves; waiting for it keeps
+        # this case's Task changes out of later tests that poll ZZ901's Tasks.
+        with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+            task = client.get(f"/fhir/Task/{parent['id']}",
+                              headers=pipeline.headers("health")).json()
+        return task["status"] == "completed" and "businessStatus" not in task
+
+    wait_until(settled, 120, what="the ICB's Task completed with its reminder cleared")
