@@ -80,6 +80,15 @@ def test_the_dco_delegates_a_part_and_the_late_provider_is_named(pipeline: Pipel
 
     wait_until(reminded, 120, what="the overdue reminder on the provider's sub-Task")
 
+    def icb_reminded() -> bool:
+        with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+            task = client.get(f"/fhir/Task/{parent['id']}",
+                              headers=pipeline.headers("health")).json()
+        return task.get("businessStatus", {}).get("coding", [{}])[0].get("code") == "overdue"
+
+    # The ICB's own Task shows its overdue reminder too (its alert names who holds it up).
+    wait_until(icb_reminded, 120, what="the overdue reminder on the ICB's Task")
+
     with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
         salt = medical_advice(nhs, datetime.now(UTC))
         salt["custodian"]["identifier"]["value"] = "ZZ902"
@@ -115,3 +124,13 @@ def test_the_dco_delegates_a_part_and_the_late_provider_is_named(pipeline: Pipel
         return task["status"] == "completed" and "businessStatus" not in task
 
     wait_until(settled, 120, what="the ICB's Task completed with its reminder cleared")
+
+    def quiet() -> bool:
+        # test_task_paging polls "changed since a second ago": let that second pass.
+        with httpx.Client(base_url=pipeline.base_url, timeout=30) as client:
+            task = client.get(f"/fhir/Task/{parent['id']}",
+                              headers=pipeline.headers("health")).json()
+        changed = datetime.fromisoformat(task["meta"]["lastUpdated"])
+        return datetime.now(UTC) - changed > timedelta(seconds=2)
+
+    wait_until(quiet, 30, what="two seconds without a change to the ICB's Task")
