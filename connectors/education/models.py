@@ -357,49 +357,55 @@ EDUCATION_EVENT_TYPES: Final = frozenset(
         "PersonalBudgetRequested",
         "PersonalBudgetAgreed",
         "PersonalBudgetRefused",
+        # SEN Support evidence: the school's graduated approach, notional SEN budget spend and
+        # top-up request; the LA's top-up decision. The Virtual School Head and Pupil Premium
+        # Plus are education's too (the VSH is an LA education service; schools claim PP+).
+        "GraduatedApproachCycleRecorded",
+        "NotionalSenBudgetSpendRecorded",
+        "TopUpFundingRequested",
+        "TopUpFundingDecided",
+        "VirtualSchoolHeadNamed",
+        "PupilPremiumPlusEligibilityRecorded",
+        # Reg 15: the old LA transfers the plan; the new LA gives its notice.
+        "PlanTransferred",
+        "TransferNoticeGiven",
     }
 )
-#: Of the plan's later events, those a school or college (an education credential named by
-#: its URN) may record: the head teacher may arrange and hold the review meeting and send its
-#: report (reg 20(1), (7)), and a consulted institution answers (CFA s.39(2)). The rest are the
-#: LA's own decisions and notices, so only an education credential named by an LA code
-#: records them (docs/casework-events.md).
+#: What a school or college (an education credential named by its URN) may record: the head
+#: teacher may arrange and hold the review meeting and send its report (reg 20(1), (7)); a
+#: consulted institution answers (CFA s.39(2)); a body asked for advice may decline its own
+#: request; an institution records its own closure periods; and the setting's SEN Support
+#: evidence (graduated approach, notional SEN budget spend, a top-up request, Pupil Premium
+#: Plus). Everything else is the LA's own decision or notice (docs/casework-events.md).
 INSTITUTION_EVENT_TYPES: Final = frozenset(
     {
+        "AnnualReviewMeetingHeld",
         "ReviewMeetingScheduled",
         "ReviewInvitationsSent",
         "ReviewAdviceCirculated",
         "ReviewReportSent",
         "InstitutionConsultationAnswered",
+        "AdviceRequestDeclined",
+        "InstitutionClosurePeriodRecorded",
+        "GraduatedApproachCycleRecorded",
+        "NotionalSenBudgetSpendRecorded",
+        "TopUpFundingRequested",
+        "PupilPremiumPlusEligibilityRecorded",
     }
 )
-LA_ONLY_EVENT_TYPES: Final = frozenset(
-    {
-        "ReviewDecisionMade",
-        "CeaseIntentionNotified",
-        "CessationDecided",
-        "MediationRequested",
-        "MediationHealthBodyNotified",
-        "MediationHeld",
-        "MediationCertificateIssued",
-        "TribunalAppealRegistered",
-        "TribunalResponseSubmitted",
-        "TribunalOrderMade",
-        "OrderComplied",
-        "InstitutionRequested",
-        "InstitutionConsulted",
-        "InstitutionRequestRefused",
-        "InstitutionNamed",
-        "PersonalBudgetRequested",
-        "PersonalBudgetAgreed",
-        "PersonalBudgetRefused",
-    }
-)
+#: Education event types only a local authority (an education credential named by an LA code)
+#: records: decisions, plans, notices, disputes, placement, budgets, top-up decisions, the
+#: Virtual School Head and transfers.
+LA_ONLY_EVENT_TYPES: Final = EDUCATION_EVENT_TYPES - INSTITUTION_EVENT_TYPES
 SOCIAL_CARE_EVENT_TYPES: Final = frozenset(
     {
         "LookedAfterStatusChanged",
         "TimescaleExceptionRecorded",
         "TimescaleExceptionEnded",
+        # Care status comes from social care (looked after, or previously looked after and how).
+        "CareStatusRecorded",
+        "VirtualSchoolHeadNamed",
+        "PupilPremiumPlusEligibilityRecorded",
     }
 )
 

@@ -100,10 +100,15 @@ def capability_statement(*, base_url: str, date: str, software_version: str) -> 
                         "(accepted, rejected, completed), statusReason and, when completed, "
                         "output (a reference to advice DocumentReference the caller submitted) "
                         "only. Creating advice whose context.related names the Task completes "
-                        "it, with output referencing the new DocumentReference."
+                        "it, with output referencing the new DocumentReference. Create: the "
+                        "owner of an advice request Task (an ICB's Designated Clinical Officer) "
+                        "delegates a part of it to a provider as a sub-Task with partOf that "
+                        "Task, code from https://ehcp-exchange.org/CodeSystem/health-service "
+                        "and owner the provider's ODS code; the provider reads, updates and "
+                        "completes only its own sub-Task, the delegating organisation reads it."
                     ),
                     "interaction": [{"code": "read"}, {"code": "update"}, {"code": "patch"},
-                                    {"code": "search-type"}],
+                                    {"code": "search-type"}, {"code": "create"}],
                     "versioning": "versioned",
                     "readHistory": False,
                     "updateCreate": False,

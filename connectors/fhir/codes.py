@@ -125,3 +125,18 @@ TASK_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "rejected": frozenset(),
     "completed": frozenset(),
 }
+
+
+#: Health services a Designated Clinical Officer delegates parts of the health advice to
+#: (``Task.code`` of a sub-Task): code -> the ``service`` symbol of AdviceRequested v3.
+HEALTH_SERVICE_SYSTEM: Final = "https://ehcp-exchange.org/CodeSystem/health-service"
+HEALTH_SERVICES: Final[dict[str, tuple[str, str]]] = {
+    "community-paediatrics": ("COMMUNITY_PAEDIATRICS", "Community paediatrics"),
+    "speech-and-language-therapy": ("SPEECH_AND_LANGUAGE_THERAPY", "Speech and language therapy"),
+    "occupational-therapy": ("OCCUPATIONAL_THERAPY", "Occupational therapy"),
+    "physiotherapy": ("PHYSIOTHERAPY", "Physiotherapy"),
+    "camhs": ("CAMHS", "Child and adolescent mental health services"),
+    "other": ("OTHER", "Another health service"),
+}
+HEALTH_SERVICE_BY_SYMBOL: Final = {symbol: (code, display)
+                                   for code, (symbol, display) in HEALTH_SERVICES.items()}

@@ -222,6 +222,19 @@ async def search_tasks(request: Request, principal: FhirReader,
                                    next_link=next_link))
 
 
+@router.post("/Task")
+async def create_task(request: Request, principal: FhirWriter, svc: FhirServiceDep,
+                      settings: SettingsDep) -> Response:
+    """A Designated Clinical Officer delegates part of its own advice request to a provider:
+    a sub-Task with ``partOf`` the caller's Task (201, or 200 for the same part again)."""
+    data = await _read_body(request, settings.max_document_bytes)
+    stored, created = await svc.delegate(principal, data)
+    task = svc.read_task(principal, stored.task_id)
+    return fhir_response(task, 201 if created else 200, headers={
+        "Location": f"{_base(request, '/Task')}/Task/{stored.task_id}",
+        "ETag": f'W/"{stored.version}"'})
+
+
 @router.get("/Task/{task_id}")
 async def read_task(task_id: str, request: Request, principal: FhirReader,
                     svc: FhirServiceDep) -> Response:

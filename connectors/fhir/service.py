@@ -13,11 +13,13 @@ order), and splitting it by resource would spread that ordering over several mod
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, NoReturn
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -56,19 +58,25 @@ from connectors.fhir.tasks import (
     advice_request_to_task,
     check_transition,
     document_id_of_output,
+    read_delegation,
     read_task_update,
     task_id_for,
 )
 from connectors.locks import KeyedLocks, LockTimeoutError
-from connectors.ports import DocumentStore, EventPublisher, Principal
+from connectors.ports import DocumentStore, EventPublisher, Principal, PublishedEvent
+from ehcp.casework.calendar import LONDON
 from ehcp.clock import Clock
+from ehcp.contract.cloudevents import event_type
+from ehcp.contract.topics import ADVICE_REQUESTS
 from ehcp.errors import AuthError, PublishError, ValidationError
-from ehcp.identifiers import ODS_ORGANISATION_SYSTEM
+from ehcp.identifiers import ODS_ORGANISATION_SYSTEM, normalise_ods_code
 from ehcp.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 _SEARCH_PARAMS: Final = frozenset({"owner", "owner:identifier", "status"})
+#: Namespace of the ids of delegated parts and their AdviceRequested events.
+_DELEGATION_IDS: Final = uuid.UUID("8d0f7c52-2b8e-4f4a-9c1d-5e6a7b8c9d01")
 #: How long a send the client stopped waiting for may take before its submission is released.
 LATE_SEND_WAIT_S: Final = 120.0
 #: Late-send watchers, referenced until done (the event loop keeps only weak references).
@@ -453,6 +461,17 @@ class FhirService:
 
     # --- tasks ------------------------------------------------------------------------------
 
+    def _readable_task(self, principal: Principal, task_id: str) -> StoredTask:
+        """A Task the caller owns, or a part it delegated (the DCO reads its sub-Tasks)."""
+        stored = self._ports.tasks.get(task_id)
+        if stored is not None and stored.request.get("part_of") and (
+                principal.agency_system == ODS_ORGANISATION_SYSTEM):
+            parent = self._ports.tasks.get(task_id_for(str(stored.request["part_of"])))
+            if parent is not None and parent.owned_by(ODS_ORGANISATION_SYSTEM,
+                                                      principal.agency_value):
+                return stored
+        return self._owned_task(principal, task_id)
+
     def _owned_task(self, principal: Principal, task_id: str) -> StoredTask:
         stored = self._ports.tasks.get(task_id)
         # A request sent to a school or an LA service is never a FHIR Task, whoever asks.
@@ -467,7 +486,7 @@ class FhirService:
         Raises:
             ResourceNotFoundError: unknown, or owned by another organisation.
         """
-        return task_resource(self._owned_task(principal, task_id))
+        return task_resource(self._readable_task(principal, task_id))
 
     def search_tasks(self, principal: Principal,
                      params: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -579,6 +598,100 @@ class FhirService:
         log.info("fhir_task_status_changed", request_id=stored.request["request_id"],
                  status=update.status, reason_code=update.reason_code)
         return updated
+
+    # --- delegation by the ICB's Designated Clinical Officer --------------------------------
+
+    async def delegate(self, principal: Principal,
+                       data: Mapping[str, Any]) -> tuple[StoredTask, bool]:
+        """Create a sub-Task: part of the caller's own advice request Task, for a provider.
+
+        The part is published as an ``AdviceRequested`` (v3, ``part_of`` and ``service``) on
+        the advice-requests topic, so the provider's Task, the case and every connector process
+        learn of it from Kafka; it is held here only after Kafka has taken it.
+
+        Returns:
+            The stored sub-Task, and True if it was created now (False: the same part again).
+
+        Raises:
+            AuthError: (403) not an NHS organisation, or ``partOf`` is not the caller's Task
+                (one that does not exist gets the same answer).
+            ValidationError: (422) a part of a part, the caller as its own provider, a bad ODS
+                code, or a due date after the parent's or before today.
+            ConflictError: (409) the parent is closed, or the part id is another part's.
+            PublishError: (503) Kafka did not take it; nothing was recorded.
+        """
+        if principal.agency_system != ODS_ORGANISATION_SYSTEM:
+            raise AuthError("only an NHS (ODS) organisation delegates health advice", status=403)
+        ports = self._ports
+        delegation = read_delegation(data)
+        caller = principal.agency_value.upper()
+        parent = ports.tasks.get(delegation.parent_task_id)
+        if parent is None or not parent.owned_by(ODS_ORGANISATION_SYSTEM, caller):
+            if not ports.tasks.complete:
+                raise PublishError("the connector is still loading advice requests; retry")
+            raise AuthError("partOf names a Task that was not addressed to your organisation",
+                            status=403)
+        if parent.request.get("part_of"):
+            raise ValidationError("a delegated part cannot be delegated again",
+                                  location="Task.partOf")
+        if parent.status in ("completed", "rejected"):
+            raise ConflictError(f"the Task it is part of is {parent.status}",
+                                location="Task.partOf")
+        try:
+            owner = normalise_ods_code(delegation.owner_ods)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, location="Task.owner.identifier.value") from exc
+        if owner == caller:
+            raise ValidationError("delegate to another organisation, not your own",
+                                  location="Task.owner.identifier.value")
+        today = ports.clock.now().astimezone(ZoneInfo(LONDON)).date()
+        # By the parent's reg 8(1) date; once that has passed, the part is due today at the
+        # latest (it is already holding the ICB's answer up).
+        latest = max(parent.request["due_on"], today)
+        due = delegation.due_on or latest
+        if not today <= due <= latest:
+            raise ValidationError(
+                f"restriction.period.end must be from today to {latest.isoformat()} (the "
+                "parent's due date, or today once that has passed)",
+                location="Task.restriction.period.end")
+        parent_request = str(parent.request["request_id"])
+        part_id = delegation.request_id or str(uuid.uuid5(
+            _DELEGATION_IDS, f"{parent_request}|{owner}|{delegation.service}"))
+        async with self._locks.hold(("task", task_id_for(part_id))):
+            existing = ports.tasks.get(task_id_for(part_id))
+            if existing is not None:
+                same = (existing.request.get("part_of") == parent_request
+                        and existing.owned_by(ODS_ORGANISATION_SYSTEM, owner)
+                        and existing.request.get("service") == delegation.service)
+                if not same:
+                    raise ConflictError("this part id is already in use",
+                                        location="Task.identifier")
+                return existing, False
+            case_id = str(parent.request["case_id"])
+            record = {
+                "event_id": str(uuid.uuid5(_DELEGATION_IDS, f"part|{case_id}|{part_id}")),
+                "request_id": part_id,
+                "case_id": case_id,
+                "advice_type": parent.request["advice_type"],
+                "regulation": parent.request["regulation"],
+                "agency": {"system": ODS_ORGANISATION_SYSTEM, "value": owner},
+                "child_identifiers": [dict(i) for i in parent.request["child_identifiers"]],
+                "sent_on": today,
+                "due_on": due,
+                "requester": {"system": ODS_ORGANISATION_SYSTEM, "value": caller},
+                "part_of": parent_request,
+                "service": delegation.service,
+            }
+            schema = ADVICE_REQUESTS.value_schema or ""
+            receipt = await ports.publisher.publish(PublishedEvent(
+                topic=ADVICE_REQUESTS.name, key=case_id, schema_name=schema, record=record,
+                ce_type=event_type(schema), ce_subject=case_id))
+            stored = ports.tasks.add(record, position=(receipt.topic, receipt.partition,
+                                                       receipt.offset),
+                                     at=_millis(ports.clock.now()))
+        log.info("fhir_task_delegated", request_id=parent_request, part_id=part_id,
+                 provider=owner, service=delegation.service, case_id=case_id)
+        return stored, True
 
     # --- transaction ------------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ from connectors.fhir.codes import (
     ADVICE_TYPE_BY_SYMBOL,
     ADVICE_TYPE_SYSTEM,
     EHC_CASE_SYSTEM,
+    HEALTH_SERVICE_BY_SYMBOL,
+    HEALTH_SERVICE_SYSTEM,
+    HEALTH_SERVICES,
     TASK_BUSINESS_STATUS_SYSTEM,
     TASK_INTENT,
     TASK_PRIORITY,
@@ -128,6 +131,22 @@ def advice_request_to_task(
         "reasonCode": {"text": f"{regulation} SEND Regulations 2014"},
         "restriction": {"period": {"end": _iso(request["due_on"])}},
     }
+    part_of = request.get("part_of")
+    if part_of:
+        # A part the ICB's DCO delegated (AdviceRequested v3): partOf the LA's request's Task.
+        task["partOf"] = [{"reference": f"Task/{task_id_for(str(part_of))}"}]
+        service_code, service_display = HEALTH_SERVICE_BY_SYMBOL.get(
+            str(request.get("service") or "OTHER"), ("other", HEALTH_SERVICES["other"][1]))
+        task["code"] = {
+            "coding": [*code.get("coding", []), {"system": HEALTH_SERVICE_SYSTEM,
+                                                 "code": service_code,
+                                                 "display": service_display}],
+            "text": f"{service_display}: part of the {label}",
+        }
+        task["description"] = (
+            f"Provide the {service_display.lower()} part of the {label} for an EHC needs "
+            f"assessment to the organisation that delegated it, by {_iso(request['due_on'])}."
+        )
     requester = request.get("requester")
     if requester is not None:
         # The LA asking. AdviceRequested carries no contact person, so none is named here.
@@ -337,3 +356,78 @@ def check_transition(current: str, new: str, *, location: str = "Task.status") -
     if new not in TASK_TRANSITIONS.get(current, frozenset()):
         raise ConflictError(f"the Task is {current} and cannot become {new}", location=location)
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """A DCO's new sub-Task: part of its own advice request Task, for a provider.
+
+    Attributes:
+        parent_task_id: the Task id in ``partOf``.
+        owner_ods: the provider asked (``owner.identifier``, ODS).
+        service: the ``service`` symbol (HEALTH_SERVICES) from ``code``.
+        request_id: the part's id from ``identifier`` (advice-request system), if given.
+        due_on: ``restriction.period.end`` as a date, if given.
+    """
+
+    parent_task_id: str
+    owner_ods: str
+    service: str
+    request_id: str | None
+    due_on: date | None
+
+
+_TASK_REFERENCE: Final = re.compile(r"^Task/([A-Za-z0-9\-.]{1,64})$")
+
+
+def read_delegation(data: Mapping[str, Any], *, root: str = "Task") -> Delegation:
+    """Validate a Task a DCO creates to delegate part of its advice request.
+
+    Raises:
+        StructureError: (400) not a valid R4 Task, or a code outside a required value set.
+        LimitExceededError: (422) a string longer than its element kind allows.
+        ValidationError: (422) not a sub-Task this profile accepts.
+    """
+    require_resource_type(data, "Task", location=root)
+    task = validate_model(Task, data, root=root)
+    check_modifiers(data, root=root)
+    check_string_lengths(data, root=root)
+    check_code(task.status, TASK_STATUS, location=f"{root}.status")
+    check_code(task.intent, TASK_INTENT, location=f"{root}.intent")
+    check_code(task.priority, TASK_PRIORITY, location=f"{root}.priority", required=False)
+    if task.status != "requested":
+        raise ValidationError("a new sub-Task has status requested", location=f"{root}.status")
+    if task.intent != "order":
+        raise ValidationError("advice request Tasks have intent order", location=f"{root}.intent")
+    parts = [p.reference for p in task.partOf or []]
+    if len(parts) != 1 or not parts[0]:
+        raise ValidationError("partOf must reference exactly one Task (Task/<id>)",
+                              location=f"{root}.partOf")
+    match = _TASK_REFERENCE.fullmatch(parts[0])
+    if match is None:
+        raise ValidationError("partOf must reference Task/<id>",
+                              location=f"{root}.partOf[0].reference")
+    owner = task.owner.identifier if task.owner is not None else None
+    if owner is None or owner.system != ODS_ORGANISATION_SYSTEM or not owner.value:
+        raise ValidationError(f"owner must identify the provider by {ODS_ORGANISATION_SYSTEM}",
+                              location=f"{root}.owner.identifier")
+    services = [c.code for c in (task.code.coding if task.code else None) or []
+                if c.system == HEALTH_SERVICE_SYSTEM]
+    if len(services) != 1 or services[0] not in HEALTH_SERVICES:
+        raise ValidationError(f"code must give one service from {HEALTH_SERVICE_SYSTEM}",
+                              location=f"{root}.code")
+    request_ids = {i.value for i in task.identifier or []
+                   if i.system == ADVICE_REQUEST_SYSTEM and i.value}
+    if len(request_ids) > 1:
+        raise ValidationError("more than one advice request identifier",
+                              location=f"{root}.identifier")
+    due: date | None = None
+    period = task.restriction.period if task.restriction is not None else None
+    if period is not None and period.end is not None:
+        end = period.end
+        due = end.date() if isinstance(end, datetime) else end
+    return Delegation(
+        parent_task_id=match.group(1), owner_ods=owner.value, service=HEALTH_SERVICES[
+            str(services[0])][0], request_id=request_ids.pop() if request_ids else None,
+        due_on=due,
+    )

@@ -13,6 +13,7 @@ from datetime import date
 from ehcp.casework.events import (
     ADVICE_REGULATION,
     AdditionalAdviceAdded,
+    AdviceDelegated,
     AdviceRequestDeclined,
     AdviceRequested,
     AdviceReused,
@@ -105,6 +106,9 @@ def _gathered_items(
     def in_cycle(event: CaseEvent) -> bool:
         return cycle.starts_on is None or history.date_of(event) >= cycle.starts_on
 
+    # A delegated part's advice and declines belong to the part, never to an LA request: the
+    # parent request is answered only by the advice that names it (ehcp.casework.delegation).
+    parts = {d.part_id for d in history.of_kind(AdviceDelegated)}
     requests: dict[str, AdviceRequested] = {}
     for req in history.of_kind(AdviceRequested):
         if in_cycle(req) and req.request_id not in requests:
@@ -119,7 +123,7 @@ def _gathered_items(
     unrequested: list[AdviceSubmitted] = []
     by_sent = sorted(requests.values(), key=lambda r: (r.sent_on, r.request_id))
     for sub in history.of_kind(AdviceSubmitted):
-        if not in_cycle(sub):
+        if not in_cycle(sub) or sub.request_id in parts:
             continue
         if sub.request_id is not None and sub.request_id in requests:
             answers[sub.request_id].append(sub)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from ehcp.casework import alerts as alert_rules
+from ehcp.casework import delegation
 from ehcp.casework.advice_tracker import advice_items, current_cycle
 from ehcp.casework.calendar import Calendar
 from ehcp.casework.events import ABSENCE_GROUNDS, CaseEvent
@@ -28,6 +29,7 @@ from ehcp.casework.plan_facts import plan_facts
 from ehcp.casework.policy import Policy
 from ehcp.casework.rules.assessment import FINAL_PLAN
 from ehcp.casework.stage import GATHERING_ADVICE, stage_of
+from ehcp.casework.support import care_summary, sen_support_evidence
 from ehcp.casework.timeline import statutory_dates
 
 __all__ = ["evaluate", "event_date", "next_alert_due_on"]
@@ -92,6 +94,12 @@ def evaluate(
             *alert_rules.deadline_alerts(history.case_id, dates, as_of, policy),
         ]
     )
+    parts = delegation.delegated_parts(history)
+    if parts and stage is not Stage.CEASED:
+        alerts = [
+            *delegation.with_holders(alerts, parts, alert_items),
+            *delegation.part_alerts(history.case_id, parts, alert_items, as_of),
+        ]
     alerts.sort(key=lambda a: (a.due_on or date.min, a.kind.value, a.subject))
 
     # Alerts change on threshold crossings, when a set-aside event's date arrives, and when an
@@ -104,6 +112,7 @@ def evaluate(
     candidates = [
         *transitions,
         *history.future_dates,
+        *(delegation.transition_dates(parts) if gathering else ()),
         *(
             e.ends_on + timedelta(days=1)
             for e in exceptions
@@ -122,6 +131,9 @@ def evaluate(
         timeliness=_timeliness(dates),
         next_change_on=min((d for d in candidates if d > as_of), default=None),
         facts=plan_facts(history),
+        sen_support=sen_support_evidence(history, policy.notional_sen_threshold_pounds),
+        care=care_summary(history),
+        delegations=parts,
     )
 
 

@@ -884,6 +884,312 @@ class PersonalBudgetRefused:
     direct_payments_only: bool = False
 
 
+# --- SEN Support evidence (CoP 6.44-6.56; high needs funding) and looked-after status ---------
+
+#: Upper bound on any amount of money in pounds (refuses absurd or hostile figures).
+MONEY_MAX_POUNDS = 10_000_000
+
+
+class TopUpOutcome(enum.Enum):
+    """The LA's decision on a school's request for top-up (high needs) funding."""
+
+    AGREED = "AGREED"
+    AGREED_IN_PART = "AGREED_IN_PART"
+    REFUSED = "REFUSED"
+
+
+class CareStatus(enum.Enum):
+    """The child's care status as social care records it."""
+
+    LOOKED_AFTER = "LOOKED_AFTER"  # Children Act 1989 s.22(1)
+    PREVIOUSLY_LOOKED_AFTER = "PREVIOUSLY_LOOKED_AFTER"  # Children Act 1989 s.23ZZA(8)
+    NOT_LOOKED_AFTER = "NOT_LOOKED_AFTER"
+
+
+class PermanenceRoute(enum.Enum):
+    """How a previously looked-after child left care (Children Act 1989 s.23ZZA(8))."""
+
+    ADOPTION = "ADOPTION"
+    SPECIAL_GUARDIANSHIP_ORDER = "SPECIAL_GUARDIANSHIP_ORDER"
+    CHILD_ARRANGEMENTS_ORDER = "CHILD_ARRANGEMENTS_ORDER"
+    ADOPTED_FROM_STATE_CARE_OUTSIDE_ENGLAND_AND_WALES = (
+        "ADOPTED_FROM_STATE_CARE_OUTSIDE_ENGLAND_AND_WALES"
+    )
+
+
+def _check_pounds(value: int, field_name: str, *, positive: bool = False) -> None:
+    low = 1 if positive else 0
+    if not low <= value <= MONEY_MAX_POUNDS:
+        raise CaseworkError(f"{field_name} must be {low} to {MONEY_MAX_POUNDS:,} pounds")
+
+
+def _check_la_code(value: str, field_name: str) -> None:
+    if not (len(value) == 3 and value.isascii() and value.isdigit()):
+        raise CaseworkError(f"{field_name} must be a 3-digit LA code")
+
+
+@dataclass(frozen=True, slots=True)
+class GraduatedApproachCycleRecorded:
+    """One assess-plan-do-review cycle of SEN Support at the child's setting (CoP 6.44-6.56).
+
+    A later record of the same ``cycle_id`` replaces the earlier one (a cycle is first recorded
+    while it runs, then again with its review date).
+
+    Attributes:
+        cycle_id: the setting's id for the cycle.
+        assess_on: the day the need was assessed.
+        plan_on: the day the plan (outcomes, support, review date) was agreed.
+        do_from: the day the support started.
+        review_on: the day the cycle was reviewed; None while it runs.
+        setting_id: the LA's institution id for the setting.
+    """
+
+    event_id: str
+    case_id: str
+    cycle_id: str
+    assess_on: date
+    plan_on: date
+    do_from: date
+    review_on: date | None = None
+    setting_id: str | None = None
+
+    def __post_init__(self) -> None:
+        steps = [self.assess_on, self.plan_on, self.do_from]
+        if self.review_on is not None:
+            steps.append(self.review_on)
+        if steps != sorted(steps):
+            raise CaseworkError(
+                "a cycle's dates must run assess_on <= plan_on <= do_from <= review_on"
+            )
+
+    @property
+    def occurred_on(self) -> date:
+        """Event time: the latest step recorded."""
+        return self.review_on if self.review_on is not None else self.do_from
+
+
+@dataclass(frozen=True, slots=True)
+class NotionalSenBudgetSpendRecorded:
+    """What the school spent on the child's additional support from its notional SEN budget.
+
+    ``academic_year`` is the year the academic year starts (2025 for 2025/26); a later record
+    for the same year replaces the earlier one.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    academic_year: int
+    amount_pounds: int
+    setting_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_pounds(self.amount_pounds, "amount_pounds")
+        if not 2000 <= self.academic_year <= 2100:
+            raise CaseworkError("academic_year must be a year from 2000 to 2100")
+        if self.occurred_on.year < self.academic_year:
+            raise CaseworkError("spend cannot be recorded before its academic year starts")
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpFundingRequested:
+    """The school asked the LA for top-up funding beyond its notional SEN budget (per year)."""
+
+    event_id: str
+    case_id: str
+    request_id: str
+    occurred_on: date
+    amount_pounds: int
+    setting_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_pounds(self.amount_pounds, "amount_pounds", positive=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpFundingDecided:
+    """The LA decided a top-up funding request; ``amount_pounds`` is what it agreed (per year)."""
+
+    event_id: str
+    case_id: str
+    request_id: str
+    occurred_on: date
+    outcome: TopUpOutcome
+    amount_pounds: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is TopUpOutcome.REFUSED:
+            if self.amount_pounds:
+                raise CaseworkError("a refused request agrees no amount_pounds")
+        elif self.amount_pounds is None:
+            raise CaseworkError("an agreed request needs amount_pounds")
+        else:
+            _check_pounds(self.amount_pounds, "amount_pounds", positive=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CareStatusRecorded:
+    """Social care recorded the child's care status from ``occurred_on``.
+
+    Attributes:
+        status: looked after, previously looked after, or neither.
+        route: with PREVIOUSLY_LOOKED_AFTER (required), how the child left care.
+        looking_after_la: with LOOKED_AFTER, the 3-digit code of the LA that looks after the
+            child (its Virtual School Head promotes the child's education, Children Act 1989
+            s.22(3A)-(3B)); it may differ from the LA that maintains the plan.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    status: CareStatus
+    route: PermanenceRoute | None = None
+    looking_after_la: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.status is CareStatus.PREVIOUSLY_LOOKED_AFTER) != (self.route is not None):
+            raise CaseworkError("route is required with PREVIOUSLY_LOOKED_AFTER and only with it")
+        if self.looking_after_la is not None:
+            if self.status is not CareStatus.LOOKED_AFTER:
+                raise CaseworkError("looking_after_la goes only with LOOKED_AFTER")
+            _check_la_code(self.looking_after_la, "looking_after_la")
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualSchoolHeadNamed:
+    """The Virtual School Head of LA ``la_code`` is a party to the case from ``occurred_on``.
+
+    ``agency_id`` is the id the LA's advice requests to the VSH use (so the VSH's advice
+    request and the party agree); None if the VSH has not been asked for advice.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    la_code: str
+    agency_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_la_code(self.la_code, "la_code")
+
+
+@dataclass(frozen=True, slots=True)
+class PupilPremiumPlusEligibilityRecorded:
+    """Whether the child attracts Pupil Premium Plus, as the school or virtual school records it.
+
+    ``basis`` is the care status the eligibility rests on (LOOKED_AFTER or
+    PREVIOUSLY_LOOKED_AFTER), required when ``eligible``.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    eligible: bool
+    basis: CareStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.eligible and self.basis not in (
+            CareStatus.LOOKED_AFTER, CareStatus.PREVIOUSLY_LOOKED_AFTER
+        ):
+            raise CaseworkError("eligible needs basis LOOKED_AFTER or PREVIOUSLY_LOOKED_AFTER")
+        if not self.eligible and self.basis is not None:
+            raise CaseworkError("basis goes only with eligible true")
+
+
+# --- health advice delegated by the ICB's Designated Clinical Officer --------------------------
+
+
+class HealthService(enum.Enum):
+    """The health service a DCO delegates part of the health advice to."""
+
+    COMMUNITY_PAEDIATRICS = "COMMUNITY_PAEDIATRICS"
+    SPEECH_AND_LANGUAGE_THERAPY = "SPEECH_AND_LANGUAGE_THERAPY"
+    OCCUPATIONAL_THERAPY = "OCCUPATIONAL_THERAPY"
+    PHYSIOTHERAPY = "PHYSIOTHERAPY"
+    CAMHS = "CAMHS"
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class AdviceDelegated:
+    """The body asked for advice (the ICB's DCO) delegated a part of it to a provider.
+
+    Not a reg 6 request of the LA: the parent request stays the one the body must answer within
+    reg 8(1)'s 6 weeks. A part is done when the provider's advice names ``part_id``; it only
+    says who is holding the parent request up.
+
+    Attributes:
+        part_id: the part's own request id (the sub-Task's identifier).
+        parent_request_id: the LA's request it is part of.
+        agency_id: the provider asked (``system|code``).
+        service: the service asked.
+        sent_on: the day the DCO delegated it.
+        due_on: the day the DCO needs the part back (on or before the parent's due date).
+    """
+
+    event_id: str
+    case_id: str
+    part_id: str
+    parent_request_id: str
+    agency_id: str
+    service: HealthService
+    sent_on: date
+    due_on: date
+
+    def __post_init__(self) -> None:
+        if self.due_on < self.sent_on:
+            raise CaseworkError("a delegated part cannot be due before it was sent")
+        if self.part_id == self.parent_request_id:
+            raise CaseworkError("a part needs its own id")
+
+    @property
+    def occurred_on(self) -> date:
+        """Event time: the day the part was sent."""
+        return self.sent_on
+
+
+# --- a child moves to another LA (reg 15) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTransferred:
+    """The old LA transferred the EHC plan to the new LA (reg 15(2)); ``occurred_on`` is that day.
+
+    Attributes:
+        from_la: the old authority (3-digit LA code).
+        to_la: the new authority (3-digit LA code).
+        moved_on: the day the child or young person moved into the new LA's area.
+        became_aware_on: the day the old LA became aware of the move, if known (reg 15(2)).
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    from_la: str
+    to_la: str
+    moved_on: date
+    became_aware_on: date | None = None
+
+    def __post_init__(self) -> None:
+        _check_la_code(self.from_la, "from_la")
+        _check_la_code(self.to_la, "to_la")
+        if self.from_la == self.to_la:
+            raise CaseworkError("a transfer goes to another LA")
+        if self.became_aware_on is not None and self.became_aware_on > self.occurred_on:
+            raise CaseworkError("the old LA cannot transfer a plan before it knows of the move")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferNoticeGiven:
+    """The new LA told the family the plan was transferred, whether it proposes to assess and
+    when it will review (reg 15(4))."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    proposes_assessment: bool
+
+
 CaseEvent: TypeAlias = (
     RequestForAssessmentReceived
     | DecisionToAssessMade
@@ -929,6 +1235,16 @@ CaseEvent: TypeAlias = (
     | PersonalBudgetRequested
     | PersonalBudgetAgreed
     | PersonalBudgetRefused
+    | GraduatedApproachCycleRecorded
+    | NotionalSenBudgetSpendRecorded
+    | TopUpFundingRequested
+    | TopUpFundingDecided
+    | CareStatusRecorded
+    | VirtualSchoolHeadNamed
+    | PupilPremiumPlusEligibilityRecorded
+    | AdviceDelegated
+    | PlanTransferred
+    | TransferNoticeGiven
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -978,5 +1294,15 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         PersonalBudgetRequested,
         PersonalBudgetAgreed,
         PersonalBudgetRefused,
+        GraduatedApproachCycleRecorded,
+        NotionalSenBudgetSpendRecorded,
+        TopUpFundingRequested,
+        TopUpFundingDecided,
+        CareStatusRecorded,
+        VirtualSchoolHeadNamed,
+        PupilPremiumPlusEligibilityRecorded,
+        AdviceDelegated,
+        PlanTransferred,
+        TransferNoticeGiven,
     )
 }

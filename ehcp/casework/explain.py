@@ -14,6 +14,15 @@
     alerts [{alert_id, kind, subject, threshold, severity, regulation, message, due_on,
              days_overdue, agency_id, advice_type}],
     facts [{topic, on, text, regulation, concern}]
+    sen_support {cycles [{cycle_id, assess_on, plan_on, do_from, review_on, setting_id}],
+                 reviewed_cycles, notional_spend [{academic_year, amount_pounds}],
+                 threshold_pounds, threshold_reached,
+                 top_up [{request_id, requested_on, requested_pounds, outcome, decided_on,
+                          agreed_pounds}], notes},
+    care {status, since, route, looking_after_la, virtual_school_head_la,
+          virtual_school_head_agency, pupil_premium_plus, pupil_premium_plus_expected, notes},
+    delegations [{part_id, parent_request_id, agency_id, service, sent_on, due_on, status,
+                  done_on}]
 
 Dates are ISO strings or null; enums are member names.
 """
@@ -23,8 +32,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ehcp.casework.events import ADVICE_LABEL
+from ehcp.casework.events import ADVICE_LABEL, CareStatus
 from ehcp.casework.model import CaseAssessment
+from ehcp.casework.support import CareSummary, SenSupportEvidence
 
 FORMAT_VERSION = 1
 
@@ -123,7 +133,144 @@ def to_json(assessment: CaseAssessment) -> dict[str, Any]:
             }
             for f in assessment.facts
         ],
+        "sen_support": _support_json(assessment.sen_support),
+        "care": _care_json(assessment.care),
+        "delegations": [
+            {
+                "part_id": p.part_id,
+                "parent_request_id": p.parent_request_id,
+                "agency_id": p.agency_id,
+                "service": p.service,
+                "sent_on": p.sent_on.isoformat(),
+                "due_on": p.due_on.isoformat(),
+                "status": p.status.name,
+                "done_on": _iso(p.done_on),
+            }
+            for p in assessment.delegations
+        ],
     }
+
+
+def _support_json(evidence: SenSupportEvidence | None) -> dict[str, Any] | None:
+    if evidence is None:
+        return None
+    return {
+        "cycles": [
+            {
+                "cycle_id": c.cycle_id,
+                "assess_on": c.assess_on.isoformat(),
+                "plan_on": c.plan_on.isoformat(),
+                "do_from": c.do_from.isoformat(),
+                "review_on": _iso(c.review_on),
+                "setting_id": c.setting_id,
+            }
+            for c in evidence.cycles
+        ],
+        "reviewed_cycles": evidence.reviewed_cycles,
+        "notional_spend": [
+            {"academic_year": year, "amount_pounds": pounds}
+            for year, pounds in evidence.notional_spend
+        ],
+        "threshold_pounds": evidence.threshold_pounds,
+        "threshold_reached": evidence.threshold_reached,
+        "top_up": [
+            {
+                "request_id": r.request_id,
+                "requested_on": r.requested_on.isoformat(),
+                "requested_pounds": r.requested_pounds,
+                "outcome": r.outcome.name if r.outcome else None,
+                "decided_on": _iso(r.decided_on),
+                "agreed_pounds": r.agreed_pounds,
+            }
+            for r in evidence.top_up
+        ],
+        "notes": list(evidence.notes),
+    }
+
+
+def _care_json(care: CareSummary | None) -> dict[str, Any] | None:
+    if care is None:
+        return None
+    return {
+        "status": care.status.name,
+        "since": _iso(care.since),
+        "route": care.route.name if care.route else None,
+        "looking_after_la": care.looking_after_la,
+        "virtual_school_head_la": care.virtual_school_head_la,
+        "virtual_school_head_agency": care.virtual_school_head_agency,
+        "pupil_premium_plus": care.pupil_premium_plus,
+        "pupil_premium_plus_expected": care.pupil_premium_plus_expected,
+        "notes": list(care.notes),
+    }
+
+
+def _academic_year(year: int) -> str:
+    return f"{year}/{(year + 1) % 100:02d}"
+
+
+def _support_lines(evidence: SenSupportEvidence) -> list[str]:
+    lines = ["", "SEN Support evidence:"]
+    lines.append(
+        f"  Graduated approach: {len(evidence.cycles)} cycle(s), "
+        f"{evidence.reviewed_cycles} reviewed"
+    )
+    for c in evidence.cycles:
+        review = c.review_on.isoformat() if c.review_on else "not yet reviewed"
+        lines.append(
+            f"    {c.cycle_id}: assess {c.assess_on.isoformat()}, plan {c.plan_on.isoformat()}, "
+            f"do from {c.do_from.isoformat()}, review {review}"
+        )
+    for year, pounds in evidence.notional_spend:
+        lines.append(f"  Notional SEN budget spent {_academic_year(year)}: {pounds:,} pounds")
+    if evidence.threshold_reached is not None:
+        lines.append(
+            f"  First {evidence.threshold_pounds:,} pounds met from the notional SEN budget: "
+            + ("yes" if evidence.threshold_reached else "no")
+        )
+    for r in evidence.top_up:
+        decision = (
+            "not decided yet"
+            if r.outcome is None or r.decided_on is None
+            else f"{r.outcome.name} on {r.decided_on.isoformat()}"
+            + (f", {r.agreed_pounds:,} pounds" if r.agreed_pounds else "")
+        )
+        lines.append(
+            f"  Top-up request {r.request_id} on {r.requested_on.isoformat()} for "
+            f"{r.requested_pounds:,} pounds: {decision}"
+        )
+    lines.extend(f"  Note: {n}" for n in evidence.notes)
+    return lines
+
+
+def _care_lines(care: CareSummary) -> list[str]:
+    status = care.status.name.replace("_", " ").lower()
+    if care.route is not None:
+        status += f" ({care.route.name.replace('_', ' ').lower()})"
+    if care.since is not None:
+        status += f" since {care.since.isoformat()}"
+    lines = ["", "Care status:", f"  {status}"]
+    if care.looking_after_la:
+        lines.append(f"  Looked after by LA {care.looking_after_la}")
+    if care.virtual_school_head_la:
+        vsh_agency = care.virtual_school_head_agency
+        agency = f" (agency {vsh_agency})" if vsh_agency else ""
+        lines.append(f"  Virtual School Head: LA {care.virtual_school_head_la}{agency}")
+    recorded = {None: "not recorded", True: "eligible", False: "not eligible"}[
+        care.pupil_premium_plus
+    ]
+    expected = "eligible" if care.pupil_premium_plus_expected else "not eligible"
+    lines.append(f"  Pupil Premium Plus: {recorded} (care status points to: {expected})")
+    lines.extend(f"  Note: {n}" for n in care.notes)
+    return lines
+
+
+def _care_to_show(care: CareSummary | None) -> bool:
+    return care is not None and (
+        care.status is not CareStatus.NOT_LOOKED_AFTER
+        or care.since is not None
+        or care.virtual_school_head_la is not None
+        or care.pupil_premium_plus is not None
+    )
 
 
 def render_text(assessment: CaseAssessment) -> str:
@@ -194,6 +341,19 @@ def render_text(assessment: CaseAssessment) -> str:
         + {None: "not decided yet", True: "met", False: "missed"}[t.final_plan_within_20_weeks]
         + ("; exceptions apply (SEN2 flag)" if t.exceptions_apply else "")
     )
+    if assessment.sen_support is not None and not assessment.sen_support.empty:
+        lines.extend(_support_lines(assessment.sen_support))
+    if assessment.care is not None and _care_to_show(assessment.care):
+        lines.extend(_care_lines(assessment.care))
+    if assessment.delegations:
+        lines.extend(["", "Health advice delegated by the DCO:"])
+        for p in assessment.delegations:
+            done = f" on {p.done_on.isoformat()}" if p.done_on else ""
+            lines.append(
+                f"  part {p.part_id} of request {p.parent_request_id}: {p.service} at "
+                f"{p.agency_id}, sent {p.sent_on.isoformat()}, due {p.due_on.isoformat()}, "
+                f"{p.status.name}{done}"
+            )
     lines.append("")
     lines.append("Alerts:")
     if not assessment.alerts:

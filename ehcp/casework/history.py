@@ -21,6 +21,8 @@ from ehcp.casework.events import (
     AmendmentsProposed,
     AnnualReviewMeetingHeld,
     AssessmentRefused,
+    CareStatus,
+    CareStatusRecorded,
     CaseEvent,
     DecisionNotToIssuePlan,
     DecisionToAssessMade,
@@ -188,8 +190,11 @@ def build_history(
         return tuple(sorted({event_date(e, timezone) for e in of_kind(in_scope, kind)}))
 
     looked_after = request.looked_after if request else False
-    for change in of_kind(in_scope, LookedAfterStatusChanged):
-        looked_after = change.looked_after
+    for change in in_scope:
+        if isinstance(change, LookedAfterStatusChanged):
+            looked_after = change.looked_after
+        elif isinstance(change, CareStatusRecorded):
+            looked_after = change.status is CareStatus.LOOKED_AFTER
 
     return CaseHistory(
         case_id=all_events[0].case_id,

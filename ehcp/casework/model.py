@@ -9,8 +9,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from ehcp.casework.events import AdviceType, DeclineReason, ExceptionGround
+
+if TYPE_CHECKING:
+    from ehcp.casework.delegation import DelegatedPart
+    from ehcp.casework.support import CareSummary, SenSupportEvidence
 
 
 class Stage(enum.Enum):
@@ -263,6 +268,9 @@ class CaseAssessment:
             with no new events (see ``next_alert_due_on``).
         facts: what the plan's life records beyond its clocks (reviews, cessation,
             disputes, placement, personal budget), in date order.
+        sen_support: the setting's SEN Support evidence (``ehcp.casework.support``).
+        care: care status, Virtual School Head and Pupil Premium Plus.
+        delegations: parts of health advice requests the DCO delegated to providers.
     """
 
     case_id: str
@@ -276,6 +284,9 @@ class CaseAssessment:
     timeliness: Timeliness
     next_change_on: date | None
     facts: tuple[PlanFact, ...] = ()
+    sen_support: SenSupportEvidence | None = None
+    care: CareSummary | None = None
+    delegations: tuple[DelegatedPart, ...] = ()
 
     def statutory_date(self, name: str) -> StatutoryDate | None:
         """The statutory date with this name, or the latest-due one if it recurs (reviews)."""

@@ -32,6 +32,9 @@ class Policy:
         institution_consultation_days: days a school or college consulted about being named
             in the plan has to reply (CoP 9.79 says it "should" reply within 15 days:
             guidance, so a setting); default 15.
+        notional_sen_threshold_pounds: the additional support a mainstream school is expected
+            to meet from its notional SEN budget before top-up funding (DfE high needs funding
+            guidance, not statute); default 6,000.
     """
 
     due_soon_days: tuple[int, ...] = (10, 5)
@@ -41,12 +44,15 @@ class Policy:
     la_default_closures: tuple[ClosurePeriod, ...] = ()
     advice_request_grace_days: int = 0
     institution_consultation_days: int = 15
+    notional_sen_threshold_pounds: int = 6000
 
     def __post_init__(self) -> None:
         if not 3 <= self.under_five_review_months <= 6:
             raise CaseworkError("under_five_review_months must be 3 to 6 (CoP 9.178)")
         if any(d < 0 for d in self.due_soon_days):
             raise CaseworkError("due_soon_days must not be negative")
+        if self.notional_sen_threshold_pounds < 0:
+            raise CaseworkError("notional_sen_threshold_pounds must not be negative")
         if self.advice_request_grace_days < 0:
             raise CaseworkError("advice_request_grace_days must not be negative")
         if not 1 <= self.institution_consultation_days <= 60:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from ehcp.casework import transfer as transfer_rules
 from ehcp.casework.clocks import not_before, time_limit
 from ehcp.casework.events import PhaseTransferNoted
 from ehcp.casework.history import CaseHistory, first_on_or_after
@@ -176,6 +177,39 @@ def _reassessment_dates(
     ]
 
 
+def _transfer_dates(
+    history: CaseHistory, exceptions: tuple[ExceptionInForce, ...], dates: list[StatutoryDate]
+) -> list[StatutoryDate]:
+    """Reg 15: each transfer's own limits; its review replaces that period's annual review."""
+    added: list[StatutoryDate] = []
+    notices = transfer_rules.notices(history)
+    for moved in transfer_rules.transfers(history):
+        when = moved.occurred_on
+        added.append(time_limit(
+            history, exceptions, transfer_rules.PLAN_TRANSFER, moved.moved_on,
+            transfer_rules.plan_transfer_due(history.calendar, moved.moved_on,
+                                             moved.became_aware_on),
+            when))
+        added.append(time_limit(
+            history, exceptions, transfer_rules.TRANSFER_NOTICE, when,
+            transfer_rules.transfer_notice_due(when), first_on_or_after(notices, when)))
+        anchors = [d for d in (history.final, *history.meetings) if d is not None and d <= when]
+        if not anchors:
+            continue  # no plan yet: nothing to review
+        anchor = max(anchors)
+        added.append(time_limit(
+            history, exceptions, transfer_rules.TRANSFER_REVIEW, anchor,
+            transfer_rules.transfer_review_due(anchor, when),
+            first_on_or_after(history.meetings, when)))
+        dates[:] = [
+            replace(d, status=DateStatus.NOT_APPLICABLE)
+            if d.name == review_rules.ANNUAL_REVIEW.name and d.clock_started_on == anchor
+            else d
+            for d in dates
+        ]
+    return added
+
+
 def after_cessation(item: StatutoryDate, ceased_on: date) -> StatutoryDate:
     """After cessation, steps not yet done are not owed (a limit already missed stays missed)."""
     if item.completed_on is not None or item.status is DateStatus.NOT_APPLICABLE:
@@ -195,6 +229,7 @@ def statutory_dates(
         *_reassessment_dates(history, exceptions),
         *plan_dates(history, policy),
     ]
+    dates += _transfer_dates(history, exceptions, dates)
     if history.ceased is not None:
         dates = [after_cessation(d, history.ceased) for d in dates]
     return tuple(sorted(dates, key=lambda d: (d.due_on, d.name)))

@@ -96,4 +96,6 @@ def advice_requested(
         "sent_on": sent_on,
         "due_on": advice_due_on(sent_on),
         "requester": dict(requester) if requester is not None else None,
+        "part_of": None,
+        "service": None,
     }

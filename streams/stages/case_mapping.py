@@ -92,6 +92,20 @@ def to_casework_event(name: str, record: Mapping[str, Any]) -> ev.CaseEvent | No
             looked_after=child["looked_after"],
             setting_id=agency_id(institution) if institution else None,
         )
+    if name == ADVICE_REQUESTED and record.get("part_of"):
+        # A part the ICB's DCO delegated to a provider (AdviceRequested v3): not an LA request.
+        service = str(record.get("service") or "OTHER")
+        return ev.AdviceDelegated(
+            event_id=record["event_id"],
+            case_id=record["case_id"],
+            part_id=record["request_id"],
+            parent_request_id=str(record["part_of"]),
+            agency_id=agency_id(record["agency"]),
+            service=ev.HealthService[service] if service in ev.HealthService.__members__
+            else ev.HealthService.OTHER,
+            sent_on=record["sent_on"],
+            due_on=record["due_on"],
+        )
     if name == ADVICE_REQUESTED:
         return ev.AdviceRequested(
             event_id=record["event_id"],

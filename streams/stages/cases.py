@@ -159,17 +159,24 @@ class CaseProcessor:
         )
         current["as_of"] = as_of.isoformat()
         current["seen"] = [*current["seen"], dedupe_id]
+        event: ev.CaseEvent | None = None
         if name != CASE_TICK:
             try:
                 event = to_casework_event(name, record)  # fail fast on what the domain refuses
             except CaseworkError as exc:
                 raise ContractError(f"{short_name(name)} refused: {exc}") from exc
+            if isinstance(event, ev.PlanTransferred):
+                self._check_transfer(current, event)
             if event is not None:
                 events = self._events(case_id, current)
                 current = case_store.with_input(current, dedupe_id, event)
                 self._remember(case_id, current["inputs"], [*events, event])
         if name == REFERRAL_RECEIVED and case_store.case_la_code(current, self._codec) is None:
             current["la_code"] = str(record["la_code"])  # the first referral's LA owns the case
+        if name == CASEWORK_EVENT_RECORDED and isinstance(event, ev.PlanTransferred):
+            # Reg 15(3)(a): from the transfer the new LA maintains the plan; the case, its
+            # history and its advice move with it, and only the new LA may record on it.
+            current["la_code"] = event.to_la
         outputs: list[Emit] = []
         assessment = self._assess_case(case_id, current)
         if name == REFERRAL_RECEIVED:
@@ -191,6 +198,17 @@ class CaseProcessor:
             outputs.append(case_outputs.status_record(current, assessment))
         current["next_due"] = next_due.isoformat() if next_due else None
         return CaseOutcome(current, changed=True, outputs=outputs, next_due=next_due)
+
+    def _check_transfer(self, state: Mapping[str, Any], event: ev.PlanTransferred) -> None:
+        """Refuse a transfer from another LA than the case's owner (the recorder is checked too).
+
+        Raises:
+            ContractError: the transfer is dead-lettered with this reason.
+        """
+        owner = case_store.case_la_code(state, self._codec)
+        if owner is not None and event.from_la != owner:
+            raise ContractError(
+                f"plan transfer from LA {event.from_la}, but the case belongs to LA {owner}")
 
     def _check_la(self, state: Mapping[str, Any], by: Mapping[str, Any], what: str) -> None:
         """Refuse a record made by another LA than the one that owns the case.
@@ -236,8 +254,10 @@ class CaseProcessor:
             RefusedError: dead-lettered with the reason; a CRITICAL alert is sent first.
         """
         request_id = record["request_id"]
-        asked = next((e for e in self.casework_events(state)
-                      if isinstance(e, ev.AdviceRequested) and e.request_id == request_id), None)
+        asked: ev.AdviceRequested | ev.AdviceDelegated | None = next(
+            (e for e in self.casework_events(state)
+             if (isinstance(e, ev.AdviceRequested) and e.request_id == request_id)
+             or (isinstance(e, ev.AdviceDelegated) and e.part_id == request_id)), None)
         if asked is None:
             return
         owner = record["owner"]
@@ -246,6 +266,7 @@ class CaseProcessor:
             return
         reason = (f"advice request {request_id} was sent to {asked.agency_id}, but its status "
                   f"was changed by {owner['system']}|{owner['value']}")
-        alert = case_outputs.refused_status_change_alert(
-            case_id, record, asked.advice_type.value, reason)
+        advice_type = (asked.advice_type.value if isinstance(asked, ev.AdviceRequested)
+                       else ev.AdviceType.MEDICAL.value)
+        alert = case_outputs.refused_status_change_alert(case_id, record, advice_type, reason)
         raise RefusedError(reason, [alert])

@@ -28,6 +28,9 @@ TOP_KEYS = {
     "exceptions",
     "alerts",
     "facts",
+    "sen_support",
+    "care",
+    "delegations",
 }
 
 

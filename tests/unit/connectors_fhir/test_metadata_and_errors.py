@@ -29,7 +29,7 @@ def test_metadata_lists_exactly_the_interactions_served(harness: Harness) -> Non
     served = {r["type"]: sorted(i["code"] for i in r["interaction"]) for r in rest["resource"]}
     assert served == {"DocumentReference": ["create", "read", "search-type", "vread"],
                       "Binary": ["read"],
-                      "Task": ["patch", "read", "search-type", "update"],
+                      "Task": ["create", "patch", "read", "search-type", "update"],
                       "Subscription": ["create", "delete", "read"]}
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
     params = {r["type"]: sorted(p["name"] for p in r.get("searchParam", ()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from connectors.auth import InMemoryCredentialStore, new_credential
 from connectors.case_owners import CaseOwnerFeed, CaseOwners
 from connectors.ports import InMemoryDocumentStore, InMemoryPublisher
 from ehcp.contract.avro import default_codec
-from ehcp.contract.records import REFERRAL_RECEIVED
+from ehcp.contract.records import CASEWORK_EVENT_RECORDED, REFERRAL_RECEIVED
 from ehcp.contract.topics import AUDIT
 from ehcp.identifiers import LA_CODE_SYSTEM, SCHOOL_URN_SYSTEM
 from ehcp.settings import Settings
@@ -111,3 +112,41 @@ def test_the_first_referral_decides_the_owner() -> None:
     feed.apply("ehcp.Other", {"case_id": "X", "la_code": "886"})
     assert owners.owner(CASE_999) == "999"
     assert owners.owner("X") is None
+
+
+def _transfer(case_id: str, by: str, from_la: str, to_la: str) -> dict[str, Any]:
+    body = {"type": "PlanTransferred", "event_id": f"T-{by}", "case_id": case_id,
+            "occurred_on": "2026-03-13", "from_la": from_la, "to_la": to_la,
+            "moved_on": "2026-03-02"}
+    return {"case_id": case_id, "event_type": "PlanTransferred", "event_json": json.dumps(body),
+            "recorded_by": {"system": LA_CODE_SYSTEM, "value": by}}
+
+
+def test_a_transfer_moves_the_case_to_the_new_la_at_the_edge() -> None:
+    """Reg 15: LA 999's transfer to 886 makes 886 the owner; 999 is then another LA."""
+    owners = CaseOwners()
+    feed = CaseOwnerFeed(Settings(), default_codec(), owners)
+    # Read before the referral (the topics are not ordered together): it waits for it.
+    feed.apply(CASEWORK_EVENT_RECORDED, _transfer(CASE_999, "999", "999", "886"))
+    assert owners.owner(CASE_999) is None
+    feed.apply(REFERRAL_RECEIVED, {"case_id": CASE_999, "la_code": "999"})
+    assert owners.owner(CASE_999) == "886"
+    # A transfer recorded by another LA than the owner, or naming another from_la, is ignored.
+    feed.apply(CASEWORK_EVENT_RECORDED, _transfer(CASE_999, "999", "999", "201"))
+    feed.apply(CASEWORK_EVENT_RECORDED, _transfer(CASE_999, "201", "886", "201"))
+    assert owners.owner(CASE_999) == "886"
+    bad = _transfer(CASE_999, "886", "886", "201")
+    bad["event_json"] = "{not json"
+    feed.apply(CASEWORK_EVENT_RECORDED, bad)
+    assert owners.owner(CASE_999) == "886"
+
+
+def test_after_a_transfer_the_old_la_is_refused_and_the_new_one_accepted() -> None:
+    """The edge answers 403 to LA 999's casework event once 886 owns the case."""
+    edge = Edge()
+    edge.owners.transfer(CASE_999, "999", "886")
+    body = looked_after(CASE_999)
+    assert edge.post(f"/api/social-care/cases/{CASE_999}/events", "sc_999", body).status_code \
+        == 403
+    assert edge.post(f"/api/social-care/cases/{CASE_999}/events", "sc_886",
+                     {**body, "event_id": "L-886"}).status_code == 202

@@ -146,8 +146,9 @@ def test_social_care_may_import_only_the_casework_events_its_api_accepts() -> No
     report, publisher = run("casework-events", text, principal=SOCIAL_CARE)
     assert [(e.row, e.column) for e in report.errors] == [(2, "type"), (4, "type")]
     assert report.errors[0].message == (
-        "event type must be one of LookedAfterStatusChanged, TimescaleExceptionEnded, "
-        "TimescaleExceptionRecorded")
+        "event type must be one of CareStatusRecorded, LookedAfterStatusChanged, "
+        "PupilPremiumPlusEligibilityRecorded, TimescaleExceptionEnded, "
+        "TimescaleExceptionRecorded, VirtualSchoolHeadNamed")
     assert [e.record["event_id"] for e in publisher.events] == ["L-1"]
     report, publisher = run("casework-events", text, principal=LA)
     assert report.errors == []

@@ -347,3 +347,84 @@ def test_an_advice_request_to_health_needs_the_nhs_number(api: Api) -> None:
     assert r.status_code == 422
     assert r.json()["errors"][0]["location"] == "/sent_on"
     assert api.publisher.events == []
+
+
+SUPPORT_EVENTS = [
+    {"type": "GraduatedApproachCycleRecorded", "event_id": "C-1", "cycle_id": "CYC-1",
+     "assess_on": "2026-01-12", "plan_on": "2026-01-19", "do_from": "2026-01-26",
+     "review_on": "2026-04-20", "setting_id": "100001"},
+    {"type": "NotionalSenBudgetSpendRecorded", "event_id": "N-1", "occurred_on": "2026-07-10",
+     "academic_year": 2025, "amount_pounds": 6000},
+    {"type": "TopUpFundingRequested", "event_id": "T-1", "request_id": "TU-1",
+     "occurred_on": "2026-07-10", "amount_pounds": 4500},
+]
+
+
+@pytest.mark.parametrize("who", ["la", "school"])
+def test_a_school_or_the_la_records_sen_support_evidence(api: Api, who: str) -> None:
+    """The graduated approach, notional budget spend and top-up request go through the events API."""
+    for body in SUPPORT_EVENTS:
+        r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", who,
+                     json={**body, "case_id": demo.DEMO_CASE})
+        assert r.status_code == 202, r.text
+    assert [e.record["event_type"] for e in api.publisher.events] == [
+        b["type"] for b in SUPPORT_EVENTS]
+    for event in api.publisher.events:
+        default_codec().encode(event.schema_name, event.record)
+
+
+def test_only_the_la_decides_top_up_funding(api: Api) -> None:
+    """A school asks for top-up funding; only the LA records the decision."""
+    decision = {"type": "TopUpFundingDecided", "event_id": "TD-1", "case_id": demo.DEMO_CASE,
+                "request_id": "TU-1", "occurred_on": "2026-07-24", "outcome": "AGREED",
+                "amount_pounds": 4000}
+    path = f"/api/education/cases/{demo.DEMO_CASE}/events"
+    refused = api.post(path, "school", json=decision)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["location"] == "/type"
+    assert api.post(path, "la", json=decision).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"type": "GraduatedApproachCycleRecorded", "event_id": "C-1", "cycle_id": "CYC-1",
+          "assess_on": "2026-01-19", "plan_on": "2026-01-12", "do_from": "2026-01-26"}, "/"),
+        ({"type": "NotionalSenBudgetSpendRecorded", "event_id": "N-1",
+          "occurred_on": "2026-07-10", "academic_year": 2025, "amount_pounds": -1}, "/"),
+        ({"type": "NotionalSenBudgetSpendRecorded", "event_id": "N-1",
+          "occurred_on": "2026-07-10", "academic_year": 2025, "amount_pounds": "6000"},
+         "/amount_pounds"),
+        ({"type": "TopUpFundingRequested", "event_id": "T-1", "request_id": "TU-1",
+          "occurred_on": "2026-07-10", "amount_pounds": 10**12}, "/"),
+        ({"type": "TopUpFundingDecided", "event_id": "TD-1", "request_id": "TU-1",
+          "occurred_on": "2026-07-24", "outcome": "AGREED"}, "/"),
+        ({"type": "TopUpFundingDecided", "event_id": "TD-1", "request_id": "TU-1",
+          "occurred_on": "2026-07-24", "outcome": "REFUSED", "amount_pounds": 100}, "/"),
+    ],
+)
+def test_bad_sen_support_evidence_is_422(api: Api, body: dict, location: str) -> None:
+    """Dates out of assess-plan-do-review order, negative or huge sums, a decision without a sum."""
+    r = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "la",
+                 json={**body, "case_id": demo.DEMO_CASE})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["location"] == location
+    assert api.publisher.events == []
+
+
+def test_social_care_records_care_status_and_a_school_may_not(api: Api) -> None:
+    """Care status comes from social care; it is not an education event."""
+    body = {"type": "CareStatusRecorded", "event_id": "CS-1", "case_id": demo.DEMO_CASE,
+            "occurred_on": "2026-10-05", "status": "PREVIOUSLY_LOOKED_AFTER", "route": "ADOPTION"}
+    sc = api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=body)
+    assert sc.status_code == 202, sc.text
+    school = api.post(f"/api/education/cases/{demo.DEMO_CASE}/events", "school", json=body)
+    assert school.status_code == 422
+    no_route = {**body, "event_id": "CS-2", "route": None}
+    bad = api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=no_route)
+    assert bad.status_code == 422
+    vsh = {"type": "VirtualSchoolHeadNamed", "event_id": "V-1", "case_id": demo.DEMO_CASE,
+           "occurred_on": "2026-10-05", "la_code": "99"}
+    bad_la = api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=vsh)
+    assert bad_la.status_code == 422
+    assert len(api.publisher.events) == 1

@@ -44,6 +44,31 @@ def test_a_school_records_its_review_report_but_not_the_las_decision(api: Api) -
     assert len(api.publisher.events) == 1
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        body("DecisionToAssessMade", occurred_on="2026-10-05"),
+        body("FinalPlanIssued", occurred_on="2026-10-05"),
+        body("PlanCeased", occurred_on="2026-10-05"),
+        body("AmendedPlanIssued", occurred_on="2026-10-05"),
+        body("TimescaleExceptionRecorded", exception_id="X-1", ground="REG_10_4_C",
+             starts_on="2026-10-05"),
+    ],
+    ids=lambda e: e["type"],
+)
+def test_a_school_cannot_record_the_las_assessment_decisions_or_plans(
+    api: Api, event: dict[str, Any]  # noqa: F811
+) -> None:
+    """A school's URN credential cannot decide to assess, issue or cease a plan or excuse the
+    LA's limits (found in review: it could, on any case); the LA's own credential can."""
+    r = api.post(EVENTS, "school", json=event)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["location"] == "/type"
+    assert "only the local authority" in r.json()["errors"][0]["message"]
+    assert api.publisher.events == []
+    assert api.post(EVENTS, "la", json=event).status_code == 202
+
+
 def test_social_care_records_none_of_them(api: Api) -> None:  # noqa: F811
     """The social care route refuses the plan's later events (422 at /type)."""
     r = api.post(f"/api/social-care/cases/{demo.DEMO_CASE}/events", "social_care", json=DECISION)

@@ -427,3 +427,42 @@ def test_the_next_due_date_is_stored_with_the_case(processor: CaseProcessor) -> 
     assert processor.next_due(stored_before) == outcomes[0].next_due
     moved = {**state, "next_due": "2031-01-01"}  # read, not worked out again
     assert processor.next_due(moved) == date(2031, 1, 1)
+
+
+def _casework(event: dict[str, Any], by: str) -> dict[str, Any]:
+    import json
+
+    return {
+        "event_id": event["event_id"],
+        "case_id": CASE,
+        "event_type": event["type"],
+        "occurred_on": date.fromisoformat(event["occurred_on"]),
+        "recorded_by": {"system": "https://ehcp-exchange.org/Id/la-code", "value": by},
+        "event_json": json.dumps(event),
+    }
+
+
+def test_a_plan_transfer_moves_the_case_to_the_new_la(processor: CaseProcessor) -> None:
+    """Reg 15: after LA 999 transfers to 886, 886 records on the case and 999 is refused; the
+    case keeps its history (the advice request is still there)."""
+    state, _, request = opened(processor)
+    moved = {"type": "PlanTransferred", "event_id": "TR-1", "case_id": CASE,
+             "occurred_on": "2026-10-05", "from_la": "999", "to_la": "886",
+             "moved_on": "2026-10-05"}
+    # Only the owner can transfer, and only its own case.
+    with pytest.raises(ContractError, match="belongs to LA 999"):
+        processor.on_event(state, CASE, CASEWORK_EVENT, _casework(moved, "886"))
+    wrong_from = {**moved, "event_id": "TR-0", "from_la": "201"}
+    with pytest.raises(ContractError, match="transfer from LA 201"):
+        processor.on_event(state, CASE, CASEWORK_EVENT, _casework(wrong_from, "999"))
+
+    state = processor.on_event(state, CASE, CASEWORK_EVENT, _casework(moved, "999")).state
+    assert state["la_code"] == "886"
+    notice = {"type": "TransferNoticeGiven", "event_id": "TN-1", "case_id": CASE,
+              "occurred_on": "2026-10-06", "proposes_assessment": False}
+    assert processor.on_event(state, CASE, CASEWORK_EVENT, _casework(notice, "886")).changed
+    with pytest.raises(ContractError, match="belongs to LA 886"):
+        processor.on_event(state, CASE, CASEWORK_EVENT,
+                           _casework({**notice, "event_id": "TN-2"}, "999"))
+    events = processor.casework_events(state)
+    assert any(getattr(e, "request_id", None) == request["request_id"] for e in events)
