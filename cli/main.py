@@ -13,6 +13,7 @@ from cli.import_cmd import import_
 from cli.kafka_cmd import kafka
 from cli.notify_cmd import notify
 from cli.run_cmd import connectors, worker
+from cli.schemas_cmd import schemas
 from cli.topics_cmd import topics
 from cli.users_cmd import users
 from cli.workspace_cmd import workspace
@@ -29,6 +30,7 @@ case.add_command(explain)
 for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, import_, dev,
                 workspace, users, notify):
     cli.add_command(command)
+cli.add_command(schemas)
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ class KafkaPublisher:
             EventTooLargeError: the record is larger than the topic or the producer accepts.
             ContractError: the record does not fit its schema (a programming error upstream).
         """
-        value = self._codec.encode(event.schema_name, event.record)
+        value = self._codec.encode(event.schema_name, event.record, event.topic)
         ce = CloudEvent(
             id=str(event.record.get("event_id") or uuid.uuid4()),
             source=self._source,

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from ehcp.contract.avro import default_codec
 from ehcp.errors import BrokerError, PublishError, ValidationError
 from ehcp.readmodel import people, views
+from ehcp.schema_registry.codec import codec_for
 from workspace import unrouted
 from workspace.audit import ActionKind, audit_action
 from workspace.render import page
@@ -88,7 +88,7 @@ async def route(request: Request, event_id: str, session: ManagerDep, engine: En
         value = await run_in_threadpool(source.value, item.partition, item.offset)
         event = unrouted.rerouted_advice(
             value, unrouted_event_id=item.item.event_id, case_id=case_id,
-            codec=default_codec(), pseudonym_key=settings.pseudonym_key_bytes())
+            codec=codec_for(settings), pseudonym_key=settings.pseudonym_key_bytes())
         receipt = await request.app.state.publisher.publish(event)
     except ValidationError as exc:
         return queue_page(request, engine, status_code=422, error=f"{exc.message}.")
