@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 
 import httpx
 import pytest
@@ -39,11 +40,12 @@ def test_ids_and_schemas_are_cached_and_basic_auth_is_sent() -> None:
         assert request.url.path == "/apis/ccompat/v7/schemas/ids/7"
         return httpx.Response(200, json={"schema": alert.path.read_text()})
 
-    client = _client(httpx.MockTransport(handle), username="ehcp-worker", password="s3cret")
+    password = secrets.token_hex(8)
+    client = _client(httpx.MockTransport(handle), username="ehcp-worker", password=password)
     assert [client.id_of(alert) for _ in range(3)] == [7, 7, 7]
     assert [client.schema_of(7)["name"] for _ in range(3)] == ["Alert"] * 3
     assert len(seen) == 2
-    expected = "Basic " + base64.b64encode(b"ehcp-worker:s3cret").decode()
+    expected = "Basic " + base64.b64encode(f"ehcp-worker:{password}".encode()).decode()
     assert {r.headers["authorization"] for r in seen} == {expected}
 
 

@@ -171,7 +171,7 @@ def test_a_registry_that_is_down_is_not_bad_data() -> None:
 )
 def test_truncated_or_foreign_bytes_are_malformed(data: bytes) -> None:
     """Fewer than five bytes, or another first byte, name both markers."""
-    with pytest.raises(MalformedMessageError, match="C3 01.*00 \\+ id"):
+    with pytest.raises(MalformedMessageError, match=r"C3 01.*00 \+ id"):
         AvroCodec(REGISTRY, ids=FakeIds(REGISTRY)).decode(data)
 
 
@@ -202,3 +202,19 @@ def test_settings_refuse_the_confluent_format_without_a_registry_url(
     monkeypatch.setenv("EHCP_SCHEMA_WIRE_FORMAT", "avro-json")
     with pytest.raises(ConfigurationError, match="EHCP_SCHEMA_WIRE_FORMAT"):
         Settings.from_env()
+
+
+def test_a_connector_answers_503_when_the_registry_is_down() -> None:
+    """The publisher turns a registry outage into PublishError (503, retry) before Kafka."""
+    import asyncio
+
+    from connectors.kafka_publisher import KafkaPublisher, PublishedEvent
+    from ehcp.contract.cloudevents import event_type
+    from ehcp.errors import PublishError
+
+    codec = AvroCodec(REGISTRY, ids=FakeIds(REGISTRY, down=True), policy=WirePolicy(CONFLUENT))
+    publisher = KafkaPublisher(Settings(kafka_bootstrap="127.0.0.1:1"), codec, source="/tests")
+    event = PublishedEvent("ehcp.alerts.v1", "EHC-1", ALERT, _golden(ALERT), event_type(ALERT),
+                           "EHC-1")
+    with pytest.raises(PublishError, match="schema registry unavailable"):
+        asyncio.run(publisher.publish(event))
