@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(
         10.0, gt=0, description="How long a connector waits for acks=all before answering 503."
     )
+    topic_retention_ms: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-topic retention.ms overrides of the catalogue's (JSON object, topic -> "
+        'milliseconds, -1 forever, e.g. {"ehcp.alerts.v1": 2592000000}); applied by '
+        "`ehcp topics apply`. Only topics with cleanup.policy=delete (docs/contract.md).",
+    )
 
     # Schema registry (docs/contract.md, "Wire formats")
     schema_wire_format: Literal["single-object", "confluent"] = Field(
@@ -261,6 +267,15 @@ class Settings(BaseSettings):
         if self.heartbeat_interval_s * 3 > self.session_timeout_s:
             raise ValueError(
                 "EHCP_HEARTBEAT_INTERVAL_S must be at most a third of EHCP_SESSION_TIMEOUT_S"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_is_forever_or_positive(self) -> Settings:
+        bad = sorted(t for t, ms in self.topic_retention_ms.items() if ms == 0 or ms < -1)
+        if bad:
+            raise ValueError(
+                f"EHCP_TOPIC_RETENTION_MS: retention must be -1 (forever) or > 0 ms: {bad}"
             )
         return self
 
