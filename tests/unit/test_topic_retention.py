@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -39,7 +41,7 @@ def test_forever_is_allowed_for_a_topic_the_catalogue_limits() -> None:
 
 def test_a_topic_outside_the_catalogue_is_refused() -> None:
     """A typo is named, not silently ignored."""
-    with pytest.raises(ConfigurationError, match="ehcp.alert.v1"):
+    with pytest.raises(ConfigurationError, match=re.escape("ehcp.alert.v1")):
         with_retention(catalogue(APP), {"ehcp.alert.v1": DAY_MS}, APP)
 
 
@@ -55,7 +57,7 @@ def test_settings_refuse_zero_and_negative_retention(monkeypatch: pytest.MonkeyP
                                                     value: str) -> None:
     """0 ms (delete at once) and values below -1 are configuration errors naming the topic."""
     monkeypatch.setenv("EHCP_TOPIC_RETENTION_MS", f'{{"{REFERRALS.name}": {value}}}')
-    with pytest.raises(ConfigurationError, match=REFERRALS.name):
+    with pytest.raises(ConfigurationError, match=re.escape(REFERRALS.name)):
         Settings.from_env()
 
 
