@@ -7,6 +7,7 @@ import click
 from cli.agencies_cmd import agencies
 from cli.case_cmd import alerts, case
 from cli.casework_cmd import explain
+from cli.child_cmd import child
 from cli.dev_cmd import dev
 from cli.dlq_cmd import dlq
 from cli.import_cmd import import_
@@ -31,6 +32,7 @@ for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, 
                 workspace, users, notify):
     cli.add_command(command)
 cli.add_command(schemas)
+cli.add_command(child)
 
 
 def main() -> None:
