@@ -236,3 +236,30 @@ def test_a_worker_reads_both_formats_and_writes_the_configured_one(
                            text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["case_id"] == next(iter(cases))
+
+
+def test_the_projector_reads_the_confluent_statuses_into_the_read_model(
+    mixed_worker: tuple[Settings, dict[str, str]], tmp_path: Path,
+) -> None:
+    """`ehcp workspace rebuild` with the registry configured projects the 00 + id case statuses
+    (run after the worker test, whose statuses are on the topic)."""
+    from sqlalchemy import select
+
+    from ehcp.readmodel import tables
+    from ehcp.readmodel.store import open_engine
+
+    _, env = mixed_worker
+    url = f"sqlite:///{tmp_path / 'readmodel.sqlite3'}"
+    done = subprocess.run([sys.executable, "-m", "cli.main", "workspace", "rebuild"],
+                          env={**env, "EHCP_READMODEL_URL": url}, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            projected = set(conn.execute(select(tables.cases.c.case_id)).scalars())
+            errors = conn.execute(select(tables.projection_errors)).all()
+    finally:
+        engine.dispose()
+    assert {f"EHC-999-REG-{n:03d}" for n in range(8)} <= projected
+    assert errors == []
