@@ -17,9 +17,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from ehcp.contract.avro import AvroCodec
 from ehcp.errors import BrokerError, PublishError, ValidationError
 from ehcp.readmodel import people, views
 from ehcp.schema_registry.codec import codec_for
+from ehcp.settings import Settings
 from workspace import unrouted
 from workspace.audit import ActionKind, audit_action
 from workspace.render import page
@@ -64,6 +66,14 @@ async def _queued(request: Request, session: people.SessionInfo, engine: Any,
     return found
 
 
+def _codec(request: Request, settings: Settings) -> AvroCodec:
+    """One codec per app (parsing the schemas, and the schema registry client's id cache)."""
+    codec: AvroCodec | None = getattr(request.app.state, "codec", None)
+    if codec is None:
+        codec = request.app.state.codec = codec_for(settings)
+    return codec
+
+
 @router.post("/queue/{event_id}/route")
 async def route(request: Request, event_id: str, session: ManagerDep, engine: EngineDep,
                 clock: ClockDep, settings: SettingsDep) -> Response:
@@ -88,7 +98,7 @@ async def route(request: Request, event_id: str, session: ManagerDep, engine: En
         value = await run_in_threadpool(source.value, item.partition, item.offset)
         event = unrouted.rerouted_advice(
             value, unrouted_event_id=item.item.event_id, case_id=case_id,
-            codec=codec_for(settings), pseudonym_key=settings.pseudonym_key_bytes())
+            codec=_codec(request, settings), pseudonym_key=settings.pseudonym_key_bytes())
         receipt = await request.app.state.publisher.publish(event)
     except ValidationError as exc:
         return queue_page(request, engine, status_code=422, error=f"{exc.message}.")
