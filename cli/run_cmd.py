@@ -66,6 +66,10 @@ def connectors() -> None:
             "connectors.app:production_app", factory=True, workers=settings.http_workers,
             host=settings.http_host, port=settings.http_port, log_config=None,
             access_log=False, ssl_certfile=certfile, ssl_keyfile=keyfile,
+            # uvicorn kills a worker process that does not answer its health ping within this
+            # many seconds (default 5) and starts another; on a loaded host a starting worker
+            # (imports, schemas, Kafka feeds) took longer, and was killed again and again.
+            timeout_worker_healthcheck=30,
         )
         return
     uvicorn.run(
