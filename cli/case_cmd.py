@@ -13,6 +13,7 @@ from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import ALERTS, CASE_STATUS
 from ehcp.kafka_io.dedupe import RECENT_EVENT_IDS, RecentIds
 from ehcp.kafka_io.readers import decode_all, latest_for_key, read_partitions
+from ehcp.schema_registry.codec import codec_for
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,7 +85,7 @@ def show(case_id: str, as_json: bool) -> None:
     record = latest_for_key(settings, CASE_STATUS.name, case_id)
     if record is None:
         raise click.ClickException(f"no status for case {case_id} yet")
-    _, status = default_codec().decode(record.value or b"")
+    _, status = codec_for(settings).decode(record.value or b"")
     click.echo(json.dumps(_jsonable(status), indent=2) if as_json else render_status(status))
 
 
@@ -138,7 +139,7 @@ def tail(follow: bool, as_json: bool) -> None:
     last RECENT_EVENT_IDS event ids are remembered (docs/contract.md, "Reading alerts").
     """
     settings = load_settings()
-    codec = default_codec()
+    codec = codec_for(settings)
     recent = RecentIds(RECENT_EVENT_IDS)
     for _, alert in decode_all(codec, read_partitions(settings, ALERTS.name, follow=follow)):
         if not recent.first_time(str(alert["event_id"])):

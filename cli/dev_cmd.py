@@ -29,7 +29,6 @@ from cli.common import load_settings, reports_errors
 from cli.dev_env import apply_dev_env
 from cli.dev_workspace import demo_manager, wait_for_tray
 from connectors.auth import FileCredentialStore, new_credential
-from ehcp.contract.avro import default_codec
 from ehcp.contract.topics import CASE_STATUS, catalogue
 from ehcp.errors import EhcpError
 from ehcp.identifiers import LA_CODE_SYSTEM, ODS_ORGANISATION_SYSTEM
@@ -37,6 +36,7 @@ from ehcp.kafka_io.broker.local import BrokerConfig, LocalBroker
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import latest_for_key
 from ehcp.readmodel.store import create_tables, open_engine, outdated_columns, reset
+from ehcp.schema_registry.codec import codec_for
 from ehcp.settings import Settings
 
 
@@ -168,7 +168,7 @@ def wait_for_advice(
     procs: list[subprocess.Popen[bytes]] | None = None,
 ) -> dict[str, Any]:
     """Poll the case-status topic until the given advice types show RECEIVED."""
-    codec = default_codec()
+    codec = codec_for(settings)
     deadline = time.monotonic() + timeout_s
     status = None
     while time.monotonic() < deadline:

@@ -48,7 +48,7 @@ def import_(
     docs/csv-import.md. A dry run needs neither EHCP_PSEUDONYM_KEY nor a Kafka broker.
     """
     from connectors.kafka_publisher import KafkaPublisher
-    from ehcp.contract.avro import default_codec
+    from ehcp.schema_registry.codec import codec_for
 
     settings = load_settings()
     # A dry run publishes nothing, so it needs no key to pseudonymise Kafka keys and no broker.
@@ -66,7 +66,7 @@ def import_(
     publisher = (
         None
         if dry_run
-        else KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/import")
+        else KafkaPublisher(settings, codec_for(settings), source="/ehcp-exchange/import")
     )
 
     async def run() -> ImportReport:

@@ -19,12 +19,12 @@ from cli.common import load_settings, reports_errors
 from cli.supervisor import WorkerSlot, claim_worker_slot, supervise
 from ehcp.casework.calendar import Calendar
 from ehcp.clock import Clock, SystemClock
-from ehcp.contract.avro import default_codec
 from ehcp.errors import ValidationError
 from ehcp.identifiers import normalise_la_code
 from ehcp.logs import configure_logging
 from ehcp.readmodel import people
 from ehcp.readmodel.store import open_engine
+from ehcp.schema_registry.codec import codec_for
 from ehcp.settings import Settings
 from notify import model, store
 from notify.consumer import run as run_consumer
@@ -116,7 +116,7 @@ def run(no_supervise: bool) -> None:
     signal.signal(signal.SIGINT, stop)
     engine = _engine(settings)
     try:
-        run_consumer(settings, build_notifier(settings, engine, instance_id), default_codec(),
+        run_consumer(settings, build_notifier(settings, engine, instance_id), codec_for(settings),
                      should_stop=lambda: stopping)
     finally:
         engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.common import load_settings, reports_errors
-from ehcp.contract.topics import catalogue
+from ehcp.contract.topics import catalogue, with_retention
 from ehcp.kafka_io.kafka_clients import apply_topics
 
 
@@ -30,11 +30,18 @@ def apply(dry_run: bool) -> None:
 
 
 @topics.command("list")
+@reports_errors
 def list_() -> None:
-    """Print the catalogue: name, key, value schema, cleanup policy, description."""
+    """Print the catalogue: name, key, value schema, cleanup policy, retention, description.
+
+    Retention is what `topics apply` sets: the catalogue's, or EHCP_TOPIC_RETENTION_MS's.
+    """
     settings = load_settings()
-    for spec in catalogue(settings.app_id):
+    specs = with_retention(catalogue(settings.app_id), settings.topic_retention_ms,
+                           settings.app_id)
+    for spec in specs:
+        retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms}ms"
         click.echo(
             f"{spec.name}\tkey={spec.key}\tvalue={spec.value_schema or 'raw bytes'}\t"
-            f"{spec.cleanup_policy}\t{spec.description}"
+            f"{spec.cleanup_policy}\tretention={retention}\t{spec.description}"
         )

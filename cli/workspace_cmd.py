@@ -9,11 +9,11 @@ from types import FrameType
 import click
 
 from cli.common import load_settings, reports_errors
-from ehcp.contract.avro import default_codec
 from ehcp.kafka_io.kafka_clients import require_access
 from ehcp.kafka_io.projector import ProjectionReport, project
 from ehcp.logs import configure_logging
 from ehcp.readmodel.store import create_tables, open_engine, reset
+from ehcp.schema_registry.codec import codec_for
 from ehcp.settings import Settings
 
 
@@ -38,7 +38,7 @@ def _run(settings: Settings, *, rebuild: bool, follow: bool) -> ProjectionReport
             reset(engine)
         else:
             create_tables(engine)
-        return project(settings, engine, default_codec(), follow=follow,
+        return project(settings, engine, codec_for(settings), follow=follow,
                        should_stop=lambda: stopping)
     finally:
         signal.signal(signal.SIGTERM, previous)

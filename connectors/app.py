@@ -284,13 +284,13 @@ def create_production_app(settings: Settings) -> FastAPI:
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.stores import open_stores
     from connectors.task_feed import KafkaTaskEvents, ReminderFeed, TaskFeed
-    from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
+    from ehcp.schema_registry.codec import codec_for
     from notify import store as notify_store
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first submission
     stores = open_stores(settings)
-    codec = default_codec()
+    codec = codec_for(settings)
     publisher = KafkaPublisher(settings, codec, source="/ehcp-exchange/connectors")
     # Read only for the read model's own tables (the projector writes them); the FHIR
     # Subscriptions and the Tasks they queue go to the notifier's tables (notify.store).

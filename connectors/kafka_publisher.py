@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLarge
 from connectors.ports import PublishedEvent, PublishReceipt
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.cloudevents import CloudEvent
-from ehcp.errors import EventTooLargeError, PublishError
+from ehcp.errors import EventTooLargeError, PublishError, SchemaRegistryError
 from ehcp.kafka_io.kafka_clients import aiokafka_config
 from ehcp.kafka_io.limits import MAX_REQUEST_SIZE, TopicLimits, check_record_size, record_size
 from ehcp.metrics import metrics
@@ -85,11 +85,16 @@ class KafkaPublisher:
         """Send one event and wait for acks=all.
 
         Raises:
-            PublishError: Kafka unavailable or the send timed out; nothing is acknowledged.
+            PublishError: Kafka (or, for the Confluent wire format, the schema registry)
+                unavailable or the send timed out; nothing is acknowledged.
             EventTooLargeError: the record is larger than the topic or the producer accepts.
             ContractError: the record does not fit its schema (a programming error upstream).
         """
-        value = self._codec.encode(event.schema_name, event.record)
+        try:
+            value = self._codec.encode(event.schema_name, event.record, event.topic)
+        except SchemaRegistryError as exc:  # the Confluent format's registry: retry later (503)
+            log.error("schema_registry_unavailable", topic=event.topic, error=str(exc))
+            raise PublishError(f"schema registry unavailable: {exc}") from exc
         ce = CloudEvent(
             id=str(event.record.get("event_id") or uuid.uuid4()),
             source=self._source,

@@ -16,6 +16,8 @@ edge with ``raise ... from exc`` so callers only ever handle these types::
     │   └── EventTooLargeError      the event would exceed the topic's message size (413)
     ├── AuthError                   authentication or authorisation refused
     ├── PublishError                an event could not be made durable in Kafka (503 at the edge)
+    ├── SchemaRegistryError         the schema registry is unreachable or refused a request
+    │   └── SchemaIncompatibleError the registry refused a schema under its compatibility rule
     ├── ReadModelError              the workspace read model's database refused or is unreachable
     ├── NotFoundError               no such record among those the caller may see (404)
     ├── StoreError                  the connectors' shared store (PostgreSQL) refused or is down
@@ -121,6 +123,18 @@ class PublishError(EhcpError):
     def __init__(self, message: str, *, pending: Awaitable[Any] | None = None) -> None:
         super().__init__(message)
         self.pending = pending
+
+
+class SchemaRegistryError(EhcpError):
+    """The schema registry (Confluent wire format) is unreachable or refused a request.
+
+    Not a :class:`ContractError`: the message being encoded or decoded may be fine, so a worker
+    that meets this stops (and is restarted) instead of dead-lettering the input.
+    """
+
+
+class SchemaIncompatibleError(SchemaRegistryError):
+    """The registry refused a schema version under the subject's compatibility rule (409)."""
 
 
 class CaseworkError(EhcpError):

@@ -9,6 +9,7 @@ one for a local run).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,43 @@ class Settings(BaseSettings):
     min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas for topics.")
     publish_timeout_s: float = Field(
         10.0, gt=0, description="How long a connector waits for acks=all before answering 503."
+    )
+    topic_retention_ms: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-topic retention.ms overrides of the catalogue's (JSON object, topic -> "
+        'milliseconds, -1 forever, e.g. {"ehcp.alerts.v1": 2592000000}); applied by '
+        "`ehcp topics apply`. Only topics with cleanup.policy=delete (docs/contract.md).",
+    )
+
+    # Schema registry (docs/contract.md, "Wire formats")
+    schema_wire_format: Literal["single-object", "confluent"] = Field(
+        "single-object",
+        description="Wire format the connectors and the worker write: Avro single-object encoding "
+        "(C3 01 + schema fingerprint) or the Confluent format (00 + registry schema id, needs "
+        "EHCP_SCHEMA_REGISTRY_URL). Readers take both whatever this says.",
+    )
+    schema_wire_format_topics: dict[str, Literal["single-object", "confluent"]] = Field(
+        default_factory=dict,
+        description="Per-topic overrides of EHCP_SCHEMA_WIRE_FORMAT (JSON object, topic -> "
+        'format, e.g. {"ehcp.alerts.v1": "confluent"}), to move writers one topic at a time.',
+    )
+    schema_registry_url: str | None = Field(
+        None,
+        description="Base URL of a Confluent-compatible schema registry API, e.g. "
+        "http://registry:8080/apis/ccompat/v7 (Apicurio). Needed to write, or to read, the "
+        "Confluent format.",
+    )
+    schema_registry_username: str | None = Field(
+        None, description="HTTP basic user for the schema registry (none: no authentication)."
+    )
+    schema_registry_password: SecretStr | None = Field(
+        None, description="Password of EHCP_SCHEMA_REGISTRY_USERNAME."
+    )
+    schema_registry_ca_file: Path | None = Field(
+        None, description="PEM CA bundle to verify an https registry (default: the system CAs)."
+    )
+    schema_registry_timeout_s: float = Field(
+        5.0, gt=0, description="Give up one schema registry request after this many seconds."
     )
 
     # Streams (Faust)
@@ -269,6 +307,27 @@ class Settings(BaseSettings):
     def _metrics_token_long_enough(self) -> Settings:
         if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
             raise ValueError("EHCP_METRICS_TOKEN must be at least 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_is_forever_or_positive(self) -> Settings:
+        bad = sorted(t for t, ms in self.topic_retention_ms.items() if ms == 0 or ms < -1)
+        if bad:
+            raise ValueError(
+                f"EHCP_TOPIC_RETENTION_MS: retention must be -1 (forever) or > 0 ms: {bad}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _confluent_needs_a_registry(self) -> Settings:
+        confluent = self.schema_wire_format == "confluent" or (
+            "confluent" in self.schema_wire_format_topics.values()
+        )
+        if confluent and not self.schema_registry_url:
+            raise ValueError(
+                "the Confluent wire format (EHCP_SCHEMA_WIRE_FORMAT or "
+                "EHCP_SCHEMA_WIRE_FORMAT_TOPICS) needs EHCP_SCHEMA_REGISTRY_URL"
+            )
         return self
 
     @classmethod

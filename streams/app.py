@@ -25,7 +25,7 @@ from typing import Any
 import faust
 
 from ehcp.clock import Clock, SystemClock
-from ehcp.contract.avro import AvroCodec, default_codec
+from ehcp.contract.avro import AvroCodec
 from ehcp.contract.records import short_name
 from ehcp.contract.topics import (
     ADVICE_REQUESTS,
@@ -42,6 +42,7 @@ from ehcp.contract.topics import (
 from ehcp.kafka_io.kafka_clients import sasl_credentials, ssl_context
 from ehcp.kafka_io.limits import TopicLimits
 from ehcp.metrics import metrics
+from ehcp.schema_registry.codec import codec_for
 from ehcp.settings import Settings
 from streams.agents import Stage, Step, run_stage
 from streams.io import Outbox
@@ -115,7 +116,7 @@ def create_app(
     processor: CaseProcessor | None = None,
 ) -> faust.App:
     """Build the Faust app with its topics, tables, agents and timers."""
-    codec = codec or default_codec()
+    codec = codec or codec_for(settings)
     processor = processor or CaseProcessor.default(settings.pseudonym_key_bytes())
     app = _faust_app(settings)
     topics = {

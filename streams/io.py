@@ -86,7 +86,8 @@ class Outbox:
             time=datetime.now(UTC),
             subject=subject,
         )
-        return _Prepared(spec.name, key.encode(), self.codec.encode(schema, record), ce.headers())
+        value = self.codec.encode(schema, record, spec.name)
+        return _Prepared(spec.name, key.encode(), value, ce.headers())
 
     async def _check(self, out: _Prepared) -> None:
         size = record_size(out.key, out.value, out.headers)

@@ -82,6 +82,23 @@ def kafka_security(kafka_broker: LocalBroker) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start a real Apicurio Registry (in memory) for the session; yield its Confluent API URL.
+
+    Its archive is fetched with Maven into ``.ehcp/apicurio`` on first use, like the Kafka jars.
+    """
+    from ehcp.schema_registry.local import LocalRegistry
+
+    (port,) = free_ports(1)
+    registry = LocalRegistry(tmp_path_factory.mktemp("apicurio"), port, REPO / ".ehcp" / "apicurio")
+    registry.start()
+    try:
+        yield registry.url
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="session")
 def pseudonym_key() -> str:
     """A random pseudonym key for this session."""
     return secrets.token_hex(32)

@@ -171,11 +171,11 @@ def create_production_app(settings: Settings) -> FastAPI:
     from connectors.audit import FileAuditSpool
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.stores import open_stores
-    from ehcp.contract.avro import default_codec
     from ehcp.readmodel.store import open_engine
+    from ehcp.schema_registry.codec import codec_for
 
     settings.pseudonym_key_bytes()  # fail at start-up, not on the first advice recorded
-    publisher = KafkaPublisher(settings, default_codec(), source="/ehcp-exchange/workspace")
+    publisher = KafkaPublisher(settings, codec_for(settings), source="/ehcp-exchange/workspace")
     engine = open_engine(settings.readmodel_database_url())
     stores = open_stores(settings)  # the connectors' document store (files or PostgreSQL)
 

@@ -9,10 +9,12 @@ same key are co-partitioned and more workers in one consumer group split the wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
 from ehcp.contract import records
+from ehcp.errors import ConfigurationError
 
 FOREVER: Final = -1
 DAY_MS: Final = 24 * 60 * 60 * 1000
@@ -204,3 +206,34 @@ def catalogue(app_id: str) -> tuple[TopicSpec, ...]:
     """Every topic EHCP Exchange needs, event topics first (then the workspace's reminders,
     audit, then changelogs)."""
     return (*EVENT_TOPICS, REMINDERS, AUDIT, *changelog_topics(app_id))
+
+
+def with_retention(
+    specs: Sequence[TopicSpec], overrides: Mapping[str, int], app_id: str
+) -> tuple[TopicSpec, ...]:
+    """``specs`` with the operator's ``retention.ms`` overrides (``EHCP_TOPIC_RETENTION_MS``).
+
+    Time retention only deletes from ``delete`` topics; a compacted topic (case status, the
+    workers' changelogs) keeps each key's latest record whatever its retention, so an override
+    there would promise a deletion Kafka does not make: it is refused (a case leaves those
+    topics by a tombstone, docs/security.md).
+
+    Raises:
+        ConfigurationError: an override names a topic outside the catalogue, or a compacted one.
+    """
+    known = {spec.name: spec for spec in catalogue(app_id)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"EHCP_TOPIC_RETENTION_MS names topics outside the catalogue: {', '.join(unknown)}"
+        )
+    compacted = sorted(t for t in overrides if known[t].cleanup_policy != "delete")
+    if compacted:
+        raise ConfigurationError(
+            "EHCP_TOPIC_RETENTION_MS cannot shorten compacted topics (Kafka keeps each key's "
+            f"latest record there regardless): {', '.join(compacted)}"
+        )
+    return tuple(
+        replace(spec, retention_ms=overrides[spec.name]) if spec.name in overrides else spec
+        for spec in specs
+    )

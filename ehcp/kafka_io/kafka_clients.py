@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ehcp.contract.topics import TopicSpec
+from ehcp.contract.topics import TopicSpec, with_retention
 from ehcp.errors import BrokerError, ConfigurationError
 from ehcp.settings import Settings
 
@@ -238,10 +238,17 @@ def apply_topics(
     """Create missing topics and align configuration and partition counts. Idempotent.
 
     Partition counts only grow (shrinking is impossible in Kafka and would break keying).
+    Retention is the catalogue's unless ``EHCP_TOPIC_RETENTION_MS`` overrides it. Changed
+    settings are altered incrementally (IncrementalAlterConfigs, as kafka-python picks on any
+    Kafka 2.3+ broker; said explicitly here), so a topic's other settings (e.g. an operator's
+    ``max.message.bytes``) stay as they are.
 
     Raises:
         BrokerError: Kafka refused or could not be reached.
+        ConfigurationError: a retention override Kafka could not honour (see
+            :func:`~ehcp.contract.topics.with_retention`).
     """
+    specs = with_retention(specs, settings.topic_retention_ms, settings.app_id)
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
     from kafka.errors import KafkaError
@@ -308,7 +315,8 @@ def apply_topics(
                     )
                     if not dry_run:
                         admin.alter_configs(
-                            [ConfigResource(ConfigResourceType.TOPIC, spec.name, diff)]
+                            [ConfigResource(ConfigResourceType.TOPIC, spec.name, diff)],
+                            incremental=True,
                         )
     except KafkaError as exc:
         raise BrokerError(f"Kafka refused the topic change: {type(exc).__name__}: {exc}") from exc

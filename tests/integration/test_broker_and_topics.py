@@ -66,3 +66,53 @@ def test_topics_apply_repairs_a_drifted_config(kafka_settings: Settings) -> None
         20,
         what="the repair to be visible",
     )
+
+
+def _topic_configs(settings: Settings, name: str) -> dict[str, str]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        return {k: v["value"] for k, v in described["topic"][name].items()}
+    finally:
+        admin.close()
+
+
+def test_a_retention_override_is_set_on_the_broker_and_other_settings_stay(
+    kafka_settings: Settings,
+) -> None:
+    """EHCP_TOPIC_RETENTION_MS reaches the broker's topic config; cleanup.policy,
+    min.insync.replicas and a hand-set max.message.bytes are untouched."""
+    spec = next(s for s in catalogue(kafka_settings.app_id) if s.name == "ehcp.case-ticks.v1")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
+                                            {"max.message.bytes": "2000000"})], incremental=True)
+    finally:
+        admin.close()
+    week = 7 * 24 * 3600 * 1000
+    override = kafka_settings.model_copy(update={"topic_retention_ms": {spec.name: week}})
+    try:
+        planned = apply_topics(override, [spec], dry_run=True)
+        assert [(c.topic, c.action, c.detail) for c in planned] == [
+            (spec.name, "config", f"retention.ms={week}")]
+        apply_topics(override, [spec])
+        wait_until(lambda: _topic_configs(kafka_settings, spec.name)["retention.ms"] == str(week),
+                   30, what="the retention override on the broker")
+        configs = _topic_configs(kafka_settings, spec.name)
+        assert configs["cleanup.policy"] == "delete"
+        assert configs["min.insync.replicas"] == str(kafka_settings.min_insync_replicas)
+        assert configs["max.message.bytes"] == "2000000"
+        wait_until(lambda: not apply_topics(override, [spec], dry_run=True), 20,
+                   what="the override to be up to date")
+    finally:
+        apply_topics(kafka_settings, [spec])  # the catalogue's 30 days again
+        admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap)
+        try:
+            admin.reset_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name,
+                                                {"max.message.bytes": None})])
+        finally:
+            admin.close()
+    wait_until(lambda: _topic_configs(kafka_settings, spec.name)["retention.ms"]
+               == str(spec.retention_ms), 30, what="the catalogue's retention back")
+    wait_until(lambda: _topic_configs(kafka_settings, spec.name).get("max.message.bytes")
+               != "2000000", 30, what="max.message.bytes back to the broker default")

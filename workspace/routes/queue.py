@@ -20,9 +20,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from ehcp.contract.avro import default_codec
+from ehcp.contract.avro import AvroCodec
 from ehcp.errors import BrokerError, PublishError, ValidationError
 from ehcp.readmodel import people, views
+from ehcp.schema_registry.codec import codec_for
+from ehcp.settings import Settings
 from workspace import unrouted
 from workspace.audit import ActionKind, audit_action
 from workspace.render import page
@@ -66,6 +68,14 @@ async def _queued(request: Request, session: people.SessionInfo, engine: Any,
         await audit_refusal(request, session.user, "unrouted contribution not in the queue")
         raise NotFound()
     return found
+
+
+def _codec(request: Request, settings: Settings) -> AvroCodec:
+    """One codec per app (parsing the schemas, and the schema registry client's id cache)."""
+    codec: AvroCodec | None = getattr(request.app.state, "codec", None)
+    if codec is None:
+        codec = request.app.state.codec = codec_for(settings)
+    return codec
 
 
 @router.post("/queue/{event_id}/route")
@@ -154,7 +164,7 @@ async def _publish_decision(request: Request, item: views.UnroutedAt, decision: 
     stored = await run_in_threadpool(source.record, item.partition, item.offset)
     event = unrouted.unrouted_decided(
         stored, unrouted_event_id=item.item.event_id, decision=decision, case_id=case_id,
-        user_id=session.user.user_id, decided_at=clock.now(), codec=default_codec(),
+        user_id=session.user.user_id, decided_at=clock.now(), codec=_codec(request, settings),
         pseudonym_key=settings.pseudonym_key_bytes())
     receipt = await request.app.state.publisher.publish(event)
     return event, receipt
