@@ -230,6 +230,11 @@ class AdviceRequestIn(_Strict):
     sent_on: date = Field(description="When the LA sent the request; the 6 weeks run from here.")
 
 
+#: Part 3 of the Children and Families Act 2014 (EHC needs assessments) came into force on
+#: 1 September 2014: no request for one can be dated earlier.
+EHC_NEEDS_ASSESSMENTS_FROM: Final = datetime(2014, 9, 1, tzinfo=ZoneInfo(LONDON))
+
+
 def check_referral(body: ReferralIn, now: datetime) -> None:
     """Refuse a referral dated in the future, received before the child was born, or asking an
     NHS body for advice without the child's NHS number (its Task names the patient by it).
@@ -253,6 +258,12 @@ def check_referral(body: ReferralIn, now: datetime) -> None:
         )
     if body.child.date_of_birth > now.astimezone(ZoneInfo(LONDON)).date():
         raise ValidationError("date_of_birth is in the future", location="/child/date_of_birth")
+    if body.received_at < EHC_NEEDS_ASSESSMENTS_FROM:
+        # Also keeps the London conversion below in range (year 1 at UTC is year 0 in London).
+        raise ValidationError(
+            "received_at is before 1 September 2014, when requests for an EHC needs assessment "
+            "began (Children and Families Act 2014, Part 3)", location="/received_at"
+        )
     if body.received_at.astimezone(ZoneInfo(LONDON)).date() < body.child.date_of_birth:
         raise ValidationError(
             "received_at is before the child's date of birth", location="/received_at"

@@ -48,6 +48,7 @@ from ehcp.contract.topics import (
     CONTRIBUTIONS_ROUTED,
     DEAD_LETTER,
     REFERRALS,
+    REMINDERS,
     TASK_STATUS,
     UNROUTED,
     TopicSpec,
@@ -130,8 +131,8 @@ WORKER_ROUTING_INPUTS: Final = (CONTRIBUTIONS, CHILD_INDEX)
 WORKER_CASE_INPUTS: Final = (
     REFERRALS, CASEWORK_EVENTS, ADVICE_REQUESTS, TASK_STATUS, CONTRIBUTIONS_ROUTED, CASE_TICKS,
 )
-#: Everything the worker's stages and timer emit, and its dead letters. Contributions: on main
-#: (merged after this list was written) the routing stage re-publishes a contribution a person
+#: Everything the worker's stages and timer emit, and its dead letters. Contributions:
+#: the routing stage re-publishes a contribution a person
 #: routed by hand (``UnroutedDecided``) to ``ehcp.contributions.v1``, so the worker writes it.
 WORKER_OUTPUTS: Final = (
     CONTRIBUTIONS_ROUTED, UNROUTED, ALERTS, CHILD_INDEX, ADVICE_REQUESTS, CASE_STATUS, CASE_TICKS,
@@ -142,11 +143,14 @@ WORKER_OUTPUTS: Final = (
 CONNECTOR_OUTPUTS: Final = (
     REFERRALS, CONTRIBUTIONS, CASEWORK_EVENTS, ADVICE_REQUESTS, TASK_STATUS, AUDIT,
 )
-#: What the connectors follow: the Task feed, the FHIR Subscription reminders, case owners.
-CONNECTOR_INPUTS: Final = (ADVICE_REQUESTS, TASK_STATUS, ALERTS, REFERRALS)
-#: What the workspace web app publishes (advice and casework events its users record, routed
-#: unrouted contributions, audit events) and reads (one unrouted record, by position).
-WORKSPACE_OUTPUTS: Final = (CONTRIBUTIONS, CASEWORK_EVENTS, AUDIT)
+#: What the connectors follow: the Task feed, the FHIR Subscription reminders (alerts and the
+#: LA's own reminders), and case owners (referrals, and casework events for reg 15 transfers).
+CONNECTOR_INPUTS: Final = (ADVICE_REQUESTS, TASK_STATUS, ALERTS, REMINDERS, REFERRALS,
+                           CASEWORK_EVENTS)
+#: What the workspace web app publishes (advice and casework events its users record, decisions
+#: on unrouted contributions, reminders to a late agency, audit events) and reads (one unrouted
+#: record, by position).
+WORKSPACE_OUTPUTS: Final = (CONTRIBUTIONS, CASEWORK_EVENTS, REMINDERS, AUDIT)
 WORKSPACE_INPUTS: Final = (UNROUTED,)
 #: What the notifiers consume (notify/consumer.py).
 NOTIFIER_INPUTS: Final = (REFERRALS, ALERTS)

@@ -88,20 +88,32 @@ def test_a_review_kept_in_time_with_no_amendment_leaves_nothing_open(pipeline: P
         {"type": "ReviewDecisionMade", "occurred_on": today.isoformat(), "outcome": "MAINTAIN"},
     ])
 
-    def settled() -> dict[str, Any] | None:
-        status = status_of(pipeline.settings, case_id)
-        return status if status and status["as_of"] == today else None
+    def review_dates(status: dict[str, Any]) -> dict[str, str]:
+        return {d["name"]: d["status"] for d in status.get("statutory_dates") or []
+                if d["name"].startswith("review_")}
 
-    status = wait_until(settled, 120, what="the case status as of today")
+    def settled() -> dict[str, Any] | None:
+        """The status once the decision has been read (the review decision date is MET)."""
+        status = status_of(pipeline.settings, case_id)
+        if status and status["as_of"] == today and \
+                review_dates(status).get("review_decision_due") == "MET":
+            return status
+        return None
+
+    status = wait_until(settled, 120, what="the case status with the review decision")
+    assert review_dates(status) == dict.fromkeys(
+        ("review_invitations_due", "review_advice_circulated_due", "review_report_due",
+         "review_decision_due"), "MET")
     assert status["stage"] == "PLAN_MAINTAINED"
     assert status["open_alerts"] == 0
-    # While the events arrive one by one a step can be briefly "at risk" (raised, then resolved
-    # by the next event); nothing is ever missed, and nothing stays open.
+    # While the events arrive one by one a step can be briefly "at risk", or even "missed" when
+    # the worker's timer ticks the case to today between two of them (raised, then resolved by
+    # the event recording the step); what matters is that every date ends MET (above) and
+    # nothing stays open.
     def all_resolved() -> tuple[list[dict[str, Any]]] | None:
         alerts = [a for a in alerts_for(pipeline, case_id) if a["kind"].startswith("DEADLINE")]
         raised = {a["alert_id"] for a in alerts if a["status"] == "RAISED"}
         resolved = {a["alert_id"] for a in alerts if a["status"] == "RESOLVED"}
         return (alerts,) if raised == resolved else None
 
-    (deadline_alerts,) = wait_until(all_resolved, 60, what="every deadline alert resolved")
-    assert [a for a in deadline_alerts if a["kind"] == "DEADLINE_MISSED"] == []
+    wait_until(all_resolved, 60, what="every deadline alert resolved")

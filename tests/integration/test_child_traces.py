@@ -55,7 +55,7 @@ def test_every_place_holding_the_child_is_listed_and_no_other_child(
             conn.execute(insert(tables.cases).values(
                 case_id=case_id, la_code="999", stage="ASSESSMENT", received_on=None,
                 final_plan_due_on=None, as_of=datetime.now(UTC).date(), open_alerts=0,
-                kafka_partition=0, kafka_offset=0, change_seq=1, updated_at=datetime.now(UTC)))
+                has_statutory_dates=False, kafka_partition=0, kafka_offset=0, change_seq=1, updated_at=datetime.now(UTC)))
     finally:
         engine.dispose()
     documents = tmp_path / "documents"

@@ -176,7 +176,7 @@ def _post_when_ready(base: str, token: str, body: Any) -> httpx.Response:
 
 def _published_contributions(settings: Settings) -> set[str]:
     codec = default_codec()
-    return {codec.decode(r.value or b"")[1]["contribution_id"]
+    return {codec.decode(r.value or b"")[1].get("contribution_id")
             for r in read_partitions(settings, CONTRIBUTIONS.name)}
 
 
