@@ -12,11 +12,13 @@ import pytest
 from ehcp.casework.jsonl import dumps
 from ehcp.contract.avro import default_codec
 from ehcp.contract.records import (
+    ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
     CASEWORK_EVENT_RECORDED,
     REFERRAL_RECEIVED,
 )
+from ehcp.contract.topics import ADVICE_REQUESTS
 from ehcp.errors import ContractError
 from streams.stages.case_store import stored_casework_events
 from streams.stages.cases import CaseProcessor
@@ -27,9 +29,16 @@ CODEC = default_codec()
 
 
 def inputs() -> list[tuple[str, dict[str, Any]]]:
-    """A referral, medical advice and a tick: two inputs that state casework events, one that does not."""
+    """A referral, the advice request it sends read back, medical advice and a tick.
+
+    Three inputs state casework events, the tick does not. The request is folded into the case
+    with the referral (the read-back changes nothing); earlier versions stored it on read-back.
+    """
+    opened = CaseProcessor.default(KEY).on_event(None, CASE, REFERRAL_RECEIVED, referral())
+    request = next(dict(e.record) for e in opened.outputs if e.topic == ADVICE_REQUESTS)
     return [
         (REFERRAL_RECEIVED, referral()),
+        (ADVICE_REQUESTED, request),
         (ADVICE_SUBMITTED, medical(datetime(2026, 10, 1, 9, tzinfo=UTC), None)),
         (CASE_TICK, tick(date(2026, 10, 20))),
     ]
@@ -63,6 +72,7 @@ def test_inputs_are_stored_as_casework_events_not_avro() -> None:
     state = fold(CaseProcessor.default(KEY), inputs())
     assert [item["event"]["type"] for item in state["inputs"]] == [
         "RequestForAssessmentReceived",
+        "AdviceRequested",
         "AdviceSubmitted",
     ]
     assert all("avro" not in item for item in state["inputs"])
