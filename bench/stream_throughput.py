@@ -175,12 +175,12 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def cpu_rss(pid: int) -> tuple[float, int]:
-    """CPU seconds (user+system) and resident bytes of a process."""
+def cpu_rss(pid: int) -> tuple[float, int, float]:
+    """CPU seconds (user+system), resident bytes and system CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
     rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return cpu, rss
+    return cpu, rss, int(fields[12]) / CLK_TCK
 
 
 class Progress:
@@ -209,10 +209,21 @@ class Workers:
         self.env, self.log, self.repo = env, log, repo
         self.procs: list[subprocess.Popen[bytes]] = []
         self.profiled: list[subprocess.Popen[bytes]] = []
+        self.unsupervised: list[int] = []  # indexes in procs of workers run without supervisor
 
     def start(self, profile: str = "", **extra: str) -> subprocess.Popen[bytes]:
         """Start a supervised worker (or, to ``profile``, py-spy over an unsupervised one)."""
         command = [sys.executable, "-m", "cli.main", "worker"]
+        if profile.endswith(".pstats"):  # cProfile on CPU time, the main thread only
+            code = ("import atexit, cProfile, runpy, sys, time\n"
+                    "p = cProfile.Profile(time.process_time)\n"
+                    f"atexit.register(lambda: p.dump_stats({profile!r}))\n"
+                    "sys.argv = ['cli.main', 'worker', '--no-supervise']\n"
+                    "p.enable()\n"
+                    "runpy.run_module('cli.main', run_name='__main__')\n")
+            command = [sys.executable, "-c", code]
+            profile = ""
+            self.unsupervised.append(len(self.procs))
         if profile:
             spy = str(Path(sys.executable).with_name("py-spy"))
             command = [spy, "record", "--nonblocking", "--format", "raw", "-o", profile, "--",
@@ -228,6 +239,8 @@ class Workers:
 
     def faust_pid(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int:
         """The Faust child of a supervisor (waits for it to exist)."""
+        if self.procs.index(proc) in self.unsupervised:
+            return proc.pid
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             kids = children(proc.pid)
@@ -251,7 +264,7 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.procs, self.profiled = [], []
+        self.procs, self.profiled, self.unsupervised = [], [], []
 
 
 def wait_for(progress: Progress, target: int, give_up_s: float,
@@ -285,8 +298,10 @@ def rate(samples: list[tuple[float, int, Any]], base: int, target: int, inputs: 
     out: dict[str, Any] = {"complete": True, "events": events, "seconds": round(seconds, 2),
                            "events_per_s": events / seconds if seconds else None}
     if start[2] is not None:
-        (cpu0, rss0), (cpu1, rss1) = start[2], last[2]
+        (cpu0, rss0, sys0), (cpu1, rss1, sys1) = start[2], last[2]
         out["cpu_ms_per_event"] = 1000 * (cpu1 - cpu0) / events
+        out["system_cpu_share"] = (sys1 - sys0) / (cpu1 - cpu0) if cpu1 > cpu0 else None
+        out["cpu_share_of_a_core"] = (cpu1 - cpu0) / seconds if seconds else None
         out["rss_start_mib"] = rss0 / 2**20
         out["rss_end_mib"] = rss1 / 2**20
     return out
@@ -410,7 +425,8 @@ def main() -> int:
                              "its false alarm under this backlog hung the worker: use 600 there)")
     parser.add_argument("--profile", default="",
                         help="py-spy (pip install py-spy) profile of the one-worker phase to this "
-                             "file, collapsed stacks")
+                             "file, collapsed stacks; a name ending .pstats: cProfile on CPU time "
+                             "(main thread) instead")
     args = parser.parse_args()
 
     t_begin = time.monotonic()
