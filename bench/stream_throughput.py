@@ -15,9 +15,10 @@ case, produced case by case in rounds so the cases grow as a live system's do. T
    the topic and a worker is started again: seconds from the start to its first new case
    status, and its alert timer's first run (``due_index_rebuilt`` in its log: cases indexed, and
    how long the run held the event loop); the timer runs every 2 s in this phase only;
-4. **scale-out**: ``--scale-workers`` (2) workers form the group (each its own supervisor and
-   worker slot), ``--scale-cases`` more cases arrive, and one worker's Faust process is killed
-   with SIGKILL half-way through: input events/s of the group, and that nothing was lost.
+4. **scale-out**: for each count in ``--scale-workers`` (2,4), that many workers form the group
+   (each its own supervisor and worker slot), ``--scale-cases`` more cases arrive, and one
+   worker's Faust process is killed with SIGKILL half-way through: input events/s of the group,
+   and that nothing was lost.
 
 Every case is then checked against the pure case stage run in this process over the same
 inputs: its last case status (stage, advice, open alerts) and its open alerts on
@@ -408,8 +409,9 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--scale-cases", type=int, default=1000)
     parser.add_argument("--restart-cases", type=int, default=100)
-    parser.add_argument("--scale-workers", type=int, default=2,
-                        help="workers in the scale-out phase (one of them is killed)")
+    parser.add_argument("--scale-workers", default="2,4",
+                        help="worker counts of the scale-out phase, each run in turn with "
+                             "--scale-cases new cases (one worker of each is killed)")
     parser.add_argument("--give-up", type=float, default=900.0, help="max seconds per phase")
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", default="stream_throughput.json",
@@ -521,41 +523,44 @@ def main() -> int:
         print(f"restart: {restart}", flush=True)
         workers.stop_all()
 
-        # 4. two workers in one group; one killed with SIGKILL half-way
-        base = progress.count()
-        sups = [workers.start() for _ in range(args.scale_workers)]
-        pid_b = workers.faust_pid(sups[-1])
-        wait_for(progress, base + 1, 5)  # nothing to do yet; both joining
-        scale_ids = [f"EHC-999-TS-{i:06d}" for i in range(args.scale_cases)]
-        time.sleep(10)  # let both join before the load arrives
-        base = progress.count()
-        thread_inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        scale_inputs = produce(settings.kafka_bootstrap, scale_ids, received, thread_inputs)
-        _, scale_statuses = expected_states(thread_inputs, bytes.fromhex(key))
-        for case_id, items in thread_inputs.items():
-            inputs[case_id].extend(items)
-        half = base + scale_statuses // 2
-        before_kill = wait_for(progress, half, args.give_up)
-        killed_at = time.monotonic()
-        os.kill(pid_b, signal.SIGKILL)
-        after = wait_for(progress, base + scale_statuses, args.give_up)
-        while True:  # then until quiet: a replay after the kill repeats some statuses
-            time.sleep(5)
-            if progress.count() == after[-1][1]:
-                break
+        # 4. N workers in one group (each count in turn); one killed with SIGKILL half-way
+        result["scale_out"] = []
+        for n_workers in (int(n) for n in str(args.scale_workers).split(",")):
+            restarts_before = log_path.read_text(errors="replace").count("worker_restarting")
+            base = progress.count()
+            sups = [workers.start() for _ in range(n_workers)]
+            pid_b = workers.faust_pid(sups[-1])
+            wait_for(progress, base + 1, 5)  # nothing to do yet; all joining
+            scale_ids = [f"EHC-999-TS{n_workers}-{i:06d}" for i in range(args.scale_cases)]
+            time.sleep(10 + 5 * n_workers)  # let them join before the load arrives
+            base = progress.count()
+            thread_inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+            scale_inputs = produce(settings.kafka_bootstrap, scale_ids, received, thread_inputs)
+            _, scale_statuses = expected_states(thread_inputs, bytes.fromhex(key))
+            for case_id, items in thread_inputs.items():
+                inputs[case_id].extend(items)
+            half = base + scale_statuses // 2
+            before_kill = wait_for(progress, half, args.give_up)
+            killed_at = time.monotonic()
+            os.kill(pid_b, signal.SIGKILL)
             after = wait_for(progress, base + scale_statuses, args.give_up)
-        scale = rate(before_kill, base, half, scale_inputs // 2)
-        scale["workers"] = args.scale_workers
-        scale["killed_after_statuses"] = before_kill[-1][1] - base
-        scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
-        scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
-            "worker_restarting")
-        if scale.get("complete"):
-            scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
-        result["scale_out"] = scale
-        print(f"scale-out: {scale}", flush=True)
-        time.sleep(3)
-        workers.stop_all()
+            while True:  # then until quiet: a replay after the kill repeats some statuses
+                time.sleep(5)
+                if progress.count() == after[-1][1]:
+                    break
+                after = wait_for(progress, base + scale_statuses, args.give_up)
+            scale = rate(before_kill, base, half, scale_inputs // 2)
+            scale["workers"] = n_workers
+            scale["killed_after_statuses"] = before_kill[-1][1] - base
+            scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
+            scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
+                "worker_restarting") - restarts_before
+            if scale.get("complete"):
+                scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
+            result["scale_out"].append(scale)
+            print(f"scale-out: {scale}", flush=True)
+            time.sleep(3)
+            workers.stop_all()
 
         result["check"] = check(settings, inputs, bytes.fromhex(key))
     finally:
@@ -591,12 +596,13 @@ def print_table(result: dict[str, Any]) -> None:
             ("first alert-timer run after restart, s",
              str(result["restart"].get("first_timer_run_seconds")),
              f"{result['restart'].get('first_timer_run_cases')} cases indexed")]
-    scale = result["scale_out"]
-    rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
-                 f"{scale.get('events_per_s', 0):.0f}",
-                 f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
-    rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
-                 str(scale.get("seconds_from_kill_to_all_processed")), ""))
+    for scale in result["scale_out"]:
+        rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
+                     f"{scale.get('events_per_s', 0):.0f}",
+                     f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
+        rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
+                     str(scale.get("seconds_from_kill_to_all_processed")),
+                     f"supervisor restarts {scale.get('supervisor_restarts')}"))
     chk = result["check"]
     rows.append(("cases in the wrong state / checked",
                  f"{chk['cases_wrong']}/{chk['cases_checked']}",

@@ -139,8 +139,16 @@ def create_app(
 
     limits = TopicLimits(settings, f"{settings.app_id}-limits", app.conf.producer_max_request_size)
 
+    async def producer_send(
+        topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any:
+        producer = await app.maybe_start_producer()
+        return await producer.send(topic, key, value, partition=None, timestamp=None,
+                                   headers=headers)
+
     def outbox() -> Outbox:
-        return Outbox(codec, topics, limits.limit, app.conf.producer_max_request_size)
+        return Outbox(codec, topics, limits.limit, app.conf.producer_max_request_size,
+                      producer_send=producer_send)
 
     timer = AlertTimer(clock or SystemClock(), cases, processor.next_due, outbox)
     dead_letters = topics[DEAD_LETTER.name]
