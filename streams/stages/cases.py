@@ -39,8 +39,8 @@ from ehcp.contract.records import (
     RefusedError,
     short_name,
 )
-from ehcp.errors import CaseworkError, ContractError
 from ehcp.contract.topics import ADVICE_REQUESTS
+from ehcp.errors import CaseworkError, ContractError
 from ehcp.identifiers import LA_CODE_SYSTEM
 from streams.stages import case_outputs, case_store
 from streams.stages.case_mapping import ACCEPTED, event_date, to_casework_event

@@ -122,3 +122,31 @@ def test_an_old_format_case_still_refuses_another_las_casework_event() -> None:
     }
     with pytest.raises(ContractError, match="belongs to LA 999"):
         CaseProcessor.default(KEY).on_event(old, CASE, CASEWORK_EVENT_RECORDED, record)
+
+
+def test_the_table_value_is_compact_json_read_back_to_the_same_case() -> None:
+    """dump/load round-trip; the bytes are what Faust's JSON serializer stored (any spacing reads)."""
+    from streams.stages import case_store
+
+    state = fold(CaseProcessor.default(KEY), inputs())
+    raw = case_store.dump(state)
+    assert raw.startswith(b'{"next_due":')
+    assert case_store.load(raw) == state
+    assert case_store.load(json.dumps(state, indent=1).encode()) == state  # written by Faust before
+    assert case_store.load(state) == state
+    assert case_store.load(None) is None
+    assert case_store.stored_next_due(raw) == (True, date.fromisoformat(state["next_due"]))
+
+
+def test_the_next_due_date_is_read_without_parsing_when_dump_wrote_it() -> None:
+    """The timer's rebuild reads the first field; other values are parsed; none stated: unknown."""
+    from streams.stages import case_store
+
+    assert case_store.stored_next_due(b'{"next_due":null,"inputs":[]}') == (True, None)
+    # the prefix alone decides: the rest is never parsed (this is not even valid JSON)
+    assert case_store.stored_next_due(b'{"next_due":"2027-01-04",NOT JSON') == (
+        True, date(2027, 1, 4))
+    written_by_faust = json.dumps({"inputs": [], "next_due": "2026-11-02"}).encode()
+    assert case_store.stored_next_due(written_by_faust) == (True, date(2026, 11, 2))
+    assert case_store.stored_next_due(b'{"inputs": [], "as_of": "2026-10-01"}') == (False, None)
+    assert case_store.stored_next_due({"next_due": None}) == (True, None)
