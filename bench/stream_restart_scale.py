@@ -89,11 +89,15 @@ def fill_changelog(settings: Settings, cases: int, template: str) -> float:
     return time.monotonic() - t0
 
 
+WORKER_REPO = [REPO]  # set from --worker-repo
+
+
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """An unsupervised worker logging to ``log``."""
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--no-supervise"],
-                                env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+                                env=env, cwd=WORKER_REPO[0], stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
 def until_processing(settings: Settings, env: dict[str, str], log: Path, label: str,
@@ -151,7 +155,11 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--store", default="memory://")
     parser.add_argument("--give-up", type=float, default=1800.0)
+    parser.add_argument("--worker-repo", type=Path, default=REPO,
+                        help="run the workers from another checkout (before/after)")
+    parser.add_argument("--out", default="", help="file name under bench/results")
     args = parser.parse_args()
+    WORKER_REPO[0] = args.worker_repo.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="ehcp-restart-scale-"))
     broker = start_local_broker(tmp / "kafka")
     key = secrets.token_hex(32)
@@ -161,6 +169,7 @@ def main() -> int:
                      app_id=f"ehcp-rs-empty-{secrets.token_hex(3)}", data_dir=tmp / "data-empty")
     result: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "cases": args.cases,
                               "store": args.store, "cores": os.cpu_count(),
+                              "worker_repo": str(args.worker_repo),
                               "partitions": settings.partitions,
                               "load_average_start": os.getloadavg()}
     try:
@@ -204,7 +213,7 @@ def main() -> int:
     result["load_average_end"] = os.getloadavg()
     result["worker_log"] = str(tmp / "worker.log")
     name = "stream_restart_scale" + ("-rocksdb" if args.store.startswith("rocksdb") else "")
-    (REPO / "bench" / "results" / f"{name}.json").write_text(
+    (REPO / "bench" / "results" / (args.out or f"{name}.json")).write_text(
         json.dumps(result, indent=2, default=str) + "\n")
     return 0 if "seconds_until_processing" in result["restart"] else 1
 
