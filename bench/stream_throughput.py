@@ -309,6 +309,35 @@ def rate(samples: list[tuple[float, int, Any]], base: int, target: int, inputs: 
 
 
 # ---------------------------------------------------------------------------------- checks
+def statuses_due(inputs: dict[str, list[tuple[str, bytes]]], key: bytes, repo: Path) -> int:
+    """How many case statuses the workers of ``repo`` write for these inputs.
+
+    Counted with that checkout's own case stage (in a subprocess importing from it): another
+    version may write a different number of statuses per input (before the referral's own
+    advice requests were folded in, each request read back wrote one), and the rates are
+    measured up to the last of them.
+    """
+    if repo.resolve() == REPO.resolve():
+        return expected_states(inputs, key)[1]
+    import pickle
+
+    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
+        pickle.dump((dict(inputs), key), f)
+    code = ("import pickle, sys\n"
+            f"sys.path[:0] = [{str(repo)!r}, {str(REPO / 'bench')!r}]\n"
+            "import streams.stages.cases, tests.support\n"  # from repo, before st adds REPO
+            "import stream_throughput as st\n"
+            f"inputs, key = pickle.load(open({f.name!r}, 'rb'))\n"
+            "print(st.expected_states(inputs, key)[1])\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], cwd=repo, check=True,
+                             capture_output=True, text=True, env={**os.environ,
+                                                                   "PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        os.unlink(f.name)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def expected_states(inputs: dict[str, list[tuple[str, bytes]]], key: bytes
                     ) -> tuple[dict[str, dict[str, Any]], int]:
     """Each case as the pure case stage leaves it after its inputs, in this process.
@@ -466,7 +495,7 @@ def main() -> int:
     try:
         ids = [f"EHC-999-TP-{i:06d}" for i in range(args.cases)]
         total = produce(settings.kafka_bootstrap, ids, received, inputs)
-        _, statuses = expected_states(inputs, bytes.fromhex(key))
+        statuses = statuses_due(inputs, bytes.fromhex(key), args.worker_repo)
         result["inputs"] = total
         print(f"{total} inputs for {args.cases} cases produced ({statuses} statuses due)",
               flush=True)
@@ -500,7 +529,8 @@ def main() -> int:
             inputs[case_id].append((REFERRALS.name, value))
         producer.flush()
         producer.close()
-        _, restart_statuses = expected_states({c: inputs[c] for c in more}, bytes.fromhex(key))
+        restart_statuses = statuses_due({c: inputs[c] for c in more}, bytes.fromhex(key),
+                                        args.worker_repo)
         rebuilt_before = len(log_events(log_path, "due_index_rebuilt"))
         t_start = time.monotonic()
         workers.start(EHCP_ALERT_TICK_S="2")
@@ -536,7 +566,7 @@ def main() -> int:
             base = progress.count()
             thread_inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
             scale_inputs = produce(settings.kafka_bootstrap, scale_ids, received, thread_inputs)
-            _, scale_statuses = expected_states(thread_inputs, bytes.fromhex(key))
+            scale_statuses = statuses_due(thread_inputs, bytes.fromhex(key), args.worker_repo)
             for case_id, items in thread_inputs.items():
                 inputs[case_id].extend(items)
             half = base + scale_statuses // 2
