@@ -297,7 +297,10 @@ def rate(samples: list[tuple[float, int, Any]], base: int, target: int, inputs: 
     events = round(inputs * (last[1] - start[1]) / (target - base))
     seconds = last[0] - start[0]
     out: dict[str, Any] = {"complete": True, "events": events, "seconds": round(seconds, 2),
-                           "events_per_s": events / seconds if seconds else None}
+                           "events_per_s": events / seconds if seconds > 0 else None}
+    if seconds <= 0:
+        out["events_per_s"] = None
+        return out
     if start[2] is not None:
         (cpu0, rss0, sys0), (cpu1, rss1, sys1) = start[2], last[2]
         out["cpu_ms_per_event"] = 1000 * (cpu1 - cpu0) / events
@@ -585,7 +588,7 @@ def main() -> int:
             scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
             scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
                 "worker_restarting") - restarts_before
-            if scale.get("complete"):
+            if scale.get("events_per_s"):  # None: the half was reached within one sample
                 scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
             result["scale_out"].append(scale)
             print(f"scale-out: {scale}", flush=True)
@@ -628,7 +631,7 @@ def print_table(result: dict[str, Any]) -> None:
              f"{result['restart'].get('first_timer_run_cases')} cases indexed")]
     for scale in result["scale_out"]:
         rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
-                     f"{scale.get('events_per_s', 0):.0f}",
+                     f"{scale.get('events_per_s') or 0:.0f}",
                      f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
         rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
                      str(scale.get("seconds_from_kill_to_all_processed")),
