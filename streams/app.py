@@ -136,7 +136,8 @@ def create_app(
         for spec in EVENT_TOPICS
     }
     # Case values are kept as their JSON bytes (case_store.dump), not parsed objects: the same
-    # changelog values, a fifth of the memory per open case; a case is parsed when it has input.
+    # changelog values, about a quarter of the memory per open case; a case is parsed when it
+    # has input.
     cases = app.Table("cases", partitions=settings.partitions, value_type=bytes)
     routing = app.Table("routing", partitions=settings.partitions)
 

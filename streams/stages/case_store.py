@@ -43,7 +43,7 @@ _NEXT_DUE_PREFIX = b'{"next_due":'
 def dump(state: Mapping[str, Any]) -> bytes:
     """The table value of a case: compact JSON, ``next_due`` first (see :func:`stored_next_due`).
 
-    The worker keeps these bytes in its table instead of the parsed object (about a fifth of the
+    The worker keeps these bytes in its table instead of the parsed object (about a quarter of the
     memory per open case) and parses a case when an input for it arrives.
     """
     ordered = {"next_due": state["next_due"], **state} if "next_due" in state else state
