@@ -48,6 +48,7 @@ import resource
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -311,6 +312,190 @@ def pooled(first: Outcome, second: Outcome) -> Outcome:
                    first.locations + second.locations, first.errors + second.errors)
 
 
+async def drive_open(rate: float, count: int,
+                     session: Callable[[], contextlib.AbstractAsyncContextManager[Send]]
+                     ) -> Outcome:
+    """Send submission ``i`` at ``t0 + i / rate`` whatever the answers so far (an open loop).
+
+    Latency is measured from the scheduled send time, not from when the request went out, as a
+    real load generator measures it (a server falling behind is not hidden by the client
+    waiting for it: "coordinated omission"). ``seconds`` runs from the first scheduled send to
+    the last answer, so the achieved rate is ``count / seconds``.
+    """
+    latencies = [0.0] * count
+    done_at = [0.0] * count
+    statuses: Counter[int] = Counter()
+    locations: list[str | None] = [None] * count
+    errors: list[str] = []
+    gc.collect()
+    async with session() as send:
+        t0 = time.perf_counter() + 0.2
+
+        async def one(i: int) -> None:
+            scheduled = t0 + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status, location, error = await send(i)
+            done_at[i] = time.perf_counter()
+            latencies[i] = done_at[i] - scheduled
+            statuses[status] += 1
+            locations[i] = location
+            if error is not None and len(errors) < 5:
+                errors.append(error)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+    return Outcome(max(done_at) - t0, 0.0, latencies, statuses, locations, errors)
+
+
+def open_http_session(port: int, token: str, subs: list[Submission],
+                      connections: int = 256) -> Callable[
+        [], contextlib.AbstractAsyncContextManager[Send]]:
+    """A pool of keep-alive HTTP/1.1 connections written to and read from directly.
+
+    httpx costs the load generator about a millisecond of CPU per request, which on a shared
+    machine made this process, not the connector, the limit of the open loop. Requests are
+    prepared bytes; a response is read up to its Content-Length. A request finding every
+    connection busy waits for one (that wait counts in its latency, as it should).
+    """
+    head = (f"POST /fhir/DocumentReference HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: {FHIR_JSON}\r\n"
+            f"Accept: {FHIR_JSON}\r\n")
+
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[Send]:
+        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        opened: list[asyncio.StreamWriter] = []
+        for _ in range(connections):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            opened.append(writer)
+            idle.put_nowait((reader, writer))
+
+        async def send(i: int) -> tuple[int, str | None, str | None]:
+            reader, writer = await idle.get()
+            body = subs[i].payload
+            try:
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                raw = await reader.readuntil(b"\r\n\r\n")
+                lines = raw.decode("latin-1").split("\r\n")
+                status = int(lines[0].split()[1])
+                fields = {k.strip().lower(): v.strip() for k, _, v in
+                          (line.partition(":") for line in lines[1:] if line)}
+                answer = await reader.readexactly(int(fields.get("content-length", "0")))
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                idle.put_nowait((reader, writer))
+                opened.append(writer)
+                return -1, None, f"http: {type(exc).__name__}"
+            idle.put_nowait((reader, writer))
+            error = None
+            if status != 201:  # diagnostics never echo input values
+                issue = (json.loads(answer).get("issue") or [{}])[0] if answer else {}
+                error = f"{status} {issue.get('code')}: {issue.get('diagnostics')}"
+            return status, fields.get("location"), error
+
+        try:
+            yield send
+        finally:
+            for writer in opened:
+                writer.close()
+
+    return session
+
+
+def _serve(app: FastAPI, port: int, nice: int = 0) -> None:
+    """The connector process of the open-loop mode: uvicorn as ``ehcp connectors`` runs it.
+
+    ``nice`` (negative needs root) changes its scheduling priority against the rest of the
+    machine: whether its rate follows says if CPU share, not a lock, limits it.
+    """
+    if nice:
+        os.nice(nice)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, lifespan="on")
+    uvicorn.Server(config).run()
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of another process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_loop(args: argparse.Namespace, settings: Settings, app: FastAPI, port: int,
+              token: str, children: list[str], expected: Expected) -> list[dict[str, Any]]:
+    """The connector in a process of its own; submissions at fixed rates from this one.
+
+    Forked before this process starts any event loop, so the child serves the app exactly as
+    built here. Per rate: ``--open-seconds`` worth of unique submissions, the achieved rate,
+    p50/p99 from the scheduled send time, the answers, and how much of a core the connector
+    process used. With ``--open-profile``, py-spy records the connector (idle threads too)
+    during the highest rate.
+    """
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=_serve,
+                                                        args=(app, port, args.open_nice),
+                                                        daemon=True)
+    child.start()
+    if child.pid is None:
+        raise RuntimeError("the connector process did not start")
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not child.is_alive():
+            raise RuntimeError("the connector process did not start")
+        time.sleep(0.2)
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    rows = []
+    try:
+        warm = submissions("open warmup", args.warmup, children, None, when)
+        expected["open warmup"] = claims_of(warm)
+        asyncio.run(drive(len(warm), 4, http_session(base_url, token, warm)))
+        rates = [float(r) for r in args.open_loop.split(",")]
+        for rate in rates:
+            count = int(rate * args.open_seconds)
+            label = f"open {rate:g}/s"
+            subs = submissions(label, count, children, None, when)
+            expected[label] = claims_of(subs)
+            spy = None
+            if args.open_profile and rate == max(rates):
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                     str(child.pid), "--idle", "--nonblocking", "--format", "raw", "-o",
+                     args.open_profile, "--duration", str(int(args.open_seconds) + 5)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cpu0, own0 = process_cpu_s(child.pid), cpu_seconds()
+            outcome = asyncio.run(drive_open(rate, count, open_http_session(port, token, subs)))
+            cpu, own = process_cpu_s(child.pid) - cpu0, cpu_seconds() - own0
+            if spy is not None:
+                spy.wait(120)
+            row = summary(outcome)
+            row.pop("cpu_ms_per_submission")
+            rows.append({
+                "target_per_s": rate,
+                "achieved_per_s": row.pop("submissions_per_s"),
+                **row,
+                "connector_cores": round(cpu / outcome.seconds, 2),
+                "connector_cpu_ms_per_submission": round(1000 * cpu / count, 2),
+                "generator_cores": round(own / outcome.seconds, 2),
+                "answers": {str(k): v for k, v in sorted(outcome.statuses.items())},
+                "answers_ok": dict(outcome.statuses) == {201: count},
+                "errors": outcome.errors,
+            })
+            print(f"  measured {label}: {rows[-1]}", file=sys.stderr)
+    finally:
+        child.terminate()
+        child.join(30)
+    return rows
+
+
 # --- the process ------------------------------------------------------------------------------
 
 
@@ -568,6 +753,38 @@ def print_table(result: dict[str, Any]) -> None:
           f"{result['machine']['cpu_count']} CPUs)")
 
 
+def report_open_loop(args: argparse.Namespace, rows: list[dict[str, Any]],
+                     topic: dict[str, Any], load_before: list[float], t0: float) -> int:
+    """Write bench/results/connector_open_loop.json and print the rates."""
+    correct = (all(r["answers_ok"] for r in rows)
+               and all(g["ok"] for g in topic["groups"].values())
+               and topic["unexpected_events"] == 0 and topic["keys_holding_an_nhs_number"] == 0)
+    result = {
+        "when": datetime.now(UTC).isoformat(),
+        "settings": {k: v for k, v in vars(args).items() if k != "keep"},
+        "machine": {"cpu_count": os.cpu_count(), "load_before": load_before,
+                    "load_after": [round(x, 2) for x in os.getloadavg()]},
+        "rates": rows,
+        "topic": {"events_on_topic": topic["events_on_topic"],
+                  "duplicates": sum(g["duplicates"] for g in topic["groups"].values()),
+                  "missing": sum(g["missing"] for g in topic["groups"].values())},
+        "correct": correct,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "connector_open_loop.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'target/s':>8} {'achieved/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'cores':>6} {'cpu ms':>7}  answers")
+    for r in rows:
+        print(f"{r['target_per_s']:>8g} {r['achieved_per_s']:>10.1f} {r['p50_ms']:>8.1f} "
+              f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['connector_cores']:>6.2f} "
+              f"{r['connector_cpu_ms_per_submission']:>7.2f}  {r['answers']}")
+    print(f"topic: {result['topic']}; correct: {correct}; load average "
+          f"{load_before[0]} -> {result['machine']['load_after'][0]}")
+    return 0 if correct else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", "-n", type=int, default=300,
@@ -586,6 +803,17 @@ def main() -> int:
                         help="serve in the benchmark's event loop, or in a thread of its own")
     parser.add_argument("--log-level", default="WARNING", help="connector log level (stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--open-loop", default="",
+                        help="open-loop mode instead of the blocks: comma-separated request "
+                             "rates (e.g. 100,200), the connector in a process of its own")
+    parser.add_argument("--open-seconds", type=float, default=10.0,
+                        help="seconds of requests per open-loop rate")
+    parser.add_argument("--open-nice", type=int, default=0,
+                        help="niceness added to the connector process (negative: more CPU "
+                             "share on a busy machine; needs root)")
+    parser.add_argument("--open-profile", default="",
+                        help="py-spy (idle threads too) of the connector at the highest rate "
+                             "to this file, collapsed stacks")
     args = parser.parse_args()
     if args.submissions < 2 or args.concurrency < 1 or args.children < 1:
         parser.error("need --submissions >= 2, --concurrency >= 1 and --children >= 1")
@@ -646,6 +874,10 @@ def main() -> int:
         ), lifespan=lifespan)
         before = process_state()
         expected: Expected = {}
+        if args.open_loop:
+            rows = open_loop(args, settings, app, http_port, token, children, expected)
+            topic = check_topic(settings, expected, set(children))
+            return report_open_loop(args, rows, topic, load_before, t0)
         blocks = asyncio.run(measure(args, settings, app, http_port, token, children, expected))
         topic = check_topic(settings, expected, set(children))
         ledger_bytes = settings.submissions_file.stat().st_size

@@ -15,9 +15,10 @@ case, produced case by case in rounds so the cases grow as a live system's do. T
    the topic and a worker is started again: seconds from the start to its first new case
    status, and its alert timer's first run (``due_index_rebuilt`` in its log: cases indexed, and
    how long the run held the event loop); the timer runs every 2 s in this phase only;
-4. **scale-out**: ``--scale-workers`` (2) workers form the group (each its own supervisor and
-   worker slot), ``--scale-cases`` more cases arrive, and one worker's Faust process is killed
-   with SIGKILL half-way through: input events/s of the group, and that nothing was lost.
+4. **scale-out**: for each count in ``--scale-workers`` (2,4), that many workers form the group
+   (each its own supervisor and worker slot), ``--scale-cases`` more cases arrive, and one
+   worker's Faust process is killed with SIGKILL half-way through: input events/s of the group,
+   and that nothing was lost.
 
 Every case is then checked against the pure case stage run in this process over the same
 inputs: its last case status (stage, advice, open alerts) and its open alerts on
@@ -175,12 +176,12 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def cpu_rss(pid: int) -> tuple[float, int]:
-    """CPU seconds (user+system) and resident bytes of a process."""
+def cpu_rss(pid: int) -> tuple[float, int, float]:
+    """CPU seconds (user+system), resident bytes and system CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
     rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    return cpu, rss
+    return cpu, rss, int(fields[12]) / CLK_TCK
 
 
 class Progress:
@@ -209,10 +210,21 @@ class Workers:
         self.env, self.log, self.repo = env, log, repo
         self.procs: list[subprocess.Popen[bytes]] = []
         self.profiled: list[subprocess.Popen[bytes]] = []
+        self.unsupervised: list[int] = []  # indexes in procs of workers run without supervisor
 
     def start(self, profile: str = "", **extra: str) -> subprocess.Popen[bytes]:
         """Start a supervised worker (or, to ``profile``, py-spy over an unsupervised one)."""
         command = [sys.executable, "-m", "cli.main", "worker"]
+        if profile.endswith(".pstats"):  # cProfile on CPU time, the main thread only
+            code = ("import atexit, cProfile, runpy, sys, time\n"
+                    "p = cProfile.Profile(time.process_time)\n"
+                    f"atexit.register(lambda: p.dump_stats({profile!r}))\n"
+                    "sys.argv = ['cli.main', 'worker', '--no-supervise']\n"
+                    "p.enable()\n"
+                    "runpy.run_module('cli.main', run_name='__main__')\n")
+            command = [sys.executable, "-c", code]
+            profile = ""
+            self.unsupervised.append(len(self.procs))
         if profile:
             spy = str(Path(sys.executable).with_name("py-spy"))
             command = [spy, "record", "--nonblocking", "--format", "raw", "-o", profile, "--",
@@ -228,6 +240,8 @@ class Workers:
 
     def faust_pid(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int:
         """The Faust child of a supervisor (waits for it to exist)."""
+        if self.procs.index(proc) in self.unsupervised:
+            return proc.pid
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             kids = children(proc.pid)
@@ -251,7 +265,7 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self.procs, self.profiled = [], []
+        self.procs, self.profiled, self.unsupervised = [], [], []
 
 
 def wait_for(progress: Progress, target: int, give_up_s: float,
@@ -283,16 +297,50 @@ def rate(samples: list[tuple[float, int, Any]], base: int, target: int, inputs: 
     events = round(inputs * (last[1] - start[1]) / (target - base))
     seconds = last[0] - start[0]
     out: dict[str, Any] = {"complete": True, "events": events, "seconds": round(seconds, 2),
-                           "events_per_s": events / seconds if seconds else None}
+                           "events_per_s": events / seconds if seconds > 0 else None}
+    if seconds <= 0:
+        out["events_per_s"] = None
+        return out
     if start[2] is not None:
-        (cpu0, rss0), (cpu1, rss1) = start[2], last[2]
+        (cpu0, rss0, sys0), (cpu1, rss1, sys1) = start[2], last[2]
         out["cpu_ms_per_event"] = 1000 * (cpu1 - cpu0) / events
+        out["system_cpu_share"] = (sys1 - sys0) / (cpu1 - cpu0) if cpu1 > cpu0 else None
+        out["cpu_share_of_a_core"] = (cpu1 - cpu0) / seconds if seconds else None
         out["rss_start_mib"] = rss0 / 2**20
         out["rss_end_mib"] = rss1 / 2**20
     return out
 
 
 # ---------------------------------------------------------------------------------- checks
+def statuses_due(inputs: dict[str, list[tuple[str, bytes]]], key: bytes, repo: Path) -> int:
+    """How many case statuses the workers of ``repo`` write for these inputs.
+
+    Counted with that checkout's own case stage (in a subprocess importing from it): another
+    version may write a different number of statuses per input (before the referral's own
+    advice requests were folded in, each request read back wrote one), and the rates are
+    measured up to the last of them.
+    """
+    if repo.resolve() == REPO.resolve():
+        return expected_states(inputs, key)[1]
+    import pickle
+
+    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
+        pickle.dump((dict(inputs), key), f)
+    code = ("import pickle, sys\n"
+            f"sys.path[:0] = [{str(repo)!r}, {str(REPO / 'bench')!r}]\n"
+            "import streams.stages.cases, tests.support\n"  # from repo, before st adds REPO
+            "import stream_throughput as st\n"
+            f"inputs, key = pickle.load(open({f.name!r}, 'rb'))\n"
+            "print(st.expected_states(inputs, key)[1])\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], cwd=repo, check=True,
+                             capture_output=True, text=True, env={**os.environ,
+                                                                   "PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        os.unlink(f.name)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def expected_states(inputs: dict[str, list[tuple[str, bytes]]], key: bytes
                     ) -> tuple[dict[str, dict[str, Any]], int]:
     """Each case as the pure case stage leaves it after its inputs, in this process.
@@ -393,8 +441,9 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--scale-cases", type=int, default=1000)
     parser.add_argument("--restart-cases", type=int, default=100)
-    parser.add_argument("--scale-workers", type=int, default=2,
-                        help="workers in the scale-out phase (one of them is killed)")
+    parser.add_argument("--scale-workers", default="2,4",
+                        help="worker counts of the scale-out phase, each run in turn with "
+                             "--scale-cases new cases (one worker of each is killed)")
     parser.add_argument("--give-up", type=float, default=900.0, help="max seconds per phase")
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument("--out", default="stream_throughput.json",
@@ -410,7 +459,8 @@ def main() -> int:
                              "its false alarm under this backlog hung the worker: use 600 there)")
     parser.add_argument("--profile", default="",
                         help="py-spy (pip install py-spy) profile of the one-worker phase to this "
-                             "file, collapsed stacks")
+                             "file, collapsed stacks; a name ending .pstats: cProfile on CPU time "
+                             "(main thread) instead")
     args = parser.parse_args()
 
     t_begin = time.monotonic()
@@ -448,7 +498,7 @@ def main() -> int:
     try:
         ids = [f"EHC-999-TP-{i:06d}" for i in range(args.cases)]
         total = produce(settings.kafka_bootstrap, ids, received, inputs)
-        _, statuses = expected_states(inputs, bytes.fromhex(key))
+        statuses = statuses_due(inputs, bytes.fromhex(key), args.worker_repo)
         result["inputs"] = total
         print(f"{total} inputs for {args.cases} cases produced ({statuses} statuses due)",
               flush=True)
@@ -482,7 +532,8 @@ def main() -> int:
             inputs[case_id].append((REFERRALS.name, value))
         producer.flush()
         producer.close()
-        _, restart_statuses = expected_states({c: inputs[c] for c in more}, bytes.fromhex(key))
+        restart_statuses = statuses_due({c: inputs[c] for c in more}, bytes.fromhex(key),
+                                        args.worker_repo)
         rebuilt_before = len(log_events(log_path, "due_index_rebuilt"))
         t_start = time.monotonic()
         workers.start(EHCP_ALERT_TICK_S="2")
@@ -505,41 +556,44 @@ def main() -> int:
         print(f"restart: {restart}", flush=True)
         workers.stop_all()
 
-        # 4. two workers in one group; one killed with SIGKILL half-way
-        base = progress.count()
-        sups = [workers.start() for _ in range(args.scale_workers)]
-        pid_b = workers.faust_pid(sups[-1])
-        wait_for(progress, base + 1, 5)  # nothing to do yet; both joining
-        scale_ids = [f"EHC-999-TS-{i:06d}" for i in range(args.scale_cases)]
-        time.sleep(10)  # let both join before the load arrives
-        base = progress.count()
-        thread_inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        scale_inputs = produce(settings.kafka_bootstrap, scale_ids, received, thread_inputs)
-        _, scale_statuses = expected_states(thread_inputs, bytes.fromhex(key))
-        for case_id, items in thread_inputs.items():
-            inputs[case_id].extend(items)
-        half = base + scale_statuses // 2
-        before_kill = wait_for(progress, half, args.give_up)
-        killed_at = time.monotonic()
-        os.kill(pid_b, signal.SIGKILL)
-        after = wait_for(progress, base + scale_statuses, args.give_up)
-        while True:  # then until quiet: a replay after the kill repeats some statuses
-            time.sleep(5)
-            if progress.count() == after[-1][1]:
-                break
+        # 4. N workers in one group (each count in turn); one killed with SIGKILL half-way
+        result["scale_out"] = []
+        for n_workers in (int(n) for n in str(args.scale_workers).split(",")):
+            restarts_before = log_path.read_text(errors="replace").count("worker_restarting")
+            base = progress.count()
+            sups = [workers.start() for _ in range(n_workers)]
+            pid_b = workers.faust_pid(sups[-1])
+            wait_for(progress, base + 1, 5)  # nothing to do yet; all joining
+            scale_ids = [f"EHC-999-TS{n_workers}-{i:06d}" for i in range(args.scale_cases)]
+            time.sleep(10 + 5 * n_workers)  # let them join before the load arrives
+            base = progress.count()
+            thread_inputs: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+            scale_inputs = produce(settings.kafka_bootstrap, scale_ids, received, thread_inputs)
+            scale_statuses = statuses_due(thread_inputs, bytes.fromhex(key), args.worker_repo)
+            for case_id, items in thread_inputs.items():
+                inputs[case_id].extend(items)
+            half = base + scale_statuses // 2
+            before_kill = wait_for(progress, half, args.give_up)
+            killed_at = time.monotonic()
+            os.kill(pid_b, signal.SIGKILL)
             after = wait_for(progress, base + scale_statuses, args.give_up)
-        scale = rate(before_kill, base, half, scale_inputs // 2)
-        scale["workers"] = args.scale_workers
-        scale["killed_after_statuses"] = before_kill[-1][1] - base
-        scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
-        scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
-            "worker_restarting")
-        if scale.get("complete"):
-            scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
-        result["scale_out"] = scale
-        print(f"scale-out: {scale}", flush=True)
-        time.sleep(3)
-        workers.stop_all()
+            while True:  # then until quiet: a replay after the kill repeats some statuses
+                time.sleep(5)
+                if progress.count() == after[-1][1]:
+                    break
+                after = wait_for(progress, base + scale_statuses, args.give_up)
+            scale = rate(before_kill, base, half, scale_inputs // 2)
+            scale["workers"] = n_workers
+            scale["killed_after_statuses"] = before_kill[-1][1] - base
+            scale["seconds_from_kill_to_all_processed"] = round(after[-1][0] - killed_at, 2)
+            scale["supervisor_restarts"] = log_path.read_text(errors="replace").count(
+                "worker_restarting") - restarts_before
+            if scale.get("events_per_s"):  # None: the half was reached within one sample
+                scale["ratio_to_raw"] = scale["events_per_s"] / raw["events_per_s"]
+            result["scale_out"].append(scale)
+            print(f"scale-out: {scale}", flush=True)
+            time.sleep(3)
+            workers.stop_all()
 
         result["check"] = check(settings, inputs, bytes.fromhex(key))
     finally:
@@ -575,12 +629,13 @@ def print_table(result: dict[str, Any]) -> None:
             ("first alert-timer run after restart, s",
              str(result["restart"].get("first_timer_run_seconds")),
              f"{result['restart'].get('first_timer_run_cases')} cases indexed")]
-    scale = result["scale_out"]
-    rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
-                 f"{scale.get('events_per_s', 0):.0f}",
-                 f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
-    rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
-                 str(scale.get("seconds_from_kill_to_all_processed")), ""))
+    for scale in result["scale_out"]:
+        rows.append((f"{scale['workers']} workers, input events/s (before the kill)",
+                     f"{scale.get('events_per_s') or 0:.0f}",
+                     f"ratio_to_raw {scale.get('ratio_to_raw', 0):.3f}"))
+        rows.append((f"kill -9 of one of {scale['workers']}: seconds to all processed",
+                     str(scale.get("seconds_from_kill_to_all_processed")),
+                     f"supervisor restarts {scale.get('supervisor_restarts')}"))
     chk = result["check"]
     rows.append(("cases in the wrong state / checked",
                  f"{chk['cases_wrong']}/{chk['cases_checked']}",

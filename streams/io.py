@@ -51,6 +51,10 @@ class _Prepared:
     headers: list[tuple[str, bytes]]
 
 
+#: Hands one encoded record to the producer: (topic, key, value, headers) -> its ack future.
+ProducerSend = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
+
+
 @dataclass
 class Outbox:
     """Collects an agent's outputs for one input and sends them together.
@@ -66,6 +70,10 @@ class Outbox:
         topics: the Faust topics by name.
         topic_limit: a topic's ``max.message.bytes`` (``TopicLimits.limit`` in the worker).
         max_request_size: the producer's ``max_request_size``.
+        producer_send: hands records straight to the app's producer (the worker): the same
+            send Faust's ``Topic.send`` ends in, without its per-message channel, future and
+            sensor objects (about 5 % of the worker's CPU under cProfile); None sends through
+            ``topics``.
     """
 
     codec: AvroCodec
@@ -73,6 +81,7 @@ class Outbox:
     topic_limit: Callable[[str], Awaitable[int]] = _no_topic_limit
     max_request_size: int = MAX_REQUEST_SIZE
     pending: list[Awaitable[Any]] = field(default_factory=list)
+    producer_send: ProducerSend | None = None
 
     def _prepare(
         self, spec: TopicSpec, key: str, record: Mapping[str, Any], subject: str
@@ -98,9 +107,12 @@ class Outbox:
 
     async def _send(self, out: _Prepared) -> None:
         try:
-            fut = await self.topics[out.topic].send(
-                key=out.key, value=out.value, headers=out.headers
-            )
+            if self.producer_send is not None:
+                fut = await self.producer_send(out.topic, out.key, out.value, out.headers)
+            else:
+                fut = await self.topics[out.topic].send(
+                    key=out.key, value=out.value, headers=out.headers
+                )
         except Exception as exc:
             if is_too_large(exc):
                 raise EventTooLargeError(

@@ -24,7 +24,9 @@ form.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from ehcp.casework import events as ev
@@ -32,6 +34,53 @@ from ehcp.casework.jsonl import event_to_dict, parse_event
 from ehcp.contract.avro import AvroCodec
 from ehcp.contract.records import REFERRAL_RECEIVED
 from streams.stages.case_mapping import to_casework_event
+
+#: How :func:`dump` starts a case whose next due date is stored: what :func:`stored_next_due`
+#: reads without parsing the rest.
+_NEXT_DUE_PREFIX = b'{"next_due":'
+
+
+def dump(state: Mapping[str, Any]) -> bytes:
+    """The table value of a case: compact JSON, ``next_due`` first (see :func:`stored_next_due`).
+
+    The worker keeps these bytes in its table instead of the parsed object (about a quarter of the
+    memory per open case) and parses a case when an input for it arrives.
+    """
+    ordered = {"next_due": state["next_due"], **state} if "next_due" in state else state
+    return json.dumps(ordered, separators=(",", ":")).encode()
+
+
+def load(value: bytes | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A case from its table value: JSON bytes (any spacing or key order), or already parsed."""
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        loaded: dict[str, Any] = json.loads(bytes(value))
+        return loaded
+    return dict(value)
+
+
+def stored_next_due(value: bytes | Mapping[str, Any]) -> tuple[bool, date | None]:
+    """``(True, date or None)`` if the value states its next due date, else ``(False, None)``.
+
+    Bytes written by :func:`dump` are read from their first field only (a timer rebuild over
+    every local case parses none of them); anything else is parsed.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value[:40])
+        if raw.startswith(_NEXT_DUE_PREFIX):
+            rest = raw[len(_NEXT_DUE_PREFIX):]
+            if rest.startswith(b"null"):
+                return True, None
+            if rest[:1] == b'"' and rest[11:12] == b'"':
+                return True, date.fromisoformat(rest[1:11].decode())
+        parsed = load(value)
+    else:
+        parsed = dict(value)
+    if parsed is None or "next_due" not in parsed:
+        return False, None
+    due = parsed["next_due"]
+    return True, date.fromisoformat(due) if due else None
 
 
 def new_case() -> dict[str, Any]:

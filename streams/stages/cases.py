@@ -29,6 +29,7 @@ from ehcp.casework.model import CaseAssessment
 from ehcp.casework.policy import Policy
 from ehcp.contract.avro import AvroCodec, default_codec
 from ehcp.contract.records import (
+    ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
     CASEWORK_EVENT_RECORDED,
@@ -38,6 +39,7 @@ from ehcp.contract.records import (
     RefusedError,
     short_name,
 )
+from ehcp.contract.topics import ADVICE_REQUESTS
 from ehcp.errors import CaseworkError, ContractError
 from ehcp.identifiers import LA_CODE_SYSTEM
 from streams.stages import case_outputs, case_store
@@ -180,8 +182,11 @@ class CaseProcessor:
         outputs: list[Emit] = []
         assessment = self._assess_case(case_id, current)
         if name == REFERRAL_RECEIVED:
-            outputs += case_outputs.open_case(record, assessment, self._policy, self._key)
+            opened = case_outputs.open_case(record, assessment, self._policy, self._key)
+            outputs += opened
             current["id_linked"] = True
+            if self._apply_own_requests(case_id, current, opened):
+                assessment = self._assess_case(case_id, current)
         elif not current.get("id_linked") and case_store.case_la_code(current, self._codec):
             # A case referred before cases were indexed by id: index it on this input (any
             # kind, a timer tick too), so advice naming it is routed, not parked for good.
@@ -209,6 +214,33 @@ class CaseProcessor:
         if owner is not None and event.from_la != owner:
             raise ContractError(
                 f"plan transfer from LA {event.from_la}, but the case belongs to LA {owner}")
+
+    def _apply_own_requests(
+        self, case_id: str, state: dict[str, Any], emits: list[Emit]
+    ) -> bool:
+        """Fold the advice requests a referral sends into the case at once; True if any.
+
+        They come back on ``ehcp.advice-requests.v1`` (the case stage reads that topic for
+        requests sent by others too), where their event ids are then already in ``seen``: the
+        read-back changes nothing, sends nothing and stores nothing, instead of one evaluation,
+        one case status and one stored state per request. The stored events are the ones the
+        read-back would have added (the request record, mapped as when it is read).
+        """
+        folded = False
+        for emit in emits:
+            if emit.topic != ADVICE_REQUESTS or emit.record["event_id"] in state["seen"]:
+                continue
+            request = dict(emit.record)
+            event = to_casework_event(ADVICE_REQUESTED, request)
+            sent_on = event_date(ADVICE_REQUESTED, request)
+            state["as_of"] = max(date.fromisoformat(state["as_of"]), sent_on).isoformat()
+            state["seen"] = [*state["seen"], request["event_id"]]
+            if event is not None:
+                events = self._events(case_id, state)
+                state.update(case_store.with_input(state, request["event_id"], event))
+                self._remember(case_id, state["inputs"], [*events, event])
+            folded = True
+        return folded
 
     def _check_la(self, state: Mapping[str, Any], by: Mapping[str, Any], what: str) -> None:
         """Refuse a record made by another LA than the one that owns the case.

@@ -466,3 +466,42 @@ def test_a_plan_transfer_moves_the_case_to_the_new_la(processor: CaseProcessor) 
                            _casework({**notice, "event_id": "TN-2"}, "999"))
     events = processor.casework_events(state)
     assert any(getattr(e, "request_id", None) == request["request_id"] for e in events)
+
+
+def test_the_referrals_own_advice_requests_are_applied_with_it(processor: CaseProcessor) -> None:
+    """The referral's status already shows its request; reading the request back does nothing."""
+    from ehcp.contract.avro import default_codec
+
+    state, (outcome,) = run(processor, [(REFERRAL, referral())])
+    assert state is not None
+    request = next(r for t, _, r, _ in outcome.outputs if t == ADVICE_REQUESTS)
+    status = next(r for t, _, r, _ in outcome.outputs if t == CASE_STATUS)
+    assert [(a["advice_type"], a["status"], a["request_id"]) for a in status["advice"]
+            if a["advice_type"] == "MEDICAL"] == [("MEDICAL", "REQUESTED", request["request_id"])]
+    assert [item["event"]["type"] for item in state["inputs"]] == [
+        "RequestForAssessmentReceived", "AdviceRequested"]
+    codec = default_codec()
+    name, read_back = codec.decode(codec.encode(ADVICE_REQUESTED, request))
+    again = processor.on_event(state, CASE, name, read_back)
+    assert (again.changed, again.outputs, again.next_due) == (False, [], outcome.next_due)
+    # a fresh processor (nothing cached) reads the stored request back as the same event
+    fresh = CaseProcessor.default(KEY)
+    assert fresh.casework_events(state) == processor.casework_events(state)
+    assert fresh.assess(state) == processor.assess(state)
+
+
+def test_an_advice_request_sent_by_someone_else_is_still_applied_on_read(
+    processor: CaseProcessor,
+) -> None:
+    """Only the stage's own requests are folded in: another request is applied when it arrives."""
+    state, _ = run(processor, [(REFERRAL, referral())])
+    other = {"event_id": "req-other", "request_id": "req-other", "case_id": CASE,
+             "advice_type": "EDUCATIONAL",
+             "agency": {"system": LA_CODE_SYSTEM, "value": "999"},
+             "child_identifiers": [], "sent_on": date(2026, 9, 8), "due_on": date(2026, 10, 20),
+             "regulation": "reg 6(1)(b)",
+             "requester": {"system": LA_CODE_SYSTEM, "value": "999"}}
+    outcome = processor.on_event(state, CASE, ADVICE_REQUESTED, other)
+    assert outcome.changed is True
+    assert outcome.state["inputs"][-1]["event"]["type"] == "AdviceRequested"
+    assert outcome.outputs[-1].topic == CASE_STATUS

@@ -12,11 +12,13 @@ import pytest
 from ehcp.casework.jsonl import dumps
 from ehcp.contract.avro import default_codec
 from ehcp.contract.records import (
+    ADVICE_REQUESTED,
     ADVICE_SUBMITTED,
     CASE_TICK,
     CASEWORK_EVENT_RECORDED,
     REFERRAL_RECEIVED,
 )
+from ehcp.contract.topics import ADVICE_REQUESTS
 from ehcp.errors import ContractError
 from streams.stages.case_store import stored_casework_events
 from streams.stages.cases import CaseProcessor
@@ -27,9 +29,16 @@ CODEC = default_codec()
 
 
 def inputs() -> list[tuple[str, dict[str, Any]]]:
-    """A referral, medical advice and a tick: two inputs that state casework events, one that does not."""
+    """A referral, the advice request it sends read back, medical advice and a tick.
+
+    Three inputs state casework events, the tick does not. The request is folded into the case
+    with the referral (the read-back changes nothing); earlier versions stored it on read-back.
+    """
+    opened = CaseProcessor.default(KEY).on_event(None, CASE, REFERRAL_RECEIVED, referral())
+    request = next(dict(e.record) for e in opened.outputs if e.topic == ADVICE_REQUESTS)
     return [
         (REFERRAL_RECEIVED, referral()),
+        (ADVICE_REQUESTED, request),
         (ADVICE_SUBMITTED, medical(datetime(2026, 10, 1, 9, tzinfo=UTC), None)),
         (CASE_TICK, tick(date(2026, 10, 20))),
     ]
@@ -63,6 +72,7 @@ def test_inputs_are_stored_as_casework_events_not_avro() -> None:
     state = fold(CaseProcessor.default(KEY), inputs())
     assert [item["event"]["type"] for item in state["inputs"]] == [
         "RequestForAssessmentReceived",
+        "AdviceRequested",
         "AdviceSubmitted",
     ]
     assert all("avro" not in item for item in state["inputs"])
@@ -112,3 +122,31 @@ def test_an_old_format_case_still_refuses_another_las_casework_event() -> None:
     }
     with pytest.raises(ContractError, match="belongs to LA 999"):
         CaseProcessor.default(KEY).on_event(old, CASE, CASEWORK_EVENT_RECORDED, record)
+
+
+def test_the_table_value_is_compact_json_read_back_to_the_same_case() -> None:
+    """dump/load round-trip; the bytes are what Faust's JSON serializer stored (any spacing reads)."""
+    from streams.stages import case_store
+
+    state = fold(CaseProcessor.default(KEY), inputs())
+    raw = case_store.dump(state)
+    assert raw.startswith(b'{"next_due":')
+    assert case_store.load(raw) == state
+    assert case_store.load(json.dumps(state, indent=1).encode()) == state  # written by Faust before
+    assert case_store.load(state) == state
+    assert case_store.load(None) is None
+    assert case_store.stored_next_due(raw) == (True, date.fromisoformat(state["next_due"]))
+
+
+def test_the_next_due_date_is_read_without_parsing_when_dump_wrote_it() -> None:
+    """The timer's rebuild reads the first field; other values are parsed; none stated: unknown."""
+    from streams.stages import case_store
+
+    assert case_store.stored_next_due(b'{"next_due":null,"inputs":[]}') == (True, None)
+    # the prefix alone decides: the rest is never parsed (this is not even valid JSON)
+    assert case_store.stored_next_due(b'{"next_due":"2027-01-04",NOT JSON') == (
+        True, date(2027, 1, 4))
+    written_by_faust = json.dumps({"inputs": [], "next_due": "2026-11-02"}).encode()
+    assert case_store.stored_next_due(written_by_faust) == (True, date(2026, 11, 2))
+    assert case_store.stored_next_due(b'{"inputs": [], "as_of": "2026-10-01"}') == (False, None)
+    assert case_store.stored_next_due({"next_due": None}) == (True, None)
