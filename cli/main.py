@@ -12,8 +12,8 @@ from cli.dev_cmd import dev
 from cli.dlq_cmd import dlq
 from cli.import_cmd import import_
 from cli.kafka_cmd import kafka
-from cli.report_cmd import report
 from cli.notify_cmd import notify
+from cli.report_cmd import report
 from cli.run_cmd import connectors, worker
 from cli.schemas_cmd import schemas
 from cli.topics_cmd import topics

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from cli.common import load_settings, reports_errors
-from ehcp.errors import CaseworkError
 from ehcp.clock import SystemClock
 from ehcp.contract.avro import default_codec
+from ehcp.errors import CaseworkError
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.reporting import sen2
 from ehcp.settings import Settings

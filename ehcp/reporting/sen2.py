@@ -58,7 +58,7 @@ class Collection:
 
 
 def collection_for(year: int, reference_date: date | None = None) -> Collection:
-    """The collection for ``year``; ``reference_date`` is required for a year with no known survey day."""
+    """The collection for ``year``; give ``reference_date`` for a year with no known survey day."""
     if reference_date is None:
         if year not in SURVEY_DAYS:
             raise Sen2Error(
@@ -215,7 +215,10 @@ def _scope(case: Sen2Case, coll: Collection) -> tuple[str | None, str]:
     issued = _first(events, (ev.FinalPlanIssued,), ref)
     refused = _first(events, (ev.AssessmentRefused,), ref)
     not_issued = _first(events, (ev.DecisionNotToIssuePlan,), ref)
-    in_period = (lambda d: d is not None and coll.period_start <= d <= coll.period_end)
+
+    def in_period(day: date | None) -> bool:
+        return day is not None and coll.period_start <= day <= coll.period_end
+
     if ceased is not None:
         if in_period(ceased):
             return Scope.CEASED_IN_YEAR, ""
@@ -235,8 +238,7 @@ def _scope(case: Sen2Case, coll: Collection) -> tuple[str | None, str]:
     return None, "no request received by the reference date"
 
 
-def _person(case: Sen2Case, scope: str, coll: Collection) -> Person:
-    assert case.assessment is not None  # in scope implies an evaluation
+def _person(case: Sen2Case, assessment: CaseAssessment, scope: str, coll: Collection) -> Person:
     events, ref = case.events, coll.reference_date
     request = next((e for e in events if isinstance(e, ev.RequestForAssessmentReceived)), None)
     outcome = _first(events, (ev.FinalPlanIssued, ev.DecisionNotToIssuePlan), ref)
@@ -246,11 +248,11 @@ def _person(case: Sen2Case, scope: str, coll: Collection) -> Person:
         case_ref=case.case_ref,
         scope=scope,
         birth_date=request.date_of_birth if request is not None else None,
-        received_date=case.assessment.received_on,
+        received_date=assessment.received_on,
         request_outcome_date=_first(events, (ev.DecisionToAssessMade, ev.AssessmentRefused), ref),
         assessment_outcome_date=outcome,
         # The engine's SEN2 flag as of the reference date: never recomputed here.
-        week20=case.assessment.timeliness.exceptions_apply if outcome is not None else None,
+        week20=assessment.timeliness.exceptions_apply if outcome is not None else None,
         plan_start_date=_first(events, (ev.FinalPlanIssued,), ref),
         cease_date=_last(events, (ev.PlanCeased,), ref),
         transfer_la=transfers[-1].from_la if transfers else None,
@@ -272,7 +274,7 @@ def build_return(cases: Iterable[Sen2Case], la_code: str, coll: Collection) -> S
         else:
             scope, reason = _scope(case, coll)
             if scope is not None:
-                persons.append(_person(case, scope, coll))
+                persons.append(_person(case, case.assessment, scope, coll))
                 continue
         excluded[reason] = excluded.get(reason, 0) + 1
     persons.sort(key=lambda p: p.case_ref)
