@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import click
 from cli.common import load_settings, reports_errors
 from ehcp.clock import SystemClock
 from ehcp.contract.avro import default_codec
-from ehcp.errors import CaseworkError
+from ehcp.errors import EhcpError
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.reporting import sen2
 from ehcp.settings import Settings
@@ -21,22 +21,32 @@ from ehcp.settings import Settings
 def read_cases(settings: Settings, reference_date: date) -> Iterator[sen2.Sen2Case | str]:
     """Every case the workers hold, evaluated as of ``reference_date``.
 
-    Reads the cases table's changelog (as ``ehcp case export`` does, for all keys): the newest
-    value per case. A stored case that cannot be read yields its case id (a string) instead,
-    so one bad entry is reported and never stops the return.
+    Reads the cases table's changelog (as ``ehcp case export`` does, for all keys).
+    """
+    records = read_partitions(settings, f"{settings.app_id}-cases-changelog")
+    return cases_from_changelog(((r.key, r.value) for r in records), reference_date)
+
+
+def cases_from_changelog(records: Iterable[tuple[bytes | None, bytes | None]],
+                         reference_date: date) -> Iterator[sen2.Sen2Case | str]:
+    """The newest stored value per case, evaluated as of ``reference_date``.
+
+    A stored case that cannot be read (not JSON, nested too deep, not a case, events that fail
+    validation) yields its case id (a string, at most 80 characters) instead, so one bad entry
+    is reported and never stops the return.
     """
     from streams.stages.case_store import case_la_code, stored_casework_events
 
     codec = default_codec()
     latest: dict[bytes, bytes | None] = {}
-    for record in read_partitions(settings, f"{settings.app_id}-cases-changelog"):
-        if record.key is not None:
-            latest[record.key] = record.value
+    for key, value in records:
+        if key is not None:
+            latest[key] = value
     for key, value in latest.items():
         try:
-            case_id = str(json.loads(key))
-        except ValueError:
-            yield key[:40].decode(errors="replace")
+            case_id = str(json.loads(key))[:80]
+        except (ValueError, RecursionError):
+            yield key[:80].decode(errors="replace")
             continue
         if value is None:  # deleted
             continue
@@ -44,7 +54,7 @@ def read_cases(settings: Settings, reference_date: date) -> Iterator[sen2.Sen2Ca
             state = json.loads(value)
             events = stored_casework_events(state, codec)
             yield sen2.evaluated(case_id, case_la_code(state, codec), events, reference_date)
-        except (ValueError, KeyError, TypeError, CaseworkError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, EhcpError):
             yield case_id
 
 

@@ -329,7 +329,8 @@ def _d(value: date | None) -> str:
 
 
 def _flag(value: bool | None) -> str:
-    # 1/0 as the SEN2 binary items are read by a public SEN2 reader (witan.sen2, docs/sen2.md).
+    # 1/0 as witan.sen2 reads the SEN2 binary items from DfE's pre-submission workbook
+    # (docs/sen2.md, "Sources"): inferred for the XML, not read in the guide.
     return "" if value is None else "1" if value else "0"
 
 
