@@ -54,7 +54,10 @@ def refusal(ref: str = "EHC-999-T-0003", on: date = date(2025, 2, 14)) -> sen2.S
 
 
 def test_a_plan_issued_in_19_weeks_is_an_active_plan_without_exceptions() -> None:
-    ret = sen2.build_return([plan_in_19_weeks()], "999", COLL)
+    case = plan_in_19_weeks()
+    assert case.assessment is not None
+    assert case.assessment.timeliness.final_plan_within_20_weeks is True
+    ret = sen2.build_return([case], "999", COLL)
     (p,) = ret.persons
     assert p.scope == sen2.Scope.ACTIVE_PLAN
     assert p.received_date == RECEIVED
