@@ -13,6 +13,7 @@ from cli.dlq_cmd import dlq
 from cli.import_cmd import import_
 from cli.kafka_cmd import kafka
 from cli.notify_cmd import notify
+from cli.report_cmd import report
 from cli.run_cmd import connectors, worker
 from cli.schemas_cmd import schemas
 from cli.topics_cmd import topics
@@ -33,6 +34,7 @@ for command in (kafka, topics, worker, connectors, agencies, case, alerts, dlq, 
     cli.add_command(command)
 cli.add_command(schemas)
 cli.add_command(child)
+cli.add_command(report)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Statutory returns built from the case history (pure: no I/O; docs/sen2.md)."""
