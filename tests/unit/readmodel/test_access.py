@@ -24,6 +24,7 @@ from ehcp.readmodel.access import (
 )
 from ehcp.readmodel.mapping import Source
 from ehcp.readmodel.store import apply_batch, create_tables, open_engine
+from ehcp.readmodel.views import may_see_case
 from tests import readmodel_records as rr
 from tests.unit.contract.records import ADVICE_SUBMITTED, ALERT
 
@@ -353,6 +354,9 @@ def test_a_transferred_case_is_the_new_las_and_no_longer_the_old_las(
     assert old.document(SHA_886) is None
     assert "A|overdue" not in {a.alert_id for a in old.alerts(limit=50).items}
     assert sorted(_all_cases(old)) == ["EHC-B", "EHC-C"]
+    # The workspace's own check (case page, actions) follows the same owner.
+    assert may_see_case(engine, "212", "EHC-A")
+    assert not may_see_case(engine, "886", "EHC-A")
 
 
 def test_a_transfer_read_before_the_referral_files_the_case_under_the_new_la(
