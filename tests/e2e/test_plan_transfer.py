@@ -5,7 +5,8 @@ worker take LA 886's events on the case and refuse LA 999's; the case keeps its 
 the medical advice request made by LA 999 is still on it (nothing is asked twice), and
 `ehcp case export` shows the whole history with the transfer and the new LA's notice. The
 read model follows the worker's status: LA 886's local_authority credential reads the case in the
-LA pull API (with the old LA's advice request on it) and LA 999's gets 404.
+LA pull API (with the old LA's advice request on it) and LA 999's gets 404. The move changes the
+health commissioning body too (reg 16): the new LA records it and the case shows the ICBs' limits.
 """
 
 from __future__ import annotations
@@ -100,6 +101,26 @@ def test_a_transfer_hands_the_case_to_the_new_la(
         gone = client.get(f"/api/la/cases/{case_id}", headers=old_reader)
         assert gone.status_code == 404, gone.text
         assert case_id not in _listed(client, old_reader)
+
+        # Reg 16: the move changes the ICB too; the new LA records it, the new ICB cannot
+        # secure the health provision, so its request to the LA falls due.
+        icb = _event(case_id, "CB-1", type="CommissioningBodyChanged",
+                     occurred_on=today.isoformat(), from_body="QWE", to_body="QKK",
+                     with_la_move=True, provision_practicable=False)
+        r = client.post(path, headers=new_la, json=icb)
+        assert r.status_code == 202, r.text
+
+        def health_dates() -> dict[str, Any] | None:
+            got = client.get(f"/api/la/cases/{case_id}", headers=new_reader)
+            assert got.status_code == 200, got.text
+            dates = {d["name"]: d for d in got.json()["statutory_dates"]}
+            wanted = {"commissioning_body_notice_due", "health_provision_request_due"}
+            return dates if wanted <= set(dates) else None
+
+        dates = wait_until(health_dates, 90, what="the reg 16 limits on the new LA's case")
+        assert dates["commissioning_body_notice_due"]["due_on"] == today.isoformat()
+        assert dates["health_provision_request_due"]["regulation"] == "reg 16 [S]"
+        assert dates["health_provision_request_due"]["status"] == "PENDING"
 
 
 def _listed(client: httpx.Client, headers: dict[str, str]) -> set[str]:
