@@ -64,7 +64,7 @@ def fill(engine: Engine, cases: int, today: date) -> None:
             for n in range(start, min(cases, start + batch)):
                 case_id = f"EHC-{la}-2026-{n:06d}"
                 seq += 1
-                owners.append({"case_id": case_id, "la_code": la})
+                owners.append({"case_id": case_id, "la_code": la, "referral_la_code": la})
                 rows.append({
                     "case_id": case_id, "la_code": la, "stage": ("ASSESSMENT", "REQUEST_RECEIVED",
                                                                  "DRAFT_PLAN")[n % 3],

@@ -60,9 +60,10 @@ def statutory_dates(final_issued: date | None = None,
 
 def status(case_id: str, *, stage: str = "ASSESSMENT", medical: str = "REQUESTED",
            open_alerts: int = 0, final_issued: date | None = None,
-           exceptions_apply: bool = False, version: int = 3) -> Message:
+           exceptions_apply: bool = False, version: int = 3,
+           la_code: str | None = None) -> Message:
     """A ``CaseStatus`` with medical and educational advice items (``version`` 2: as a v2
-    writer sent it, without the statutory dates)."""
+    writer sent it, without the statutory dates; ``la_code``: the owner a v4 writer names)."""
     record: dict[str, Any] = {
         "case_id": case_id,
         "stage": stage,
@@ -87,6 +88,7 @@ def status(case_id: str, *, stage: str = "ASSESSMENT", medical: str = "REQUESTED
         "decided_to_assess_on": date(2026, 2, 2),
         "final_plan_issued_on": final_issued,
         "exceptions_apply": exceptions_apply,
+        "la_code": la_code,
     })
     return (CASE_STATUS.name, case_id.encode(), CODEC.encode(records.CASE_STATUS, record), [])
 

@@ -380,6 +380,10 @@ EDUCATION_EVENT_TYPES: Final = frozenset(
         # Reg 15: the old LA transfers the plan; the new LA gives its notice.
         "PlanTransferred",
         "TransferNoticeGiven",
+        # Reg 16: the LA records the change of health commissioning body it is told of, and
+        # the new body's request for an assessment or a review.
+        "CommissioningBodyChanged",
+        "HealthProvisionReviewRequested",
     }
 )
 #: What a school or college (an education credential named by its URN) may record: the head

@@ -1190,6 +1190,69 @@ class TransferNoticeGiven:
     proposes_assessment: bool
 
 
+class HealthRequestKind(enum.StrEnum):
+    """What the new commissioning body asks the LA for under reg 16."""
+
+    ASSESSMENT = "ASSESSMENT"  # an EHC needs assessment
+    REVIEW = "REVIEW"  # a review of the EHC plan
+
+
+def _check_ods_code(value: str, field_name: str) -> None:
+    if not (3 <= len(value) <= 6 and value.isascii() and value.isalnum()
+            and value.upper() == value):
+        raise CaseworkError(f"{field_name} must be an ODS organisation code (3 to 6 upper-case "
+                            "letters and digits)")
+
+
+@dataclass(frozen=True, slots=True)
+class CommissioningBodyChanged:
+    """Another health commissioning body (ICB) became responsible for the child or young person
+    (reg 16); ``occurred_on`` is the day of the change (the move, or the change of GP).
+
+    Attributes:
+        from_body: the old commissioning body (ODS code).
+        to_body: the new commissioning body (ODS code).
+        with_la_move: the change comes with a move into another LA's area (reg 15).
+        old_body_aware_on: the day the old body became aware of the move or change, if known.
+        notified_on: the day the old body notified the new body, once it has.
+        new_body_aware_on: the day the new body became aware of the change (if not given: the
+            day it was notified, else the day of the change).
+        provision_practicable: the new body's finding whether it can secure the health care
+            provision in the plan (None: not yet found); False starts its request clock.
+    """
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    from_body: str
+    to_body: str
+    with_la_move: bool
+    old_body_aware_on: date | None = None
+    notified_on: date | None = None
+    new_body_aware_on: date | None = None
+    provision_practicable: bool | None = None
+
+    def __post_init__(self) -> None:
+        _check_ods_code(self.from_body, "from_body")
+        _check_ods_code(self.to_body, "to_body")
+        if self.from_body == self.to_body:
+            raise CaseworkError("a change of commissioning body goes to another body")
+        if self.old_body_aware_on is not None and self.notified_on is not None \
+                and self.notified_on < self.old_body_aware_on:
+            raise CaseworkError("the old body cannot notify before it knows of the change")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthProvisionReviewRequested:
+    """The new commissioning body, finding it not practicable to secure the health care
+    provision in the plan, asked the LA for an EHC needs assessment or a review (reg 16)."""
+
+    event_id: str
+    case_id: str
+    occurred_on: date
+    kind: HealthRequestKind
+
+
 CaseEvent: TypeAlias = (
     RequestForAssessmentReceived
     | DecisionToAssessMade
@@ -1245,6 +1308,8 @@ CaseEvent: TypeAlias = (
     | AdviceDelegated
     | PlanTransferred
     | TransferNoticeGiven
+    | CommissioningBodyChanged
+    | HealthProvisionReviewRequested
 )
 
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
@@ -1304,5 +1369,7 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         AdviceDelegated,
         PlanTransferred,
         TransferNoticeGiven,
+        CommissioningBodyChanged,
+        HealthProvisionReviewRequested,
     )
 }

@@ -210,6 +210,30 @@ def _transfer_dates(
     return added
 
 
+def _commissioning_dates(
+    history: CaseHistory, exceptions: tuple[ExceptionInForce, ...]
+) -> list[StatutoryDate]:
+    """Reg 16 [S]: the old body's notice and, where the new body cannot secure the health care
+    provision, its request to the LA."""
+    added: list[StatutoryDate] = []
+    requests = transfer_rules.health_requests(history)
+    for change in transfer_rules.commissioning_changes(history):
+        aware = change.old_body_aware_on or change.occurred_on
+        added.append(time_limit(
+            history, exceptions, transfer_rules.COMMISSIONING_BODY_NOTICE, aware,
+            transfer_rules.commissioning_body_notice_due(history.calendar, change),
+            change.notified_on))
+        if change.provision_practicable is None:
+            continue  # the new body has not yet found whether it can secure the provision
+        start = transfer_rules.new_body_aware_on(change)
+        added.append(time_limit(
+            history, exceptions, transfer_rules.HEALTH_PROVISION_REQUEST, start,
+            transfer_rules.health_provision_request_due(history.calendar, change),
+            first_on_or_after(requests, change.occurred_on),
+            not_applicable=change.provision_practicable))
+    return added
+
+
 def after_cessation(item: StatutoryDate, ceased_on: date) -> StatutoryDate:
     """After cessation, steps not yet done are not owed (a limit already missed stays missed)."""
     if item.completed_on is not None or item.status is DateStatus.NOT_APPLICABLE:
@@ -228,6 +252,7 @@ def statutory_dates(
         *_review_dates(history, exceptions, policy),
         *_reassessment_dates(history, exceptions),
         *plan_dates(history, policy),
+        *_commissioning_dates(history, exceptions),
     ]
     dates += _transfer_dates(history, exceptions, dates)
     if history.ceased is not None:

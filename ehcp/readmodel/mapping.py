@@ -48,7 +48,8 @@ PROJECTED_TOPICS: Final[tuple[TopicSpec, ...]] = (
 #: whole batch (SQLite does not check lengths), and a projector must not stop on one record.
 LIMITS: Final[Mapping[str, int]] = {
     "case_id": 200, "event_id": 200, "contribution_id": 200, "request_id": 200,
-    "alert_id": 400, "la_code": 8, "stage": 64, "advice_type": 64, "regulation": 64,
+    "alert_id": 400, "la_code": 8, "status_la_code": 8, "stage": 64, "advice_type": 64,
+    "regulation": 64,
     "status": 32, "kind": 64, "severity": 16, "agency_system": 200, "agency_value": 200,
     "decline_reason": 64, "channel": 32, "reason": 64, "document_sha256": 64,
     "document_content_type": 200, "institution_system": 200, "institution_value": 200,
@@ -161,6 +162,9 @@ def _case_status(source: Source, record: Mapping[str, Any]) -> Row:
         "final_plan_issued_on": record.get("final_plan_issued_on"),
         "exceptions_apply": None if exceptions_apply is None else bool(exceptions_apply),
         "has_statutory_dates": written is not None,
+        # v4: the LA owning the case as the worker wrote it (None before v4). The store takes it
+        # out of the row and files the case, and everything of it, under that LA.
+        "status_la_code": record.get("la_code"),
         **_position(source),
     }
     return Row(Kind.CASE_STATUS, values, tuple(items), tuple(dates))

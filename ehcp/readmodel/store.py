@@ -24,6 +24,7 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    or_,
     select,
     update,
 )
@@ -269,6 +270,12 @@ def _owner(conn: Connection, case_id: str | None) -> str | None:
     return None if found is None else str(found)
 
 
+def _referral_la(conn: Connection, case_id: str) -> str | None:
+    found = conn.execute(select(t.case_owners.c.referral_la_code)
+                         .where(t.case_owners.c.case_id == case_id)).scalar_one_or_none()
+    return None if found is None else str(found)
+
+
 def _with_owner(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
     return {**values, "la_code": _owner(conn, values.get("case_id"))}
 
@@ -292,22 +299,70 @@ def _touch_case(changes: _Changes, case_id: str | None, at: datetime) -> None:
             change_seq=changes.next(), updated_at=_later(found[0], at)))
 
 
-def _learn_owner(changes: _Changes, case_id: str, at: datetime) -> None:
-    """Fill in the owner on the case's rows read before its referral; they count as changed."""
+def _referral_owner(conn: Connection, values: Mapping[str, Any]) -> None:
+    """Record the first referral's LA and school; the owner is the referral's LA unless a
+    status (v4) already named one."""
+    co = t.case_owners
+    found = conn.execute(select(co.c.referral_la_code, co.c.status_la_code)
+                         .where(co.c.case_id == values["case_id"])).first()
+    if found is None:
+        _insert_once(conn, co, {**values, "referral_la_code": values["la_code"]})
+    elif found.referral_la_code is None:  # only a status had been read: the referral comes now
+        conn.execute(update(co).where(co.c.case_id == values["case_id"]).values(
+            referral_la_code=values["la_code"],
+            institution_system=values["institution_system"],
+            institution_value=values["institution_value"],
+            la_code=found.status_la_code or values["la_code"]))
+
+
+def _status_owner(conn: Connection, case_id: str, status_la_code: str | None) -> None:
+    """The latest status's LA (v4; None before v4) decides the owner, else the first referral.
+
+    A status read before the referral makes the case's owner row itself, so a transfer read
+    before the referral (partitions and topics interleave on a rebuild) still files the case
+    under the new LA.
+    """
+    co = t.case_owners
+    found = conn.execute(select(co.c.referral_la_code, co.c.status_la_code)
+                         .where(co.c.case_id == case_id)).first()
+    if found is None:
+        if status_la_code is not None:
+            _insert_once(conn, co, {"case_id": case_id, "la_code": status_la_code,
+                                    "status_la_code": status_la_code})
+        return
+    if found.status_la_code == status_la_code:
+        return
+    owner = status_la_code or found.referral_la_code
+    if owner is None:  # a pre-v4 status after a v4 one, and no referral read: no owner known
+        conn.execute(delete(co).where(co.c.case_id == case_id))
+        return
+    conn.execute(update(co).where(co.c.case_id == case_id).values(
+        la_code=owner, status_la_code=status_la_code))
+
+
+def _follow_owner(changes: _Changes, case_id: str, at: datetime) -> None:
+    """File every row of the case under its owner: rows read before the owner was known (NULL),
+    and after a transfer the old LA's rows. A row that moves counts as changed (a new number),
+    so the LA it moves to pages it."""
     conn = changes.conn
     owner = _owner(conn, case_id)
+    if owner is None:
+        return
     for table in (t.alerts, t.advice):
         waiting = conn.execute(select(table.c.event_id, table.c.updated_at).where(
-            table.c.case_id == case_id, table.c.la_code.is_(None)).order_by(table.c.seq)).all()
+            table.c.case_id == case_id,
+            or_(table.c.la_code.is_(None), table.c.la_code != owner)).order_by(table.c.seq)).all()
         for event_id, updated_at in waiting:
             conn.execute(update(table).where(table.c.event_id == event_id).values(
                 la_code=owner, seq=changes.next(), updated_at=_later(updated_at, at)))
     _recount(conn, case_id, -1)
     for owned in (t.case_advice, t.case_dates):
         conn.execute(update(owned).where(
-            owned.c.case_id == case_id, owned.c.la_code.is_(None)).values(la_code=owner))
+            owned.c.case_id == case_id,
+            or_(owned.c.la_code.is_(None), owned.c.la_code != owner)).values(la_code=owner))
     changed = conn.execute(update(t.cases).where(
-        t.cases.c.case_id == case_id, t.cases.c.la_code.is_(None)).values(la_code=owner))
+        t.cases.c.case_id == case_id,
+        or_(t.cases.c.la_code.is_(None), t.cases.c.la_code != owner)).values(la_code=owner))
     _recount(conn, case_id, +1)
     if changed.rowcount:
         _touch_case(changes, case_id, at)
@@ -318,14 +373,17 @@ def _write(changes: _Changes, row: Row, at: datetime) -> None:
     values = row.values
     match row.kind:
         case Kind.CASE_OWNER:
-            _insert_once(conn, t.case_owners, values)
-            _learn_owner(changes, values["case_id"], at)
+            _referral_owner(conn, values)
+            _follow_owner(changes, values["case_id"], at)
         case Kind.CHILD_SEARCH_KEY:
-            # Only the owning LA's referral: another LA naming the case adds nothing to it.
-            if _owner(conn, values["case_id"]) == values["la_code"]:
+            # Only the first referral's LA: another LA naming the case adds nothing to it (after
+            # a transfer the new LA finds the case by the identifiers of that referral).
+            if _referral_la(conn, values["case_id"]) == values["la_code"]:
                 _insert_once(conn, t.child_search_keys, {
                     "search_key": values["search_key"], "case_id": values["case_id"]})
         case Kind.CASE_STATUS:
+            values = {k: v for k, v in values.items() if k != "status_la_code"}
+            _status_owner(conn, values["case_id"], row.values.get("status_la_code"))
             case_row = _with_owner(conn, values)
             stored = conn.execute(select(t.cases.c.updated_at)
                                   .where(t.cases.c.case_id == values["case_id"])).first()
@@ -339,6 +397,7 @@ def _write(changes: _Changes, row: Row, at: datetime) -> None:
             conn.execute(delete(t.case_dates).where(t.case_dates.c.case_id == values["case_id"]))
             for due in row.dates:
                 _upsert(conn, t.case_dates, {**due, "la_code": case_row["la_code"]})
+            _follow_owner(changes, values["case_id"], at)  # its alerts and advice move too
         case Kind.CASE_REMOVED:
             _recount(conn, values["case_id"], -1)
             for table in (t.cases, t.case_advice, t.case_dates):

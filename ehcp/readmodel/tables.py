@@ -44,13 +44,20 @@ case_owners: Final = Table(
     "case_owners",
     metadata,
     Column("case_id", _text("case_id"), primary_key=True),
+    # The LA owning the case now: the latest status's (CaseStatus v4, which follows a reg 15
+    # transfer) if it names one, else the first referral's.
     Column("la_code", _text("la_code"), nullable=False),
+    # The LA of the first referral naming the case (NULL while only a status has been read).
+    Column("referral_la_code", _text("la_code"), nullable=True),
+    # The LA the latest status named (NULL: no status yet, or one written before v4).
+    Column("status_la_code", _text("la_code"), nullable=True),
     # The school or setting the referral named (the work tray's school filter).
     Column("institution_system", _text("institution_system"), nullable=True),
     Column("institution_value", _text("institution_value"), nullable=True),
 )
-"""The LA owning each case and the referral's school: the first referral naming the case wins
-(as at the edge)."""
+"""The LA owning each case and the referral's school. The first referral naming the case wins
+(as at the edge); a status naming an LA (v4, the worker's owner after a transfer) overrides it,
+and the latest status wins, whichever of the referral and the status is read first."""
 Index("ix_case_owners_school", case_owners.c.la_code, case_owners.c.institution_value)
 
 child_search_keys: Final = Table(

@@ -243,8 +243,13 @@ def statutory_date_record(due: StatutoryDate) -> dict[str, Any]:
     }
 
 
-def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
-    """The case's ``CaseStatus`` for the compacted case-status topic."""
+def status_record(state: Mapping[str, Any], assessment: CaseAssessment,
+                  la_code: str | None = None) -> Emit:
+    """The case's ``CaseStatus`` for the compacted case-status topic.
+
+    ``la_code`` (v4) is the LA that owns the case now: the first referral's, or the new LA's
+    after a reg 15 transfer, so the read model files the case under whoever wrote last.
+    """
     final = assessment.statutory_date("final_plan_due")
     decision = assessment.statutory_date("decision_to_assess_due")
     refused = assessment.stage is Stage.ASSESSMENT_REFUSED
@@ -274,5 +279,6 @@ def status_record(state: Mapping[str, Any], assessment: CaseAssessment) -> Emit:
         "decided_to_assess_on": None if decision is None or refused else decision.completed_on,
         "final_plan_issued_on": final.completed_on if final else None,
         "exceptions_apply": assessment.timeliness.exceptions_apply,
+        "la_code": la_code,
     }
     return Emit(CASE_STATUS, assessment.case_id, status, assessment.case_id)

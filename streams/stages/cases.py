@@ -200,7 +200,8 @@ class CaseProcessor:
         next_due = assessment.next_change_on if assessment else None
         if assessment is not None:
             outputs += case_outputs.alert_changes(current, assessment)
-            outputs.append(case_outputs.status_record(current, assessment))
+            outputs.append(case_outputs.status_record(
+                current, assessment, case_store.case_la_code(current, self._codec)))
         current["next_due"] = next_due.isoformat() if next_due else None
         return CaseOutcome(current, changed=True, outputs=outputs, next_due=next_due)
 

@@ -147,6 +147,7 @@ CASE_STATUS: dict[str, Any] = {
     "decided_to_assess_on": date(2026, 2, 9),
     "final_plan_issued_on": date(2026, 6, 8),
     "exceptions_apply": True,
+    "la_code": "886",  # v4
 }
 
 #: A v2 event type: the LA's decision after an annual review (reg 20(10)).

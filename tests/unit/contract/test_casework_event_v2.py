@@ -30,6 +30,8 @@ NEW_SYMBOLS = [
     "PupilPremiumPlusEligibilityRecorded",
     "PlanTransferred",
     "TransferNoticeGiven",
+    "CommissioningBodyChanged",
+    "HealthProvisionReviewRequested",
 ]
 
 

@@ -24,6 +24,7 @@ from ehcp.readmodel.access import (
 )
 from ehcp.readmodel.mapping import Source
 from ehcp.readmodel.store import apply_batch, create_tables, open_engine
+from ehcp.readmodel.views import may_see_case
 from tests import readmodel_records as rr
 from tests.unit.contract.records import ADVICE_SUBMITTED, ALERT
 
@@ -330,3 +331,47 @@ def test_cursors_round_trip_and_limits_are_capped() -> None:
     assert page_limit(None) > 0
     with pytest.raises(ValidationError):
         page_limit(0)
+
+
+def test_a_transferred_case_is_the_new_las_and_no_longer_the_old_las(
+    engine: Engine, feed: Feed
+) -> None:
+    """After a status naming LA 212 (reg 15 transfer) LA 212 reads EHC-A, its alerts and its
+    document, and pages them after the cursors it held; LA 886 gets not found for all of it."""
+    new, old = view(engine, "212"), view(engine)
+    cursors = (new.cases_changed(limit=50).cursor, new.alerts(limit=50).cursor,
+               new.documents(limit=50).cursor)
+    feed.send(status("EHC-A", la_code="212"))
+    case = new.case("EHC-A")
+    assert case is not None
+    assert [a.alert_id for a in case.open_alerts] == ["A|overdue"]
+    assert [r.document.sha256 for r in case.advice_received if r.document] == [SHA_886]
+    assert new.document(SHA_886) is not None
+    assert [c.case_id for c in new.cases_changed(cursor=cursors[0]).items] == ["EHC-A"]
+    assert [a.alert_id for a in new.alerts(cursor=cursors[1]).items] == ["A|overdue"]
+    assert [d.case_id for d in new.documents(cursor=cursors[2]).items] == ["EHC-A"]
+    assert old.case("EHC-A") is None
+    assert old.document(SHA_886) is None
+    assert "A|overdue" not in {a.alert_id for a in old.alerts(limit=50).items}
+    assert sorted(_all_cases(old)) == ["EHC-B", "EHC-C"]
+    # The workspace's own check (case page, actions) follows the same owner.
+    assert may_see_case(engine, "212", "EHC-A")
+    assert not may_see_case(engine, "886", "EHC-A")
+
+
+def test_a_transfer_read_before_the_referral_files_the_case_under_the_new_la(
+    engine: Engine
+) -> None:
+    """The transfer's status, an alert and advice read before the old LA's referral: the case
+    is the new LA's throughout, and the referral read later does not give it back."""
+    feed = Feed(engine)
+    feed.send(status("EHC-Z", la_code="212"), alert("EHC-Z", "Z|overdue"),
+              routed("EHC-Z", SHA_212))
+    assert view(engine, "212").case("EHC-Z") is not None
+    feed.send(rr.referral("EHC-Z", "886"))
+    detail = view(engine, "212").case("EHC-Z")
+    assert detail is not None
+    assert [a.alert_id for a in detail.open_alerts] == ["Z|overdue"]
+    assert view(engine, "212").document(SHA_212) is not None
+    assert view(engine).case("EHC-Z") is None
+    assert view(engine).document(SHA_212) is None

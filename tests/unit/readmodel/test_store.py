@@ -271,3 +271,45 @@ def test_a_new_status_replaces_the_dates_and_a_tombstone_removes_them(engine: En
     assert len(dump(engine)["case_dates"]) == 2
     apply_batch(engine, [Source(CASE_STATUS.name, 0, 3, b"EHC-T", None)], rr.CODEC, KEY)
     assert dump(engine)["case_dates"] == []
+
+
+def test_a_transfer_moves_every_row_and_count_of_the_case_to_the_new_la(engine: Engine) -> None:
+    """A status naming LA 212 (a reg 15 transfer) files the case, its items, dates, alerts,
+    advice and tray counts under 212; the search keys stay (the case's own referral's)."""
+    apply_batch(engine, _batch(rr.referral("EHC-M", "886"), rr.status("EHC-M", la_code="886"),
+                               rr.alert("EHC-M", "ev-m"), rr.routed("EHC-M", "adv-m")),
+                rr.CODEC, KEY)
+    keys = dump(engine)["child_search_keys"]
+    assert {k[0] for k in _counted(engine)} == {"886"}
+    apply_batch(engine, _batch(rr.status("EHC-M", la_code="212"), start=1), rr.CODEC, KEY)
+    with engine.connect() as conn:
+        for table in (t.case_owners, t.cases, t.case_advice, t.case_dates, t.alerts, t.advice):
+            assert set(conn.execute(select(table.c.la_code)).scalars()) == {"212"}, table.name
+        owner = conn.execute(select(t.case_owners.c.referral_la_code,
+                                    t.case_owners.c.status_la_code)).one()
+    assert tuple(owner) == ("886", "212")
+    assert _counted(engine) == _recounted(engine)
+    assert {k[0] for k in _counted(engine)} == {"212"}
+    assert dump(engine)["child_search_keys"] == keys
+
+
+def test_a_transfer_read_before_its_referral_gives_the_same_read_model(engine: Engine) -> None:
+    """Replayed in another order across topics (the transfer's status before the referral, the
+    alert and advice before both), the read model equals the one projected in order."""
+    messages = [("referral", rr.referral("EHC-R", "886"), 0),
+                ("first", rr.status("EHC-R", la_code="886"), 0),
+                ("alert", rr.alert("EHC-R", "ev-r"), 0),
+                ("advice", rr.routed("EHC-R", "adv-r"), 0),
+                ("moved", rr.status("EHC-R", stage="DRAFTING", la_code="212"), 1)]
+    by_name = {name: Source(m[0], 0, offset, m[1], m[2], tuple(m[3]), 1)
+               for name, m, offset in messages}
+    apply_batch(engine, [by_name[n] for n in ("referral", "first", "alert", "advice", "moved")],
+                rr.CODEC, KEY)
+    in_order = dump(engine)
+    other = open_engine("sqlite://")
+    create_tables(other)
+    for batch in (("alert", "advice"), ("first", "moved"), ("referral",)):
+        apply_batch(other, [by_name[n] for n in batch], rr.CODEC, KEY)
+    assert dump(other) == in_order
+    assert {r[1] for r in in_order["cases"]} == {"212"}
+    assert _counted(other) == _counted(engine) == _recounted(other)
