@@ -23,7 +23,14 @@ from ehcp.identifiers import LA_CODE_SYSTEM
 from ehcp.kafka_io.kafka_clients import apply_topics
 from ehcp.kafka_io.readers import read_partitions
 from ehcp.settings import Settings
-from tests.support import settings_env, spawn, stop, synthetic_nhs_number, wait_until
+from tests.support import (
+    LocalBroker,
+    settings_env,
+    spawn,
+    stop,
+    synthetic_nhs_number,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 RECEIVED = datetime.now(UTC).replace(microsecond=0) - timedelta(weeks=3)
@@ -77,11 +84,14 @@ def _send(settings: Settings, messages: list[tuple[str, str, bytes, list[tuple[s
 
 
 def test_the_sen2_return_reads_the_workers_case_history(
-    kafka_settings: Settings, tmp_path: Path
+    kafka_settings: Settings, own_broker: LocalBroker, tmp_path: Path
 ) -> None:
-    # a worker of this test's own (its own changelog): other tests' workers keep theirs
+    # a broker and a worker of this test's own: on the session broker this worker also read
+    # every earlier test's referrals, and once (full suite, loaded machine) the return lacked
+    # this test's case for a reason not yet understood -- see the assertion's output below
     settings = kafka_settings.model_copy(
-        update={"app_id": f"ehcp-test-sen2-{uuid.uuid4().hex[:6]}"})
+        update={"kafka_bootstrap": own_broker.config.bootstrap,
+                "app_id": f"ehcp-test-sen2-{uuid.uuid4().hex[:6]}"})
     apply_topics(settings, catalogue(settings.app_id))
     tag = uuid.uuid4().hex[:6].upper()
     ours, theirs = f"EHC-999-SEN2-{tag}", f"EHC-886-SEN2-{tag}"
@@ -124,6 +134,7 @@ def test_the_sen2_return_reads_the_workers_case_history(
     assert result.exit_code == 0, result.output
     rows = {r["CaseRef"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
     assert theirs not in rows
+    assert ours in rows, result.output
     row = rows[ours]
     assert row["Scope"] == "ongoing work on the reference date"
     assert row["Requests.ReceivedDate"] == RECEIVED.date().isoformat()
