@@ -324,6 +324,8 @@ def record_referral(conn: Connection, case_id: str, la_code: str) -> str | None:
     (a plan transfer, possibly read before the referral), else the referral's.
     """
     found = _sources(conn, case_id)
+    referral: str | None
+    status: str | None
     if found is None:
         insert_once(conn, case_owner_sources, {"case_id": case_id, "referral_la_code": la_code,
                                                "status_la_code": None})
