@@ -122,9 +122,10 @@ def publish(settings: Any, messages: list[tuple[str, str, dict[str, Any]]]) -> N
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ports import PublishedEvent
     from ehcp.contract.cloudevents import event_type
-    from ehcp.contract.topics import ALERTS, REFERRALS
+    from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
 
-    names = {REFERRALS.name: records.REFERRAL_RECEIVED, ALERTS.name: records.ALERT}
+    names = {REFERRALS.name: records.REFERRAL_RECEIVED, ALERTS.name: records.ALERT,
+             CASE_STATUS.name: records.CASE_STATUS}
 
     async def run() -> None:
         publisher = KafkaPublisher(settings, CODEC, source="/tests")
