@@ -1,12 +1,15 @@
-"""The Kafka loop of ``ehcp notify run``: referrals and alerts in, deliveries out.
+"""The Kafka loop of ``ehcp notify run``: referrals, case statuses and alerts in, deliveries out.
 
-The notifiers form one consumer group (``EHCP_NOTIFY_GROUP_ID``) over ``ehcp.referrals.v1`` and
-``ehcp.alerts.v1``, both keyed by case id; the range assignor gives each notifier the same
-partition numbers of both topics, so a case's referral and alerts are read by one notifier
-(the hold for an unknown owner is in the shared database, so this is an optimisation, not a
-requirement). A new group starts at the beginning of both topics: the referrals teach it every
-case's LA; old alerts reach no subscription, which hears only about transitions recorded after
-it was made.
+The notifiers form one consumer group (``EHCP_NOTIFY_GROUP_ID``) over ``ehcp.referrals.v1``,
+``ehcp.case-status.v1`` (compacted) and ``ehcp.alerts.v1``, all keyed by case id; the range
+assignor gives each notifier the same partition numbers of every topic, so a case's records are
+read by one notifier (the owner table and the hold for an unknown owner are in the shared
+database, so this is an optimisation, not a requirement). A new group starts at the beginning
+of every topic: the referrals teach it every case's first LA, the statuses (CaseStatus v4) the LA
+a reg 15 transfer moved the case to; old alerts reach no subscription, which hears only about
+transitions recorded after it was made. A notifier upgraded from one that read no statuses
+reads the compacted status topic from its start (no committed offset for it) and so learns the
+transfers made meanwhile.
 
 Each batch is written to the database (one transaction), then its offsets are committed: a
 notifier stopped in between reads the batch again, and the deterministic delivery ids make the
@@ -22,14 +25,14 @@ from typing import Any
 import structlog
 
 from ehcp.contract.avro import AvroCodec
-from ehcp.contract.topics import ALERTS, REFERRALS
+from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
 from ehcp.errors import BrokerError
 from ehcp.kafka_io.kafka_clients import kafka_python_config, unreachable
 from ehcp.settings import Settings
 from notify.service import Incoming, Notifier
 
 log = structlog.get_logger(__name__)
-TOPICS = (REFERRALS.name, ALERTS.name)
+TOPICS = (REFERRALS.name, CASE_STATUS.name, ALERTS.name)
 
 
 def run(settings: Settings, notifier: Notifier, codec: AvroCodec, *,

@@ -2,8 +2,10 @@
 
 Three steps, each safe to repeat and safe to stop anywhere:
 
-1. :meth:`Notifier.ingest` turns one Kafka batch (referrals and alerts) into rows in one
-   database transaction: case owners, held transitions, queued deliveries (deterministic ids:
+1. :meth:`Notifier.ingest` turns one Kafka batch (referrals, case statuses and alerts) into
+   rows in one database transaction: case owners (the latest status naming an LA wins over the
+   first referral's LA, as in the read model: a reg 15 transfer moves the case's alerts), held
+   transitions, queued deliveries (deterministic ids:
    a batch read twice queues nothing new) and digest items. The consumer commits its Kafka
    offsets only after that transaction.
 2. :meth:`Notifier.close_digests` queues each digest subscription's digest once its London
@@ -31,7 +33,7 @@ from ehcp.casework.calendar import Calendar
 from ehcp.clock import Clock
 from ehcp.contract import records as rec
 from ehcp.contract.avro import AvroCodec
-from ehcp.contract.topics import ALERTS, REFERRALS
+from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
 from ehcp.errors import ContractError, ReadModelError
 from notify import decide, messages, store
 from notify.model import (
@@ -100,6 +102,7 @@ class IngestReport:
     """What one batch did."""
 
     referrals: int = 0
+    statuses: int = 0
     alerts: int = 0
     skipped: int = 0
     held: int = 0
@@ -163,9 +166,9 @@ class Notifier:
     def ingest(self, batch: Sequence[Incoming], codec: AvroCodec) -> IngestReport:
         """Record what ``batch`` means, in one transaction.
 
-        A record that is not a valid referral or alert is logged (topic, partition, offset)
-        and skipped: the worker's own dead-letter handling has it, and it must not stop
-        notifications.
+        A record that is not a valid referral, case status or alert is logged (topic,
+        partition, offset) and skipped: the worker's own dead-letter handling has it, and it
+        must not stop notifications.
 
         Raises:
             ReadModelError: the database refused; nothing of the batch is kept.
@@ -194,10 +197,22 @@ class Notifier:
                 if len(case_id) > _MAX_ID or len(la_code) > 8 or "\x00" in case_id + la_code:
                     raise ContractError("case id or LA code too long to be the contract's")
                 report.referrals += 1
-                store.record_owner(conn, case_id, la_code)
-                owner = store.owner_of(conn, case_id)
-                for held in store.release_held(conn, case_id):
-                    self._route(conn, _with_owner(held, owner), subs, now_ms, report)
+                self._owner_known(conn, case_id, store.record_referral(conn, case_id, la_code),
+                                  subs, now_ms, report)
+                return
+            if item.topic == CASE_STATUS.name:
+                if item.value is None:  # a tombstone (case removed): its owner stays recorded
+                    return
+                _, record = codec.decode(item.value, rec.CASE_STATUS)
+                case_id = str(record["case_id"])
+                status_la = record.get("la_code")  # v4: the LA owning the case (transfers)
+                status_la = None if status_la is None else str(status_la)
+                if len(case_id) > _MAX_ID or "\x00" in case_id or (
+                        status_la is not None and (len(status_la) > 8 or "\x00" in status_la)):
+                    raise ContractError("case id or LA code too long to be the contract's")
+                report.statuses += 1
+                self._owner_known(conn, case_id, store.record_status(conn, case_id, status_la),
+                                  subs, now_ms, report)
                 return
             if item.topic != ALERTS.name:
                 return
@@ -214,11 +229,19 @@ class Notifier:
         transition = _trimmed(transition)
         owner = store.owner_of(conn, transition.case_id)
         if transition.case_id is not None and owner is None:
-            # The LA is not known yet (the referral is on another topic, maybe not read yet):
-            # agencies can be told now; LA subscriptions when the referral arrives.
+            # The LA is not known yet (the referral and status are on other topics, maybe not
+            # read yet): agencies can be told now; LA subscriptions when either names the LA.
             store.hold(conn, transition)
             report.held += 1
         self._route(conn, _with_owner(transition, owner), subs, now_ms, report)
+
+    def _owner_known(self, conn: Connection, case_id: str, owner: str | None, subs: _Audience,
+                     now_ms: int, report: IngestReport) -> None:
+        """Route the case's held transitions now that its owner is known."""
+        if owner is None:
+            return
+        for held in store.release_held(conn, case_id):
+            self._route(conn, _with_owner(held, owner), subs, now_ms, report)
 
     def _route(self, conn: Connection, transition: AlertTransition, subs: _Audience,
                now_ms: int, report: IngestReport) -> None:

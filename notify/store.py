@@ -16,7 +16,11 @@ Tables:
 
 - ``notify_subscriptions``: one row per subscription (the webhook secret too: it is needed to
   sign, so the database must be protected like the credentials file);
-- ``notify_case_owners``: the LA of each case, from ``ehcp.referrals.v1`` (first one wins);
+- ``notify_case_owners``: the LA owning each case, as the read model decides it: the latest
+  ``ehcp.case-status.v1`` record naming an LA (v4, written after a reg 15 plan transfer) wins
+  over the first ``ehcp.referrals.v1`` referral's LA;
+- ``notify_case_owner_sources``: what that owner was decided from (the first referral's LA and
+  the latest status's LA, either unread yet), so topics read in any order give one answer;
 - ``notify_held``: alert transitions whose case's owner is not known yet, released when the
   referral is read;
 - ``notify_deliveries``: the delivery log, keyed by the deterministic delivery id: status
@@ -90,6 +94,12 @@ case_owners: Final = Table(
     "notify_case_owners", metadata,
     Column("case_id", String(200), primary_key=True),
     Column("la_code", String(8), nullable=False),
+)
+case_owner_sources: Final = Table(
+    "notify_case_owner_sources", metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("referral_la_code", String(8), nullable=True),
+    Column("status_la_code", String(8), nullable=True),
 )
 held: Final = Table(
     "notify_held", metadata,
@@ -287,8 +297,75 @@ def remove_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bo
 # -- case owners and held transitions ---------------------------------------------------------
 
 def record_owner(conn: Connection, case_id: str, la_code: str) -> None:
-    """The case's owning LA; the first referral naming the case wins (as at the edge)."""
+    """Record ``la_code`` as the case's owner if none is recorded yet (the workspace, which
+    knows the case's LA from the read model, queues a delivery before the notifier read it)."""
     insert_once(conn, case_owners, {"case_id": case_id, "la_code": la_code})
+
+
+def _sources(conn: Connection, case_id: str) -> tuple[str | None, str | None] | None:
+    found = conn.execute(select(case_owner_sources.c.referral_la_code,
+                                case_owner_sources.c.status_la_code)
+                         .where(case_owner_sources.c.case_id == case_id)).first()
+    return None if found is None else (found.referral_la_code, found.status_la_code)
+
+
+def _set_owner(conn: Connection, case_id: str, owner: str | None) -> None:
+    if owner is None:
+        conn.execute(delete(case_owners).where(case_owners.c.case_id == case_id))
+    elif not insert_once(conn, case_owners, {"case_id": case_id, "la_code": owner}):
+        conn.execute(update(case_owners).where(case_owners.c.case_id == case_id)
+                     .values(la_code=owner))
+
+
+def record_referral(conn: Connection, case_id: str, la_code: str) -> str | None:
+    """A referral of the case was read; returns the case's owner now.
+
+    The first referral's LA is kept; the owner is the latest status's LA if one named an LA
+    (a plan transfer, possibly read before the referral), else the referral's.
+    """
+    found = _sources(conn, case_id)
+    referral: str | None
+    status: str | None
+    if found is None:
+        insert_once(conn, case_owner_sources, {"case_id": case_id, "referral_la_code": la_code,
+                                               "status_la_code": None})
+        referral, status = la_code, None
+    elif found[0] is None:  # only a status had been read: the referral comes now
+        conn.execute(update(case_owner_sources)
+                     .where(case_owner_sources.c.case_id == case_id)
+                     .values(referral_la_code=la_code))
+        referral, status = la_code, found[1]
+    else:
+        referral, status = found
+    owner = status or referral
+    _set_owner(conn, case_id, owner)
+    return owner
+
+
+def record_status(conn: Connection, case_id: str, status_la_code: str | None) -> str | None:
+    """A case status was read (``status_la_code``: its LA, None before CaseStatus v4); returns
+    the case's owner now (None: not known yet).
+
+    The latest status naming an LA decides the owner, else the first referral's LA. A case
+    whose owner was recorded before this table existed (a notifier upgraded past the referral)
+    keeps that owner as its referral's LA.
+    """
+    found = _sources(conn, case_id)
+    if found is None:
+        legacy = owner_of(conn, case_id)
+        insert_once(conn, case_owner_sources, {"case_id": case_id, "referral_la_code": legacy,
+                                               "status_la_code": status_la_code})
+        referral = legacy
+    else:
+        referral, status = found
+        if status == status_la_code:
+            return owner_of(conn, case_id)
+        conn.execute(update(case_owner_sources)
+                     .where(case_owner_sources.c.case_id == case_id)
+                     .values(status_la_code=status_la_code))
+    owner = status_la_code or referral
+    _set_owner(conn, case_id, owner)  # None: a pre-v4 status after a v4 one, no referral read
+    return owner
 
 
 def owner_of(conn: Connection, case_id: str | None) -> str | None:

@@ -21,7 +21,7 @@ from notify.model import Channel, Subscription
 from notify.service import Incoming, Notifier, NotifierConfig
 from notify.webhooks import new_secret
 from tests.support import synthetic_nhs_number
-from tests.unit.contract.records import REFERRAL_RECEIVED
+from tests.unit.contract.records import CASE_STATUS, REFERRAL_RECEIVED
 
 CODEC = default_codec()
 WORKSPACE = "https://workspace.example.gov.uk"
@@ -59,10 +59,19 @@ def alert_record(case_id: str | None, *, event_id: str | None = None, kind: str 
     }
 
 
+def status_record(case_id: str, la_code: str | None) -> dict[str, Any]:
+    """A ``CaseStatus`` of ``case_id``; ``la_code`` is the LA owning the case (v4, after a reg 15
+    transfer the new LA; None as a pre-v4 status had none)."""
+    return {**CASE_STATUS, "case_id": case_id, "la_code": la_code}
+
+
 def incoming(topic: str, record: dict[str, Any], *, offset: int = 0,
              timestamp_ms: int = 1_800_000_000_000) -> Incoming:
     """A Kafka record as the notifier reads it."""
-    name = records.REFERRAL_RECEIVED if "la_code" in record else records.ALERT
+    if "stage" in record:
+        name = records.CASE_STATUS
+    else:
+        name = records.REFERRAL_RECEIVED if "la_code" in record else records.ALERT
     return Incoming(topic, 0, offset, CODEC.encode(name, record), timestamp_ms)
 
 
@@ -113,9 +122,10 @@ def publish(settings: Any, messages: list[tuple[str, str, dict[str, Any]]]) -> N
     from connectors.kafka_publisher import KafkaPublisher
     from connectors.ports import PublishedEvent
     from ehcp.contract.cloudevents import event_type
-    from ehcp.contract.topics import ALERTS, REFERRALS
+    from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
 
-    names = {REFERRALS.name: records.REFERRAL_RECEIVED, ALERTS.name: records.ALERT}
+    names = {REFERRALS.name: records.REFERRAL_RECEIVED, ALERTS.name: records.ALERT,
+             CASE_STATUS.name: records.CASE_STATUS}
 
     async def run() -> None:
         publisher = KafkaPublisher(settings, CODEC, source="/tests")

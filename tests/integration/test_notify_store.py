@@ -136,3 +136,33 @@ def test_users_subscriptions_the_las_summary_and_a_retry(engine: Engine) -> None
     assert not store.retry_failed(engine, failed.delivery_id, 5, la_code="887")
     assert store.retry_failed(engine, failed.delivery_id, 5, la_code="886")
     assert store.delivery_summary(engine, None).channels["email"]["queued"] == 1
+
+
+@pytest.mark.parametrize("status_first", [False, True])
+def test_a_plan_transfer_moves_the_case_owner_in_either_read_order(
+        engine: Engine, status_first: bool) -> None:
+    """On PostgreSQL and SQLite: a referral to 886 and a CaseStatus v4 naming 887, read in either
+    order, leave 887 the owner (the read model's rule), and an upgraded notifier's owner row
+    without sources (written from a referral before statuses were read) is kept as the
+    referral's LA until a status names another."""
+    import uuid
+
+    from ehcp.contract.topics import CASE_STATUS
+    from tests.notify_support import status_record
+
+    case = f"EHC-886-{uuid.uuid4().hex[:8]}"
+    legacy = f"EHC-886-{uuid.uuid4().hex[:8]}"
+    n = notifier(engine, FixedClock(at(2026, 6, 10, 9)))
+    referral = incoming(REFERRALS.name, referral_record(case, "886"))
+    status = incoming(CASE_STATUS.name, status_record(case, "887"))
+    n.ingest([status, referral] if status_first else [referral, status], CODEC)
+    with engine.begin() as conn:
+        store.record_owner(conn, legacy, "886")  # as a notifier before this change left it
+    n.ingest([incoming(CASE_STATUS.name, status_record(legacy, None))], CODEC)
+    with engine.connect() as conn:
+        assert store.owner_of(conn, case) == "887"
+        assert store.owner_of(conn, legacy) == "886"
+    n.ingest([incoming(CASE_STATUS.name, status_record(legacy, "888"))], CODEC)
+    n.ingest([incoming(CASE_STATUS.name, status_record(legacy, None))], CODEC)  # back: referral
+    with engine.connect() as conn:
+        assert store.owner_of(conn, legacy) == "886"

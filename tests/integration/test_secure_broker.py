@@ -175,13 +175,16 @@ def test_the_connectors_principal_cannot_read_case_status_or_the_workers_topics(
 
 def test_the_read_only_cli_and_the_notifier_cannot_write(secured: LocalBroker,
                                                          tmp_path: Path) -> None:
-    """The read-only CLI reads case status but writes nothing; the notifier writes nothing."""
+    """The read-only CLI reads case status but writes nothing; the notifier reads case status
+    (a plan transfer moves a case's owner) and writes nothing."""
     cli = _as(secured, "ehcp-cli", tmp_path)
     assert _fetch_error(cli, CASE_STATUS.name) is None
     assert _fetch_error(cli, REFERRALS.name) == "TopicAuthorizationFailedError"
     assert _send_error(cli, CASE_STATUS.name) == "TopicAuthorizationFailedError"
     notifier = _as(secured, "ehcp-notifier", tmp_path)
     assert _send_error(notifier, ALERTS.name) == "TopicAuthorizationFailedError"
+    assert _fetch_error(notifier, CASE_STATUS.name) is None
+    assert _send_error(notifier, CASE_STATUS.name) == "TopicAuthorizationFailedError"
 
 
 def test_the_worker_cannot_write_to_the_inbound_topics_it_only_reads(

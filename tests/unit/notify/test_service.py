@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine
 
 from ehcp.clock import FixedClock
-from ehcp.contract.topics import ALERTS, REFERRALS
+from ehcp.contract.topics import ALERTS, CASE_STATUS, REFERRALS
 from notify import store
 from notify.fakes import FakeEmailSender, FakeWebhookSender
 from notify.ports import DeliveryError
-from notify.service import Incoming
+from notify.service import Incoming, Notifier
 from tests.notify_support import (
     CODEC,
     WORKSPACE,
@@ -24,6 +24,7 @@ from tests.notify_support import (
     notifier,
     referral_record,
     sqlite_engine,
+    status_record,
     subscription,
 )
 
@@ -231,3 +232,87 @@ def test_an_agencys_digest_has_no_workspace_link_and_an_las_has(engine: Engine) 
     assert WORKSPACE not in by_to["trust@example.nhs.uk"].text + by_to["trust@example.nhs.uk"].html
     assert f"{WORKSPACE}/cases/{CASE}" in by_to["sen@example.gov.uk"].text
     assert CASE in by_to["trust@example.nhs.uk"].text
+
+
+# -- the case's owner follows a reg 15 plan transfer (CaseStatus v4's la_code) -----------------
+
+def _recipients(n: Notifier, email: FakeEmailSender) -> list[str]:
+    n.dispatch()
+    return sorted(m.to for m in email.sent)
+
+
+@pytest.mark.parametrize("order", ["referral_first", "status_first"])
+def test_a_transferred_cases_alerts_go_to_the_new_la_in_either_read_order(
+        engine: Engine, order: str) -> None:
+    """Referral to 886, status naming 887 (a plan transfer), read in either order: the case is
+    887's and its alert reaches 887's officer, not 886's."""
+    email = FakeEmailSender()
+    store.add_subscription(engine, subscription(la="886", email="old@example.gov.uk"))
+    store.add_subscription(engine, subscription(la="887", email="new@example.gov.uk"))
+    n = notifier(engine, FixedClock(at(2026, 6, 10, 9)), email=email)
+    referral = incoming(REFERRALS.name, referral_record(CASE, "886"))
+    status = incoming(CASE_STATUS.name, status_record(CASE, "887"))
+    first, second = (referral, status) if order == "referral_first" else (status, referral)
+    n.ingest([first], CODEC)
+    n.ingest([second], CODEC)
+    with engine.connect() as conn:
+        assert store.owner_of(conn, CASE) == "887"
+    report = n.ingest([incoming(ALERTS.name, alert_record(CASE), offset=1)], CODEC)
+    assert (report.held, report.queued) == (0, 1)
+    assert _recipients(n, email) == ["new@example.gov.uk"]
+
+
+def test_an_alert_held_before_any_owner_goes_to_the_la_a_status_names(engine: Engine) -> None:
+    """An alert read before anything names its case's LA is held; a v4 status naming 887 (read
+    before the referral) releases it to 887; the later referral to 886 changes nothing."""
+    email = FakeEmailSender()
+    store.add_subscription(engine, subscription(la="886", email="old@example.gov.uk"))
+    store.add_subscription(engine, subscription(la="887", email="new@example.gov.uk"))
+    n = notifier(engine, FixedClock(at(2026, 6, 10, 9)), email=email)
+    assert n.ingest([incoming(ALERTS.name, alert_record(CASE))], CODEC).held == 1
+    assert n.ingest([incoming(CASE_STATUS.name, status_record(CASE, "887"))],
+                    CODEC).queued == 1
+    assert n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886"))], CODEC).queued == 0
+    with engine.connect() as conn:
+        assert store.owner_of(conn, CASE) == "887"
+    assert _recipients(n, email) == ["new@example.gov.uk"]
+
+
+def test_a_pre_v4_status_leaves_the_referral_la_and_the_latest_status_wins(
+        engine: Engine) -> None:
+    """A status with no LA (before v4) keeps the referral's LA; transfers 886 -> 887 -> 888 end
+    with 888 (the latest status), and a status without an LA after them falls back to the
+    referral's LA, as the read model does."""
+    n = notifier(engine, FixedClock(at(2026, 6, 10, 9)))
+
+    def owner() -> str | None:
+        with engine.connect() as conn:
+            return store.owner_of(conn, CASE)
+
+    n.ingest([incoming(CASE_STATUS.name, status_record(CASE, None))], CODEC)
+    assert owner() is None  # nothing names the LA yet
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886"))], CODEC)
+    assert owner() == "886"
+    n.ingest([incoming(CASE_STATUS.name, status_record(CASE, "887"))], CODEC)
+    n.ingest([incoming(CASE_STATUS.name, status_record(CASE, "888"))], CODEC)
+    assert owner() == "888"
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "999"))], CODEC)  # a second referral
+    assert owner() == "888"
+    n.ingest([incoming(CASE_STATUS.name, status_record(CASE, None))], CODEC)
+    assert owner() == "886"
+
+
+def test_hostile_or_removed_statuses_are_skipped_not_fatal(engine: Engine) -> None:
+    """A tombstone, garbage bytes and an over-long LA code on the status topic change no owner
+    and stop nothing."""
+    n = notifier(engine, FixedClock(at(2026, 6, 10, 9)))
+    n.ingest([incoming(REFERRALS.name, referral_record(CASE, "886"))], CODEC)
+    long_la = status_record(CASE, "8" * 1_000_000)
+    report = n.ingest([
+        Incoming(CASE_STATUS.name, 0, 1, None, 0),
+        Incoming(CASE_STATUS.name, 0, 2, b"\x00" * 1000, 0),
+        incoming(CASE_STATUS.name, long_la, offset=3),
+    ], CODEC)
+    assert (report.statuses, report.skipped) == (0, 2)
+    with engine.connect() as conn:
+        assert store.owner_of(conn, CASE) == "886"
