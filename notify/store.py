@@ -257,17 +257,21 @@ def add_subscription(engine: Engine, sub: Subscription) -> None:
         raise _fail("store the subscription", exc) from exc
 
 
-def all_subscriptions(conn: Connection | Engine) -> list[Subscription]:
-    """Every subscription, oldest first."""
+def _oldest_first(conn: Connection | Engine, table: Table, what: str) -> list[Any]:
+    """Every row of a subscriptions table (the notifier's or FHIR's), oldest first."""
     try:
         if isinstance(conn, Engine):
             with conn.connect() as c:
-                return all_subscriptions(c)
-        rows = conn.execute(select(subscriptions).order_by(
-            subscriptions.c.created_ms, subscriptions.c.subscription_id)).mappings()
-        return [_subscription(r) for r in rows]
+                return _oldest_first(c, table, what)
+        return list(conn.execute(select(table).order_by(
+            table.c.created_ms, table.c.subscription_id)).mappings())
     except SQLAlchemyError as exc:
-        raise _fail("read the subscriptions", exc) from exc
+        raise _fail(f"read the {what}", exc) from exc
+
+
+def all_subscriptions(conn: Connection | Engine) -> list[Subscription]:
+    """Every subscription, oldest first."""
+    return [_subscription(r) for r in _oldest_first(conn, subscriptions, "subscriptions")]
 
 
 def _cancel_queued(conn: Connection, subscription_id: str, now_ms: int) -> None:
@@ -623,15 +627,8 @@ def fhir_subscription(engine: Engine, subscription_id: str) -> FhirSubscription 
 
 def all_fhir_subscriptions(conn: Connection | Engine) -> list[FhirSubscription]:
     """Every FHIR Subscription, oldest first."""
-    try:
-        if isinstance(conn, Engine):
-            with conn.connect() as c:
-                return all_fhir_subscriptions(c)
-        rows = conn.execute(select(fhir_subscriptions).order_by(
-            fhir_subscriptions.c.created_ms, fhir_subscriptions.c.subscription_id)).mappings()
-        return [_fhir_subscription(r) for r in rows]
-    except SQLAlchemyError as exc:
-        raise _fail("read the FHIR Subscriptions", exc) from exc
+    return [_fhir_subscription(r)
+            for r in _oldest_first(conn, fhir_subscriptions, "FHIR Subscriptions")]
 
 
 def remove_fhir_subscription(engine: Engine, subscription_id: str, now_ms: int) -> bool:
